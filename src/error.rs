@@ -1,0 +1,403 @@
+//! The crate's error type, Paho's integer error codes, and their strings.
+
+use std::fmt;
+use std::io;
+
+use crate::packet::DecodeError;
+
+/// Paho's `MQTT_ERR_*` codes (`MQTTErrorCode` in Python), for code that compares return codes.
+///
+/// Every [`Error`] maps to one of these with [`Error::rc`]; [`error_string`] gives Paho's text.
+///
+/// ```
+/// use pahoish::{ErrorCode, MQTT_ERR_NO_CONN};
+/// assert_eq!(MQTT_ERR_NO_CONN, ErrorCode::NoConn);
+/// assert_eq!(ErrorCode::NoConn as i32, 4);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum ErrorCode {
+    /// -1: try again (internal to Paho's loop).
+    Again = -1,
+    /// 0: no error.
+    Success = 0,
+    /// 1: out of memory.
+    NoMem = 1,
+    /// 2: a protocol error: the broker sent something invalid.
+    Protocol = 2,
+    /// 3: invalid function arguments.
+    Inval = 3,
+    /// 4: not connected.
+    NoConn = 4,
+    /// 5: the connection was refused (CONNACK with a failure code).
+    ConnRefused = 5,
+    /// 6: message not found.
+    NotFound = 6,
+    /// 7: the connection was lost.
+    ConnLost = 7,
+    /// 8: a TLS error.
+    Tls = 8,
+    /// 9: payload too large.
+    PayloadSize = 9,
+    /// 10: not supported.
+    NotSupported = 10,
+    /// 11: authorisation failed.
+    Auth = 11,
+    /// 12: access denied by ACL.
+    AclDenied = 12,
+    /// 13: unknown error.
+    Unknown = 13,
+    /// 14: an operating-system error (errno).
+    Errno = 14,
+    /// 15: the message queue is full.
+    QueueSize = 15,
+    /// 16: no traffic within the keepalive interval.
+    Keepalive = 16,
+}
+
+impl ErrorCode {
+    /// The code for an integer, if it is one of Paho's.
+    pub fn from_i32(rc: i32) -> Option<ErrorCode> {
+        use ErrorCode::*;
+        Some(match rc {
+            -1 => Again,
+            0 => Success,
+            1 => NoMem,
+            2 => Protocol,
+            3 => Inval,
+            4 => NoConn,
+            5 => ConnRefused,
+            6 => NotFound,
+            7 => ConnLost,
+            8 => Tls,
+            9 => PayloadSize,
+            10 => NotSupported,
+            11 => Auth,
+            12 => AclDenied,
+            13 => Unknown,
+            14 => Errno,
+            15 => QueueSize,
+            16 => Keepalive,
+            _ => return None,
+        })
+    }
+}
+
+impl From<ErrorCode> for i32 {
+    fn from(rc: ErrorCode) -> i32 {
+        rc as i32
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(error_string(*self))
+    }
+}
+
+/// `MQTT_ERR_AGAIN` (-1).
+pub const MQTT_ERR_AGAIN: ErrorCode = ErrorCode::Again;
+/// `MQTT_ERR_SUCCESS` (0).
+pub const MQTT_ERR_SUCCESS: ErrorCode = ErrorCode::Success;
+/// `MQTT_ERR_NOMEM` (1).
+pub const MQTT_ERR_NOMEM: ErrorCode = ErrorCode::NoMem;
+/// `MQTT_ERR_PROTOCOL` (2).
+pub const MQTT_ERR_PROTOCOL: ErrorCode = ErrorCode::Protocol;
+/// `MQTT_ERR_INVAL` (3).
+pub const MQTT_ERR_INVAL: ErrorCode = ErrorCode::Inval;
+/// `MQTT_ERR_NO_CONN` (4).
+pub const MQTT_ERR_NO_CONN: ErrorCode = ErrorCode::NoConn;
+/// `MQTT_ERR_CONN_REFUSED` (5).
+pub const MQTT_ERR_CONN_REFUSED: ErrorCode = ErrorCode::ConnRefused;
+/// `MQTT_ERR_NOT_FOUND` (6).
+pub const MQTT_ERR_NOT_FOUND: ErrorCode = ErrorCode::NotFound;
+/// `MQTT_ERR_CONN_LOST` (7).
+pub const MQTT_ERR_CONN_LOST: ErrorCode = ErrorCode::ConnLost;
+/// `MQTT_ERR_TLS` (8).
+pub const MQTT_ERR_TLS: ErrorCode = ErrorCode::Tls;
+/// `MQTT_ERR_PAYLOAD_SIZE` (9).
+pub const MQTT_ERR_PAYLOAD_SIZE: ErrorCode = ErrorCode::PayloadSize;
+/// `MQTT_ERR_NOT_SUPPORTED` (10).
+pub const MQTT_ERR_NOT_SUPPORTED: ErrorCode = ErrorCode::NotSupported;
+/// `MQTT_ERR_AUTH` (11).
+pub const MQTT_ERR_AUTH: ErrorCode = ErrorCode::Auth;
+/// `MQTT_ERR_ACL_DENIED` (12).
+pub const MQTT_ERR_ACL_DENIED: ErrorCode = ErrorCode::AclDenied;
+/// `MQTT_ERR_UNKNOWN` (13).
+pub const MQTT_ERR_UNKNOWN: ErrorCode = ErrorCode::Unknown;
+/// `MQTT_ERR_ERRNO` (14).
+pub const MQTT_ERR_ERRNO: ErrorCode = ErrorCode::Errno;
+/// `MQTT_ERR_QUEUE_SIZE` (15).
+pub const MQTT_ERR_QUEUE_SIZE: ErrorCode = ErrorCode::QueueSize;
+/// `MQTT_ERR_KEEPALIVE` (16).
+pub const MQTT_ERR_KEEPALIVE: ErrorCode = ErrorCode::Keepalive;
+
+/// `CONNACK_ACCEPTED` (0).
+pub const CONNACK_ACCEPTED: u8 = 0;
+/// `CONNACK_REFUSED_PROTOCOL_VERSION` (1).
+pub const CONNACK_REFUSED_PROTOCOL_VERSION: u8 = 1;
+/// `CONNACK_REFUSED_IDENTIFIER_REJECTED` (2).
+pub const CONNACK_REFUSED_IDENTIFIER_REJECTED: u8 = 2;
+/// `CONNACK_REFUSED_SERVER_UNAVAILABLE` (3).
+pub const CONNACK_REFUSED_SERVER_UNAVAILABLE: u8 = 3;
+/// `CONNACK_REFUSED_BAD_USERNAME_PASSWORD` (4).
+pub const CONNACK_REFUSED_BAD_USERNAME_PASSWORD: u8 = 4;
+/// `CONNACK_REFUSED_NOT_AUTHORIZED` (5).
+pub const CONNACK_REFUSED_NOT_AUTHORIZED: u8 = 5;
+
+/// Paho's text for an error code, as `mqtt.error_string(rc)` returns it.
+///
+/// Takes an [`ErrorCode`] or a plain integer; an unknown integer gives `"Unknown error."`.
+///
+/// ```
+/// use pahoish::{error_string, MQTT_ERR_QUEUE_SIZE};
+/// assert_eq!(error_string(MQTT_ERR_QUEUE_SIZE), "Message queue full.");
+/// assert_eq!(error_string(0), "No error.");
+/// assert_eq!(error_string(99), "Unknown error.");
+/// ```
+pub fn error_string(rc: impl Into<i32>) -> &'static str {
+    match ErrorCode::from_i32(rc.into()) {
+        Some(ErrorCode::Success) => "No error.",
+        Some(ErrorCode::NoMem) => "Out of memory.",
+        Some(ErrorCode::Protocol) => {
+            "A network protocol error occurred when communicating with the broker."
+        }
+        Some(ErrorCode::Inval) => "Invalid function arguments provided.",
+        Some(ErrorCode::NoConn) => "The client is not currently connected.",
+        Some(ErrorCode::ConnRefused) => "The connection was refused.",
+        Some(ErrorCode::NotFound) => "Message not found (internal error).",
+        Some(ErrorCode::ConnLost) => "The connection was lost.",
+        Some(ErrorCode::Tls) => "A TLS error occurred.",
+        Some(ErrorCode::PayloadSize) => "Payload too large.",
+        Some(ErrorCode::NotSupported) => "This feature is not supported.",
+        Some(ErrorCode::Auth) => "Authorisation failed.",
+        Some(ErrorCode::AclDenied) => "Access denied by ACL.",
+        Some(ErrorCode::Errno) => "Error defined by errno.",
+        Some(ErrorCode::QueueSize) => "Message queue full.",
+        Some(ErrorCode::Keepalive) => {
+            "Client or broker did not communicate in the keepalive interval."
+        }
+        Some(ErrorCode::Unknown) | Some(ErrorCode::Again) | None => "Unknown error.",
+    }
+}
+
+/// Paho's text for an MQTT 3.1/3.1.1 CONNACK return code, as `mqtt.connack_string(rc)` returns it.
+///
+/// ```
+/// use pahoish::connack_string;
+/// assert_eq!(connack_string(0), "Connection Accepted.");
+/// assert_eq!(connack_string(5), "Connection Refused: not authorised.");
+/// assert_eq!(connack_string(42), "Connection Refused: unknown reason.");
+/// ```
+pub fn connack_string(rc: impl Into<i32>) -> &'static str {
+    match rc.into() {
+        0 => "Connection Accepted.",
+        1 => "Connection Refused: unacceptable protocol version.",
+        2 => "Connection Refused: identifier rejected.",
+        3 => "Connection Refused: broker unavailable.",
+        4 => "Connection Refused: bad user name or password.",
+        5 => "Connection Refused: not authorised.",
+        _ => "Connection Refused: unknown reason.",
+    }
+}
+
+/// Everything that can go wrong, one enum for the whole crate.
+///
+/// Each variant names the problem; [`Error::rc`] gives the Paho `MQTT_ERR_*` code a ported script compares
+/// against. What Python Paho raises as `ValueError` is one of the `Invalid*` variants here.
+///
+/// ```
+/// let client = pahoish::Client::new("");
+/// let err = client.publish("a/+", "x", 0, false).unwrap_err();
+/// assert!(matches!(err, pahoish::Error::InvalidTopic { .. }));
+/// assert_eq!(err.rc(), pahoish::MQTT_ERR_INVAL);
+/// assert!(err.to_string().contains("wildcard"));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A topic name given to `publish` or `will_set` is not valid.
+    InvalidTopic {
+        /// The topic as given.
+        topic: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A topic filter given to `subscribe`, `unsubscribe` or `message_callback_add` is not valid.
+    InvalidFilter {
+        /// The filter as given.
+        filter: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A QoS outside 0..=2.
+    InvalidQos(i64),
+    /// A payload over MQTT's limit of 268,435,455 bytes (or one that would not fit in the packet).
+    PayloadTooLarge(usize),
+    /// Any other invalid argument: names the argument and the problem.
+    InvalidArgument {
+        /// The argument's name, as in Paho's documentation.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The call needs a connection and there is none (`MQTT_ERR_NO_CONN`).
+    NoConn,
+    /// `max_queued_messages` QoS 1/2 messages are already held; this one was not accepted
+    /// (`MQTT_ERR_QUEUE_SIZE`). Nothing already queued was dropped.
+    QueueFull,
+    /// The broker refused the connection: CONNACK carried this return code (see [`connack_string`]).
+    ConnectionRefused(u8),
+    /// The connection was lost (closed by the broker, or a read or write failed).
+    ConnectionLost,
+    /// No PINGRESP (or no CONNACK) arrived within the keepalive interval.
+    Keepalive,
+    /// The broker sent bytes that are not valid MQTT; the connection was closed.
+    Protocol(String),
+    /// An I/O error from the operating system (DNS, connect, read, write).
+    Io(io::Error),
+    /// The feature is not supported by this build or version.
+    NotSupported(String),
+    /// The call would wait on the network loop from the loop's own thread (for instance `wait_for_publish`
+    /// inside a callback), which could never complete.
+    WouldDeadlock(&'static str),
+    /// The network loop is already running (`loop_start` twice, or `loop_forever` beside `loop_start`).
+    LoopAlreadyRunning,
+    /// The message will never be published: it was discarded (by `reinitialise`, or because it was
+    /// QoS 0 and the client was not connected).
+    PublishDiscarded(ErrorCode),
+    /// A user callback panicked and the client was built with `propagate_callback_panics(true)`.
+    CallbackPanicked(String),
+}
+
+impl Error {
+    /// The Paho `MQTT_ERR_*` code for this error.
+    pub fn rc(&self) -> ErrorCode {
+        match self {
+            Error::InvalidTopic { .. }
+            | Error::InvalidFilter { .. }
+            | Error::InvalidQos(_)
+            | Error::InvalidArgument { .. }
+            | Error::WouldDeadlock(_)
+            | Error::LoopAlreadyRunning => ErrorCode::Inval,
+            Error::PayloadTooLarge(_) => ErrorCode::PayloadSize,
+            Error::NoConn => ErrorCode::NoConn,
+            Error::QueueFull => ErrorCode::QueueSize,
+            Error::ConnectionRefused(_) => ErrorCode::ConnRefused,
+            Error::ConnectionLost => ErrorCode::ConnLost,
+            Error::Keepalive => ErrorCode::Keepalive,
+            Error::Protocol(_) => ErrorCode::Protocol,
+            Error::Io(_) => ErrorCode::Errno,
+            Error::NotSupported(_) => ErrorCode::NotSupported,
+            Error::PublishDiscarded(rc) => *rc,
+            Error::CallbackPanicked(_) => ErrorCode::Unknown,
+        }
+    }
+
+    pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
+        Error::InvalidArgument { name, reason: reason.into() }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidTopic { topic, reason } => write!(f, "invalid topic {topic:?}: {reason}"),
+            Error::InvalidFilter { filter, reason } => {
+                write!(f, "invalid topic filter {filter:?}: {reason}")
+            }
+            Error::InvalidQos(q) => write!(f, "invalid QoS {q}: QoS must be 0, 1 or 2"),
+            Error::PayloadTooLarge(n) => {
+                write!(f, "payload of {n} bytes is over MQTT's limit of 268435455 bytes")
+            }
+            Error::InvalidArgument { name, reason } => write!(f, "invalid {name}: {reason}"),
+            Error::NoConn => f.write_str("the client is not currently connected"),
+            Error::QueueFull => f.write_str(
+                "message queue full: max_queued_messages QoS 1/2 messages are already held; \
+                 wait for acknowledgements or raise the limit",
+            ),
+            Error::ConnectionRefused(rc) => write!(f, "{} (CONNACK code {rc})", connack_string(*rc)),
+            Error::ConnectionLost => f.write_str("the connection was lost"),
+            Error::Keepalive => {
+                f.write_str("the broker did not answer within the keepalive interval")
+            }
+            Error::Protocol(what) => write!(f, "protocol error: {what}"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::NotSupported(what) => write!(f, "not supported: {what}"),
+            Error::WouldDeadlock(what) => write!(f, "would deadlock: {what}"),
+            Error::LoopAlreadyRunning => f.write_str(
+                "the network loop is already running (loop_start or loop_forever); stop it first",
+            ),
+            Error::PublishDiscarded(rc) => {
+                write!(f, "the message was discarded and will not be published: {}", error_string(*rc))
+            }
+            Error::CallbackPanicked(msg) => write!(f, "a callback panicked: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::Io(e)
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Error {
+        Error::Protocol(e.to_string())
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_stays_small() {
+        assert!(std::mem::size_of::<Error>() <= 48, "{}", std::mem::size_of::<Error>());
+    }
+
+    #[test]
+    fn every_code_round_trips_and_has_a_string() {
+        for rc in -1..=16 {
+            let code = ErrorCode::from_i32(rc).unwrap();
+            assert_eq!(code as i32, rc);
+            assert!(!error_string(code).is_empty());
+        }
+        assert_eq!(ErrorCode::from_i32(17), None);
+        assert_eq!(
+            error_string(MQTT_ERR_KEEPALIVE),
+            "Client or broker did not communicate in the keepalive interval."
+        );
+        assert_eq!(error_string(MQTT_ERR_NO_CONN), "The client is not currently connected.");
+    }
+
+    #[test]
+    fn connack_strings_are_pahos() {
+        assert_eq!(connack_string(1), "Connection Refused: unacceptable protocol version.");
+        assert_eq!(connack_string(2), "Connection Refused: identifier rejected.");
+        assert_eq!(connack_string(3), "Connection Refused: broker unavailable.");
+        assert_eq!(connack_string(4), "Connection Refused: bad user name or password.");
+    }
+
+    #[test]
+    fn errors_map_to_pahos_codes() {
+        assert_eq!(Error::QueueFull.rc(), MQTT_ERR_QUEUE_SIZE);
+        assert_eq!(Error::ConnectionRefused(5).rc(), MQTT_ERR_CONN_REFUSED);
+        assert_eq!(Error::InvalidQos(3).rc(), MQTT_ERR_INVAL);
+        assert_eq!(Error::Keepalive.rc(), MQTT_ERR_KEEPALIVE);
+        assert!(Error::ConnectionRefused(4).to_string().contains("bad user name or password"));
+    }
+}

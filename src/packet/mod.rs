@@ -1,0 +1,658 @@
+//! The MQTT 3.1 / 3.1.1 packet codec: one file per packet type, all with the same shape.
+//!
+//! Every packet type has a struct (or a unit value) with:
+//! - `encode(&self, out: &mut Vec<u8>)`: append the whole packet (fixed header included) to `out`;
+//! - `decode(flags: u8, body: &[u8]) -> Result<Self, DecodeError>`: parse the variable header and payload of
+//!   a packet whose fixed header has already been framed (`flags` is the low nibble of the first byte,
+//!   `body` is exactly the remaining length);
+//! - `remaining_length(&self) -> usize`: the length `encode` writes after the fixed header.
+//!
+//! [`frame`] finds the next whole packet in a buffer without copying it (`Ok(None)` means "need more
+//! bytes", which is not an error), and [`decode`] frames and decodes one packet. Decoding never panics: every
+//! malformed input is a [`DecodeError`] naming the problem.
+//!
+//! This module is public so that tests can build and inspect packets (for instance with
+//! [`MockBroker`](crate::testing::MockBroker)); applications do not need it.
+
+mod connack;
+mod connect;
+mod disconnect;
+mod pingreq;
+mod pingresp;
+mod puback;
+mod pubcomp;
+mod publish;
+mod pubrec;
+mod pubrel;
+mod suback;
+mod subscribe;
+mod unsuback;
+mod unsubscribe;
+
+pub use connack::ConnAck;
+pub use connect::{Connect, LastWill};
+pub use disconnect::Disconnect;
+pub use pingreq::PingReq;
+pub use pingresp::PingResp;
+pub use puback::PubAck;
+pub use pubcomp::PubComp;
+pub use publish::Publish;
+pub use pubrec::PubRec;
+pub use pubrel::PubRel;
+pub use suback::SubAck;
+pub use subscribe::Subscribe;
+pub use unsuback::UnsubAck;
+pub use unsubscribe::Unsubscribe;
+
+use std::fmt;
+
+/// The largest remaining length MQTT can express (four length bytes): 268,435,455 bytes.
+pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
+
+/// The MQTT protocol version spoken on a connection.
+///
+/// Paho's integer constants [`MQTTv31`](crate::MQTTv31), [`MQTTv311`](crate::MQTTv311) and
+/// [`MQTTv5`](crate::MQTTv5) are values of this type.
+///
+/// ```
+/// assert_eq!(pahoish::MQTTv311, pahoish::Protocol::V311);
+/// assert_eq!(pahoish::Protocol::V311.level(), 4);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// MQTT 3.1: protocol name `MQIsdp`, level 3.
+    V31,
+    /// MQTT 3.1.1: protocol name `MQTT`, level 4. The default.
+    V311,
+    /// MQTT 5.0: protocol name `MQTT`, level 5 (not supported by this version of the crate).
+    V5,
+}
+
+impl Protocol {
+    /// The protocol level byte sent in CONNECT (3, 4 or 5), which is also Paho's constant value.
+    pub fn level(self) -> u8 {
+        match self {
+            Protocol::V31 => 3,
+            Protocol::V311 => 4,
+            Protocol::V5 => 5,
+        }
+    }
+
+    /// The protocol name sent in CONNECT: `MQIsdp` for 3.1, `MQTT` otherwise.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::V31 => "MQIsdp",
+            _ => "MQTT",
+        }
+    }
+}
+
+impl Default for Protocol {
+    /// MQTT 3.1.1, as in Paho.
+    fn default() -> Self {
+        Protocol::V311
+    }
+}
+
+/// Quality of service of a message or subscription.
+///
+/// The client API takes QoS as a plain integer (0, 1, 2) as Paho does; this enum is what the packets carry.
+///
+/// ```
+/// use pahoish::QoS;
+/// assert_eq!(QoS::try_from(2u8), Ok(QoS::ExactlyOnce));
+/// assert!(QoS::try_from(3u8).is_err());
+/// assert_eq!(QoS::AtLeastOnce as u8, 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(u8)]
+pub enum QoS {
+    /// QoS 0: at most once, no acknowledgement.
+    #[default]
+    AtMostOnce = 0,
+    /// QoS 1: at least once, acknowledged by PUBACK.
+    AtLeastOnce = 1,
+    /// QoS 2: exactly once, PUBREC / PUBREL / PUBCOMP.
+    ExactlyOnce = 2,
+}
+
+impl TryFrom<u8> for QoS {
+    type Error = DecodeError;
+
+    fn try_from(value: u8) -> Result<Self, DecodeError> {
+        match value {
+            0 => Ok(QoS::AtMostOnce),
+            1 => Ok(QoS::AtLeastOnce),
+            2 => Ok(QoS::ExactlyOnce),
+            other => Err(DecodeError::InvalidQoS(other)),
+        }
+    }
+}
+
+/// Why bytes could not be decoded as an MQTT packet.
+///
+/// A client that receives such bytes closes the connection with a protocol error
+/// ([`Error::Protocol`](crate::Error::Protocol)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The remaining-length field uses more than four bytes, or a non-minimal continuation.
+    MalformedRemainingLength,
+    /// The declared remaining length is larger than the maximum packet size accepted.
+    PacketTooLarge {
+        /// The remaining length the packet declares.
+        declared: usize,
+        /// The largest remaining length accepted.
+        max: usize,
+    },
+    /// The packet type nibble is 0 or 15 (reserved).
+    InvalidPacketType(u8),
+    /// The fixed-header flags are not the ones the specification requires for this packet type.
+    InvalidFlags {
+        /// The packet type (1..=14).
+        packet_type: u8,
+        /// The flags found (low nibble of the first byte).
+        flags: u8,
+    },
+    /// The body ends before a field it declares.
+    Truncated {
+        /// The packet type being decoded.
+        packet_type: u8,
+    },
+    /// The body has bytes left over after the last field.
+    TrailingBytes {
+        /// The packet type being decoded.
+        packet_type: u8,
+    },
+    /// A string field is not valid UTF-8 (or contains U+0000).
+    InvalidUtf8,
+    /// A QoS value of 3.
+    InvalidQoS(u8),
+    /// A QoS 1 or 2 packet with packet identifier 0.
+    ZeroPacketId,
+    /// Any other violation of the specification, described.
+    Protocol(&'static str),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::MalformedRemainingLength => f.write_str("malformed remaining length"),
+            DecodeError::PacketTooLarge { declared, max } => {
+                write!(f, "declared packet length {declared} is over the maximum {max}")
+            }
+            DecodeError::InvalidPacketType(t) => write!(f, "invalid packet type {t}"),
+            DecodeError::InvalidFlags { packet_type, flags } => write!(
+                f,
+                "invalid fixed-header flags {flags:#06b} for {}",
+                packet_name(*packet_type)
+            ),
+            DecodeError::Truncated { packet_type } => {
+                write!(f, "truncated {} packet", packet_name(*packet_type))
+            }
+            DecodeError::TrailingBytes { packet_type } => {
+                write!(f, "unexpected bytes after the end of {}", packet_name(*packet_type))
+            }
+            DecodeError::InvalidUtf8 => f.write_str("string is not valid UTF-8"),
+            DecodeError::InvalidQoS(q) => write!(f, "invalid QoS {q}"),
+            DecodeError::ZeroPacketId => f.write_str("packet identifier 0 on a QoS 1/2 packet"),
+            DecodeError::Protocol(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// The name of a packet type (1..=14), for messages and logs.
+pub fn packet_name(packet_type: u8) -> &'static str {
+    match packet_type {
+        1 => "CONNECT",
+        2 => "CONNACK",
+        3 => "PUBLISH",
+        4 => "PUBACK",
+        5 => "PUBREC",
+        6 => "PUBREL",
+        7 => "PUBCOMP",
+        8 => "SUBSCRIBE",
+        9 => "SUBACK",
+        10 => "UNSUBSCRIBE",
+        11 => "UNSUBACK",
+        12 => "PINGREQ",
+        13 => "PINGRESP",
+        14 => "DISCONNECT",
+        _ => "reserved packet type",
+    }
+}
+
+/// Where one whole packet sits at the front of a buffer, as found by [`frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    /// The first byte of the fixed header: packet type in the high nibble, flags in the low one.
+    pub header: u8,
+    /// Length of the fixed header (1 + 1..=4 length bytes).
+    pub header_len: usize,
+    /// The remaining length (variable header plus payload).
+    pub remaining_length: usize,
+}
+
+impl Frame {
+    /// The packet type, 1..=14.
+    pub fn packet_type(&self) -> u8 {
+        self.header >> 4
+    }
+
+    /// The fixed-header flags (low nibble).
+    pub fn flags(&self) -> u8 {
+        self.header & 0x0f
+    }
+
+    /// Total length of the packet: fixed header plus remaining length.
+    pub fn len(&self) -> usize {
+        self.header_len + self.remaining_length
+    }
+
+    /// Always false: a frame has at least a one-byte header. (Here for clippy's `len_without_is_empty`.)
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Looks for one whole packet at the front of `buf`.
+///
+/// Returns `Ok(None)` when `buf` does not yet hold the whole packet (read more and call again), `Ok(Some)`
+/// with the packet's extent when it does, and an error when the fixed header is invalid or declares a
+/// remaining length over `max_remaining` (checked before any byte of the body is needed, so a hostile length
+/// never makes the caller allocate).
+///
+/// ```
+/// use pahoish::packet::frame;
+/// // PINGRESP: type 13, remaining length 0.
+/// let f = frame(&[0xd0, 0x00, 0xff], 1024).unwrap().unwrap();
+/// assert_eq!((f.packet_type(), f.len()), (13, 2));
+/// // A PUBLISH whose body has not arrived yet.
+/// assert_eq!(frame(&[0x30, 0x05, 0x00], 1024).unwrap(), None);
+/// ```
+pub fn frame(buf: &[u8], max_remaining: usize) -> Result<Option<Frame>, DecodeError> {
+    let Some(&header) = buf.first() else {
+        return Ok(None);
+    };
+    let packet_type = header >> 4;
+    if packet_type == 0 || packet_type == 15 {
+        return Err(DecodeError::InvalidPacketType(packet_type));
+    }
+    let mut remaining: usize = 0;
+    let mut shift = 0;
+    let mut i = 1;
+    loop {
+        let Some(&byte) = buf.get(i) else {
+            return Ok(None);
+        };
+        remaining |= ((byte & 0x7f) as usize) << shift;
+        i += 1;
+        if byte & 0x80 == 0 {
+            // A continuation byte followed by a final 0 is a non-minimal encoding, which 3.1.1 forbids
+            // only implicitly; we accept it (as mosquitto does) as long as it fits in four bytes.
+            break;
+        }
+        shift += 7;
+        if i > 4 {
+            return Err(DecodeError::MalformedRemainingLength);
+        }
+    }
+    if remaining > max_remaining {
+        return Err(DecodeError::PacketTooLarge { declared: remaining, max: max_remaining });
+    }
+    let f = Frame { header, header_len: i, remaining_length: remaining };
+    if buf.len() < f.len() {
+        return Ok(None);
+    }
+    Ok(Some(f))
+}
+
+/// Frames and decodes one packet from the front of `buf`.
+///
+/// Returns the packet and the number of bytes it used, `Ok(None)` when more bytes are needed, or the
+/// reason the bytes are not a valid packet.
+///
+/// ```
+/// use pahoish::packet::{decode, Packet, PubAck};
+/// let (p, used) = decode(&[0x40, 0x02, 0x00, 0x07], 1024).unwrap().unwrap();
+/// assert_eq!(p, Packet::PubAck(PubAck { pkid: 7 }));
+/// assert_eq!(used, 4);
+/// ```
+pub fn decode(buf: &[u8], max_remaining: usize) -> Result<Option<(Packet, usize)>, DecodeError> {
+    let Some(f) = frame(buf, max_remaining)? else {
+        return Ok(None);
+    };
+    let body = &buf[f.header_len..f.len()];
+    let packet = Packet::decode_frame(f.header, body)?;
+    Ok(Some((packet, f.len())))
+}
+
+/// Any MQTT 3.1 / 3.1.1 packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet {
+    /// CONNECT (client to broker).
+    Connect(Connect),
+    /// CONNACK (broker to client).
+    ConnAck(ConnAck),
+    /// PUBLISH (both ways).
+    Publish(Publish),
+    /// PUBACK (both ways).
+    PubAck(PubAck),
+    /// PUBREC (both ways).
+    PubRec(PubRec),
+    /// PUBREL (both ways).
+    PubRel(PubRel),
+    /// PUBCOMP (both ways).
+    PubComp(PubComp),
+    /// SUBSCRIBE (client to broker).
+    Subscribe(Subscribe),
+    /// SUBACK (broker to client).
+    SubAck(SubAck),
+    /// UNSUBSCRIBE (client to broker).
+    Unsubscribe(Unsubscribe),
+    /// UNSUBACK (broker to client).
+    UnsubAck(UnsubAck),
+    /// PINGREQ (client to broker).
+    PingReq,
+    /// PINGRESP (broker to client).
+    PingResp,
+    /// DISCONNECT (client to broker).
+    Disconnect,
+}
+
+impl Packet {
+    /// Decodes the body of a framed packet whose first byte is `header`.
+    pub fn decode_frame(header: u8, body: &[u8]) -> Result<Packet, DecodeError> {
+        let flags = header & 0x0f;
+        Ok(match header >> 4 {
+            1 => Packet::Connect(Connect::decode(flags, body)?),
+            2 => Packet::ConnAck(ConnAck::decode(flags, body)?),
+            3 => Packet::Publish(Publish::decode(flags, body)?),
+            4 => Packet::PubAck(PubAck::decode(flags, body)?),
+            5 => Packet::PubRec(PubRec::decode(flags, body)?),
+            6 => Packet::PubRel(PubRel::decode(flags, body)?),
+            7 => Packet::PubComp(PubComp::decode(flags, body)?),
+            8 => Packet::Subscribe(Subscribe::decode(flags, body)?),
+            9 => Packet::SubAck(SubAck::decode(flags, body)?),
+            10 => Packet::Unsubscribe(Unsubscribe::decode(flags, body)?),
+            11 => Packet::UnsubAck(UnsubAck::decode(flags, body)?),
+            12 => {
+                PingReq::decode(flags, body)?;
+                Packet::PingReq
+            }
+            13 => {
+                PingResp::decode(flags, body)?;
+                Packet::PingResp
+            }
+            14 => {
+                Disconnect::decode(flags, body)?;
+                Packet::Disconnect
+            }
+            other => return Err(DecodeError::InvalidPacketType(other)),
+        })
+    }
+
+    /// Appends the encoded packet to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Packet::Connect(p) => p.encode(out),
+            Packet::ConnAck(p) => p.encode(out),
+            Packet::Publish(p) => p.encode(out),
+            Packet::PubAck(p) => p.encode(out),
+            Packet::PubRec(p) => p.encode(out),
+            Packet::PubRel(p) => p.encode(out),
+            Packet::PubComp(p) => p.encode(out),
+            Packet::Subscribe(p) => p.encode(out),
+            Packet::SubAck(p) => p.encode(out),
+            Packet::Unsubscribe(p) => p.encode(out),
+            Packet::UnsubAck(p) => p.encode(out),
+            Packet::PingReq => PingReq.encode(out),
+            Packet::PingResp => PingResp.encode(out),
+            Packet::Disconnect => Disconnect.encode(out),
+        }
+    }
+
+    /// The encoded packet as a new vector.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+
+    /// The packet type name (`"PUBLISH"`, ...), for logs.
+    pub fn name(&self) -> &'static str {
+        packet_name(match self {
+            Packet::Connect(_) => 1,
+            Packet::ConnAck(_) => 2,
+            Packet::Publish(_) => 3,
+            Packet::PubAck(_) => 4,
+            Packet::PubRec(_) => 5,
+            Packet::PubRel(_) => 6,
+            Packet::PubComp(_) => 7,
+            Packet::Subscribe(_) => 8,
+            Packet::SubAck(_) => 9,
+            Packet::Unsubscribe(_) => 10,
+            Packet::UnsubAck(_) => 11,
+            Packet::PingReq => 12,
+            Packet::PingResp => 13,
+            Packet::Disconnect => 14,
+        })
+    }
+}
+
+// ---- helpers shared by the packet files ----
+
+/// Appends the fixed header: `header` byte, then `remaining` as a variable-length integer.
+pub(crate) fn write_fixed_header(out: &mut Vec<u8>, header: u8, mut remaining: usize) {
+    out.push(header);
+    loop {
+        let mut byte = (remaining % 128) as u8;
+        remaining /= 128;
+        if remaining > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+        if remaining == 0 {
+            break;
+        }
+    }
+}
+
+/// The number of bytes a remaining length takes in the fixed header.
+pub(crate) fn remaining_length_len(remaining: usize) -> usize {
+    match remaining {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    }
+}
+
+/// Appends a two-byte big-endian length and the bytes of `s`. Callers validate that `s` fits in 65,535
+/// bytes before encoding; a longer one is cut to keep the packet well-formed rather than panic.
+pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
+    write_bytes(out, s.as_bytes());
+}
+
+/// Appends a two-byte big-endian length and `b` (cut to 65,535 bytes; see [`write_string`]).
+pub(crate) fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    let b = &b[..b.len().min(u16::MAX as usize)];
+    out.extend_from_slice(&(b.len() as u16).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+/// A cursor over a packet body for the decoders: every read checks bounds and fails with
+/// [`DecodeError::Truncated`].
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    packet_type: u8,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(packet_type: u8, buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0, packet_type }
+    }
+
+    fn truncated(&self) -> DecodeError {
+        DecodeError::Truncated { packet_type: self.packet_type }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+        let b = *self.buf.get(self.pos).ok_or_else(|| self.truncated())?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.remaining() < n {
+            return Err(self.truncated());
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    /// A length-prefixed binary field.
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.u16()? as usize;
+        self.take(n)
+    }
+
+    /// A length-prefixed UTF-8 string (U+0000 is rejected, as MQTT 3.1.1 section 1.5.3 requires).
+    pub(crate) fn string(&mut self) -> Result<&'a str, DecodeError> {
+        let b = self.bytes()?;
+        let s = std::str::from_utf8(b).map_err(|_| DecodeError::InvalidUtf8)?;
+        if s.contains('\0') {
+            return Err(DecodeError::InvalidUtf8);
+        }
+        Ok(s)
+    }
+
+    /// The rest of the body.
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        let s = &self.buf[self.pos..];
+        self.pos = self.buf.len();
+        s
+    }
+
+    /// Fails with [`DecodeError::TrailingBytes`] unless the whole body was read.
+    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
+        if self.remaining() != 0 {
+            return Err(DecodeError::TrailingBytes { packet_type: self.packet_type });
+        }
+        Ok(())
+    }
+}
+
+/// Fails with [`DecodeError::InvalidFlags`] unless `flags` is `expected`.
+pub(crate) fn check_flags(packet_type: u8, flags: u8, expected: u8) -> Result<(), DecodeError> {
+    if flags != expected {
+        return Err(DecodeError::InvalidFlags { packet_type, flags });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_length_round_trips_at_every_boundary() {
+        for n in [0usize, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, MAX_REMAINING_LENGTH] {
+            let mut out = Vec::new();
+            write_fixed_header(&mut out, 0x30, n);
+            assert_eq!(out.len(), 1 + remaining_length_len(n), "length bytes for {n}");
+            // Frame with no body present: either "need more" or, for n == 0, a whole frame.
+            let got = frame(&out, MAX_REMAINING_LENGTH).unwrap();
+            if n == 0 {
+                assert_eq!(got.unwrap().remaining_length, 0);
+            } else {
+                assert_eq!(got, None);
+            }
+            let mut whole = out.clone();
+            whole.resize(out.len() + n.min(4), 0);
+            if n <= 4 {
+                assert_eq!(frame(&whole, MAX_REMAINING_LENGTH).unwrap().unwrap().remaining_length, n);
+            }
+        }
+    }
+
+    #[test]
+    fn remaining_length_encodings_match_the_spec_examples() {
+        // MQTT 3.1.1 table 2.4: 0 -> 0x00, 127 -> 0x7F, 128 -> 0x80 0x01, 16383 -> 0xFF 0x7F,
+        // 16384 -> 0x80 0x80 0x01, 268435455 -> 0xFF 0xFF 0xFF 0x7F.
+        let cases: &[(usize, &[u8])] = &[
+            (0, &[0x00]),
+            (127, &[0x7f]),
+            (128, &[0x80, 0x01]),
+            (16_383, &[0xff, 0x7f]),
+            (16_384, &[0x80, 0x80, 0x01]),
+            (2_097_151, &[0xff, 0xff, 0x7f]),
+            (2_097_152, &[0x80, 0x80, 0x80, 0x01]),
+            (268_435_455, &[0xff, 0xff, 0xff, 0x7f]),
+        ];
+        for (n, bytes) in cases {
+            let mut out = Vec::new();
+            write_fixed_header(&mut out, 0x30, *n);
+            assert_eq!(&out[1..], *bytes, "encoding of {n}");
+        }
+    }
+
+    #[test]
+    fn a_fifth_length_byte_is_malformed() {
+        let buf = [0x30, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert_eq!(frame(&buf, usize::MAX), Err(DecodeError::MalformedRemainingLength));
+    }
+
+    #[test]
+    fn a_declared_length_over_the_maximum_fails_before_the_body_arrives() {
+        // 16384 declared, 1024 accepted: rejected with only the header in hand.
+        let buf = [0x30, 0x80, 0x80, 0x01];
+        assert_eq!(
+            frame(&buf, 1024),
+            Err(DecodeError::PacketTooLarge { declared: 16_384, max: 1024 })
+        );
+    }
+
+    #[test]
+    fn reserved_packet_types_are_rejected() {
+        assert_eq!(frame(&[0x00, 0x00], 10), Err(DecodeError::InvalidPacketType(0)));
+        assert_eq!(frame(&[0xf0, 0x00], 10), Err(DecodeError::InvalidPacketType(15)));
+    }
+
+    #[test]
+    fn an_empty_or_partial_header_needs_more_bytes() {
+        assert_eq!(frame(&[], 10), Ok(None));
+        assert_eq!(frame(&[0x30], 10), Ok(None));
+        assert_eq!(frame(&[0x30, 0x80], 10_000), Ok(None));
+    }
+
+    #[test]
+    fn decode_reports_bytes_used_and_leaves_the_next_packet() {
+        let buf = [0xd0, 0x00, 0x40, 0x02, 0x00, 0x01];
+        let (p, used) = decode(&buf, 100).unwrap().unwrap();
+        assert_eq!((p, used), (Packet::PingResp, 2));
+        let (p, used) = decode(&buf[2..], 100).unwrap().unwrap();
+        assert_eq!((p, used), (Packet::PubAck(PubAck { pkid: 1 }), 4));
+    }
+
+    #[test]
+    fn every_packet_type_has_a_name() {
+        for t in 1..=14 {
+            assert_ne!(packet_name(t), "reserved packet type");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Topic names and filters: validation and Paho's `topic_matches_sub`.
+
+use crate::error::{Error, Result};
+
+/// The longest topic or filter MQTT can carry (a two-byte length prefix).
+pub(crate) const MAX_TOPIC_LEN: usize = 65_535;
+
+/// Checks a topic name for PUBLISH or a will: not empty, at most 65,535 bytes, no `+` or `#`, no U+0000.
+pub(crate) fn validate_topic(topic: &str) -> Result<()> {
+    let reason = if topic.is_empty() {
+        "a topic must not be empty"
+    } else if topic.len() > MAX_TOPIC_LEN {
+        "a topic must be at most 65535 bytes of UTF-8"
+    } else if topic.contains(['+', '#']) {
+        "a topic to publish to must not contain the wildcards '+' or '#'"
+    } else if topic.contains('\0') {
+        "a topic must not contain the NUL character"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidTopic { topic: topic.to_owned(), reason })
+}
+
+/// Checks a subscription filter: not empty, at most 65,535 bytes, `+` alone in its level, `#` alone in the
+/// last level, no U+0000.
+pub(crate) fn validate_filter(filter: &str) -> Result<()> {
+    let bad = |reason| Err(Error::InvalidFilter { filter: filter.to_owned(), reason });
+    if filter.is_empty() {
+        return bad("a topic filter must not be empty");
+    }
+    if filter.len() > MAX_TOPIC_LEN {
+        return bad("a topic filter must be at most 65535 bytes of UTF-8");
+    }
+    if filter.contains('\0') {
+        return bad("a topic filter must not contain the NUL character");
+    }
+    let mut levels = filter.split('/').peekable();
+    while let Some(level) = levels.next() {
+        if level.contains('+') && level != "+" {
+            return bad("'+' must occupy a whole level of the filter (as in \"a/+/b\")");
+        }
+        if level.contains('#') {
+            if level != "#" {
+                return bad("'#' must occupy a whole level of the filter (as in \"a/#\")");
+            }
+            if levels.peek().is_some() {
+                return bad("'#' must be the last level of the filter");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the topic `topic` matches the subscription filter `sub`, as Paho's `topic_matches_sub`.
+///
+/// `+` matches exactly one level and `#` any number of levels (including none: `foo/#` matches `foo`).
+/// Wildcards at the first level do not match topics that start with `$` (such as `$SYS/...`). An invalid
+/// filter matches nothing.
+///
+/// ```
+/// use pahoish::topic_matches_sub;
+/// assert!(topic_matches_sub("foo/#", "foo"));
+/// assert!(topic_matches_sub("foo/+/baz", "foo/bar/baz"));
+/// assert!(topic_matches_sub("#", "/foo/bar"));
+/// assert!(!topic_matches_sub("/#", "foo/bar"));
+/// assert!(!topic_matches_sub("#", "$SYS/bar"));
+/// assert!(topic_matches_sub("$SYS/#", "$SYS/foo/bar"));
+/// ```
+pub fn topic_matches_sub(sub: &str, topic: &str) -> bool {
+    if validate_filter(sub).is_err() {
+        return false;
+    }
+    if topic.starts_with('$') && (sub.starts_with('+') || sub.starts_with('#')) {
+        return false;
+    }
+    let mut subs = sub.split('/');
+    let mut topics = topic.split('/');
+    loop {
+        match (subs.next(), topics.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(s), Some(t)) if s == t => {}
+            // The first arm also makes "foo/#" match "foo": the topic ended where the filter has "#".
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_table_from_paho() {
+        let yes = [
+            ("foo/bar", "foo/bar"),
+            ("foo/+", "foo/bar"),
+            ("foo/+/baz", "foo/bar/baz"),
+            ("foo/+/#", "foo/bar/baz"),
+            ("A/B/+/#", "A/B/B/C"),
+            ("#", "foo/bar/baz"),
+            ("#", "/foo/bar"),
+            ("/#", "/foo/bar"),
+            ("$SYS/bar", "$SYS/bar"),
+            ("foo/#", "foo"),
+            ("foo/#", "foo/"),
+            ("foo/+", "foo/"),
+            ("+/+", "/"),
+            ("$SYS/#", "$SYS/foo/bar"),
+            ("#", "foo//bar"),
+            ("$SYS/+/Clients", "$SYS/monitor/Clients"),
+        ];
+        for (sub, topic) in yes {
+            assert!(topic_matches_sub(sub, topic), "{sub} should match {topic}");
+        }
+        let no = [
+            ("test/6/#", "test/3"),
+            ("foo/bar", "foo"),
+            ("foo/+", "foo/bar/baz"),
+            ("foo/+/baz", "foo/bar/bar"),
+            ("foo/+/#", "fo2/bar/baz"),
+            ("/#", "foo/bar"),
+            ("#", "$SYS/bar"),
+            ("$BOB/bar", "$SYS/bar"),
+            ("+/bar", "$SYS/bar"),
+            ("+/monitor/Clients", "$SYS/monitor/Clients"),
+            ("foo/+", "foo"),
+            ("a+/b", "a+/b"),
+        ];
+        for (sub, topic) in no {
+            assert!(!topic_matches_sub(sub, topic), "{sub} should not match {topic}");
+        }
+    }
+
+    #[test]
+    fn filters_are_validated() {
+        for ok in ["a", "a/b", "+", "#", "a/+/b", "a/#", "+/+/#", "/", "$SYS/#", "a//b"] {
+            assert!(validate_filter(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a+/b", "a/b#", "#/a", "a/#/b", "a/b+", "++", "a\0b"] {
+            assert!(matches!(validate_filter(bad), Err(Error::InvalidFilter { .. })), "{bad:?}");
+        }
+        assert!(validate_filter(&"a".repeat(65_536)).is_err());
+        assert!(validate_filter(&"a".repeat(65_535)).is_ok());
+    }
+
+    #[test]
+    fn topics_are_validated() {
+        for ok in ["a", "a/b", "/", "$SYS/x", " "] {
+            assert!(validate_topic(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a/+", "a/#", "#", "a\0"] {
+            assert!(matches!(validate_topic(bad), Err(Error::InvalidTopic { .. })), "{bad:?}");
+        }
+        assert!(validate_topic(&"a".repeat(65_536)).is_err());
+    }
+}
