@@ -14,6 +14,7 @@
 //! This module is public so that tests can build and inspect packets (for instance with
 //! [`MockBroker`](crate::testing::MockBroker)); applications do not need it.
 
+mod ack;
 mod connack;
 mod connect;
 mod disconnect;
@@ -180,7 +181,10 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::MalformedRemainingLength => f.write_str("malformed remaining length"),
             DecodeError::PacketTooLarge { declared, max } => {
-                write!(f, "declared packet length {declared} is over the maximum {max}")
+                write!(
+                    f,
+                    "declared packet length {declared} is over the maximum {max}"
+                )
             }
             DecodeError::InvalidPacketType(t) => write!(f, "invalid packet type {t}"),
             DecodeError::InvalidFlags { packet_type, flags } => write!(
@@ -192,7 +196,11 @@ impl fmt::Display for DecodeError {
                 write!(f, "truncated {} packet", packet_name(*packet_type))
             }
             DecodeError::TrailingBytes { packet_type } => {
-                write!(f, "unexpected bytes after the end of {}", packet_name(*packet_type))
+                write!(
+                    f,
+                    "unexpected bytes after the end of {}",
+                    packet_name(*packet_type)
+                )
             }
             DecodeError::InvalidUtf8 => f.write_str("string is not valid UTF-8"),
             DecodeError::InvalidQoS(q) => write!(f, "invalid QoS {q}"),
@@ -301,9 +309,16 @@ pub fn frame(buf: &[u8], max_remaining: usize) -> Result<Option<Frame>, DecodeEr
         }
     }
     if remaining > max_remaining {
-        return Err(DecodeError::PacketTooLarge { declared: remaining, max: max_remaining });
+        return Err(DecodeError::PacketTooLarge {
+            declared: remaining,
+            max: max_remaining,
+        });
     }
-    let f = Frame { header, header_len: i, remaining_length: remaining };
+    let f = Frame {
+        header,
+        header_len: i,
+        remaining_length: remaining,
+    };
     if buf.len() < f.len() {
         return Ok(None);
     }
@@ -477,6 +492,12 @@ pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     write_bytes(out, s.as_bytes());
 }
 
+/// The number of bytes [`write_string`] or [`write_bytes`] appends for a field of `len` bytes: the two-byte
+/// length plus the field, cut to 65,535 bytes as those functions cut it.
+pub(crate) fn field_len(len: usize) -> usize {
+    2 + len.min(u16::MAX as usize)
+}
+
 /// Appends a two-byte big-endian length and `b` (cut to 65,535 bytes; see [`write_string`]).
 pub(crate) fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
     let b = &b[..b.len().min(u16::MAX as usize)];
@@ -494,11 +515,17 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(packet_type: u8, buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0, packet_type }
+        Reader {
+            buf,
+            pos: 0,
+            packet_type,
+        }
     }
 
     fn truncated(&self) -> DecodeError {
-        DecodeError::Truncated { packet_type: self.packet_type }
+        DecodeError::Truncated {
+            packet_type: self.packet_type,
+        }
     }
 
     pub(crate) fn remaining(&self) -> usize {
@@ -551,7 +578,9 @@ impl<'a> Reader<'a> {
     /// Fails with [`DecodeError::TrailingBytes`] unless the whole body was read.
     pub(crate) fn finish(&self) -> Result<(), DecodeError> {
         if self.remaining() != 0 {
-            return Err(DecodeError::TrailingBytes { packet_type: self.packet_type });
+            return Err(DecodeError::TrailingBytes {
+                packet_type: self.packet_type,
+            });
         }
         Ok(())
     }
@@ -571,10 +600,24 @@ mod tests {
 
     #[test]
     fn remaining_length_round_trips_at_every_boundary() {
-        for n in [0usize, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, MAX_REMAINING_LENGTH] {
+        for n in [
+            0usize,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            2_097_151,
+            2_097_152,
+            MAX_REMAINING_LENGTH,
+        ] {
             let mut out = Vec::new();
             write_fixed_header(&mut out, 0x30, n);
-            assert_eq!(out.len(), 1 + remaining_length_len(n), "length bytes for {n}");
+            assert_eq!(
+                out.len(),
+                1 + remaining_length_len(n),
+                "length bytes for {n}"
+            );
             // Frame with no body present: either "need more" or, for n == 0, a whole frame.
             let got = frame(&out, MAX_REMAINING_LENGTH).unwrap();
             if n == 0 {
@@ -585,7 +628,13 @@ mod tests {
             let mut whole = out.clone();
             whole.resize(out.len() + n.min(4), 0);
             if n <= 4 {
-                assert_eq!(frame(&whole, MAX_REMAINING_LENGTH).unwrap().unwrap().remaining_length, n);
+                assert_eq!(
+                    frame(&whole, MAX_REMAINING_LENGTH)
+                        .unwrap()
+                        .unwrap()
+                        .remaining_length,
+                    n
+                );
             }
         }
     }
@@ -614,7 +663,10 @@ mod tests {
     #[test]
     fn a_fifth_length_byte_is_malformed() {
         let buf = [0x30, 0xff, 0xff, 0xff, 0xff, 0x01];
-        assert_eq!(frame(&buf, usize::MAX), Err(DecodeError::MalformedRemainingLength));
+        assert_eq!(
+            frame(&buf, usize::MAX),
+            Err(DecodeError::MalformedRemainingLength)
+        );
     }
 
     #[test]
@@ -623,14 +675,23 @@ mod tests {
         let buf = [0x30, 0x80, 0x80, 0x01];
         assert_eq!(
             frame(&buf, 1024),
-            Err(DecodeError::PacketTooLarge { declared: 16_384, max: 1024 })
+            Err(DecodeError::PacketTooLarge {
+                declared: 16_384,
+                max: 1024
+            })
         );
     }
 
     #[test]
     fn reserved_packet_types_are_rejected() {
-        assert_eq!(frame(&[0x00, 0x00], 10), Err(DecodeError::InvalidPacketType(0)));
-        assert_eq!(frame(&[0xf0, 0x00], 10), Err(DecodeError::InvalidPacketType(15)));
+        assert_eq!(
+            frame(&[0x00, 0x00], 10),
+            Err(DecodeError::InvalidPacketType(0))
+        );
+        assert_eq!(
+            frame(&[0xf0, 0x00], 10),
+            Err(DecodeError::InvalidPacketType(15))
+        );
     }
 
     #[test]
@@ -653,6 +714,191 @@ mod tests {
     fn every_packet_type_has_a_name() {
         for t in 1..=14 {
             assert_ne!(packet_name(t), "reserved packet type");
+        }
+    }
+
+    /// A tiny xorshift64 generator, so the fuzz test needs no dependency and always sees the same inputs.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Decodes `body` as every packet type with fixed-header flags `flags`. Whatever decodes must re-encode
+    /// to the same flags and body, with a fixed header matching `remaining_length`, and decode again to the
+    /// same value.
+    fn decode_as_every_type(flags: u8, body: &[u8]) {
+        fn check(p: Packet, remaining_length: usize, flags: u8, body: &[u8]) {
+            let out = p.to_bytes();
+            let header_len = 1 + remaining_length_len(remaining_length);
+            assert_eq!(out.len(), header_len + remaining_length, "{p:?}");
+            assert_eq!(out[0] & 0x0f, flags, "{p:?}");
+            assert_eq!(&out[header_len..], body, "{p:?}");
+            assert_eq!(decode(&out, MAX_REMAINING_LENGTH), Ok(Some((p, out.len()))));
+        }
+        macro_rules! check {
+            ($ty:ident) => {
+                if let Ok(p) = $ty::decode(flags, body) {
+                    let n = p.remaining_length();
+                    check(Packet::$ty(p), n, flags, body);
+                }
+            };
+            ($ty:ident, unit) => {
+                if let Ok(p) = $ty::decode(flags, body) {
+                    check(Packet::$ty, p.remaining_length(), flags, body);
+                }
+            };
+        }
+        check!(Connect);
+        check!(ConnAck);
+        check!(Publish);
+        check!(PubAck);
+        check!(PubRec);
+        check!(PubRel);
+        check!(PubComp);
+        check!(Subscribe);
+        check!(SubAck);
+        check!(Unsubscribe);
+        check!(UnsubAck);
+        check!(PingReq, unit);
+        check!(PingResp, unit);
+        check!(Disconnect, unit);
+    }
+
+    /// Frames and decodes `buf`; a packet that decodes must re-encode to bytes that decode to it again.
+    fn decode_framed(buf: &[u8]) {
+        if let Ok(Some((p, used))) = decode(buf, 1 << 20) {
+            assert!(used <= buf.len());
+            let out = p.to_bytes();
+            assert_eq!(decode(&out, MAX_REMAINING_LENGTH), Ok(Some((p, out.len()))));
+        }
+    }
+
+    /// One valid packet of each type (two CONNECTs and PUBLISHes), encoded.
+    fn samples() -> Vec<Vec<u8>> {
+        let packets = [
+            Packet::Connect(Connect {
+                protocol: Protocol::V311,
+                client_id: "id".into(),
+                clean_session: true,
+                keepalive: 60,
+                username: Some("u".into()),
+                password: Some(b"pw".to_vec()),
+                will: Some(LastWill {
+                    topic: "w/t".into(),
+                    payload: b"bye".to_vec(),
+                    qos: QoS::AtLeastOnce,
+                    retain: true,
+                }),
+            }),
+            Packet::Connect(Connect {
+                protocol: Protocol::V31,
+                client_id: "c".into(),
+                clean_session: false,
+                keepalive: 0,
+                username: None,
+                password: None,
+                will: None,
+            }),
+            Packet::ConnAck(ConnAck {
+                session_present: true,
+                code: 0,
+            }),
+            Packet::Publish(Publish {
+                dup: false,
+                qos: QoS::AtMostOnce,
+                retain: true,
+                topic: "a/b".into(),
+                pkid: 0,
+                payload: b"hello".to_vec(),
+            }),
+            Packet::Publish(Publish {
+                dup: true,
+                qos: QoS::ExactlyOnce,
+                retain: false,
+                topic: "t".into(),
+                pkid: 513,
+                payload: vec![0, 1, 2],
+            }),
+            Packet::PubAck(PubAck { pkid: 1 }),
+            Packet::PubRec(PubRec { pkid: 2 }),
+            Packet::PubRel(PubRel { pkid: 3 }),
+            Packet::PubComp(PubComp { pkid: 4 }),
+            Packet::Subscribe(Subscribe {
+                pkid: 5,
+                filters: vec![
+                    ("a/#".into(), QoS::AtLeastOnce),
+                    ("+".into(), QoS::ExactlyOnce),
+                ],
+            }),
+            Packet::SubAck(SubAck {
+                pkid: 5,
+                return_codes: vec![1, 0x80],
+            }),
+            Packet::Unsubscribe(Unsubscribe {
+                pkid: 6,
+                filters: vec!["a/#".into(), "b".into()],
+            }),
+            Packet::UnsubAck(UnsubAck { pkid: 6 }),
+            Packet::PingReq,
+            Packet::PingResp,
+            Packet::Disconnect,
+        ];
+        packets.iter().map(Packet::to_bytes).collect()
+    }
+
+    #[test]
+    fn decoding_random_bytes_never_panics() {
+        let samples = samples();
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut buf = Vec::with_capacity(64);
+        for _ in 0..200_000 {
+            buf.clear();
+            match rng.below(3) {
+                // Random bytes.
+                0 => buf.extend((0..rng.below(64)).map(|_| rng.next() as u8)),
+                // Random bytes whose second byte declares exactly the rest, so that the framer hands the
+                // body to a decoder.
+                1 => {
+                    let len = 2 + rng.below(62);
+                    buf.extend((0..len).map(|_| rng.next() as u8));
+                    buf[1] = (len - 2) as u8;
+                }
+                // A valid packet with one to three bytes replaced.
+                _ => {
+                    buf.extend_from_slice(&samples[rng.below(samples.len())]);
+                    for _ in 0..1 + rng.below(3) {
+                        let i = rng.below(buf.len());
+                        buf[i] = rng.next() as u8;
+                    }
+                }
+            }
+            decode_framed(&buf);
+            let first = buf.first().copied().unwrap_or(0);
+            let body = buf.get(2..).unwrap_or(&[]);
+            decode_as_every_type(first & 0x0f, body);
+            decode_as_every_type([0, 0b0010, first >> 4][rng.below(3)], body);
+        }
+        for bytes in &samples {
+            let f = frame(bytes, MAX_REMAINING_LENGTH).unwrap().unwrap();
+            let flags = f.flags();
+            for n in 0..bytes.len() {
+                assert_eq!(decode(&bytes[..n], MAX_REMAINING_LENGTH), Ok(None));
+                decode_as_every_type(flags, &bytes[f.header_len.min(n)..n]);
+            }
+            decode_framed(bytes);
+            decode_as_every_type(flags, &bytes[f.header_len..]);
         }
     }
 }

@@ -1,0 +1,537 @@
+//! CONNECT, MQTT 3.1.1 section 3.1 (and its MQTT 3.1 form): the first packet a client sends.
+
+use super::{
+    check_flags, field_len, remaining_length_len, write_bytes, write_fixed_header, write_string,
+    DecodeError, Protocol, QoS, Reader,
+};
+
+/// Connect flag bits (MQTT 3.1.1 section 3.1.2.3).
+const RESERVED: u8 = 0x01;
+const CLEAN_SESSION: u8 = 0x02;
+const WILL: u8 = 0x04;
+const WILL_QOS_SHIFT: u8 = 3;
+const WILL_RETAIN: u8 = 0x20;
+const PASSWORD: u8 = 0x40;
+const USERNAME: u8 = 0x80;
+
+/// CONNECT: the first packet of a connection, naming the protocol version, the client and its session,
+/// keepalive, credentials and last will.
+///
+/// The encoder writes the fields as given; checks such as "a password needs a user name" (which the decoder
+/// enforces) are the caller's job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connect {
+    /// The protocol version: [`Protocol::V31`] (name `MQIsdp`, level 3) or [`Protocol::V311`] (`MQTT`,
+    /// level 4). [`Protocol::V5`] is never decoded, and encoding it writes a level-5 header without the
+    /// MQTT 5 properties, which brokers reject.
+    pub protocol: Protocol,
+    /// The client identifier (may be empty in MQTT 3.1.1 when `clean_session` is set).
+    pub client_id: String,
+    /// Whether the broker should discard any previous session and start a new one.
+    pub clean_session: bool,
+    /// The keepalive interval in seconds; 0 turns the keepalive mechanism off.
+    pub keepalive: u16,
+    /// The user name, if any.
+    pub username: Option<String>,
+    /// The password, if any (binary data; MQTT 3.1.1 requires a user name with it).
+    pub password: Option<Vec<u8>>,
+    /// The message the broker publishes if the connection ends without a DISCONNECT.
+    pub will: Option<LastWill>,
+}
+
+/// The last will of a [`Connect`]: a message the broker publishes for the client when its connection is
+/// lost without a DISCONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastWill {
+    /// The topic the will is published to: not empty, no wildcards.
+    pub topic: String,
+    /// The will message (binary, possibly empty).
+    pub payload: Vec<u8>,
+    /// The QoS the will is published with.
+    pub qos: QoS,
+    /// Whether the will is published as a retained message.
+    pub retain: bool,
+}
+
+impl Connect {
+    const PACKET_TYPE: u8 = 1;
+
+    /// Appends the whole packet to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let remaining = self.remaining_length();
+        out.reserve(1 + remaining_length_len(remaining) + remaining);
+        write_fixed_header(out, Self::PACKET_TYPE << 4, remaining);
+        write_string(out, self.protocol.name());
+        out.push(self.protocol.level());
+        out.push(self.connect_flags());
+        out.extend_from_slice(&self.keepalive.to_be_bytes());
+        write_string(out, &self.client_id);
+        if let Some(will) = &self.will {
+            write_string(out, &will.topic);
+            write_bytes(out, &will.payload);
+        }
+        if let Some(username) = &self.username {
+            write_string(out, username);
+        }
+        if let Some(password) = &self.password {
+            write_bytes(out, password);
+        }
+    }
+
+    /// The connect flags byte for this packet's fields.
+    fn connect_flags(&self) -> u8 {
+        let mut flags = 0;
+        if self.clean_session {
+            flags |= CLEAN_SESSION;
+        }
+        if let Some(will) = &self.will {
+            flags |= WILL | ((will.qos as u8) << WILL_QOS_SHIFT);
+            if will.retain {
+                flags |= WILL_RETAIN;
+            }
+        }
+        if self.password.is_some() {
+            flags |= PASSWORD;
+        }
+        if self.username.is_some() {
+            flags |= USERNAME;
+        }
+        flags
+    }
+
+    /// Decodes a CONNECT body (`flags` must be 0).
+    ///
+    /// Accepts MQTT 3.1 (`MQIsdp`, level 3) and 3.1.1 (`MQTT`, level 4). Fails on any other protocol name or
+    /// level (MQTT 5 included), the reserved connect flag, will QoS 3, will QoS or retain without a will, a
+    /// password without a user name, an empty or wildcard will topic, invalid UTF-8, a missing field or
+    /// bytes after the last one.
+    pub fn decode(flags: u8, body: &[u8]) -> Result<Self, DecodeError> {
+        check_flags(Self::PACKET_TYPE, flags, 0)?;
+        let mut r = Reader::new(Self::PACKET_TYPE, body);
+
+        let name = r.bytes()?;
+        let level = r.u8()?;
+        let protocol = match (name, level) {
+            (b"MQIsdp", 3) => Protocol::V31,
+            (b"MQTT", 4) => Protocol::V311,
+            (b"MQTT", 5) => return Err(DecodeError::Protocol("MQTT 5 CONNECT is not supported")),
+            _ => return Err(DecodeError::Protocol("unsupported protocol name or level")),
+        };
+
+        let cflags = r.u8()?;
+        if cflags & RESERVED != 0 {
+            return Err(DecodeError::Protocol("reserved CONNECT flag set"));
+        }
+        let will_qos = QoS::try_from((cflags >> WILL_QOS_SHIFT) & 0x03)?;
+        let will_retain = cflags & WILL_RETAIN != 0;
+        let has_will = cflags & WILL != 0;
+        if !has_will && (will_qos != QoS::AtMostOnce || will_retain) {
+            return Err(DecodeError::Protocol(
+                "will QoS or retain set without the will flag",
+            ));
+        }
+        let has_username = cflags & USERNAME != 0;
+        let has_password = cflags & PASSWORD != 0;
+        if has_password && !has_username {
+            return Err(DecodeError::Protocol(
+                "password flag set without the user name flag",
+            ));
+        }
+        let keepalive = r.u16()?;
+
+        let client_id = r.string()?.to_owned();
+        let will = if has_will {
+            let topic = r.string()?;
+            if topic.is_empty() {
+                return Err(DecodeError::Protocol("empty will topic in CONNECT"));
+            }
+            if topic.contains(['+', '#']) {
+                return Err(DecodeError::Protocol("wildcard in CONNECT will topic"));
+            }
+            let payload = r.bytes()?;
+            Some(LastWill {
+                topic: topic.to_owned(),
+                payload: payload.to_vec(),
+                qos: will_qos,
+                retain: will_retain,
+            })
+        } else {
+            None
+        };
+        let username = if has_username {
+            Some(r.string()?.to_owned())
+        } else {
+            None
+        };
+        let password = if has_password {
+            Some(r.bytes()?.to_vec())
+        } else {
+            None
+        };
+        r.finish()?;
+
+        Ok(Connect {
+            protocol,
+            client_id,
+            clean_session: cflags & CLEAN_SESSION != 0,
+            keepalive,
+            username,
+            password,
+            will,
+        })
+    }
+
+    /// The length of the body after the fixed header: variable header (protocol name and level, flags,
+    /// keepalive) plus payload.
+    pub fn remaining_length(&self) -> usize {
+        let mut n =
+            field_len(self.protocol.name().len()) + 1 + 1 + 2 + field_len(self.client_id.len());
+        if let Some(will) = &self.will {
+            n += field_len(will.topic.len()) + field_len(will.payload.len());
+        }
+        if let Some(username) = &self.username {
+            n += field_len(username.len());
+        }
+        if let Some(password) = &self.password {
+            n += field_len(password.len());
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{decode, Packet};
+
+    const MINIMAL_311: [u8; 17] = [
+        0x10, 0x0f, // CONNECT (type 1, flags 0), remaining length 15
+        0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+        0x04, // protocol level 4 (3.1.1)
+        0x02, // connect flags: clean session
+        0x00, 0x3c, // keepalive 60 s
+        0x00, 0x03, b'a', b'b', b'c', // client id "abc"
+    ];
+
+    fn minimal_311() -> Connect {
+        Connect {
+            protocol: Protocol::V311,
+            client_id: "abc".into(),
+            clean_session: true,
+            keepalive: 60,
+            username: None,
+            password: None,
+            will: None,
+        }
+    }
+
+    const FULL_31: [u8; 30] = [
+        0x10, 0x1c, // CONNECT, remaining length 28
+        0x00, 0x06, b'M', b'Q', b'I', b's', b'd', b'p', // protocol name "MQIsdp"
+        0x03, // protocol level 3 (3.1)
+        0xee, // flags: user name, password, will retain, will QoS 1, will, clean session
+        0x00, 0x0a, // keepalive 10 s
+        0x00, 0x01, b'c', // client id "c"
+        0x00, 0x01, b'w', // will topic "w"
+        0x00, 0x02, 0x00, 0xff, // will payload [0x00, 0xff]
+        0x00, 0x01, b'u', // user name "u"
+        0x00, 0x01, 0x01, // password [0x01]
+    ];
+
+    fn full_31() -> Connect {
+        Connect {
+            protocol: Protocol::V31,
+            client_id: "c".into(),
+            clean_session: true,
+            keepalive: 10,
+            username: Some("u".into()),
+            password: Some(vec![0x01]),
+            will: Some(LastWill {
+                topic: "w".into(),
+                payload: vec![0x00, 0xff],
+                qos: QoS::AtLeastOnce,
+                retain: true,
+            }),
+        }
+    }
+
+    const USER_AND_WILL_311: [u8; 26] = [
+        0x10, 0x18, // CONNECT, remaining length 24
+        0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+        0x04, // protocol level 4
+        0x94, // flags: user name, will QoS 2, will; no clean session
+        0x00, 0x00, // keepalive 0: off
+        0x00, 0x00, // client id "" (empty)
+        0x00, 0x03, b'a', b'/', b'b', // will topic "a/b"
+        0x00, 0x00, // will payload: empty
+        0x00, 0x03, b'u', b's', b'r', // user name "usr"
+    ];
+
+    fn user_and_will_311() -> Connect {
+        Connect {
+            protocol: Protocol::V311,
+            client_id: String::new(),
+            clean_session: false,
+            keepalive: 0,
+            username: Some("usr".into()),
+            password: None,
+            will: Some(LastWill {
+                topic: "a/b".into(),
+                payload: Vec::new(),
+                qos: QoS::ExactlyOnce,
+                retain: false,
+            }),
+        }
+    }
+
+    fn cases() -> [(Connect, &'static [u8]); 3] {
+        [
+            (minimal_311(), &MINIMAL_311),
+            (full_31(), &FULL_31),
+            (user_and_will_311(), &USER_AND_WILL_311),
+        ]
+    }
+
+    /// A 3.1.1 CONNECT body with connect flags `cflags`, keepalive 0, followed by `payload`.
+    fn body_311(cflags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut body = vec![
+            0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+            0x04, // protocol level 4
+            0x00, // connect flags, replaced by `cflags` below
+            0x00, 0x00, // keepalive 0
+        ];
+        body[7] = cflags;
+        body.extend_from_slice(payload);
+        body
+    }
+
+    #[test]
+    fn encodes_to_the_spec_bytes() {
+        for (p, bytes) in cases() {
+            let mut out = vec![0xaa];
+            p.encode(&mut out);
+            assert_eq!(&out[1..], bytes, "{p:?}");
+            assert_eq!(p.remaining_length(), bytes.len() - 2);
+        }
+    }
+
+    #[test]
+    fn decodes_the_spec_bytes() {
+        for (p, bytes) in cases() {
+            assert_eq!(Connect::decode(0, &bytes[2..]), Ok(p.clone()));
+            assert_eq!(
+                decode(bytes, 1024),
+                Ok(Some((Packet::Connect(p), bytes.len())))
+            );
+        }
+    }
+
+    #[test]
+    fn round_trips_every_combination_of_optional_fields() {
+        for protocol in [Protocol::V31, Protocol::V311] {
+            for mask in 0..16u8 {
+                for will_qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+                    let has_username = mask & 1 != 0;
+                    let p = Connect {
+                        protocol,
+                        client_id: "client-\u{e9}".into(),
+                        clean_session: mask & 2 != 0,
+                        keepalive: 0xfffe,
+                        username: has_username.then(|| "user".into()),
+                        password: (has_username && mask & 4 != 0).then(|| vec![0, 1, 2]),
+                        will: (mask & 8 != 0).then(|| LastWill {
+                            topic: "will/topic".into(),
+                            payload: b"gone".to_vec(),
+                            qos: will_qos,
+                            retain: mask & 2 == 0,
+                        }),
+                    };
+                    let mut out = Vec::new();
+                    p.encode(&mut out);
+                    assert_eq!(out.len(), 2 + p.remaining_length());
+                    assert_eq!(Connect::decode(out[0] & 0x0f, &out[2..]), Ok(p));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_every_nonzero_flag_value() {
+        for flags in 1..16 {
+            assert_eq!(
+                Connect::decode(flags, &MINIMAL_311[2..]),
+                Err(DecodeError::InvalidFlags {
+                    packet_type: 1,
+                    flags
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_unsupported_protocol_names_and_levels() {
+        let cases: &[(&[u8], u8)] = &[
+            (b"MQTT", 3),
+            (b"MQIsdp", 4),
+            (b"MQTX", 4),
+            (b"", 4),
+            (b"MQTT", 0),
+            (b"\xff\xfe", 4),
+        ];
+        for (name, level) in cases {
+            let mut body = vec![0x00, name.len() as u8]; // protocol name length
+            body.extend_from_slice(name); // protocol name
+            body.extend_from_slice(&[
+                *level, 0x02, // protocol level; flags: clean session
+                0x00, 0x00, // keepalive
+                0x00, 0x00, // client id ""
+            ]);
+            assert_eq!(
+                Connect::decode(0, &body),
+                Err(DecodeError::Protocol("unsupported protocol name or level")),
+                "{name:?} level {level}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_mqtt_5() {
+        let body = [
+            0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+            0x05, // protocol level 5
+            0x02, // flags: clean session
+            0x00, 0x3c, // keepalive 60
+            0x00, // property length 0 (MQTT 5)
+            0x00, 0x00, // client id ""
+        ];
+        assert_eq!(
+            Connect::decode(0, &body),
+            Err(DecodeError::Protocol("MQTT 5 CONNECT is not supported"))
+        );
+    }
+
+    #[test]
+    fn rejects_the_reserved_connect_flag() {
+        // Flags: reserved bit 0, clean session; client id "".
+        let body = body_311(0x03, &[0x00, 0x00]);
+        assert_eq!(
+            Connect::decode(0, &body),
+            Err(DecodeError::Protocol("reserved CONNECT flag set"))
+        );
+    }
+
+    #[test]
+    fn rejects_will_qos_3() {
+        for cflags in [0x1c, 0x18] {
+            // 0x1c: will QoS 3 with the will flag; 0x18: will QoS 3 without it.
+            let body = body_311(
+                cflags,
+                &[
+                    0x00, 0x00, // client id ""
+                    0x00, 0x01, b'w', // will topic "w"
+                    0x00, 0x00, // will payload: empty
+                ],
+            );
+            assert_eq!(Connect::decode(0, &body), Err(DecodeError::InvalidQoS(3)));
+        }
+    }
+
+    #[test]
+    fn rejects_will_qos_or_retain_without_a_will() {
+        for cflags in [
+            0x08, // will QoS 1, no will flag
+            0x10, // will QoS 2, no will flag
+            0x20, // will retain, no will flag
+        ] {
+            let body = body_311(cflags, &[0x00, 0x00]); // client id ""
+            assert!(
+                matches!(Connect::decode(0, &body), Err(DecodeError::Protocol(_))),
+                "flags {cflags:#04x}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_a_password_without_a_user_name() {
+        let body = body_311(
+            0x42, // flags: password, clean session; no user name
+            &[
+                0x00, 0x00, // client id ""
+                0x00, 0x01, b'p', // password "p"
+            ],
+        );
+        assert_eq!(
+            Connect::decode(0, &body),
+            Err(DecodeError::Protocol(
+                "password flag set without the user name flag"
+            ))
+        );
+    }
+
+    #[test]
+    fn rejects_an_empty_or_wildcard_will_topic() {
+        for (topic, what) in [
+            (&b""[..], "empty will topic in CONNECT"),
+            (b"a/+", "wildcard in CONNECT will topic"),
+            (b"#", "wildcard in CONNECT will topic"),
+        ] {
+            let mut payload = vec![0x00, 0x00]; // client id ""
+            payload.extend_from_slice(&[0x00, topic.len() as u8]); // will topic length
+            payload.extend_from_slice(topic); // will topic
+            payload.extend_from_slice(&[0x00, 0x00]); // will payload: empty
+            let body = body_311(0x06, &payload); // flags: will, clean session
+            assert_eq!(Connect::decode(0, &body), Err(DecodeError::Protocol(what)));
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_utf8_in_every_string_field() {
+        let bad = [0x00, 0x02, 0xc3, 0x28]; // a string with an invalid two-byte UTF-8 sequence
+        let good = [0x00, 0x01, b'x']; // the string "x"
+        let empty = [0x00, 0x00]; // an empty string / binary field
+
+        // Client id.
+        let body = body_311(0x02, &bad);
+        assert_eq!(Connect::decode(0, &body), Err(DecodeError::InvalidUtf8));
+        // Will topic.
+        let body = body_311(0x06, &[&good[..], &bad, &empty].concat());
+        assert_eq!(Connect::decode(0, &body), Err(DecodeError::InvalidUtf8));
+        // User name.
+        let body = body_311(0x82, &[&good[..], &bad].concat());
+        assert_eq!(Connect::decode(0, &body), Err(DecodeError::InvalidUtf8));
+        // U+0000 in the client id.
+        let body = body_311(0x02, &[0x00, 0x01, 0x00]);
+        assert_eq!(Connect::decode(0, &body), Err(DecodeError::InvalidUtf8));
+        // The password and will payload are binary: any bytes are fine.
+        let body = body_311(0xc6, &[&good[..], &good, &bad, &good, &bad].concat());
+        let p = Connect::decode(0, &body).unwrap();
+        assert_eq!(p.password, Some(vec![0xc3, 0x28]));
+        assert_eq!(p.will.unwrap().payload, vec![0xc3, 0x28]);
+    }
+
+    #[test]
+    fn rejects_a_body_truncated_anywhere() {
+        for (_, bytes) in cases() {
+            let body = &bytes[2..];
+            for n in 0..body.len() {
+                assert_eq!(
+                    Connect::decode(0, &body[..n]),
+                    Err(DecodeError::Truncated { packet_type: 1 }),
+                    "cut at {n} of {bytes:02x?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_trailing_bytes() {
+        for (_, bytes) in cases() {
+            let mut body = bytes[2..].to_vec();
+            body.push(0x00); // one byte past the last field
+            assert_eq!(
+                Connect::decode(0, &body),
+                Err(DecodeError::TrailingBytes { packet_type: 1 })
+            );
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! DISCONNECT, MQTT 3.1.1 section 3.14: a fixed header with remaining length 0.
+
+use super::{check_flags, DecodeError, Reader};
+
+/// DISCONNECT: the last packet a client sends before closing the connection cleanly; the broker then
+/// discards the will message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Disconnect;
+
+impl Disconnect {
+    const PACKET_TYPE: u8 = 14;
+
+    /// Appends the two bytes of the packet (`0xe0 0x00`) to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[Self::PACKET_TYPE << 4, 0x00]);
+    }
+
+    /// Decodes a DISCONNECT body: `flags` must be 0 and `body` empty.
+    pub fn decode(flags: u8, body: &[u8]) -> Result<Self, DecodeError> {
+        check_flags(Self::PACKET_TYPE, flags, 0)?;
+        Reader::new(Self::PACKET_TYPE, body).finish()?;
+        Ok(Disconnect)
+    }
+
+    /// The length of the body after the fixed header: always 0.
+    pub fn remaining_length(&self) -> usize {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{decode, Packet};
+
+    const BYTES: [u8; 2] = [
+        0xe0, 0x00, // DISCONNECT (type 14, flags 0), remaining length 0
+    ];
+
+    #[test]
+    fn encodes_to_the_spec_bytes() {
+        let mut out = vec![0xaa];
+        Disconnect.encode(&mut out);
+        assert_eq!(out, [0xaa, BYTES[0], BYTES[1]]);
+        assert_eq!(Disconnect.remaining_length(), 0);
+    }
+
+    #[test]
+    fn decodes_the_spec_bytes() {
+        assert_eq!(Disconnect::decode(0, &[]), Ok(Disconnect));
+        assert_eq!(decode(&BYTES, 1024), Ok(Some((Packet::Disconnect, 2))));
+    }
+
+    #[test]
+    fn round_trips() {
+        let mut out = Vec::new();
+        Disconnect.encode(&mut out);
+        assert_eq!(Disconnect::decode(out[0] & 0x0f, &out[2..]), Ok(Disconnect));
+    }
+
+    #[test]
+    fn rejects_every_nonzero_flag_value() {
+        for flags in 1..16 {
+            assert_eq!(
+                Disconnect::decode(flags, &[]),
+                Err(DecodeError::InvalidFlags {
+                    packet_type: 14,
+                    flags
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_a_body() {
+        for body in [&[0x00][..], &[0x00, 0x00], &[0xff; 5]] {
+            assert_eq!(
+                Disconnect::decode(0, body),
+                Err(DecodeError::TrailingBytes { packet_type: 14 })
+            );
+        }
+        // Through the framer too: remaining length 1, one byte of body.
+        let bytes = [
+            0xe0, 0x01, // DISCONNECT, remaining length 1
+            0x00, // unexpected body
+        ];
+        assert_eq!(
+            decode(&bytes, 1024),
+            Err(DecodeError::TrailingBytes { packet_type: 14 })
+        );
+    }
+}

@@ -1,0 +1,436 @@
+//! PUBLISH, MQTT 3.1.1 section 3.3: an application message, in either direction.
+
+use super::{
+    field_len, remaining_length_len, write_fixed_header, write_string, DecodeError, QoS, Reader,
+};
+
+/// PUBLISH: an application message sent to a topic, by the client to the broker or by the broker to a
+/// subscribed client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    /// Whether this is a redelivery of a QoS 1 or 2 message (the DUP flag). Always false at QoS 0: the
+    /// encoder clears it there, as the specification requires.
+    pub dup: bool,
+    /// The quality of service the message is delivered with.
+    pub qos: QoS,
+    /// Whether the broker should keep the message as the topic's retained message (or, from the broker,
+    /// whether it is one).
+    pub retain: bool,
+    /// The topic the message is published to: not empty, no wildcards.
+    pub topic: String,
+    /// The packet identifier, non-zero at QoS 1 and 2. Not sent at QoS 0 (ignored when encoding, 0 when
+    /// decoded).
+    pub pkid: u16,
+    /// The application message, possibly empty.
+    pub payload: Vec<u8>,
+}
+
+impl Publish {
+    const PACKET_TYPE: u8 = 3;
+
+    /// Appends the whole packet to `out`; the same as [`Publish::encode_parts`] with this packet's fields.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        Self::encode_parts(
+            out,
+            self.dup,
+            self.qos,
+            self.retain,
+            &self.topic,
+            self.pkid,
+            &self.payload,
+        );
+    }
+
+    /// Appends a PUBLISH packet built from borrowed parts, without constructing a [`Publish`] (the
+    /// client's publish path). `pkid` is written only at QoS 1 and 2, and `dup` is ignored at QoS 0.
+    ///
+    /// ```
+    /// use pahoish::packet::Publish;
+    /// use pahoish::QoS;
+    /// let mut out = Vec::new();
+    /// Publish::encode_parts(&mut out, false, QoS::AtMostOnce, false, "a/b", 0, b"hi");
+    /// assert_eq!(out, [0x30, 0x07, 0x00, 0x03, b'a', b'/', b'b', b'h', b'i']);
+    /// ```
+    pub fn encode_parts(
+        out: &mut Vec<u8>,
+        dup: bool,
+        qos: QoS,
+        retain: bool,
+        topic: &str,
+        pkid: u16,
+        payload: &[u8],
+    ) {
+        let remaining = Self::parts_remaining_length(topic.len(), qos, payload.len());
+        out.reserve(1 + remaining_length_len(remaining) + remaining);
+        let dup = dup && qos != QoS::AtMostOnce;
+        let header =
+            (Self::PACKET_TYPE << 4) | (u8::from(dup) << 3) | ((qos as u8) << 1) | u8::from(retain);
+        write_fixed_header(out, header, remaining);
+        write_string(out, topic);
+        if qos != QoS::AtMostOnce {
+            out.extend_from_slice(&pkid.to_be_bytes());
+        }
+        out.extend_from_slice(payload);
+    }
+
+    /// The remaining length of a PUBLISH with a topic of `topic_len` bytes, the given QoS and a payload of
+    /// `payload_len` bytes: what [`Publish::encode_parts`] writes after the fixed header.
+    pub fn parts_remaining_length(topic_len: usize, qos: QoS, payload_len: usize) -> usize {
+        let pkid_len = if qos == QoS::AtMostOnce { 0 } else { 2 };
+        field_len(topic_len) + pkid_len + payload_len
+    }
+
+    /// Decodes a PUBLISH body whose fixed-header flags (DUP, QoS, RETAIN) are `flags`.
+    ///
+    /// Fails on QoS 3, DUP at QoS 0, a topic that is empty, not UTF-8 or holds a wildcard, and packet
+    /// identifier 0 at QoS 1 or 2. Everything after the topic (and packet identifier) is the payload.
+    pub fn decode(flags: u8, body: &[u8]) -> Result<Self, DecodeError> {
+        let qos = QoS::try_from((flags >> 1) & 0x03)?;
+        let dup = flags & 0x08 != 0;
+        let retain = flags & 0x01 != 0;
+        if dup && qos == QoS::AtMostOnce {
+            return Err(DecodeError::InvalidFlags {
+                packet_type: Self::PACKET_TYPE,
+                flags,
+            });
+        }
+        let mut r = Reader::new(Self::PACKET_TYPE, body);
+        let topic = r.string()?;
+        if topic.is_empty() {
+            return Err(DecodeError::Protocol("empty topic in PUBLISH"));
+        }
+        if topic.contains(['+', '#']) {
+            return Err(DecodeError::Protocol("wildcard in PUBLISH topic"));
+        }
+        let pkid = if qos == QoS::AtMostOnce {
+            0
+        } else {
+            match r.u16()? {
+                0 => return Err(DecodeError::ZeroPacketId),
+                pkid => pkid,
+            }
+        };
+        let payload = r.rest().to_vec();
+        Ok(Publish {
+            dup,
+            qos,
+            retain,
+            topic: topic.to_owned(),
+            pkid,
+            payload,
+        })
+    }
+
+    /// The length of the body after the fixed header: topic, packet identifier (QoS 1 and 2) and payload.
+    pub fn remaining_length(&self) -> usize {
+        Self::parts_remaining_length(self.topic.len(), self.qos, self.payload.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{decode, frame, Packet};
+
+    const QOS0: [u8; 9] = [
+        0x30, 0x07, // PUBLISH, QoS 0, no DUP, no RETAIN; remaining length 7
+        0x00, 0x03, b'a', b'/', b'b', // topic "a/b"
+        b'h', b'i', // payload "hi"
+    ];
+
+    const QOS1_DUP_RETAIN: [u8; 11] = [
+        0x3b,
+        0x09, // PUBLISH, DUP (bit 3), QoS 1 (bits 2-1 = 01), RETAIN (bit 0); remaining length 9
+        0x00, 0x03, b'a', b'/', b'b', // topic "a/b"
+        0x00, 0x0a, // packet identifier 10
+        b'h', b'i', // payload "hi"
+    ];
+
+    const QOS2_EMPTY: [u8; 7] = [
+        0x34, 0x05, // PUBLISH, QoS 2 (bits 2-1 = 10); remaining length 5
+        0x00, 0x01, b't', // topic "t"
+        0xff, 0xff, // packet identifier 65535, then an empty payload
+    ];
+
+    fn qos0() -> Publish {
+        Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: "a/b".into(),
+            pkid: 0,
+            payload: b"hi".to_vec(),
+        }
+    }
+
+    fn qos1_dup_retain() -> Publish {
+        Publish {
+            dup: true,
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            topic: "a/b".into(),
+            pkid: 10,
+            payload: b"hi".to_vec(),
+        }
+    }
+
+    fn qos2_empty() -> Publish {
+        Publish {
+            dup: false,
+            qos: QoS::ExactlyOnce,
+            retain: false,
+            topic: "t".into(),
+            pkid: 0xffff,
+            payload: Vec::new(),
+        }
+    }
+
+    fn cases() -> [(Publish, &'static [u8]); 3] {
+        [
+            (qos0(), &QOS0),
+            (qos1_dup_retain(), &QOS1_DUP_RETAIN),
+            (qos2_empty(), &QOS2_EMPTY),
+        ]
+    }
+
+    fn encoded(p: &Publish) -> Vec<u8> {
+        let mut out = Vec::new();
+        p.encode(&mut out);
+        out
+    }
+
+    #[test]
+    fn encodes_to_the_spec_bytes() {
+        for (p, bytes) in cases() {
+            assert_eq!(encoded(&p), bytes, "{p:?}");
+            assert_eq!(p.remaining_length(), bytes.len() - 2);
+        }
+    }
+
+    #[test]
+    fn encode_parts_matches_encode_and_appends() {
+        for (p, bytes) in cases() {
+            let mut out = vec![0xaa];
+            Publish::encode_parts(
+                &mut out, p.dup, p.qos, p.retain, &p.topic, p.pkid, &p.payload,
+            );
+            assert_eq!(out[0], 0xaa);
+            assert_eq!(&out[1..], bytes);
+            assert_eq!(
+                Publish::parts_remaining_length(p.topic.len(), p.qos, p.payload.len()),
+                p.remaining_length()
+            );
+        }
+    }
+
+    #[test]
+    fn decodes_the_spec_bytes() {
+        for (p, bytes) in cases() {
+            assert_eq!(Publish::decode(bytes[0] & 0x0f, &bytes[2..]), Ok(p.clone()));
+            assert_eq!(
+                decode(bytes, 1024),
+                Ok(Some((Packet::Publish(p), bytes.len())))
+            );
+        }
+    }
+
+    #[test]
+    fn round_trips_every_flag_combination() {
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            for dup in [false, true] {
+                for retain in [false, true] {
+                    let p = Publish {
+                        dup: dup && qos != QoS::AtMostOnce,
+                        qos,
+                        retain,
+                        topic: "sensors/\u{e9}t\u{e9}/\u{1f321}".into(),
+                        pkid: if qos == QoS::AtMostOnce { 0 } else { 0x1234 },
+                        payload: vec![0, 1, 2, 0xff],
+                    };
+                    let out = encoded(&p);
+                    assert_eq!(out.len(), 2 + p.remaining_length());
+                    assert_eq!(Publish::decode(out[0] & 0x0f, &out[2..]), Ok(p));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn qos0_never_carries_dup_or_a_packet_identifier() {
+        let p = Publish {
+            dup: true,
+            pkid: 77,
+            ..qos0()
+        };
+        assert_eq!(encoded(&p), QOS0);
+        assert_eq!(p.remaining_length(), QOS0.len() - 2);
+    }
+
+    #[test]
+    fn rejects_qos_3() {
+        for flags in [0b0110, 0b0111, 0b1110, 0b1111] {
+            assert_eq!(
+                Publish::decode(flags, &QOS0[2..]),
+                Err(DecodeError::InvalidQoS(3))
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_dup_at_qos0() {
+        for flags in [0b1000, 0b1001] {
+            assert_eq!(
+                Publish::decode(flags, &QOS0[2..]),
+                Err(DecodeError::InvalidFlags {
+                    packet_type: 3,
+                    flags
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_a_topic_that_is_not_utf8() {
+        let body = [
+            0x00, 0x02, 0xc3, 0x28, // topic: an invalid two-byte UTF-8 sequence
+            b'x', // payload
+        ];
+        assert_eq!(Publish::decode(0, &body), Err(DecodeError::InvalidUtf8));
+        let body = [
+            0x00, 0x03, b'a', 0x00, b'b', // topic "a\0b": U+0000 is not allowed
+        ];
+        assert_eq!(Publish::decode(0, &body), Err(DecodeError::InvalidUtf8));
+    }
+
+    #[test]
+    fn rejects_an_empty_topic() {
+        let body = [
+            0x00, 0x00, // topic: empty
+            b'x', // payload
+        ];
+        assert_eq!(
+            Publish::decode(0, &body),
+            Err(DecodeError::Protocol("empty topic in PUBLISH"))
+        );
+    }
+
+    #[test]
+    fn rejects_wildcards_in_the_topic() {
+        for topic in [&b"a/+"[..], b"#", b"a/#", b"+/b"] {
+            let mut body = vec![0x00, topic.len() as u8]; // topic length
+            body.extend_from_slice(topic); // topic with a wildcard
+            assert_eq!(
+                Publish::decode(0, &body),
+                Err(DecodeError::Protocol("wildcard in PUBLISH topic"))
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_packet_identifier_zero_at_qos_1_and_2() {
+        for flags in [0b0010, 0b0100] {
+            let body = [
+                0x00, 0x01, b't', // topic "t"
+                0x00, 0x00, // packet identifier 0
+            ];
+            assert_eq!(
+                Publish::decode(flags, &body),
+                Err(DecodeError::ZeroPacketId)
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_cut_before_the_payload_is_truncated_and_after_it_is_a_shorter_payload() {
+        for (p, bytes) in cases() {
+            let body = &bytes[2..];
+            let payload_start = body.len() - p.payload.len();
+            for n in 0..body.len() {
+                let got = Publish::decode(bytes[0] & 0x0f, &body[..n]);
+                if n < payload_start {
+                    assert_eq!(
+                        got,
+                        Err(DecodeError::Truncated { packet_type: 3 }),
+                        "cut at {n}"
+                    );
+                } else {
+                    let shorter = Publish {
+                        payload: body[payload_start..n].to_vec(),
+                        ..p.clone()
+                    };
+                    assert_eq!(got, Ok(shorter), "cut at {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_topic_length_past_the_end_is_truncated() {
+        let body = [
+            0x00, 0x05, b'a', b'b', // topic length 5, only 2 bytes follow
+        ];
+        assert_eq!(
+            Publish::decode(0, &body),
+            Err(DecodeError::Truncated { packet_type: 3 })
+        );
+    }
+
+    #[test]
+    fn a_64_kib_payload_round_trips_with_three_length_bytes() {
+        let payload: Vec<u8> = (0..65_536u32).map(|i| (i % 251) as u8).collect();
+        let p = Publish {
+            payload,
+            pkid: 9,
+            ..qos1_dup_retain()
+        };
+        // 2 + 3 (topic) + 2 (packet identifier) + 65536 = 65543 = 0x10007:
+        // 0x87 (7 | continuation), 0x80 (0 | continuation), 0x04.
+        assert_eq!(p.remaining_length(), 65_543);
+        let out = encoded(&p);
+        assert_eq!(&out[..4], [0x3b, 0x87, 0x80, 0x04]);
+        assert_eq!(out.len(), 4 + 65_543);
+        let f = frame(&out, 1 << 20).unwrap().unwrap();
+        assert_eq!((f.header_len, f.remaining_length), (4, 65_543));
+        assert_eq!(
+            decode(&out, 1 << 20),
+            Ok(Some((Packet::Publish(p), out.len())))
+        );
+    }
+
+    #[test]
+    fn the_length_byte_count_changes_at_128_and_16384() {
+        // Remaining length = 2 + 1 (topic "t") + payload length, at QoS 0.
+        let cases: &[(usize, &[u8])] = &[
+            (127, &[0x30, 0x7f]),
+            (128, &[0x30, 0x80, 0x01]),
+            (16_383, &[0x30, 0xff, 0x7f]),
+            (16_384, &[0x30, 0x80, 0x80, 0x01]),
+        ];
+        for (remaining, header) in cases {
+            let p = Publish {
+                topic: "t".into(),
+                payload: vec![7; remaining - 3],
+                ..qos0()
+            };
+            assert_eq!(p.remaining_length(), *remaining);
+            let out = encoded(&p);
+            assert_eq!(&out[..header.len()], *header);
+            assert_eq!(out.len(), header.len() + remaining);
+            assert_eq!(Publish::decode(0, &out[header.len()..]), Ok(p));
+        }
+    }
+
+    #[test]
+    fn an_overlong_topic_is_cut_consistently_with_remaining_length() {
+        let p = Publish {
+            topic: "x".repeat(70_000),
+            ..qos0()
+        };
+        let out = encoded(&p);
+        assert_eq!(p.remaining_length(), 2 + 65_535 + 2);
+        assert_eq!(
+            out.len(),
+            1 + remaining_length_len(p.remaining_length()) + p.remaining_length()
+        );
+    }
+}

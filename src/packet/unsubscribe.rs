@@ -1,0 +1,203 @@
+//! UNSUBSCRIBE, MQTT 3.1.1 section 3.10: the client removes subscriptions.
+
+use super::{
+    check_flags, field_len, remaining_length_len, write_fixed_header, write_string, DecodeError,
+    Reader,
+};
+
+/// UNSUBSCRIBE: the client asks the broker to remove its subscriptions to one or more topic filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribe {
+    /// The packet identifier, echoed by the broker's UNSUBACK (never 0).
+    pub pkid: u16,
+    /// The topic filters to remove, exactly as they were subscribed; at least one.
+    pub filters: Vec<String>,
+}
+
+impl Unsubscribe {
+    const PACKET_TYPE: u8 = 10;
+    const FLAGS: u8 = 0b0010;
+
+    /// Appends the whole packet (fixed header `0xa2`) to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let remaining = self.remaining_length();
+        out.reserve(1 + remaining_length_len(remaining) + remaining);
+        write_fixed_header(out, (Self::PACKET_TYPE << 4) | Self::FLAGS, remaining);
+        out.extend_from_slice(&self.pkid.to_be_bytes());
+        for filter in &self.filters {
+            write_string(out, filter);
+        }
+    }
+
+    /// Decodes an UNSUBSCRIBE body (`flags` must be `0b0010`): a non-zero packet identifier and at least one
+    /// non-empty UTF-8 topic filter.
+    pub fn decode(flags: u8, body: &[u8]) -> Result<Self, DecodeError> {
+        check_flags(Self::PACKET_TYPE, flags, Self::FLAGS)?;
+        let mut r = Reader::new(Self::PACKET_TYPE, body);
+        let pkid = r.u16()?;
+        if pkid == 0 {
+            return Err(DecodeError::ZeroPacketId);
+        }
+        let mut filters = Vec::new();
+        while r.remaining() > 0 {
+            let filter = r.string()?;
+            if filter.is_empty() {
+                return Err(DecodeError::Protocol("empty topic filter in UNSUBSCRIBE"));
+            }
+            filters.push(filter.to_owned());
+        }
+        if filters.is_empty() {
+            return Err(DecodeError::Protocol("UNSUBSCRIBE with no topic filters"));
+        }
+        Ok(Unsubscribe { pkid, filters })
+    }
+
+    /// The length of the body after the fixed header: packet identifier and filters.
+    pub fn remaining_length(&self) -> usize {
+        2 + self
+            .filters
+            .iter()
+            .map(|f| field_len(f.len()))
+            .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{decode, Packet};
+
+    /// The example of MQTT 3.1.1 section 3.10.3.
+    const TWO_FILTERS: [u8; 14] = [
+        0xa2, 0x0c, // UNSUBSCRIBE (type 10, flags 0b0010), remaining length 12
+        0x00, 0x0a, // packet identifier 10
+        0x00, 0x03, b'a', b'/', b'b', // filter "a/b"
+        0x00, 0x03, b'c', b'/', b'd', // filter "c/d"
+    ];
+
+    fn two_filters() -> Unsubscribe {
+        Unsubscribe {
+            pkid: 10,
+            filters: vec!["a/b".into(), "c/d".into()],
+        }
+    }
+
+    #[test]
+    fn encodes_to_the_spec_bytes() {
+        let mut out = vec![0xaa];
+        two_filters().encode(&mut out);
+        assert_eq!(&out[1..], TWO_FILTERS);
+        assert_eq!(two_filters().remaining_length(), 12);
+    }
+
+    #[test]
+    fn decodes_the_spec_bytes() {
+        assert_eq!(
+            Unsubscribe::decode(0b0010, &TWO_FILTERS[2..]),
+            Ok(two_filters())
+        );
+        assert_eq!(
+            decode(&TWO_FILTERS, 1024),
+            Ok(Some((
+                Packet::Unsubscribe(two_filters()),
+                TWO_FILTERS.len()
+            )))
+        );
+    }
+
+    #[test]
+    fn round_trips() {
+        let p = Unsubscribe {
+            pkid: 0xffff,
+            filters: vec!["#".into(), "a/+/\u{e9}".into()],
+        };
+        let mut out = Vec::new();
+        p.encode(&mut out);
+        assert_eq!(out.len(), 2 + p.remaining_length());
+        assert_eq!(Unsubscribe::decode(out[0] & 0x0f, &out[2..]), Ok(p));
+    }
+
+    #[test]
+    fn rejects_every_other_flag_value() {
+        for flags in (0..16).filter(|&f| f != 0b0010) {
+            assert_eq!(
+                Unsubscribe::decode(flags, &TWO_FILTERS[2..]),
+                Err(DecodeError::InvalidFlags {
+                    packet_type: 10,
+                    flags
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_no_filters() {
+        let body = [
+            0x00, 0x0a, // packet identifier 10, and nothing else
+        ];
+        assert_eq!(
+            Unsubscribe::decode(0b0010, &body),
+            Err(DecodeError::Protocol("UNSUBSCRIBE with no topic filters"))
+        );
+    }
+
+    #[test]
+    fn rejects_packet_identifier_zero() {
+        let body = [
+            0x00, 0x00, // packet identifier 0
+            0x00, 0x01, b'a', // filter "a"
+        ];
+        assert_eq!(
+            Unsubscribe::decode(0b0010, &body),
+            Err(DecodeError::ZeroPacketId)
+        );
+    }
+
+    #[test]
+    fn rejects_an_empty_filter() {
+        let body = [
+            0x00, 0x01, // packet identifier 1
+            0x00, 0x01, b'a', // filter "a"
+            0x00, 0x00, // filter "" (empty)
+        ];
+        assert_eq!(
+            Unsubscribe::decode(0b0010, &body),
+            Err(DecodeError::Protocol("empty topic filter in UNSUBSCRIBE"))
+        );
+    }
+
+    #[test]
+    fn rejects_an_invalid_utf8_filter() {
+        let body = [
+            0x00, 0x01, // packet identifier 1
+            0x00, 0x03, 0xe2, 0x82, b'x', // filter: a cut three-byte UTF-8 sequence
+        ];
+        assert_eq!(
+            Unsubscribe::decode(0b0010, &body),
+            Err(DecodeError::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn a_cut_body_is_truncated_unless_it_ends_between_filters() {
+        let body = &TWO_FILTERS[2..];
+        for n in 0..body.len() {
+            let got = Unsubscribe::decode(0b0010, &body[..n]);
+            match n {
+                2 => assert!(matches!(got, Err(DecodeError::Protocol(_)))),
+                7 => assert_eq!(
+                    got,
+                    Ok(Unsubscribe {
+                        pkid: 10,
+                        filters: vec!["a/b".into()]
+                    })
+                ),
+                _ => assert_eq!(
+                    got,
+                    Err(DecodeError::Truncated { packet_type: 10 }),
+                    "cut {n}"
+                ),
+            }
+        }
+    }
+}
