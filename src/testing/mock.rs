@@ -1,0 +1,1593 @@
+//! [`MockBroker`]: the scripted, byte-exact fake broker described in the [module docs](super).
+//!
+//! Design: the script runs on its own thread with a [`MockSession`]; the result comes back over a channel, so
+//! [`MockBroker::finish`] can wait with a timeout and never hangs. Every socket read has a read timeout set to
+//! what is left of the step's deadline, so no wait is unbounded and nothing polls. std has no accept with a
+//! timeout, so a second thread blocks in `accept` and hands connections over a channel that the session
+//! waits on with `recv_timeout`; when the session ends it wakes that thread with a connection of its own.
+
+use std::any::Any;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::hex;
+use crate::packet::{self, DecodeError, Frame, Packet, MAX_REMAINING_LENGTH};
+
+/// The step timeout a session starts with.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many bytes an error message shows in hex before it elides the rest.
+const SHOWN_BYTES: usize = 256;
+/// How many bytes a `waiting_for` description shows.
+const SHOWN_BYTES_SHORT: usize = 32;
+/// How many characters of decoded packets an error message shows.
+const SHOWN_CHARS: usize = 2000;
+/// How many bytes one socket read asks for.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A scripted fake MQTT broker listening on `127.0.0.1`, for tests.
+///
+/// [`start`](MockBroker::start) runs the script on a thread of its own; the code under test connects to
+/// [`addr`](MockBroker::addr); [`finish`](MockBroker::finish) returns the script's result. See the
+/// [module docs](super) for a whole example.
+///
+/// Dropping a `MockBroker` without calling `finish` neither waits nor panics: a script that is still running
+/// goes on, detached, until it ends or one of its steps times out.
+#[must_use = "a MockBroker's result is only seen through finish()"]
+pub struct MockBroker {
+    addr: SocketAddr,
+    /// The step the script is at, shared with its session so that a `finish` timeout can say where it was.
+    step: Arc<AtomicUsize>,
+    result: Receiver<Result<(), MockError>>,
+    thread: JoinHandle<()>,
+}
+
+impl MockBroker {
+    /// Starts listening on `127.0.0.1` on a free port and runs `script` on a thread of its own.
+    ///
+    /// The script receives the [`MockSession`] that plays the broker's side; it returns `Ok(())` when every
+    /// step went as written, and usually propagates the first failed step with `?`. A script may also fail
+    /// with its own message ([`MockError::script`]); one that panics is reported by
+    /// [`finish`](MockBroker::finish) as a [`MockError::Script`] rather than as a panic.
+    ///
+    /// # Panics
+    ///
+    /// If the system refuses to listen on a loopback port or to start a thread: a test cannot run then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pahoish::testing::MockBroker;
+    /// use std::io::Write;
+    /// use std::net::TcpStream;
+    /// use std::time::Duration;
+    ///
+    /// let broker = MockBroker::start(|s| {
+    ///     s.accept()?;
+    ///     s.expect(&[0xc0, 0x00]) // PINGREQ
+    /// });
+    /// TcpStream::connect(("127.0.0.1", broker.port()))?.write_all(&[0xc0, 0x00])?;
+    /// broker.finish(Duration::from_secs(5))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start<F>(script: F) -> MockBroker
+    where
+        F: FnOnce(&mut MockSession) -> Result<(), MockError> + Send + 'static,
+    {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap_or_else(|e| panic!("MockBroker: cannot listen on 127.0.0.1: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("MockBroker: cannot read the listening address: {e}"));
+        let step = Arc::new(AtomicUsize::new(0));
+        let session = MockSession::new(listener, addr, Arc::clone(&step));
+        let (tx, result) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name(format!("mock-broker-{}", addr.port()))
+            .spawn(move || {
+                // The session is dropped inside catch_unwind too, so its connections are closed before the
+                // result is sent: a test that sees the result can rely on the broker being gone.
+                let outcome = panic::catch_unwind(AssertUnwindSafe(move || {
+                    let mut session = session;
+                    script(&mut session)
+                }));
+                let result = outcome.unwrap_or_else(|payload| {
+                    Err(MockError::Script(format!(
+                        "script panicked: {}",
+                        panic_message(payload.as_ref())
+                    )))
+                });
+                // Nobody is listening when the MockBroker was dropped without finish(); that is fine.
+                let _ = tx.send(result);
+            })
+            .unwrap_or_else(|e| panic!("MockBroker: cannot start the script thread: {e}"));
+        MockBroker {
+            addr,
+            step,
+            result,
+            thread,
+        }
+    }
+
+    /// The port the broker listens on (on `127.0.0.1`).
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The address the broker listens on: `127.0.0.1` and [`port`](MockBroker::port).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Waits for the script to end, at most `timeout`, and returns its result.
+    ///
+    /// A script still running after `timeout` gives [`MockError::Timeout`] (with the step it was at, 0 before
+    /// its first, and `waiting_for` set to `"the script to end"`) and is left to end on its own step
+    /// timeouts; a script that panicked gives [`MockError::Script`] with `"script panicked: "` and the panic
+    /// message.
+    ///
+    /// # Examples
+    ///
+    /// A client that sends DISCONNECT where the script expects PINGREQ fails step 2 at once:
+    ///
+    /// ```
+    /// use pahoish::packet::Packet;
+    /// use pahoish::testing::{MockBroker, MockError};
+    /// use std::io::Write;
+    /// use std::net::TcpStream;
+    /// use std::time::Duration;
+    ///
+    /// let broker = MockBroker::start(|s| {
+    ///     s.accept()?;
+    ///     s.expect_packet(&Packet::PingReq)
+    /// });
+    /// let mut client = TcpStream::connect(broker.addr())?;
+    /// client.write_all(&[0xe0, 0x00])?; // DISCONNECT
+    ///
+    /// let err = broker.finish(Duration::from_secs(5)).unwrap_err();
+    /// assert!(matches!(&err, MockError::Mismatch { step: 2, got, .. } if got == &[0xe0, 0x00]));
+    /// assert!(err.to_string().contains("expected, 2 bytes: c0 00"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn finish(self, timeout: Duration) -> Result<(), MockError> {
+        match self.result.recv_timeout(timeout) {
+            Ok(result) => {
+                // The thread has sent its last word and is only returning, so this join is immediate.
+                let _ = self.thread.join();
+                result
+            }
+            // Dropping the JoinHandle detaches the thread; its own step timeouts end it.
+            Err(RecvTimeoutError::Timeout) => Err(MockError::Timeout {
+                step: self.step.load(Ordering::Relaxed),
+                waiting_for: "the script to end".to_string(),
+                got: Vec::new(),
+            }),
+            // Only reachable if the thread died without reaching its send, which catch_unwind prevents.
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = self.thread.join();
+                Err(MockError::Script(
+                    "the script thread ended without a result".to_string(),
+                ))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for MockBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockBroker")
+            .field("addr", &self.addr)
+            .field("step", &self.step.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The broker's side of a [`MockBroker`] script: it accepts client connections and talks to the current one.
+///
+/// Every method except [`set_timeout`](MockSession::set_timeout) is one step of the script, numbered from 1;
+/// the errors it returns carry that number. Every step that waits gives up after the step timeout (5 seconds
+/// unless set otherwise) with [`MockError::Timeout`]. A step that fails consumes nothing, so a script may
+/// catch an error and try something else.
+pub struct MockSession {
+    addr: SocketAddr,
+    /// Connections accepted by the acceptor thread, waiting for [`accept`](MockSession::accept).
+    incoming: Receiver<io::Result<TcpStream>>,
+    stop_accepting: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+    conn: Option<Connection>,
+    /// Connections the script closed. Their read side stays open until the session ends, because closing a
+    /// socket with unread bytes in its kernel buffer sends a reset instead of an end of stream, and the
+    /// client should see exactly the end of stream that [`close`](MockSession::close) promises.
+    closed: Vec<TcpStream>,
+    timeout: Duration,
+    step: Arc<AtomicUsize>,
+}
+
+impl MockSession {
+    fn new(listener: TcpListener, addr: SocketAddr, step: Arc<AtomicUsize>) -> MockSession {
+        let stop_accepting = Arc::new(AtomicBool::new(false));
+        let (tx, incoming) = mpsc::channel();
+        let stop = Arc::clone(&stop_accepting);
+        let acceptor = thread::Builder::new()
+            .name(format!("mock-broker-{}-accept", addr.port()))
+            .spawn(move || accept_loop(listener, tx, stop))
+            .unwrap_or_else(|e| panic!("MockBroker: cannot start the accept thread: {e}"));
+        MockSession {
+            addr,
+            incoming,
+            stop_accepting,
+            acceptor: Some(acceptor),
+            conn: None,
+            closed: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            step,
+        }
+    }
+
+    /// Sets how long each following step may wait. Not a step itself. Defaults to 5 seconds.
+    ///
+    /// A short timeout (a few hundred milliseconds) suits steps that are expected to fail, such as a test
+    /// that the client stays quiet; [`expect_silence`](MockSession::expect_silence) takes its own duration.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Waits for the next client connection and makes it the current one.
+    ///
+    /// A current connection is closed first, as by [`close`](MockSession::close). Connections are accepted
+    /// as they arrive, so a client may connect before the script gets here. Fails with
+    /// [`MockError::Timeout`] when no client connects within the step timeout.
+    pub fn accept(&mut self) -> Result<(), MockError> {
+        let step = self.next_step();
+        self.close_current();
+        match self.incoming.recv_timeout(self.timeout) {
+            Ok(Ok(stream)) => {
+                // Without this, Nagle's algorithm could hold back a small packet the script sends.
+                stream
+                    .set_nodelay(true)
+                    .map_err(|error| MockError::Io { step, error })?;
+                self.conn = Some(Connection {
+                    stream,
+                    buf: Vec::new(),
+                });
+                Ok(())
+            }
+            Ok(Err(error)) => Err(MockError::Io { step, error }),
+            Err(RecvTimeoutError::Timeout) => Err(MockError::Timeout {
+                step,
+                waiting_for: "a client to connect".to_string(),
+                got: Vec::new(),
+            }),
+            Err(RecvTimeoutError::Disconnected) => Err(MockError::Io {
+                step,
+                error: io::Error::other("the listener stopped after an earlier accept error"),
+            }),
+        }
+    }
+
+    /// Checks that the next bytes the client sends are exactly `bytes`: one or more whole packets.
+    ///
+    /// Reads whole packets until they cover `bytes`, then compares. A difference is reported as soon as the
+    /// packet that holds it has arrived, without waiting for the timeout; bytes after the last expected
+    /// packet stay buffered for the next step. `bytes` that end inside a packet never match, since the whole
+    /// packet is compared.
+    ///
+    /// Fails with [`MockError::Mismatch`] when the client sends other bytes, [`MockError::Timeout`] or
+    /// [`MockError::Closed`] when it sends too few, and [`MockError::NoConnection`] before
+    /// [`accept`](MockSession::accept).
+    ///
+    /// # Examples
+    ///
+    /// Two PINGREQs written at once match one `expect` of both, or two of one each:
+    ///
+    /// ```
+    /// use pahoish::testing::{MockBroker, MockError};
+    /// use std::io::Write;
+    /// use std::net::TcpStream;
+    /// use std::time::Duration;
+    ///
+    /// let broker = MockBroker::start(|s| {
+    ///     s.accept()?;
+    ///     s.expect(&[0xc0, 0x00, 0xc0, 0x00])?;
+    ///     s.expect(&[0xc0, 0x00])?;
+    ///     s.expect(&[0xc0, 0x00])?;
+    ///     s.expect(&[0xc0, 0x00]) // step 5: a DISCONNECT comes instead
+    /// });
+    /// let mut client = TcpStream::connect(broker.addr())?;
+    /// client.write_all(&[0xc0, 0x00, 0xc0, 0x00, 0xc0, 0x00, 0xc0, 0x00, 0xe0, 0x00])?;
+    ///
+    /// match broker.finish(Duration::from_secs(5)) {
+    ///     Err(MockError::Mismatch { step, expected, got }) => {
+    ///         assert_eq!((step, expected, got), (5, vec![0xc0, 0x00], vec![0xe0, 0x00]));
+    ///     }
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn expect(&mut self, bytes: &[u8]) -> Result<(), MockError> {
+        let step = self.next_step();
+        let deadline = deadline_after(self.timeout);
+        self.conn(step)?.expect(step, bytes, deadline)
+    }
+
+    /// Checks that the next packet the client sends is `packet`, byte for byte: [`expect`](MockSession::expect)
+    /// of [`packet.to_bytes()`](Packet::to_bytes).
+    pub fn expect_packet(&mut self, packet: &Packet) -> Result<(), MockError> {
+        self.expect(&packet.to_bytes())
+    }
+
+    /// Reads the next whole packet the client sends and decodes it, for scripts that check some fields
+    /// only or answer with what they received (a packet identifier, say).
+    ///
+    /// Fails with [`MockError::Decode`] when the bytes are not a valid packet, and as
+    /// [`expect`](MockSession::expect) otherwise.
+    ///
+    /// # Examples
+    ///
+    /// Acknowledge a QoS 1 PUBLISH whatever its packet identifier:
+    ///
+    /// ```
+    /// use pahoish::packet::{Packet, PubAck};
+    /// use pahoish::testing::{MockBroker, MockError};
+    /// use std::io::{Read, Write};
+    /// use std::net::TcpStream;
+    /// use std::time::Duration;
+    ///
+    /// let broker = MockBroker::start(|s| {
+    ///     s.accept()?;
+    ///     match s.recv_packet()? {
+    ///         Packet::Publish(p) if p.pkid != 0 => s.send_packet(&Packet::PubAck(PubAck { pkid: p.pkid })),
+    ///         other => Err(MockError::script(format!("expected a QoS 1 PUBLISH, got {other:?}"))),
+    ///     }
+    /// });
+    /// let mut client = TcpStream::connect(broker.addr())?;
+    /// client.set_read_timeout(Some(Duration::from_secs(5)))?;
+    /// // PUBLISH, QoS 1, topic "a", packet identifier 9, payload "hi".
+    /// client.write_all(&[0x32, 0x07, 0x00, 0x01, b'a', 0x00, 0x09, b'h', b'i'])?;
+    /// let mut puback = [0; 4];
+    /// client.read_exact(&mut puback)?;
+    /// assert_eq!(puback, [0x40, 0x02, 0x00, 0x09]);
+    /// broker.finish(Duration::from_secs(5))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_packet(&mut self) -> Result<Packet, MockError> {
+        let step = self.next_step();
+        let deadline = deadline_after(self.timeout);
+        let conn = self.conn(step)?;
+        let f = conn.next_frame(step, deadline)?;
+        match Packet::decode_frame(f.header, &conn.buf[f.header_len..f.len()]) {
+            Ok(packet) => {
+                conn.buf.drain(..f.len());
+                Ok(packet)
+            }
+            Err(error) => Err(MockError::Decode {
+                step,
+                error,
+                got: conn.buf[..f.len()].to_vec(),
+            }),
+        }
+    }
+
+    /// Reads the next whole packet the client sends and returns its bytes, fixed header included, without
+    /// decoding its body.
+    ///
+    /// Fails with [`MockError::Decode`] only when the fixed header is invalid, and as
+    /// [`expect`](MockSession::expect) otherwise.
+    pub fn recv_raw(&mut self) -> Result<Vec<u8>, MockError> {
+        let step = self.next_step();
+        let deadline = deadline_after(self.timeout);
+        let conn = self.conn(step)?;
+        let f = conn.next_frame(step, deadline)?;
+        Ok(conn.buf.drain(..f.len()).collect())
+    }
+
+    /// Sends `bytes` to the client as they are: whole packets, parts of one, or bytes that are no packet at
+    /// all (to test how the client handles them).
+    ///
+    /// Fails with [`MockError::Timeout`] when the client does not read them within the step timeout,
+    /// [`MockError::Io`] when the connection is gone, and [`MockError::NoConnection`] before
+    /// [`accept`](MockSession::accept).
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), MockError> {
+        let step = self.next_step();
+        // A write timeout of zero is an error for the socket; a millisecond is the closest it accepts.
+        let timeout = self.timeout.max(Duration::from_millis(1));
+        let conn = self.conn(step)?;
+        let written = conn
+            .stream
+            .set_write_timeout(Some(timeout))
+            .and_then(|()| conn.stream.write_all(bytes));
+        written.map_err(|error| match error.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => MockError::Timeout {
+                step,
+                waiting_for: format!("the client to read {}", describe(bytes)),
+                got: Vec::new(),
+            },
+            _ => MockError::Io { step, error },
+        })
+    }
+
+    /// Sends `packet` to the client: [`send`](MockSession::send) of [`packet.to_bytes()`](Packet::to_bytes).
+    pub fn send_packet(&mut self, packet: &Packet) -> Result<(), MockError> {
+        self.send(&packet.to_bytes())
+    }
+
+    /// Closes the current connection, if any: the client reads an end of stream (not a reset, even if it
+    /// sent bytes the script did not read).
+    ///
+    /// Later steps other than [`accept`](MockSession::accept) fail with [`MockError::NoConnection`].
+    pub fn close(&mut self) {
+        self.next_step();
+        self.close_current();
+    }
+
+    /// Checks that the client closes the connection within the step timeout without sending anything more.
+    ///
+    /// A reset counts as a close. The connection is then gone, as after [`close`](MockSession::close). Fails
+    /// with [`MockError::Mismatch`] (with nothing `expected`) when bytes arrive instead, and with
+    /// [`MockError::Timeout`] when the connection stays open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pahoish::testing::MockBroker;
+    /// use std::io::Write;
+    /// use std::net::TcpStream;
+    /// use std::time::Duration;
+    ///
+    /// let broker = MockBroker::start(|s| {
+    ///     s.accept()?;
+    ///     s.expect(&[0xe0, 0x00])?; // DISCONNECT
+    ///     s.expect_closed()
+    /// });
+    /// let mut client = TcpStream::connect(broker.addr())?;
+    /// client.write_all(&[0xe0, 0x00])?;
+    /// drop(client);
+    /// broker.finish(Duration::from_secs(5))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn expect_closed(&mut self) -> Result<(), MockError> {
+        let step = self.next_step();
+        let deadline = deadline_after(self.timeout);
+        match self.conn(step)?.watch_quiet(step, deadline)? {
+            Quiet::Closed => {
+                self.conn = None;
+                Ok(())
+            }
+            Quiet::Deadline => Err(MockError::Timeout {
+                step,
+                waiting_for: "the client to close the connection".to_string(),
+                got: Vec::new(),
+            }),
+        }
+    }
+
+    /// Checks that the client sends nothing for `duration` (not the step timeout), and keeps the
+    /// connection open.
+    ///
+    /// Fails with [`MockError::Mismatch`] (with nothing `expected`) as soon as bytes arrive, or were already
+    /// buffered, and with [`MockError::Closed`] when the client closes the connection.
+    pub fn expect_silence(&mut self, duration: Duration) -> Result<(), MockError> {
+        let step = self.next_step();
+        let deadline = deadline_after(duration);
+        match self.conn(step)?.watch_quiet(step, deadline)? {
+            Quiet::Deadline => Ok(()),
+            Quiet::Closed => Err(MockError::Closed {
+                step,
+                waiting_for: format!("{duration:?} of silence"),
+                got: Vec::new(),
+            }),
+        }
+    }
+
+    fn next_step(&mut self) -> usize {
+        // Only this thread writes the counter; MockBroker reads it for its messages only.
+        self.step.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn conn(&mut self, step: usize) -> Result<&mut Connection, MockError> {
+        self.conn.as_mut().ok_or(MockError::NoConnection { step })
+    }
+
+    fn close_current(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Sends the end of stream now; the read side stays open until the session ends (see `closed`).
+            let _ = conn.stream.shutdown(Shutdown::Write);
+            self.closed.push(conn.stream);
+        }
+    }
+}
+
+impl Drop for MockSession {
+    fn drop(&mut self) {
+        // An end of stream first, so that a client reads that even if unread bytes make the final close a
+        // reset.
+        self.close_current();
+        self.stop_accepting.store(true, Ordering::SeqCst);
+        // The acceptor blocks in accept(), which std can neither time out nor cancel: a connection of our own
+        // wakes it to see the flag. When that connection succeeds the listener is alive, so the acceptor
+        // will take it (or a client's before it) and return, and the join is short. When it fails, the
+        // acceptor is either gone already or stuck for reasons we cannot fix; it is left detached rather
+        // than risk a hang.
+        let woken = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(acceptor) = self.acceptor.take() {
+            if woken || acceptor.is_finished() {
+                let _ = acceptor.join();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for MockSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockSession")
+            .field("addr", &self.addr)
+            .field("step", &self.step.load(Ordering::Relaxed))
+            .field("timeout", &self.timeout)
+            .field("connected", &self.conn.is_some())
+            .field("buffered", &self.conn.as_ref().map_or(0, |c| c.buf.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Takes connections as they arrive and hands them to the session, until the session sets `stop` or goes.
+fn accept_loop(listener: TcpListener, tx: Sender<io::Result<TcpStream>>, stop: Arc<AtomicBool>) {
+    loop {
+        let accepted = listener.accept();
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok((stream, _)) => {
+                if tx.send(Ok(stream)).is_err() {
+                    return;
+                }
+            }
+            // A connection the client abandoned before we took it is not the listener's failure.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
+                ) => {}
+            // Anything else (out of file descriptors, say) would repeat at once: report it and stop.
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+/// A client connection and the bytes read from it that no step has consumed yet.
+struct Connection {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// Why a read brought no bytes.
+enum Stop {
+    Timeout,
+    /// End of stream or reset: the client closed the connection.
+    Closed,
+    Io(io::Error),
+}
+
+impl Stop {
+    fn into_error(self, step: usize, waiting_for: String, got: &[u8]) -> MockError {
+        match self {
+            Stop::Timeout => MockError::Timeout {
+                step,
+                waiting_for,
+                got: got.to_vec(),
+            },
+            Stop::Closed => MockError::Closed {
+                step,
+                waiting_for,
+                got: got.to_vec(),
+            },
+            Stop::Io(error) => MockError::Io { step, error },
+        }
+    }
+}
+
+/// How a wait for nothing ended.
+enum Quiet {
+    Deadline,
+    Closed,
+}
+
+impl Connection {
+    /// Reads once, appending to `buf`, waiting at most until `deadline`.
+    fn fill(&mut self, deadline: Instant) -> Result<(), Stop> {
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Stop::Timeout);
+            }
+            self.stream.set_read_timeout(Some(left)).map_err(Stop::Io)?;
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(Stop::Closed),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(());
+                }
+                Err(e) => match e.kind() {
+                    // The read timeout expired (the kind depends on the platform) or a signal came: the
+                    // deadline check above decides whether to read again.
+                    io::ErrorKind::WouldBlock
+                    | io::ErrorKind::TimedOut
+                    | io::ErrorKind::Interrupted => {}
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+                        return Err(Stop::Closed)
+                    }
+                    _ => return Err(Stop::Io(e)),
+                },
+            }
+        }
+    }
+
+    fn expect(&mut self, step: usize, expected: &[u8], deadline: Instant) -> Result<(), MockError> {
+        loop {
+            match judge(&self.buf, expected) {
+                Verdict::Match(n) => {
+                    self.buf.drain(..n);
+                    return Ok(());
+                }
+                Verdict::Mismatch(n) => {
+                    return Err(MockError::Mismatch {
+                        step,
+                        expected: expected.to_vec(),
+                        got: self.buf[..n].to_vec(),
+                    })
+                }
+                Verdict::NeedMore => {}
+            }
+            if let Err(stop) = self.fill(deadline) {
+                // A client that sent something else and then stopped mid-packet: what it did send is a
+                // better report than "timed out".
+                if first_difference(&self.buf, expected) < self.buf.len().min(expected.len()) {
+                    let got = self.buf.clone();
+                    return Err(MockError::Mismatch {
+                        step,
+                        expected: expected.to_vec(),
+                        got,
+                    });
+                }
+                return Err(stop.into_error(step, describe(expected), &self.buf));
+            }
+        }
+    }
+
+    /// Reads until a whole packet is at the front of `buf` and returns its frame, consuming nothing.
+    fn next_frame(&mut self, step: usize, deadline: Instant) -> Result<Frame, MockError> {
+        loop {
+            match packet::frame(&self.buf, MAX_REMAINING_LENGTH) {
+                Ok(Some(f)) => return Ok(f),
+                Ok(None) => {}
+                Err(error) => {
+                    return Err(MockError::Decode {
+                        step,
+                        error,
+                        got: self.buf.clone(),
+                    })
+                }
+            }
+            if let Err(stop) = self.fill(deadline) {
+                return Err(stop.into_error(step, "a packet".to_string(), &self.buf));
+            }
+        }
+    }
+
+    /// Waits until `deadline` or the end of the stream, failing if any byte arrives (or is buffered).
+    fn watch_quiet(&mut self, step: usize, deadline: Instant) -> Result<Quiet, MockError> {
+        let unexpected = |got: &[u8]| MockError::Mismatch {
+            step,
+            expected: Vec::new(),
+            got: got.to_vec(),
+        };
+        loop {
+            // Wait for the rest of a packet that has begun, so the error can show it whole.
+            if !self.buf.is_empty()
+                && !matches!(packet::frame(&self.buf, MAX_REMAINING_LENGTH), Ok(None))
+            {
+                return Err(unexpected(&self.buf));
+            }
+            match self.fill(deadline) {
+                Ok(()) => {}
+                Err(_) if !self.buf.is_empty() => return Err(unexpected(&self.buf)),
+                Err(Stop::Timeout) => return Ok(Quiet::Deadline),
+                Err(Stop::Closed) => return Ok(Quiet::Closed),
+                Err(Stop::Io(error)) => return Err(MockError::Io { step, error }),
+            }
+        }
+    }
+}
+
+/// What the buffered bytes say about an expectation.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// The first this many bytes are the expected ones, as whole packets.
+    Match(usize),
+    /// The first this many bytes (whole packets where they can be delimited) differ from the expected ones.
+    Mismatch(usize),
+    /// Not decidable yet.
+    NeedMore,
+}
+
+/// Compares the buffered bytes with the expected ones, packet by packet.
+///
+/// The decision needs whole packets up to the first differing byte, or up to the end of `expected` when
+/// no byte differs; the packet holding that point must be complete, so that a mismatch is shown whole and a
+/// longer packet with the expected bytes as its prefix does not pass. Bytes that cannot be framed (which
+/// the script may expect on purpose) are compared as they are.
+fn judge(buf: &[u8], expected: &[u8]) -> Verdict {
+    let common = buf.len().min(expected.len());
+    let diff = first_difference(buf, expected);
+    let differs = diff < common;
+    let needed = if differs { diff + 1 } else { expected.len() };
+    let mut end = 0;
+    while end < needed {
+        match packet::frame(&buf[end..], MAX_REMAINING_LENGTH) {
+            Ok(Some(f)) => end += f.len(),
+            Ok(None) => return Verdict::NeedMore,
+            Err(_) if differs => return Verdict::Mismatch(buf.len()),
+            Err(_) if buf.len() >= expected.len() => return Verdict::Match(expected.len()),
+            Err(_) => return Verdict::NeedMore,
+        }
+    }
+    if !differs && end == expected.len() {
+        Verdict::Match(end)
+    } else {
+        Verdict::Mismatch(end)
+    }
+}
+
+/// The offset of the first byte that differs, or the length of the shorter slice when one is a prefix of
+/// the other.
+fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
+}
+
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    // A timeout too large for the clock (Duration::MAX, say) means "a very long time", not a panic.
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic payload that is not a string)".to_string()
+    }
+}
+
+/// Why a [`MockBroker`] script failed: which step, and what the client did instead.
+///
+/// The `Display` form is written for a test failure: the step number, and the bytes on both sides in hex
+/// (see [`hex`]) with the packets they decode to.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MockError {
+    /// The client sent other bytes than the step expected.
+    ///
+    /// `expected` is empty when the step expected nothing at all
+    /// ([`expect_closed`](MockSession::expect_closed), [`expect_silence`](MockSession::expect_silence)).
+    Mismatch {
+        /// The step that failed, from 1.
+        step: usize,
+        /// The bytes the script expected.
+        expected: Vec<u8>,
+        /// The bytes the client sent: the whole packets up to and including the one that differs, or what
+        /// had arrived when the client stopped sending.
+        got: Vec<u8>,
+    },
+    /// The step timeout passed before the step was done (or, from [`MockBroker::finish`], the script did
+    /// not end in time).
+    Timeout {
+        /// The step that was waiting, from 1.
+        step: usize,
+        /// What the step was waiting for: the expected bytes, "a packet", "a client to connect", ...
+        waiting_for: String,
+        /// The bytes received and not consumed by any step: what the client sent short of what was
+        /// awaited.
+        got: Vec<u8>,
+    },
+    /// The client closed the connection (or reset it) while the step waited for bytes.
+    Closed {
+        /// The step that was waiting, from 1.
+        step: usize,
+        /// What the step was waiting for.
+        waiting_for: String,
+        /// The bytes received and not consumed by any step before the close.
+        got: Vec<u8>,
+    },
+    /// The client sent bytes that are not a valid MQTT packet ([`recv_packet`](MockSession::recv_packet),
+    /// [`recv_raw`](MockSession::recv_raw)).
+    Decode {
+        /// The step that failed, from 1.
+        step: usize,
+        /// Why the bytes do not decode.
+        error: DecodeError,
+        /// The bytes in question.
+        got: Vec<u8>,
+    },
+    /// A socket operation failed.
+    Io {
+        /// The step that failed, from 1.
+        step: usize,
+        /// The error from the operating system.
+        error: io::Error,
+    },
+    /// The step needs a client connection and there is none: the script did not
+    /// [`accept`](MockSession::accept) one, or it was closed.
+    NoConnection {
+        /// The step that failed, from 1.
+        step: usize,
+    },
+    /// The script failed for its own reason ([`MockError::script`]), or panicked (the message then starts
+    /// with `"script panicked: "`).
+    Script(String),
+}
+
+impl MockError {
+    /// A failure of the script's own, for checks the session's steps do not make.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pahoish::testing::{MockBroker, MockError};
+    /// use std::time::Duration;
+    ///
+    /// let broker = MockBroker::start(|_s| Err(MockError::script("the client id was empty")));
+    /// let err = broker.finish(Duration::from_secs(5)).unwrap_err();
+    /// assert_eq!(err.to_string(), "the client id was empty");
+    /// ```
+    pub fn script(message: impl Into<String>) -> MockError {
+        MockError::Script(message.into())
+    }
+
+    /// The step the error happened at, from 1; `None` for [`MockError::Script`].
+    pub fn step(&self) -> Option<usize> {
+        match self {
+            MockError::Mismatch { step, .. }
+            | MockError::Timeout { step, .. }
+            | MockError::Closed { step, .. }
+            | MockError::Decode { step, .. }
+            | MockError::Io { step, .. }
+            | MockError::NoConnection { step } => Some(*step),
+            MockError::Script(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for MockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MockError::Mismatch {
+                step,
+                expected,
+                got,
+            } if expected.is_empty() => {
+                write!(
+                    f,
+                    "step {step}: the client sent bytes where the script expected none"
+                )?;
+                write_bytes(f, "got", got)
+            }
+            MockError::Mismatch {
+                step,
+                expected,
+                got,
+            } => {
+                let at = first_difference(expected, got);
+                write!(f, "step {step}: the client sent other bytes than expected")?;
+                if expected != got {
+                    write!(f, " (first difference at offset {at})")?;
+                }
+                write_bytes(f, "expected", expected)?;
+                write_bytes(f, "got", got)?;
+                if at >= SHOWN_BYTES && expected != got {
+                    // The difference is past what the lines above show: show it where it is.
+                    let window = |b: &[u8]| hex_capped(&b[at.min(b.len())..], 16);
+                    let (e, g) = (window(expected), window(got));
+                    write!(f, "\n  from offset {at}: expected {e}, got {g}")?;
+                }
+                Ok(())
+            }
+            MockError::Timeout {
+                step,
+                waiting_for,
+                got,
+            } => {
+                write!(f, "step {step}: timed out waiting for {waiting_for}")?;
+                if !got.is_empty() {
+                    write_bytes(f, "received so far", got)?;
+                }
+                Ok(())
+            }
+            MockError::Closed {
+                step,
+                waiting_for,
+                got,
+            } => {
+                write!(f, "step {step}: the client closed the connection")?;
+                write!(f, " while the script waited for {waiting_for}")?;
+                if !got.is_empty() {
+                    write_bytes(f, "received before", got)?;
+                }
+                Ok(())
+            }
+            MockError::Decode { step, error, got } => {
+                write!(f, "step {step}: the client sent an invalid packet: {error}")?;
+                let shown = hex_capped(got, SHOWN_BYTES);
+                write!(f, "\n  got, {}: {shown}", count(got.len()))
+            }
+            MockError::Io { step, error } => write!(f, "step {step}: I/O error: {error}"),
+            MockError::NoConnection { step } => write!(
+                f,
+                "step {step}: no client connection (accept() one first; close() and \
+                 expect_closed() end it)"
+            ),
+            MockError::Script(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for MockError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MockError::Decode { error, .. } => Some(error),
+            MockError::Io { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// One labelled line of hex, and a line of the packets it decodes to.
+fn write_bytes(f: &mut fmt::Formatter<'_>, label: &str, bytes: &[u8]) -> fmt::Result {
+    write!(
+        f,
+        "\n  {label}, {}: {}",
+        count(bytes.len()),
+        hex_capped(bytes, SHOWN_BYTES)
+    )?;
+    if !bytes.is_empty() {
+        write!(f, "\n    decoded: {}", decoded(bytes))?;
+    }
+    Ok(())
+}
+
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+fn hex_capped(bytes: &[u8], max: usize) -> String {
+    if bytes.len() <= max {
+        hex(bytes)
+    } else {
+        let more = bytes.len() - max;
+        let unit = if more == 1 { "byte" } else { "bytes" };
+        format!("{} ... ({more} more {unit})", hex(&bytes[..max]))
+    }
+}
+
+/// The packets in `bytes`, in Debug form, and what is left when the rest does not decode.
+fn decoded(bytes: &[u8]) -> String {
+    let mut parts = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match packet::decode(rest, MAX_REMAINING_LENGTH) {
+            Ok(Some((p, used))) => {
+                parts.push(format!("{p:?}"));
+                rest = &rest[used..];
+            }
+            Ok(None) => {
+                parts.push(format!("(an incomplete packet, {})", count(rest.len())));
+                break;
+            }
+            Err(e) => {
+                parts.push(format!("(not a valid packet: {e})"));
+                break;
+            }
+        }
+    }
+    let text = parts.join(", ");
+    match text.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!("{} ...", &text[..cut]),
+        None => text,
+    }
+}
+
+/// A short description of expected bytes for `waiting_for`: the packet names, then the hex.
+fn describe(bytes: &[u8]) -> String {
+    let mut names = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match packet::decode(rest, MAX_REMAINING_LENGTH) {
+            Ok(Some((p, used))) => {
+                names.push(p.name());
+                rest = &rest[used..];
+            }
+            Ok(None) => {
+                names.push("an incomplete packet");
+                break;
+            }
+            Err(_) => {
+                names.push("bytes that are not a packet");
+                break;
+            }
+        }
+    }
+    format!(
+        "{} ({})",
+        names.join(", "),
+        hex_capped(bytes, SHOWN_BYTES_SHORT)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::PubAck;
+
+    /// How long a test waits for anything that should happen at once.
+    const WAIT: Duration = Duration::from_secs(5);
+    /// A step timeout for steps that are meant to time out.
+    const SHORT: Duration = Duration::from_millis(200);
+
+    // CONNECT: "MQTT", level 4, clean session, keepalive 60, empty client id (remaining length 12).
+    const CONNECT: [u8; 14] = [
+        0x10, 0x0c, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 0,
+    ];
+    const CONNACK: [u8; 4] = [0x20, 0x02, 0x00, 0x00];
+    const PINGREQ: [u8; 2] = [0xc0, 0x00];
+    const PINGRESP: [u8; 2] = [0xd0, 0x00];
+    const DISCONNECT: [u8; 2] = [0xe0, 0x00];
+
+    fn connect(broker: &MockBroker) -> TcpStream {
+        let s =
+            TcpStream::connect_timeout(&broker.addr(), WAIT).expect("connect to the mock broker");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.set_write_timeout(Some(WAIT)).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+
+    fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        s.read_exact(&mut buf).expect("read from the mock broker");
+        buf
+    }
+
+    /// True when the broker sends nothing for a moment: for showing that it did not answer too early.
+    fn nothing_to_read(s: &mut TcpStream) -> bool {
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let mut byte = [0u8];
+        let quiet = match s.read(&mut byte) {
+            Err(e) => matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+            Ok(_) => false,
+        };
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        quiet
+    }
+
+    #[test]
+    fn a_scripted_exchange_runs_to_its_end() {
+        // Raw bytes and packets both ways, ending with the client's close: the whole happy path.
+        let broker = MockBroker::start(|s| {
+            s.accept()?;
+            s.expect(&CONNECT)?;
+            s.send(&CONNACK)?;
+            s.expect_packet(&Packet::PingReq)?;
+            s.send_packet(&Packet::PingResp)?;
+            s.expect_packet(&Packet::Disconnect)?;
+            s.expect_closed()
+        });
+        let mut c = connect(&broker);
+        c.write_all(&CONNECT).unwrap();
+        assert_eq!(read_n(&mut c, 4), CONNACK);
+        c.write_all(&PINGREQ).unwrap();
+        assert_eq!(read_n(&mut c, 2), PINGRESP);
+        c.write_all(&DISCONNECT).unwrap();
+        drop(c);
+        broker.finish(WAIT).unwrap();
+    }
+
+    #[test]
+    fn a_different_packet_fails_its_step_at_once_showing_both_sides() {
+        // The step timeout is far longer than finish's: a Mismatch (not a Timeout) proves no waiting.
+        let broker = MockBroker::start(|s| {
+            s.set_timeout(Duration::from_secs(60));
+            s.accept()?;
+            s.expect(&PINGREQ)
+        });
+        let mut c = connect(&broker);
+        c.write_all(&DISCONNECT).unwrap();
+        let err = broker.finish(WAIT).unwrap_err();
+        match &err {
+            MockError::Mismatch {
+                step,
+                expected,
+                got,
+            } => {
+                assert_eq!(
+                    (*step, &expected[..], &got[..]),
+                    (2, &PINGREQ[..], &DISCONNECT[..])
+                );
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+        let text = err.to_string();
+        for part in [
+            "step 2",
+            "c0 00",
+            "e0 00",
+            "PingReq",
+            "Disconnect",
+            "offset 0",
+        ] {
+            assert!(text.contains(part), "{part:?} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_different_packet_cut_short_is_a_mismatch_not_a_timeout() {
+        // PUBREC's first two bytes where PUBACK was expected, then nothing: what came is the useful report.
+        let broker = MockBroker::start(|s| {
+            s.set_timeout(SHORT);
+            s.accept()?;
+            s.expect(&Packet::PubAck(PubAck { pkid: 1 }).to_bytes())
+        });
+        let mut c = connect(&broker);
+        c.write_all(&[0x50, 0x02]).unwrap();
+        let err = broker.finish(WAIT).unwrap_err();
+        assert!(
+            matches!(&err, MockError::Mismatch { step: 2, got, .. } if got == &[0x50, 0x02]),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("incomplete packet"), "{err}");
+        drop(c);
+    }
+
+    #[test]
+    fn a_silent_client_times_out_the_step_instead_of_hanging() {
+        // Half a PINGREQ, then nothing: the step ends after its timeout and reports the half.
+        let broker = MockBroker::start(|s| {
+            s.set_timeout(SHORT);
+            s.accept()?;
+            s.expect(&PINGREQ)
+        });
+        let started = Instant::now();
+        let mut c = connect(&broker);
+        c.write_all(&PINGREQ[..1]).unwrap();
+        let err = broker.finish(WAIT).unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= SHORT && elapsed < Duration::from_secs(3),
+            "took {elapsed:?}"
+        );
+        match &err {
+            MockError::Timeout {
+                step: 2,
+                waiting_for,
+                got,
+            } => {
+                assert!(waiting_for.contains("PINGREQ (c0 00)"), "{waiting_for}");
+                assert_eq!(got, &[0xc0]);
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        assert!(
+            err.to_string().contains("received so far, 1 byte: c0"),
+            "{err}"
+        );
+        drop(c);
+    }
+
+    #[test]
+    fn accept_times_out_when_no_client_comes() {
+        let broker = MockBroker::start(|s| {
+            s.set_timeout(SHORT);
+            s.accept()
+        });
+        let err = broker.finish(WAIT).unwrap_err();
+        match &err {
+            MockError::Timeout {
+                step: 1,
+                waiting_for,
+                got,
+            } => {
+                assert_eq!(
+                    (&waiting_for[..], &got[..]),
+                    ("a client to connect", &[][..])
+                );
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn finish_times_out_on_a_script_still_running() {
+        // The script waits up to a second for a client that never comes; finish gives up first and says
+        // where the script was, and the detached script ends on its own.
+        let broker = MockBroker::start(|s| {
+            s.set_timeout(Duration::from_secs(1));
+            s.accept()
+        });
+        let started = Instant::now();
+        let err = broker.finish(Duration::from_millis(100)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1));
+        match &err {
+            MockError::Timeout {
+                step: 1,
+                waiting_for,
+                ..
+            } => {
+                assert_eq!(waiting_for, "the script to end");
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn dropping_the_broker_neither_waits_nor_panics() {
+        let broker = MockBroker::start(|s| {
+            s.set_timeout(SHORT);
+            s.accept()?;
+            s.expect(&PINGREQ)
+        });
+        let c = connect(&broker);
+        let started = Instant::now();
+        drop(broker);
+        assert!(started.elapsed() < SHORT);
+        drop(c);
+    }
+
+    #[test]
+    fn expect_closed_passes_on_a_close_and_fails_on_bytes_or_an_open_connection() {
+        let closes = MockBroker::start(|s| {
+            s.accept()?;
+            s.expect_closed()?;
+            // The connection is gone after it.
+            match s.send(&PINGRESP) {
+                Err(MockError::NoConnection { step: 3 }) => Ok(()),
+                other => Err(MockError::script(format!(
+                    "send after the close gave {other:?}"
+                ))),
+            }
+        });
+        drop(connect(&closes));
+        closes.finish(WAIT).unwrap();
+
+        let talks = MockBroker::start(|s| {
+            s.accept()?;
+            s.expect_closed()
+        });
+        let mut c = connect(&talks);
+        c.write_all(&PINGREQ).unwrap();
+        let err = talks.finish(WAIT).unwrap_err();
+        match &err {
+            MockError::Mismatch {
+                step: 2,
+                expected,
+                got,
+            } => {
+                assert_eq!((&expected[..], &got[..]), (&[][..], &PINGREQ[..]));
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+        assert!(err.to_string().contains("expected none"), "{err}");
+        assert!(err.to_string().contains("got, 2 bytes: c0 00"), "{err}");
+        drop(c);
+
+        let stays = MockBroker::start(|s| {
+            s.set_timeout(SHORT);
+            s.accept()?;
+            s.expect_closed()
+        });
+        let c = connect(&stays);
+        let err = stays.finish(WAIT).unwrap_err();
+        assert!(
+            matches!(&err, MockError::Timeout { step: 2, .. }),
+            "{err:?}"
+        );
+        drop(c);
+    }
+
+    #[test]
+    fn expect_silence_passes_on_quiet_and_fails_on_bytes() {
+        // The broker's PINGRESP tells the client the quiet step is over; the PINGREQ then breaks the second.
+        let broker = MockBroker::start(|s| {
+            s.accept()?;
+            s.expect_silence(Duration::from_millis(100))?;
+            s.send(&PINGRESP)?;
+            s.expect_silence(WAIT)
+        });
+        let mut c = connect(&broker);
+        assert_eq!(read_n(&mut c, 2), PINGRESP);
+        c.write_all(&PINGREQ).unwrap();
+        let err = broker.finish(WAIT).unwrap_err();
+        match &err {
+            MockError::Mismatch {
+                step: 4,
+                expected,
+                got,
+            } => {
+                assert_eq!((&expected[..], &got[..]), (&[][..], &PINGREQ[..]));
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn accept_takes_a_second_connection_and_closes_the_first() {
+        let broker = MockBroker::start(|s| {
+            s.accept()?;
+            s.expect(&CONNECT)?;
+            s.accept()?;
+            s.expect(&CONNECT)?;
+            s.send(&CONNACK)
+        });
+        let mut first = connect(&broker);
+        first.write_all(&CONNECT).unwrap();
+        let mut second = connect(&broker);
+        second.write_all(&CONNECT).unwrap();
+        // The second accept closed the first connection: an end of stream, not a reset.
+        assert_eq!(first.read(&mut [0u8; 8]).unwrap(), 0);
+        assert_eq!(read_n(&mut second, 4), CONNACK);
+        broker.finish(WAIT).unwrap();
+    }
+
+    #[test]
+    fn close_gives_the_client_an_end_of_stream() {
+        let broker = MockBroker::start(|s| {
+            s.accept()?;
+            s.expect(&PINGREQ)?;
+            s.close();
+            // Step 4 is after the close, so it has no connection.
+            match s.expect(&PINGREQ) {
+                Err(MockError::NoConnection { step: 4 }) => {}
+                other => {
+                    return Err(MockError::script(format!(
+                        "expect after close gave {other:?}"
+                    )))
+                }
+            }
+            s.accept()?;
+            s.expect(&PINGREQ)
+        });
+        let mut c = connect(&broker);
+        // The second PINGREQ is never read by the script; it must not turn the close into a reset.
+        c.write_all(&[PINGREQ, PINGREQ].concat()).unwrap();
+        assert_eq!(c.read(&mut [0u8; 8]).unwrap(), 0);
+        connect(&broker).write_all(&PINGREQ).unwrap();
+        broker.finish(WAIT).unwrap();
+    }
+
+    #[test]
+    fn a_panicking_script_is_reported_not_propagated() {
+        let broker = MockBroker::start(|_s| panic!("boom at step {}", 0));
+        let err = broker.finish(WAIT).unwrap_err();
+        assert!(
+            matches!(&err, MockError::Script(m) if m == "script panicked: boom at step 0"),
+            "{err:?}"
+        );
+
+        let broker = MockBroker::start(|_s| panic!("plain boom"));
+        let err = broker.finish(WAIT).unwrap_err();
+        assert_eq!(err.to_string(), "script panicked: plain boom");
+        assert_eq!(err.step(), None);
+    }
+
+    #[test]
+    fn a_packet_split_across_writes_is_compared_whole() {
+        // CONNECT in three writes, the first cut inside the fixed header: the broker must not answer
+        // before the whole packet is there.
+        let broker = MockBroker::start(|s| {
+            s.accept()?;
+            s.expect(&CONNECT)?;
+            s.send(&CONNACK)
+        });
+        let mut c = connect(&broker);
+        c.write_all(&CONNECT[..1]).unwrap();
+        assert!(nothing_to_read(&mut c));
+        c.write_all(&CONNECT[1..6]).unwrap();
+        assert!(nothing_to_read(&mut c));
+        c.write_all(&CONNECT[6..]).unwrap();
+        assert_eq!(read_n(&mut c, 4), CONNACK);
+        broker.finish(WAIT).unwrap();
+    }
+
+    #[test]
+    fn several_packets_in_one_write_are_taken_one_step_at_a_time() {
+        let broker = MockBroker::start(|s| {
+            s.accept()?;
+            s.expect_packet(&Packet::PingReq)?;
+            match s.recv_packet()? {
+                Packet::PubAck(PubAck { pkid: 7 }) => {}
+                other => {
+                    return Err(MockError::script(format!(
+                        "expected PUBACK 7, got {other:?}"
+                    )))
+                }
+            }
+            if s.recv_raw()? != PINGREQ {
+                return Err(MockError::script("expected the raw PINGREQ"));
+            }
+            s.expect(&[PINGREQ, DISCONNECT].concat())?;
+            s.expect_closed()
+        });
+        let mut c = connect(&broker);
+        let all = [
+            &PINGREQ[..],
+            &[0x40, 0x02, 0x00, 0x07],
+            &PINGREQ,
+            &PINGREQ,
+            &DISCONNECT,
+        ]
+        .concat();
+        c.write_all(&all).unwrap();
+        drop(c);
+        broker.finish(WAIT).unwrap();
+    }
+
+    #[test]
+    fn steps_before_accept_have_no_connection() {
+        let broker = MockBroker::start(|s| s.send(&CONNACK));
+        assert!(matches!(
+            broker.finish(WAIT),
+            Err(MockError::NoConnection { step: 1 })
+        ));
+        let broker = MockBroker::start(|s| s.expect(&CONNECT));
+        assert!(matches!(
+            broker.finish(WAIT),
+            Err(MockError::NoConnection { step: 1 })
+        ));
+    }
+
+    #[test]
+    fn bytes_that_are_no_packet_fail_recv_packet_with_a_decode_error() {
+        let broker = MockBroker::start(|s| {
+            s.accept()?;
+            s.recv_packet().map(drop)
+        });
+        let mut c = connect(&broker);
+        c.write_all(&[0x00, 0x00]).unwrap();
+        let err = broker.finish(WAIT).unwrap_err();
+        match &err {
+            MockError::Decode {
+                step: 2,
+                error,
+                got,
+            } => {
+                assert_eq!(
+                    (error, &got[..]),
+                    (&DecodeError::InvalidPacketType(0), &[0, 0][..])
+                );
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+        assert!(err.to_string().contains("00 00"), "{err}");
+        drop(c);
+    }
+
+    #[test]
+    fn a_client_that_closes_mid_step_is_reported_as_closed() {
+        let broker = MockBroker::start(|s| {
+            s.accept()?;
+            s.expect(&CONNECT)
+        });
+        let mut c = connect(&broker);
+        c.write_all(&CONNECT[..5]).unwrap();
+        drop(c);
+        let err = broker.finish(WAIT).unwrap_err();
+        assert!(
+            matches!(&err, MockError::Closed { step: 2, got, .. } if got == &CONNECT[..5]),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn judge_waits_for_whole_packets_and_leaves_the_rest() {
+        use Verdict::*;
+        let puback = |id: u8| vec![0x40, 0x02, 0x00, id];
+        let cases: &[(&[u8], &[u8], Verdict)] = &[
+            // The expected packet, then another that stays buffered.
+            (&[0xc0, 0x00, 0xe0, 0x00], &PINGREQ, Match(2)),
+            // Two packets expected at once.
+            (
+                &[0xc0, 0x00, 0xc0, 0x00],
+                &[0xc0, 0x00, 0xc0, 0x00],
+                Match(4),
+            ),
+            // Nothing yet, or a packet not yet whole.
+            (&[], &PINGREQ, NeedMore),
+            (&CONNECT[..3], &CONNECT, NeedMore),
+            // A difference inside a packet not yet whole: wait for the rest to show it.
+            (&[0x50, 0x02], &puback(1), NeedMore),
+            // A difference inside a whole packet: reported with that packet only.
+            (&[puback(2), puback(1)].concat(), &puback(1), Mismatch(4)),
+            // Expected bytes that end inside a packet cannot match it.
+            (&[0xc0, 0x00, 0xc0, 0x00], &[0xc0, 0x00, 0xc0], Mismatch(4)),
+            // Bytes that cannot be framed are compared as they are.
+            (&[0x00, 0x01, 0x02], &[0x00, 0x01], Match(2)),
+            (&[0x00, 0x01, 0x02], &[0x00, 0x02], Mismatch(3)),
+            (&[0x00], &[0x00, 0x01], NeedMore),
+            // Expecting nothing is met at once.
+            (&[0xc0, 0x00], &[], Match(0)),
+        ];
+        for (buf, expected, verdict) in cases {
+            assert_eq!(
+                &judge(buf, expected),
+                verdict,
+                "buf {} expected {}",
+                hex(buf),
+                hex(expected)
+            );
+        }
+    }
+
+    #[test]
+    fn mismatch_display_shows_the_step_both_sides_and_the_offset() {
+        let err = MockError::Mismatch {
+            step: 3,
+            expected: vec![0x40, 0x02, 0x00, 0x01],
+            got: vec![0x40, 0x02, 0x00, 0x02],
+        };
+        assert_eq!(
+            err.to_string(),
+            "step 3: the client sent other bytes than expected (first difference at offset 3)\n  \
+             expected, 4 bytes: 40 02 00 01\n    decoded: PubAck(PubAck { pkid: 1 })\n  \
+             got, 4 bytes: 40 02 00 02\n    decoded: PubAck(PubAck { pkid: 2 })"
+        );
+    }
+
+    #[test]
+    fn mismatch_display_shows_a_far_difference_where_it_is() {
+        let expected = vec![0u8; 1000];
+        let mut got = expected.clone();
+        got[700] = 0xab;
+        let text = MockError::Mismatch {
+            step: 1,
+            expected,
+            got,
+        }
+        .to_string();
+        assert!(text.contains("offset 700"), "{text}");
+        assert!(text.contains("(744 more bytes)"), "{text}");
+        assert!(text.contains("from offset 700: expected 00 00"), "{text}");
+        assert!(text.contains("got ab 00"), "{text}");
+    }
+
+    #[test]
+    fn errors_cross_threads_and_box_into_std_errors() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<MockError>();
+        fn assert_send<T: Send>() {}
+        assert_send::<MockBroker>();
+        assert_send::<MockSession>();
+        let boxed: Box<dyn std::error::Error + Send + Sync> = MockError::script("x").into();
+        assert_eq!(boxed.to_string(), "x");
+    }
+}
