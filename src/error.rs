@@ -295,7 +295,10 @@ impl Error {
     }
 
     pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
-        Error::InvalidArgument { name, reason: reason.into() }
+        Error::InvalidArgument {
+            name,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -308,7 +311,10 @@ impl fmt::Display for Error {
             }
             Error::InvalidQos(q) => write!(f, "invalid QoS {q}: QoS must be 0, 1 or 2"),
             Error::PayloadTooLarge(n) => {
-                write!(f, "payload of {n} bytes is over MQTT's limit of 268435455 bytes")
+                write!(
+                    f,
+                    "payload of {n} bytes is over MQTT's limit of 268435455 bytes"
+                )
             }
             Error::InvalidArgument { name, reason } => write!(f, "invalid {name}: {reason}"),
             Error::NoConn => f.write_str("the client is not currently connected"),
@@ -316,7 +322,9 @@ impl fmt::Display for Error {
                 "message queue full: max_queued_messages QoS 1/2 messages are already held; \
                  wait for acknowledgements or raise the limit",
             ),
-            Error::ConnectionRefused(rc) => write!(f, "{} (CONNACK code {rc})", connack_string(*rc)),
+            Error::ConnectionRefused(rc) => {
+                write!(f, "{} (CONNACK code {rc})", connack_string(*rc))
+            }
             Error::ConnectionLost => f.write_str("the connection was lost"),
             Error::Keepalive => {
                 f.write_str("the broker did not answer within the keepalive interval")
@@ -329,7 +337,11 @@ impl fmt::Display for Error {
                 "the network loop is already running (loop_start or loop_forever); stop it first",
             ),
             Error::PublishDiscarded(rc) => {
-                write!(f, "the message was discarded and will not be published: {}", error_string(*rc))
+                write!(
+                    f,
+                    "the message was discarded and will not be published: {}",
+                    error_string(*rc)
+                )
             }
             Error::CallbackPanicked(msg) => write!(f, "a callback panicked: {msg}"),
         }
@@ -366,7 +378,11 @@ mod tests {
 
     #[test]
     fn error_stays_small() {
-        assert!(std::mem::size_of::<Error>() <= 48, "{}", std::mem::size_of::<Error>());
+        assert!(
+            std::mem::size_of::<Error>() <= 48,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 
     #[test]
@@ -381,15 +397,27 @@ mod tests {
             error_string(MQTT_ERR_KEEPALIVE),
             "Client or broker did not communicate in the keepalive interval."
         );
-        assert_eq!(error_string(MQTT_ERR_NO_CONN), "The client is not currently connected.");
+        assert_eq!(
+            error_string(MQTT_ERR_NO_CONN),
+            "The client is not currently connected."
+        );
     }
 
     #[test]
     fn connack_strings_are_pahos() {
-        assert_eq!(connack_string(1), "Connection Refused: unacceptable protocol version.");
-        assert_eq!(connack_string(2), "Connection Refused: identifier rejected.");
+        assert_eq!(
+            connack_string(1),
+            "Connection Refused: unacceptable protocol version."
+        );
+        assert_eq!(
+            connack_string(2),
+            "Connection Refused: identifier rejected."
+        );
         assert_eq!(connack_string(3), "Connection Refused: broker unavailable.");
-        assert_eq!(connack_string(4), "Connection Refused: bad user name or password.");
+        assert_eq!(
+            connack_string(4),
+            "Connection Refused: bad user name or password."
+        );
     }
 
     #[test]
@@ -398,6 +426,8 @@ mod tests {
         assert_eq!(Error::ConnectionRefused(5).rc(), MQTT_ERR_CONN_REFUSED);
         assert_eq!(Error::InvalidQos(3).rc(), MQTT_ERR_INVAL);
         assert_eq!(Error::Keepalive.rc(), MQTT_ERR_KEEPALIVE);
-        assert!(Error::ConnectionRefused(4).to_string().contains("bad user name or password"));
+        assert!(Error::ConnectionRefused(4)
+            .to_string()
+            .contains("bad user name or password"));
     }
 }

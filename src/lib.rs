@@ -1,14 +1,106 @@
-//! pahoish: crate docs are written in full once the client lands.
-#![forbid(unsafe_code)]
+//! # pahoish
+//!
+//! A blocking, thread-based MQTT 3.1 / 3.1.1 client whose API mirrors Eclipse Paho's Python client, so
+//! that a Paho script ports to Rust line by line.
+//!
+//! ```no_run
+//! use pahoish as mqtt;
+//!
+//! let client = mqtt::Client::new("");
+//! client.on_connect(|client, _userdata, _flags, rc, _props| {
+//!     println!("Connected with result code {rc}");
+//!     client.subscribe("$SYS/broker/version", 0).ok();
+//! });
+//! client.on_message(|_client, _userdata, msg| {
+//!     println!("{} {}", msg.topic, msg.payload_repr());
+//! });
+//! client.connect("localhost", 1883, 60)?;
+//! client.loop_forever()?;
+//! # Ok::<(), mqtt::Error>(())
+//! ```
+//!
+//! ## Usage flow
+//! 1. Create a [`Client`] ([`Client::new`], or [`Client::builder`] for Paho's other constructor
+//!    arguments), set callbacks (`on_connect`, `on_message`, ...) and options (`username_pw_set`,
+//!    `will_set`, ...).
+//! 2. [`Client::connect`] (blocking TCP connect, then CONNECT is queued) or [`Client::connect_async`].
+//! 3. Run the network loop: [`Client::loop_forever`] on this thread, [`Client::loop_start`] on a thread of
+//!    its own, or [`Client::loop`](struct.Client.html#method.loop) / `loop_read` / `loop_write` / `loop_misc` from your own event loop.
+//! 4. [`Client::publish`], [`Client::subscribe`], [`Client::unsubscribe`] from any thread or callback.
+//! 5. [`Client::disconnect`], then `loop_stop` if `loop_start` was used.
+//!
+//! ## Threads
+//! `Client` is `Clone + Send + Sync`: clone it to use it from other threads. All callbacks run on the
+//! thread running the loop. A publish from another thread wakes the loop and is written at once; a
+//! publish from a callback is written as soon as the callback returns. Callbacks run with no internal
+//! lock held (only the userdata one, to pass `&mut U`), so they may call any method; the few that would
+//! wait on the loop running them ([`MessageInfo::wait_for_publish`], `loop()`, `connect`) return
+//! [`Error::WouldDeadlock`] instead of hanging. A panic in a callback is caught and logged (see
+//! [`Builder::suppress_exceptions`]). An idle client sleeps in `poll(2)` until the next keepalive
+//! deadline: no CPU is used between packets. docs/architecture.md in the repository has the details:
+//! which lock each method takes and the path of one message from `publish()` to the socket.
+//!
+//! ## Where this differs from Paho
+//! - Subscriptions the broker did not keep are restored after a reconnect, without sending again what
+//!   `on_connect` subscribes ([`Builder::resubscribe_on_reconnect`]).
+//! - `wait_for_publish` never hangs: it has a timeout and fails fast when it could never complete.
+//! - Paho's `ValueError`s are [`Error`]s naming the problem; nothing passed in or received panics.
+//!
+//! ## Features
+//! - `testing`: [`testing::MockBroker`], a scripted, byte-exact fake broker for your own tests.
+//!
+//! ## Modules
+//! | where | what |
+//! | --- | --- |
+//! | `client` | [`Client`]: configuration, publish, subscribe |
+//! | `event_loop` | connect, `loop`, `loop_forever`, `loop_start`, reading, writing, dispatch |
+//! | `callbacks` | the `on_*` setters, [`ConnectFlags`], [`DisconnectFlags`], [`LogLevel`] |
+//! | `options` | [`Builder`], [`Transport`], [`Seconds`], [`IntoQos`] |
+//! | `message` | [`Message`], [`MessageInfo`], [`Payload`] |
+//! | `session` | the protocol state machine (no sockets, no clocks) |
+//! | `net` | TCP connect, `poll(2)`, the wake-up channel |
+//! | [`packet`] | the MQTT 3.1/3.1.1 codec, one file per packet |
+//! | `topic` | [`topic_matches_sub`], topic validation, [`SubscribeTopics`], [`UnsubscribeTopics`] |
+//! | `error` | [`Error`], [`ErrorCode`] (`MQTT_ERR_*`), [`error_string`], [`connack_string`] |
+//! | `reason` | [`ReasonCode`], [`Properties`] |
+//! | [`testing`] | `MockBroker` (feature `testing`) |
+#![deny(unsafe_code)] // one exception: the poll(2) call in net.rs, with its safety argument
 #![deny(missing_docs)]
 
+mod callbacks;
+mod client;
 mod error;
+mod event_loop;
+mod message;
+mod net;
+mod options;
 pub mod packet;
+mod reason;
+mod session;
 mod topic;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use callbacks::{
+    ConnectFlags, DisconnectFlags, LogLevel, MQTT_LOG_DEBUG, MQTT_LOG_ERR, MQTT_LOG_INFO,
+    MQTT_LOG_NOTICE, MQTT_LOG_WARNING,
+};
+pub use client::Client;
 pub use error::*;
+pub use message::{Message, MessageInfo, Payload};
+pub use options::{Builder, IntoQos, Seconds, Transport};
 pub use packet::{Protocol, QoS};
-pub use topic::topic_matches_sub;
+pub use reason::{Properties, ReasonCode};
+pub use topic::{topic_matches_sub, SubscribeTopics, UnsubscribeTopics};
+
+// Paho's names, kept so that a search for the Python name finds the Rust one.
+#[allow(non_upper_case_globals)]
+/// `MQTTv31`: MQTT 3.1 (protocol level 3).
+pub const MQTTv31: Protocol = Protocol::V31;
+#[allow(non_upper_case_globals)]
+/// `MQTTv311`: MQTT 3.1.1 (protocol level 4), the default.
+pub const MQTTv311: Protocol = Protocol::V311;
+#[allow(non_upper_case_globals)]
+/// `MQTTv5`: MQTT 5 (protocol level 5); not supported by this version.
+pub const MQTTv5: Protocol = Protocol::V5;

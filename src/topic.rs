@@ -18,13 +18,21 @@ pub(crate) fn validate_topic(topic: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidTopic { topic: topic.to_owned(), reason })
+    Err(Error::InvalidTopic {
+        topic: topic.to_owned(),
+        reason,
+    })
 }
 
 /// Checks a subscription filter: not empty, at most 65,535 bytes, `+` alone in its level, `#` alone in the
 /// last level, no U+0000.
 pub(crate) fn validate_filter(filter: &str) -> Result<()> {
-    let bad = |reason| Err(Error::InvalidFilter { filter: filter.to_owned(), reason });
+    let bad = |reason| {
+        Err(Error::InvalidFilter {
+            filter: filter.to_owned(),
+            reason,
+        })
+    };
     if filter.is_empty() {
         return bad("a topic filter must not be empty");
     }
@@ -129,17 +137,25 @@ mod tests {
             ("a+/b", "a+/b"),
         ];
         for (sub, topic) in no {
-            assert!(!topic_matches_sub(sub, topic), "{sub} should not match {topic}");
+            assert!(
+                !topic_matches_sub(sub, topic),
+                "{sub} should not match {topic}"
+            );
         }
     }
 
     #[test]
     fn filters_are_validated() {
-        for ok in ["a", "a/b", "+", "#", "a/+/b", "a/#", "+/+/#", "/", "$SYS/#", "a//b"] {
+        for ok in [
+            "a", "a/b", "+", "#", "a/+/b", "a/#", "+/+/#", "/", "$SYS/#", "a//b",
+        ] {
             assert!(validate_filter(ok).is_ok(), "{ok}");
         }
         for bad in ["", "a+/b", "a/b#", "#/a", "a/#/b", "a/b+", "++", "a\0b"] {
-            assert!(matches!(validate_filter(bad), Err(Error::InvalidFilter { .. })), "{bad:?}");
+            assert!(
+                matches!(validate_filter(bad), Err(Error::InvalidFilter { .. })),
+                "{bad:?}"
+            );
         }
         assert!(validate_filter(&"a".repeat(65_536)).is_err());
         assert!(validate_filter(&"a".repeat(65_535)).is_ok());
@@ -151,8 +167,129 @@ mod tests {
             assert!(validate_topic(ok).is_ok(), "{ok}");
         }
         for bad in ["", "a/+", "a/#", "#", "a\0"] {
-            assert!(matches!(validate_topic(bad), Err(Error::InvalidTopic { .. })), "{bad:?}");
+            assert!(
+                matches!(validate_topic(bad), Err(Error::InvalidTopic { .. })),
+                "{bad:?}"
+            );
         }
         assert!(validate_topic(&"a".repeat(65_536)).is_err());
     }
 }
+
+/// What `subscribe` accepts, in every shape Paho does: a filter (`"a/b"`), a `(filter, qos)` pair, or a
+/// list (array, slice or `Vec`) of pairs or of filters. Bare filters take the `qos` argument of
+/// `subscribe`; pairs carry their own.
+///
+/// ```
+/// use pahoish::{QoS, SubscribeTopics};
+/// let f = [("a", 0), ("b/#", 2)].into_filters(QoS::AtMostOnce)?;
+/// assert_eq!(f, vec![("a".to_string(), QoS::AtMostOnce), ("b/#".to_string(), QoS::ExactlyOnce)]);
+/// let f = vec!["x", "y"].into_filters(QoS::AtLeastOnce)?;
+/// assert_eq!(f[1], ("y".to_string(), QoS::AtLeastOnce));
+/// assert!(("a", 5).into_filters(QoS::AtMostOnce).is_err());
+/// # Ok::<(), pahoish::Error>(())
+/// ```
+pub trait SubscribeTopics {
+    /// The validated `(filter, QoS)` list; fails for an empty list, an invalid filter or QoS.
+    fn into_filters(self, qos: crate::QoS) -> Result<Vec<(String, crate::QoS)>>;
+}
+
+/// What `unsubscribe` accepts: a filter or a list (array, slice or `Vec`) of filters.
+///
+/// ```
+/// use pahoish::UnsubscribeTopics;
+/// assert_eq!(["a", "b/#"].into_filters()?, vec!["a".to_string(), "b/#".to_string()]);
+/// assert!(Vec::<String>::new().into_filters().is_err());
+/// # Ok::<(), pahoish::Error>(())
+/// ```
+pub trait UnsubscribeTopics {
+    /// The validated filter list; fails for an empty list or an invalid filter.
+    fn into_filters(self) -> Result<Vec<String>>;
+}
+
+fn checked_filter(f: &str) -> Result<String> {
+    validate_filter(f)?;
+    Ok(f.to_owned())
+}
+
+fn non_empty<T>(v: Vec<T>) -> Result<Vec<T>> {
+    if v.is_empty() {
+        return Err(Error::invalid(
+            "topic",
+            "the list of topic filters is empty",
+        ));
+    }
+    Ok(v)
+}
+
+macro_rules! one_filter {
+    ($($t:ty),*) => {$(
+        impl SubscribeTopics for $t {
+            fn into_filters(self, qos: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
+                Ok(vec![(checked_filter(self.as_ref())?, qos)])
+            }
+        }
+        impl UnsubscribeTopics for $t {
+            fn into_filters(self) -> Result<Vec<String>> {
+                Ok(vec![checked_filter(self.as_ref())?])
+            }
+        }
+        impl<Q: crate::IntoQos> SubscribeTopics for ($t, Q) {
+            fn into_filters(self, _: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
+                Ok(vec![(checked_filter(self.0.as_ref())?, self.1.into_qos()?)])
+            }
+        }
+    )*};
+}
+one_filter!(&str, String, &String);
+
+macro_rules! many_filters {
+    ($($t:ty),*) => {$(
+        impl SubscribeTopics for Vec<$t> {
+            fn into_filters(self, qos: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
+                non_empty(self.iter().map(|f| Ok((checked_filter(f.as_ref())?, qos))).collect::<Result<_>>()?)
+            }
+        }
+        impl SubscribeTopics for &[$t] {
+            fn into_filters(self, qos: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
+                non_empty(self.iter().map(|f| Ok((checked_filter(f.as_ref())?, qos))).collect::<Result<_>>()?)
+            }
+        }
+        impl<const N: usize> SubscribeTopics for [$t; N] {
+            fn into_filters(self, qos: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
+                non_empty(self.iter().map(|f| Ok((checked_filter(f.as_ref())?, qos))).collect::<Result<_>>()?)
+            }
+        }
+        impl UnsubscribeTopics for Vec<$t> {
+            fn into_filters(self) -> Result<Vec<String>> {
+                non_empty(self.iter().map(|f| checked_filter(f.as_ref())).collect::<Result<_>>()?)
+            }
+        }
+        impl UnsubscribeTopics for &[$t] {
+            fn into_filters(self) -> Result<Vec<String>> {
+                non_empty(self.iter().map(|f| checked_filter(f.as_ref())).collect::<Result<_>>()?)
+            }
+        }
+        impl<const N: usize> UnsubscribeTopics for [$t; N] {
+            fn into_filters(self) -> Result<Vec<String>> {
+                non_empty(self.iter().map(|f| checked_filter(f.as_ref())).collect::<Result<_>>()?)
+            }
+        }
+        impl<Q: crate::IntoQos + Copy> SubscribeTopics for Vec<($t, Q)> {
+            fn into_filters(self, _: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
+                non_empty(self.iter().map(|(f, q)| Ok((checked_filter(f.as_ref())?, q.into_qos()?))).collect::<Result<_>>()?)
+            }
+        }
+        impl<Q: crate::IntoQos + Copy> SubscribeTopics for &[($t, Q)] {
+            fn into_filters(self, _: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
+                non_empty(self.iter().map(|(f, q)| Ok((checked_filter(f.as_ref())?, q.into_qos()?))).collect::<Result<_>>()?)
+            }
+        }
+        impl<Q: crate::IntoQos + Copy, const N: usize> SubscribeTopics for [($t, Q); N] {
+            fn into_filters(self, _: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
+                non_empty(self.iter().map(|(f, q)| Ok((checked_filter(f.as_ref())?, q.into_qos()?))).collect::<Result<_>>()?)
+            }
+        }
+    )*};
+}
+many_filters!(&str, String);

@@ -1,0 +1,422 @@
+//! The `on_*` callback slots, their setters, `message_callback_add`, and how a callback is run.
+//!
+//! A callback runs with no internal lock held except the userdata mutex (which is how it gets `&mut U`).
+//! Its slot is emptied while it runs and refilled after, so a callback may replace any callback,
+//! including itself, and may call any `Client` method: methods that would wait on the loop running the
+//! callback (`wait_for_publish`, `loop()`, `loop_forever`, `connect`) return [`Error::WouldDeadlock`]
+//! instead, and methods that queue packets leave the writing to the loop, which writes as soon as the
+//! callback returns.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::os::unix::io::RawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::message::{Message, PublishSignal};
+use crate::reason::{Properties, ReasonCode};
+
+/// The flags passed to `on_connect` (Paho's `ConnectFlags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ConnectFlags {
+    /// Whether the broker resumed a session it kept for this client id.
+    pub session_present: bool,
+}
+
+/// The flags passed to `on_disconnect` (Paho's `DisconnectFlags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DisconnectFlags {
+    /// Whether the broker sent a DISCONNECT packet (MQTT 5 only; always false on 3.1/3.1.1).
+    pub is_disconnect_packet_from_server: bool,
+}
+
+/// The level of an `on_log` line, with Paho's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum LogLevel {
+    /// `MQTT_LOG_INFO` (1).
+    Info = 1,
+    /// `MQTT_LOG_NOTICE` (2).
+    Notice = 2,
+    /// `MQTT_LOG_WARNING` (4).
+    Warning = 4,
+    /// `MQTT_LOG_ERR` (8).
+    Err = 8,
+    /// `MQTT_LOG_DEBUG` (16).
+    Debug = 16,
+}
+
+/// `MQTT_LOG_INFO`.
+pub const MQTT_LOG_INFO: LogLevel = LogLevel::Info;
+/// `MQTT_LOG_NOTICE`.
+pub const MQTT_LOG_NOTICE: LogLevel = LogLevel::Notice;
+/// `MQTT_LOG_WARNING`.
+pub const MQTT_LOG_WARNING: LogLevel = LogLevel::Warning;
+/// `MQTT_LOG_ERR`.
+pub const MQTT_LOG_ERR: LogLevel = LogLevel::Err;
+/// `MQTT_LOG_DEBUG`.
+pub const MQTT_LOG_DEBUG: LogLevel = LogLevel::Debug;
+
+impl LogLevel {
+    pub(crate) fn to_log(self) -> log::Level {
+        match self {
+            LogLevel::Info | LogLevel::Notice => log::Level::Info,
+            LogLevel::Warning => log::Level::Warn,
+            LogLevel::Err => log::Level::Error,
+            LogLevel::Debug => log::Level::Debug,
+        }
+    }
+}
+
+type OnConnect<U> = dyn FnMut(&Client<U>, &mut U, ConnectFlags, ReasonCode, &Properties) + Send;
+type OnDisconnect<U> =
+    dyn FnMut(&Client<U>, &mut U, DisconnectFlags, ReasonCode, &Properties) + Send;
+type OnMessage<U> = dyn FnMut(&Client<U>, &mut U, &Message) + Send;
+type OnPublish<U> = dyn FnMut(&Client<U>, &mut U, u16, ReasonCode, &Properties) + Send;
+type OnSubscribe<U> = dyn FnMut(&Client<U>, &mut U, u16, &[ReasonCode], &Properties) + Send;
+type OnLog<U> = dyn FnMut(&Client<U>, &mut U, LogLevel, &str) + Send;
+type OnPlain<U> = dyn FnMut(&Client<U>, &mut U) + Send;
+type OnSocket<U> = dyn FnMut(&Client<U>, &mut U, RawFd) + Send;
+
+pub(crate) struct Callbacks<U> {
+    pub on_connect: Option<Box<OnConnect<U>>>,
+    pub on_connect_fail: Option<Box<OnPlain<U>>>,
+    pub on_disconnect: Option<Box<OnDisconnect<U>>>,
+    pub on_message: Option<Box<OnMessage<U>>>,
+    pub on_publish: Option<Box<OnPublish<U>>>,
+    pub on_subscribe: Option<Box<OnSubscribe<U>>>,
+    pub on_unsubscribe: Option<Box<OnSubscribe<U>>>,
+    pub on_log: Option<Box<OnLog<U>>>,
+    pub on_pre_connect: Option<Box<OnPlain<U>>>,
+    pub on_socket_open: Option<Box<OnSocket<U>>>,
+    pub on_socket_close: Option<Box<OnSocket<U>>>,
+    /// `message_callback_add` filters in the order added; the callback is `None` while it runs.
+    pub filtered: Vec<(String, Option<Box<OnMessage<U>>>)>,
+}
+
+impl<U> Default for Callbacks<U> {
+    fn default() -> Self {
+        Callbacks {
+            on_connect: None,
+            on_connect_fail: None,
+            on_disconnect: None,
+            on_message: None,
+            on_publish: None,
+            on_subscribe: None,
+            on_unsubscribe: None,
+            on_log: None,
+            on_pre_connect: None,
+            on_socket_open: None,
+            on_socket_close: None,
+            filtered: Vec::new(),
+        }
+    }
+}
+
+impl<U> fmt::Debug for Callbacks<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Closures cannot be printed; say which slots are set.
+        let set = |b: bool| if b { "set" } else { "-" };
+        f.debug_struct("Callbacks")
+            .field("on_connect", &set(self.on_connect.is_some()))
+            .field("on_message", &set(self.on_message.is_some()))
+            .field(
+                "filtered",
+                &self.filtered.iter().map(|(f, _)| f).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    /// The clients (by the address of their shared publish signal) whose callbacks this thread is running
+    /// right now, innermost last.
+    static IN_CALLBACK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+fn key(sig: &PublishSignal) -> usize {
+    sig as *const PublishSignal as usize
+}
+
+/// Whether the current thread is inside a callback of the client owning `sig`.
+pub(crate) fn in_callback_of(sig: &PublishSignal) -> bool {
+    let k = key(sig);
+    IN_CALLBACK.with(|v| v.borrow().contains(&k))
+}
+
+/// Marks the current thread as running a callback of one client, until dropped (also on unwind).
+struct CallbackScope(usize);
+
+impl CallbackScope {
+    fn enter(sig: &PublishSignal) -> CallbackScope {
+        let k = key(sig);
+        IN_CALLBACK.with(|v| v.borrow_mut().push(k));
+        CallbackScope(k)
+    }
+}
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        IN_CALLBACK.with(|v| {
+            let mut v = v.borrow_mut();
+            if let Some(i) = v.iter().rposition(|&k| k == self.0) {
+                v.remove(i);
+            }
+        });
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_owned()
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident, $ty:ident, ($($arg:ty),*)) => {
+        $(#[$doc])*
+        pub fn $name<F>(&self, callback: F)
+        where
+            F: FnMut(&Client<U>, &mut U $(, $arg)*) + Send + 'static,
+        {
+            self.inner.callbacks().$name = Some(Box::new(callback));
+            self.callbacks_changed();
+        }
+    };
+}
+
+impl<U: Send + 'static> Client<U> {
+    setter!(
+        /// Called when the broker answers CONNECT (Paho's `on_connect`), with `flags.session_present` and
+        /// the reason code: `Success`, or the refusal (then `on_disconnect` follows). Subscribing here is
+        /// the Paho idiom; automatic resubscribe does not send such subscriptions twice.
+        ///
+        /// ```
+        /// let client = pahoish::Client::new("");
+        /// client.on_connect(|client, _userdata, _flags, rc, _props| {
+        ///     println!("Connected with result code {rc}");
+        ///     let _ = client.subscribe("$SYS/broker/version", 0);
+        /// });
+        /// ```
+        on_connect, OnConnect, (ConnectFlags, ReasonCode, &Properties)
+    );
+    setter!(
+        /// Called by `loop_forever`/`loop_start` when a connection attempt fails before MQTT starts (DNS,
+        /// TCP refused or timed out). A refused CONNACK goes to `on_connect` instead.
+        on_connect_fail, OnPlain, ()
+    );
+    setter!(
+        /// Called when the connection closes: reason code `Normal disconnection` after `disconnect()`,
+        /// `Keep alive timeout` when the broker stopped answering, `Unspecified error` otherwise (as Paho;
+        /// `on_log` and the `log` crate get the actual cause).
+        ///
+        /// ```
+        /// let client = pahoish::Client::new("");
+        /// client.on_disconnect(|_client, _userdata, _flags, rc, _props| {
+        ///     if rc != 0 {
+        ///         eprintln!("unexpected disconnection: {rc}");
+        ///     }
+        /// });
+        /// ```
+        on_disconnect, OnDisconnect, (DisconnectFlags, ReasonCode, &Properties)
+    );
+    setter!(
+        /// Called for each message received that no `message_callback_add` filter matched. A QoS 1
+        /// message is acknowledged when this returns; QoS 2 is delivered on PUBREL and completed when this
+        /// returns (unless manual ack is on).
+        ///
+        /// ```
+        /// let client = pahoish::Client::new("");
+        /// client.on_message(|_client, _userdata, msg| {
+        ///     println!("{} {}", msg.topic, msg.payload_repr());
+        /// });
+        /// ```
+        on_message, OnMessage, (&Message)
+    );
+    setter!(
+        /// Called when a published message is done: QoS 0 once written to the socket, QoS 1 on PUBACK,
+        /// QoS 2 on PUBCOMP, with its message id.
+        on_publish, OnPublish, (u16, ReasonCode, &Properties)
+    );
+    setter!(
+        /// Called on SUBACK with the message id `subscribe` returned and one reason code per filter
+        /// (`Granted QoS 0/1/2` or `Unspecified error` for a refused one).
+        on_subscribe, OnSubscribe, (u16, &[ReasonCode], &Properties)
+    );
+    setter!(
+        /// Called on UNSUBACK with the message id `unsubscribe` returned. On MQTT 3.1/3.1.1 the reason code
+        /// list is empty (the packet carries none), as in Paho.
+        on_unsubscribe, OnSubscribe, (u16, &[ReasonCode], &Properties)
+    );
+    setter!(
+        /// Called with the client's log lines, every packet sent and received at `MQTT_LOG_DEBUG` included.
+        /// The same lines go to the `log` crate unless [`disable_logger`](Client::disable_logger) was called.
+        on_log, OnLog, (LogLevel, &str)
+    );
+    setter!(
+        /// Called before each connection attempt (`connect`, `reconnect`, and the loop's reconnects).
+        on_pre_connect, OnPlain, ()
+    );
+    setter!(
+        /// Called when a connection's socket opens, with its file descriptor (for external event loops).
+        on_socket_open, OnSocket, (RawFd)
+    );
+    setter!(
+        /// Called when a connection's socket is about to close, with its file descriptor.
+        on_socket_close, OnSocket, (RawFd)
+    );
+
+    /// Adds a callback for messages whose topic matches `sub` (Paho's `message_callback_add`). Every
+    /// matching filtered callback is called, in the order added; `on_message` only when none matched.
+    /// Adding a filter again replaces its callback.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// client.message_callback_add("sensors/+/temperature", |_c, _u, msg| {
+    ///     println!("temperature: {:?}", msg.payload_str());
+    /// })?;
+    /// assert!(client.message_callback_add("a/#/b", |_c, _u, _m| {}).is_err());
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn message_callback_add<F>(&self, sub: &str, callback: F) -> Result<()>
+    where
+        F: FnMut(&Client<U>, &mut U, &Message) + Send + 'static,
+    {
+        crate::topic::validate_filter(sub)?;
+        let mut cbs = self.inner.callbacks();
+        let cb: Box<OnMessage<U>> = Box::new(callback);
+        match cbs.filtered.iter_mut().find(|(f, _)| f == sub) {
+            Some(entry) => entry.1 = Some(cb),
+            None => cbs.filtered.push((sub.to_owned(), Some(cb))),
+        }
+        Ok(())
+    }
+
+    /// Removes the callback added for `sub`, if any (Paho's `message_callback_remove`).
+    pub fn message_callback_remove(&self, sub: &str) {
+        self.inner.callbacks().filtered.retain(|(f, _)| f != sub);
+    }
+
+    /// Runs one callback: takes it out of its slot, runs it with the userdata, puts it back (unless the
+    /// callback installed a replacement), and handles a panic.
+    pub(crate) fn fire<T: ?Sized>(
+        &self,
+        slot: fn(&mut Callbacks<U>) -> &mut Option<Box<T>>,
+        call: impl FnOnce(&mut T, &Client<U>, &mut U),
+    ) {
+        let taken = slot(&mut self.inner.callbacks()).take();
+        let Some(mut cb) = taken else { return };
+        self.run_user_code(|client, ud| call(&mut cb, client, ud));
+        let mut cbs = self.inner.callbacks();
+        let s = slot(&mut cbs);
+        if s.is_none() {
+            *s = Some(cb);
+        }
+    }
+
+    /// Calls every filtered callback matching `msg.topic`, or `on_message` if none matches.
+    pub(crate) fn fire_message(&self, msg: &Message) {
+        let matching: Vec<String> = {
+            let cbs = self.inner.callbacks();
+            if cbs.filtered.is_empty() {
+                Vec::new()
+            } else {
+                cbs.filtered
+                    .iter()
+                    .filter(|(f, _)| crate::topic::topic_matches_sub(f, &msg.topic))
+                    .map(|(f, _)| f.clone())
+                    .collect()
+            }
+        };
+        if matching.is_empty() {
+            return self.fire(|c| &mut c.on_message, |cb, client, ud| cb(client, ud, msg));
+        }
+        for filter in matching {
+            let taken = {
+                let mut cbs = self.inner.callbacks();
+                cbs.filtered
+                    .iter_mut()
+                    .find(|(f, _)| *f == filter)
+                    .and_then(|e| e.1.take())
+            };
+            let Some(mut cb) = taken else { continue };
+            self.run_user_code(|client, ud| cb(client, ud, msg));
+            if let Some(entry) = self
+                .inner
+                .callbacks()
+                .filtered
+                .iter_mut()
+                .find(|(f, _)| *f == filter)
+            {
+                if entry.1.is_none() {
+                    entry.1 = Some(cb);
+                }
+            }
+        }
+    }
+
+    /// Runs user code with the userdata, marked as "in a callback of this client". A panic is logged and
+    /// swallowed (`suppress_exceptions`, the default) or resumed once no internal lock is held.
+    fn run_user_code(&self, f: impl FnOnce(&Client<U>, &mut U)) {
+        let result = {
+            let _scope = CallbackScope::enter(&self.inner.signal);
+            let mut ud = self
+                .inner
+                .userdata
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let r = catch_unwind(AssertUnwindSafe(|| f(self, &mut ud)));
+            // A `user_data_set` made inside the callback takes effect now.
+            if let Some(new) = self
+                .inner
+                .pending_userdata
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            {
+                *ud = new;
+            }
+            r
+        };
+        if let Err(payload) = result {
+            let msg = panic_message(payload.as_ref());
+            if self.inner.suppress_exceptions {
+                self.log(LogLevel::Err, &format!("Caught panic in a callback: {msg}"));
+            } else {
+                log::error!("pahoish: a callback panicked: {msg}");
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Writes a line to `on_log` and (unless disabled) the `log` crate.
+    pub(crate) fn log(&self, level: LogLevel, line: &str) {
+        if self.inner.logger_enabled() {
+            log::log!(target: "pahoish", level.to_log(), "{line}");
+        }
+        // on_log would need the userdata lock, which the callback running on this thread holds.
+        if !in_callback_of(&self.inner.signal) {
+            self.fire(
+                |c| &mut c.on_log,
+                |cb, client, ud| cb(client, ud, level, line),
+            );
+        }
+    }
+}
+
+/// Fails with `WouldDeadlock` when called from one of this client's callbacks.
+pub(crate) fn not_in_callback(sig: &PublishSignal, what: &'static str) -> Result<()> {
+    if in_callback_of(sig) {
+        return Err(Error::WouldDeadlock(what));
+    }
+    Ok(())
+}

@@ -1,0 +1,824 @@
+//! Connecting and the network loop: `connect`, `loop`, `loop_forever`, `loop_start`/`loop_stop`, and the
+//! external-loop calls (`loop_read`, `loop_write`, `loop_misc`).
+//!
+//! One turn of the loop (`run_once`): poll the socket and the wake-up channel together (until the next
+//! keepalive deadline at most, so an idle client sleeps), read everything available in large chunks and
+//! feed every whole packet to the session, run the callbacks for what happened, check keepalive, then
+//! write everything pending in one call and run the callbacks that writing completes (QoS 0
+//! `on_publish`, `on_disconnect` after DISCONNECT). Callbacks run with no lock held but the userdata one,
+//! and what they queue is written before the loop sleeps again.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::callbacks::{
+    in_callback_of, not_in_callback, panic_message, ConnectFlags, DisconnectFlags, LogLevel,
+};
+use crate::client::{Client, Io};
+use crate::error::{Error, ErrorCode, Result};
+use crate::net::{self, Waker};
+use crate::options::Seconds;
+use crate::packet::{self, Packet, MAX_REMAINING_LENGTH};
+use crate::reason::{Properties, ReasonCode};
+use crate::session::{ConnState, Event};
+
+/// Reads go into at least this much free buffer space.
+const READ_CHUNK: usize = 64 * 1024;
+/// After this much reading in one turn, let writes and callbacks happen before reading on.
+const READ_BUDGET: usize = 1024 * 1024;
+/// Buffers that grew past this for one large packet shrink back once empty.
+const BUFFER_KEEP: usize = 1024 * 1024;
+
+enum WriteOutcome {
+    /// Everything pending was written.
+    Flushed,
+    /// The socket is full; the rest waits for it to become writable.
+    Blocked,
+    /// Everything was written and it ended with the DISCONNECT the user asked for.
+    Disconnected,
+}
+
+/// Decrements the running-loop count (and clears `forever_running`) however the loop ends, panics
+/// included, and wakes `wait_for_publish` callers so they notice.
+struct LoopGuard<'a, U> {
+    client: &'a Client<U>,
+    forever: bool,
+}
+
+impl<U> Drop for LoopGuard<'_, U> {
+    fn drop(&mut self) {
+        let inner = &self.client.inner;
+        inner.signal.loops_running.fetch_sub(1, Ordering::SeqCst);
+        if self.forever {
+            inner.forever_running.store(false, Ordering::SeqCst);
+        }
+        inner.signal.notify();
+    }
+}
+
+impl<U: Send + 'static> Client<U> {
+    // ---- connecting ----
+
+    /// Connects to the broker (Paho's `connect`): opens the TCP connection (blocking, at most
+    /// `connect_timeout`), then queues CONNECT. `on_connect` runs from the loop when CONNACK arrives, so
+    /// call `loop_forever`, `loop_start` or `loop` next.
+    ///
+    /// `keepalive` is in seconds (0 disables keepalive). Fails at once when the connection is refused or
+    /// the host cannot be resolved, for an empty host or port 0.
+    ///
+    /// ```no_run
+    /// let client = pahoish::Client::new("");
+    /// client.connect("localhost", 1883, 60)?;
+    /// client.loop_forever()?;
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn connect(&self, host: &str, port: u16, keepalive: u16) -> Result<()> {
+        not_in_callback(&self.inner.signal, "connect from a callback")?;
+        self.set_target(host, port, keepalive)?;
+        self.open_connection()?;
+        self.kick();
+        Ok(())
+    }
+
+    /// Records where to connect without connecting (Paho's `connect_async`): `loop_start` or
+    /// `loop_forever` connects, and retries with backoff while the broker is unreachable.
+    ///
+    /// ```no_run
+    /// let client = pahoish::Client::new("");
+    /// client.connect_async("localhost", 1883, 60)?;
+    /// client.loop_start()?;
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn connect_async(&self, host: &str, port: u16, keepalive: u16) -> Result<()> {
+        self.set_target(host, port, keepalive)?;
+        self.inner.cv.notify_all();
+        Ok(())
+    }
+
+    /// Connects again with the host, port and keepalive of the last `connect`/`connect_async` (Paho's
+    /// `reconnect`), closing the current connection first if there is one.
+    pub fn reconnect(&self) -> Result<()> {
+        not_in_callback(&self.inner.signal, "reconnect from a callback")?;
+        {
+            let mut st = self.inner.state();
+            if st.host.is_none() {
+                return Err(Error::invalid(
+                    "host",
+                    "reconnect() needs a host: call connect() or connect_async() first",
+                ));
+            }
+            st.disconnect_requested = false;
+        }
+        self.open_connection()?;
+        self.kick();
+        Ok(())
+    }
+
+    /// Disconnects cleanly (Paho's `disconnect`): queues DISCONNECT; once it is written the socket
+    /// closes and `on_disconnect` runs with `Normal disconnection`. `loop_forever` then returns, and a
+    /// pending reconnect wait is cut short.
+    ///
+    /// Fails with [`Error::NoConn`] when there is no connection (the loop still stops).
+    pub fn disconnect(&self) -> Result<()> {
+        let r = {
+            let mut st = self.inner.state();
+            st.disconnect_requested = true;
+            st.session.disconnect()
+        };
+        self.inner.cv.notify_all();
+        if let Some(w) = self.inner.waker() {
+            w.wake();
+        }
+        if r.is_ok() {
+            self.kick();
+        }
+        r
+    }
+
+    fn set_target(&self, host: &str, port: u16, keepalive: u16) -> Result<()> {
+        if host.is_empty() {
+            return Err(Error::invalid("host", "must not be empty"));
+        }
+        if port == 0 {
+            return Err(Error::invalid("port", "must be 1..=65535"));
+        }
+        let mut st = self.inner.state();
+        st.host = Some(host.to_owned());
+        st.port = port;
+        st.keepalive = keepalive;
+        st.disconnect_requested = false;
+        Ok(())
+    }
+
+    /// Opens a connection with the stored settings and queues CONNECT. Any current connection is closed
+    /// first (with `on_socket_close`, without `on_disconnect`, as Paho's `reconnect`).
+    fn open_connection(&self) -> Result<()> {
+        self.fire(|c| &mut c.on_pre_connect, |cb, client, ud| cb(client, ud));
+        let (host, port, timeout, connect) = {
+            let st = self.inner.state();
+            let host = st.host.clone().ok_or_else(|| {
+                Error::invalid("host", "no host: call connect() or connect_async() first")
+            })?;
+            (host, st.port, st.connect_timeout, st.connect_packet())
+        };
+        if let Some(old) = self.take_stream() {
+            self.fire(
+                |c| &mut c.on_socket_close,
+                |cb, client, ud| cb(client, ud, old.raw_fd()),
+            );
+        }
+        let stream = net::connect_tcp(&host, port, timeout)?;
+        let fd = net::NetStream::raw_fd(&stream);
+        {
+            let mut io = self.inner.io();
+            reset_io(&mut io);
+            io.stream = Some(Box::new(stream));
+            let mut st = self.inner.state();
+            st.session.cfg.keepalive = Duration::from_secs(st.keepalive.into());
+            st.session.connection_opened(&connect, Instant::now());
+        }
+        self.inner.cv.notify_all();
+        self.fire(
+            |c| &mut c.on_socket_open,
+            |cb, client, ud| cb(client, ud, fd),
+        );
+        self.log(LogLevel::Debug, &format!("Connected to {host}:{port}"));
+        Ok(())
+    }
+
+    /// Takes the socket out (closing the session's connection state) without any callback.
+    fn take_stream(&self) -> Option<Box<dyn net::NetStream>> {
+        let mut io = self.inner.io();
+        let stream = io.stream.take();
+        reset_io(&mut io);
+        self.inner.state().session.connection_closed();
+        stream
+    }
+
+    /// Closes the connection and runs `on_socket_close` and `on_disconnect`; `reason` is `None` for the
+    /// clean close after `disconnect()`. Does nothing if already closed.
+    fn close_connection(&self, reason: Option<&Error>) {
+        let Some(stream) = self.take_stream() else {
+            return;
+        };
+        self.inner.signal.notify();
+        self.fire(
+            |c| &mut c.on_socket_close,
+            |cb, client, ud| cb(client, ud, stream.raw_fd()),
+        );
+        drop(stream);
+        let rc = match reason {
+            None => ReasonCode::disconnect(0),
+            Some(Error::Keepalive) => ReasonCode::disconnect(0x8d),
+            Some(_) => ReasonCode::disconnect(0x80),
+        };
+        let props = Properties::default();
+        self.fire(
+            |c| &mut c.on_disconnect,
+            |cb, client, ud| cb(client, ud, DisconnectFlags::default(), rc, &props),
+        );
+        self.inner.cv.notify_all();
+    }
+
+    /// Logs why the connection failed, closes it, and hands the error back.
+    fn fail(&self, e: Error) -> Error {
+        let level = if matches!(e, Error::Protocol(_)) {
+            LogLevel::Err
+        } else {
+            LogLevel::Warning
+        };
+        self.log(level, &format!("Connection closed: {e}"));
+        self.close_connection(Some(&e));
+        e
+    }
+
+    fn socket_open(&self) -> bool {
+        self.inner.io().stream.is_some()
+    }
+
+    fn ensure_waker(&self) -> Result<&Waker> {
+        self.inner
+            .waker
+            .get_or_init(|| Waker::new().ok())
+            .as_ref()
+            .ok_or_else(|| {
+                Error::Io(io::Error::other(
+                    "could not create the loop's wake-up socket pair",
+                ))
+            })
+    }
+
+    // ---- the loop ----
+
+    /// Runs the network loop once (Paho's `loop`): waits up to `timeout` (seconds, or a `Duration`) for
+    /// the socket or a wake-up, then reads, runs callbacks, checks keepalive and writes.
+    ///
+    /// For applications that drive the loop themselves; they also reconnect themselves. Fails with
+    /// [`Error::NoConn`] without a connection, with the error that closed the connection if it closed
+    /// (after `on_disconnect`), for a negative timeout, from a callback, and while `loop_forever` or
+    /// `loop_start` runs.
+    pub fn r#loop(&self, timeout: impl Seconds) -> Result<()> {
+        let timeout = timeout.to_duration("timeout")?;
+        self.manual_entry()?;
+        self.ensure_waker()?;
+        self.inner
+            .signal
+            .loops_running
+            .fetch_add(1, Ordering::SeqCst);
+        let _guard = LoopGuard {
+            client: self,
+            forever: false,
+        };
+        self.run_once(Some(timeout))
+    }
+
+    /// Common checks for the manual loop calls.
+    fn manual_entry(&self) -> Result<()> {
+        not_in_callback(
+            &self.inner.signal,
+            "the network loop cannot run inside its own callback",
+        )?;
+        if self.inner.forever_running.load(Ordering::SeqCst) {
+            return Err(Error::LoopAlreadyRunning);
+        }
+        self.inner.signal.manual_loop.store(true, Ordering::SeqCst);
+        if !self.socket_open() {
+            return Err(Error::NoConn);
+        }
+        Ok(())
+    }
+
+    /// Runs the loop until `disconnect()` (Paho's `loop_forever()`), reconnecting with backoff when the
+    /// connection is lost (see [`reconnect_delay_set`](Client::reconnect_delay_set)). If the very first
+    /// connection attempt fails, returns that error; [`loop_forever_with`](Client::loop_forever_with)
+    /// can retry it instead.
+    ///
+    /// Returns `Ok(())` after `disconnect()`; the error that ended the connection when the client was
+    /// built with `reconnect_on_failure(false)`.
+    pub fn loop_forever(&self) -> Result<()> {
+        self.loop_forever_with(false)
+    }
+
+    /// `loop_forever(retry_first_connection=...)`: with `true`, a failed first connection attempt is
+    /// retried with backoff like any later one.
+    pub fn loop_forever_with(&self, retry_first_connection: bool) -> Result<()> {
+        not_in_callback(&self.inner.signal, "loop_forever from a callback")?;
+        self.inner.stop.store(false, Ordering::SeqCst);
+        self.run_forever(retry_first_connection, false)
+    }
+
+    fn run_forever(&self, retry_first: bool, background: bool) -> Result<()> {
+        if self.inner.forever_running.swap(true, Ordering::SeqCst) {
+            return Err(Error::LoopAlreadyRunning);
+        }
+        // The waker exists before the loop counts as running, so publishers that see it running can
+        // always wake it.
+        if let Err(e) = self.ensure_waker() {
+            self.inner.forever_running.store(false, Ordering::SeqCst);
+            return Err(e);
+        }
+        self.inner
+            .signal
+            .loops_running
+            .fetch_add(1, Ordering::SeqCst);
+        let _guard = LoopGuard {
+            client: self,
+            forever: true,
+        };
+        let mut first = true;
+        loop {
+            if self.should_exit() {
+                return Ok(());
+            }
+            if !self.socket_open() {
+                if self.inner.state().host.is_none() {
+                    if !background {
+                        return Err(Error::invalid(
+                            "host",
+                            "loop_forever needs a broker: call connect() or connect_async() first",
+                        ));
+                    }
+                    // loop_start() before connect_async(): wait for a host.
+                    let st = self.inner.state();
+                    let _ = self.inner.cv.wait_timeout(st, Duration::from_secs(1));
+                    continue;
+                }
+                if !first {
+                    self.backoff_wait();
+                    if self.should_exit() {
+                        return Ok(());
+                    }
+                    if self.socket_open() {
+                        continue; // connect() from another thread did it meanwhile
+                    }
+                }
+                if let Err(e) = self.open_connection() {
+                    let (host, port) = {
+                        let st = self.inner.state();
+                        (st.host.clone().unwrap_or_default(), st.port)
+                    };
+                    self.log(
+                        LogLevel::Warning,
+                        &format!("Connecting to {host}:{port} failed: {e}"),
+                    );
+                    self.fire(|c| &mut c.on_connect_fail, |cb, client, ud| cb(client, ud));
+                    if (first && !retry_first) || !self.inner.state().reconnect_on_failure {
+                        return Err(e);
+                    }
+                    first = false;
+                    continue;
+                }
+            }
+            first = false;
+            if let Err(e) = self.run_once(None) {
+                if self.should_exit() {
+                    return Ok(());
+                }
+                if !self.socket_open() && !self.inner.state().reconnect_on_failure {
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Whether `loop_forever` should return: after `disconnect()` once the connection is closed; after
+    /// `loop_stop()` once nothing is left to send and no QoS 1/2 message awaits its acknowledgement (or
+    /// the connection is gone), as in Paho.
+    fn should_exit(&self) -> bool {
+        let io = self.inner.io();
+        let st = self.inner.state();
+        let open = io.stream.is_some();
+        if st.disconnect_requested && !open {
+            return true;
+        }
+        if self.inner.stop.load(Ordering::SeqCst) {
+            let idle = io.wpos >= io.wbuf.len()
+                && st.session.out.is_empty()
+                && st.session.pending_messages() == 0;
+            return !open || idle;
+        }
+        false
+    }
+
+    /// Waits before a reconnect: `min_delay`, doubled per failed attempt up to `max_delay`; cut short by
+    /// `disconnect()` and `loop_stop()`.
+    fn backoff_wait(&self) {
+        let delay = {
+            let mut st = self.inner.state();
+            let d = match st.reconnect_delay {
+                None => st.reconnect_min,
+                Some(d) => d
+                    .checked_mul(2)
+                    .unwrap_or(st.reconnect_max)
+                    .min(st.reconnect_max),
+            };
+            st.reconnect_delay = Some(d);
+            d
+        };
+        self.log(
+            LogLevel::Debug,
+            &format!("Reconnecting in {:.3} s", delay.as_secs_f64()),
+        );
+        let deadline = Instant::now() + delay;
+        let mut st = self.inner.state();
+        loop {
+            if st.disconnect_requested
+                || self.inner.stop.load(Ordering::SeqCst)
+                || st.session.state() != ConnState::Closed
+            {
+                return;
+            }
+            let Some(left) = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+            else {
+                return;
+            };
+            st = self
+                .inner
+                .cv
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Starts the network loop on a thread of its own (Paho's `loop_start`), named
+    /// `paho-mqtt-client-<client_id>`. It connects if `connect_async` was used, reconnects with backoff,
+    /// and runs every callback. Fails if a loop is already running.
+    ///
+    /// ```no_run
+    /// let client = pahoish::Client::new("");
+    /// client.connect("localhost", 1883, 60)?;
+    /// client.loop_start()?;
+    /// client.publish("a/b", "hello", 1, false)?.wait_for_publish(None)?;
+    /// client.disconnect()?;
+    /// client.loop_stop()?;
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn loop_start(&self) -> Result<()> {
+        let mut slot = self.inner.thread.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|h| !h.is_finished())
+            || self.inner.forever_running.load(Ordering::SeqCst)
+        {
+            return Err(Error::LoopAlreadyRunning);
+        }
+        if let Some(old) = slot.take() {
+            let _ = old.join();
+        }
+        self.inner.stop.store(false, Ordering::SeqCst);
+        self.ensure_waker()?;
+        let name = format!("paho-mqtt-client-{}", self.inner.state().client_id).replace('\0', "");
+        let client = self.clone();
+        let handle = thread::Builder::new().name(name).spawn(move || {
+            if let Err(e) = client.run_forever(true, true) {
+                client.log(LogLevel::Err, &format!("Network loop thread ended: {e}"));
+            }
+        })?;
+        *slot = Some(handle);
+        Ok(())
+    }
+
+    /// Stops the `loop_start` thread and waits for it (Paho's `loop_stop`). As in Paho the thread first
+    /// finishes sending what is queued and, while connected, waits for the acknowledgement of QoS 1/2
+    /// messages in flight; call `disconnect()` first to stop at once. From a callback it does not wait
+    /// (the thread ends when the callback returns).
+    ///
+    /// Fails if no `loop_start` thread runs, and with [`Error::CallbackPanicked`] if a callback panicked
+    /// on it with `suppress_exceptions(false)`.
+    pub fn loop_stop(&self) -> Result<()> {
+        let handle = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(handle) = handle else {
+            return Err(Error::invalid(
+                "loop_stop",
+                "no loop_start() thread is running",
+            ));
+        };
+        self.inner.stop.store(true, Ordering::SeqCst);
+        self.inner.cv.notify_all();
+        if let Some(w) = self.inner.waker() {
+            w.wake();
+        }
+        if handle.thread().id() == thread::current().id() || in_callback_of(&self.inner.signal) {
+            *self.inner.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+            return Ok(());
+        }
+        handle
+            .join()
+            .map_err(|p| Error::CallbackPanicked(panic_message(p.as_ref())))
+    }
+
+    /// Reads and handles what the socket has (for an external event loop, when the socket is readable).
+    pub fn loop_read(&self) -> Result<()> {
+        self.manual_entry()?;
+        self.read_in().map_err(|e| self.fail(e))?;
+        self.dispatch()
+    }
+
+    /// Writes what is pending (for an external event loop, when the socket is writable and
+    /// [`want_write`](Client::want_write) is true).
+    pub fn loop_write(&self) -> Result<()> {
+        self.manual_entry()?;
+        self.write_and_settle()?;
+        self.dispatch()
+    }
+
+    /// Keepalive housekeeping (for an external event loop; call it at least once a second): queues
+    /// PINGREQ when due and closes the connection when the broker stopped answering.
+    pub fn loop_misc(&self) -> Result<()> {
+        self.manual_entry()?;
+        let r = self.inner.state().session.tick(Instant::now());
+        r.map_err(|e| self.fail(e))?;
+        self.dispatch()
+    }
+
+    /// One turn of the loop; see the module docs.
+    fn run_once(&self, timeout: Option<Duration>) -> Result<()> {
+        let waker = self.ensure_waker()?;
+        let (fd, want_write, deadline) = {
+            let io = self.inner.io();
+            let Some(stream) = io.stream.as_ref() else {
+                return Err(Error::NoConn);
+            };
+            let st = self.inner.state();
+            let want_write = io.wpos < io.wbuf.len() || !st.session.out.is_empty();
+            (stream.raw_fd(), want_write, st.session.next_deadline())
+        };
+        let mut wait = timeout;
+        if let Some(d) = deadline {
+            let until = d.saturating_duration_since(Instant::now());
+            wait = Some(wait.map_or(until, |w| w.min(until)));
+        }
+        let ready = net::poll(fd, want_write, waker.fd(), wait).map_err(|e| self.fail(e.into()))?;
+        if ready.woken {
+            waker.clear();
+        }
+        if ready.readable {
+            self.read_in().map_err(|e| self.fail(e))?;
+        }
+        self.dispatch()?;
+        let tick = self.inner.state().session.tick(Instant::now());
+        tick.map_err(|e| self.fail(e))?;
+        self.write_and_settle()?;
+        self.dispatch()
+    }
+
+    /// Writes what is pending; closes the connection if that fails or if it completed a DISCONNECT.
+    fn write_and_settle(&self) -> Result<()> {
+        match self.write_out() {
+            Ok(WriteOutcome::Disconnected) => {
+                self.close_connection(None);
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Writes from a user thread when no loop runs (Paho writes from `publish` then too), and runs the
+    /// callbacks that completes, until nothing new is queued or the socket is full.
+    pub(crate) fn flush_inline(&self) {
+        for _ in 0..64 {
+            let blocked = match self.write_out() {
+                Ok(WriteOutcome::Flushed) => false,
+                Ok(WriteOutcome::Blocked) => true,
+                Ok(WriteOutcome::Disconnected) => {
+                    self.close_connection(None);
+                    true
+                }
+                Err(e) => {
+                    self.fail(e);
+                    true
+                }
+            };
+            let _ = self.dispatch();
+            if blocked || self.inner.state().session.out.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// Reads what the socket has, in large chunks, and feeds every whole packet to the session.
+    fn read_in(&self) -> Result<()> {
+        let mut guard = self.inner.io();
+        let io = &mut *guard;
+        let mut total = 0;
+        while total < READ_BUDGET {
+            if io.stream.is_none() {
+                return Ok(());
+            }
+            make_room(io);
+            let Some(stream) = io.stream.as_mut() else {
+                return Ok(());
+            };
+            match stream.read(&mut io.rbuf[io.rend..]) {
+                Ok(0) => return Err(Error::ConnectionLost),
+                Ok(n) => {
+                    io.rend += n;
+                    total += n;
+                    self.handle_buffered(io)?;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes every whole packet in the read buffer and hands each to the session.
+    fn handle_buffered(&self, io: &mut Io) -> Result<()> {
+        let now = Instant::now();
+        let mut st = self.inner.state();
+        loop {
+            let buf = &io.rbuf[io.rstart..io.rend];
+            let Some(frame) = packet::frame(buf, MAX_REMAINING_LENGTH)? else {
+                break;
+            };
+            let packet = Packet::decode_frame(frame.header, &buf[frame.header_len..frame.len()])?;
+            io.rstart += frame.len();
+            st.session.handle(packet, now)?;
+        }
+        if io.rstart == io.rend {
+            io.rstart = 0;
+            io.rend = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending output: first what is left of the batch in hand, then the session's whole
+    /// output buffer, taken in one piece (swapped, so neither side allocates).
+    fn write_out(&self) -> Result<WriteOutcome> {
+        let mut guard = self.inner.io();
+        let io = &mut *guard;
+        let mut wrote = false;
+        let outcome = loop {
+            let Some(stream) = io.stream.as_mut() else {
+                break Ok(WriteOutcome::Flushed);
+            };
+            if io.wpos >= io.wbuf.len() {
+                io.wbuf.clear();
+                io.wpos = 0;
+                let mut st = self.inner.state();
+                if wrote {
+                    st.session.wrote(Instant::now());
+                }
+                for (mid, info) in io.wqos0.drain(..) {
+                    info.set_published();
+                    st.session.events.push(Event::Published { mid });
+                }
+                if io.wbuf.capacity() > BUFFER_KEEP {
+                    io.wbuf.shrink_to(READ_CHUNK);
+                }
+                std::mem::swap(&mut io.wbuf, &mut st.session.out);
+                std::mem::swap(&mut io.wqos0, &mut st.session.qos0_pending);
+                if io.wbuf.is_empty() {
+                    let done =
+                        st.session.is_disconnecting() && st.session.state() != ConnState::Closed;
+                    break Ok(if done {
+                        WriteOutcome::Disconnected
+                    } else {
+                        WriteOutcome::Flushed
+                    });
+                }
+                wrote = false;
+            }
+            match stream.write(&io.wbuf[io.wpos..]) {
+                Ok(0) => break Err(Error::ConnectionLost),
+                Ok(n) => {
+                    io.wpos += n;
+                    wrote = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(WriteOutcome::Blocked),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => break Err(e.into()),
+            }
+        };
+        if wrote {
+            self.inner.state().session.wrote(Instant::now());
+        }
+        outcome
+    }
+
+    /// Runs the callbacks for everything the session reported, until it reports nothing new. A refused
+    /// CONNACK closes the connection after `on_connect` and is returned as the error.
+    fn dispatch(&self) -> Result<()> {
+        let mut refused = None;
+        loop {
+            let events = {
+                let mut st = self.inner.state();
+                if st.session.events.is_empty() {
+                    break;
+                }
+                std::mem::take(&mut st.session.events)
+            };
+            for event in events {
+                match event {
+                    Event::Connected { session_present } => {
+                        self.inner.state().reconnect_delay = None;
+                        let flags = ConnectFlags { session_present };
+                        let props = Properties::default();
+                        self.fire(
+                            |c| &mut c.on_connect,
+                            |cb, client, ud| cb(client, ud, flags, ReasonCode::connack(0), &props),
+                        );
+                        self.inner.state().session.after_connect(session_present);
+                    }
+                    Event::ConnectRefused { code } => {
+                        let flags = ConnectFlags::default();
+                        let props = Properties::default();
+                        self.fire(
+                            |c| &mut c.on_connect,
+                            |cb, client, ud| {
+                                cb(client, ud, flags, ReasonCode::connack(code), &props)
+                            },
+                        );
+                        refused = Some(code);
+                    }
+                    Event::Published { mid } => {
+                        let props = Properties::default();
+                        self.fire(
+                            |c| &mut c.on_publish,
+                            |cb, client, ud| {
+                                cb(client, ud, mid, ReasonCode::puback_success(), &props)
+                            },
+                        );
+                    }
+                    Event::Subscribed { mid, codes } => {
+                        let props = Properties::default();
+                        self.fire(
+                            |c| &mut c.on_subscribe,
+                            |cb, client, ud| cb(client, ud, mid, &codes, &props),
+                        );
+                    }
+                    Event::Unsubscribed { mid } => {
+                        let props = Properties::default();
+                        self.fire(
+                            |c| &mut c.on_unsubscribe,
+                            |cb, client, ud| cb(client, ud, mid, &[], &props),
+                        );
+                    }
+                    Event::Message { msg, generation } => {
+                        self.fire_message(&msg);
+                        self.inner
+                            .state()
+                            .session
+                            .message_handled(msg.mid, msg.qos, generation);
+                    }
+                    Event::Log(line) => self.log(LogLevel::Debug, &line),
+                }
+            }
+            if refused.is_some() {
+                break;
+            }
+        }
+        self.inner.signal.notify();
+        match refused {
+            Some(code) => Err(self.fail(Error::ConnectionRefused(code))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Empties the buffers for a new (or no) connection; QoS 0 messages in the write buffer are lost.
+fn reset_io(io: &mut Io) {
+    io.rstart = 0;
+    io.rend = 0;
+    if io.rbuf.len() > BUFFER_KEEP {
+        io.rbuf = Vec::new();
+    }
+    io.wbuf.clear();
+    io.wpos = 0;
+    for (_, info) in io.wqos0.drain(..) {
+        info.set_discarded(ErrorCode::ConnLost);
+    }
+}
+
+/// Makes at least `READ_CHUNK` bytes of room after `rend`: moves undecoded bytes to the front, grows
+/// (by doubling) when a packet is larger than the buffer, and shrinks back after one was.
+fn make_room(io: &mut Io) {
+    if io.rstart == io.rend && io.rbuf.len() > BUFFER_KEEP {
+        io.rbuf = Vec::new();
+        io.rstart = 0;
+        io.rend = 0;
+    }
+    if io.rbuf.len() - io.rend >= READ_CHUNK {
+        return;
+    }
+    if io.rstart > 0 {
+        io.rbuf.copy_within(io.rstart..io.rend, 0);
+        io.rend -= io.rstart;
+        io.rstart = 0;
+    }
+    if io.rbuf.len() - io.rend < READ_CHUNK {
+        let len = (io.rbuf.len() * 2).max(io.rend + READ_CHUNK);
+        io.rbuf.resize(len, 0);
+    }
+}

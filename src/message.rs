@@ -1,0 +1,417 @@
+//! `Message` (what `on_message` receives), `MessageInfo` (what `publish` returns) and `Payload` (what
+//! `publish` accepts).
+
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::reason::Properties;
+
+/// A message received from the broker, as passed to `on_message`.
+///
+/// ```
+/// let msg = pahoish::Message::new("a/b", "hello", 1, false);
+/// assert_eq!(msg.topic, "a/b");
+/// assert_eq!(msg.payload, b"hello");
+/// assert_eq!(msg.payload_str(), Some("hello"));
+/// assert_eq!(msg.payload_repr(), "b'hello'");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Message {
+    /// The topic it was published to.
+    pub topic: String,
+    /// The payload bytes.
+    pub payload: Vec<u8>,
+    /// The QoS it was delivered with: 0, 1 or 2.
+    pub qos: u8,
+    /// Whether the broker sent it as a retained message (on subscription).
+    pub retain: bool,
+    /// The message id (0 for QoS 0).
+    pub mid: u16,
+    /// Whether the broker flagged it as a possible duplicate.
+    pub dup: bool,
+    /// When it arrived (monotonic clock), like Paho's `timestamp`.
+    pub timestamp: Instant,
+    /// MQTT 5 properties (always empty on 3.1/3.1.1).
+    pub properties: Properties,
+}
+
+impl Message {
+    /// A message with the given fields; `mid` 0, not a duplicate, timestamped now. Useful in tests of
+    /// code that handles messages.
+    pub fn new(
+        topic: impl Into<String>,
+        payload: impl Into<Payload>,
+        qos: u8,
+        retain: bool,
+    ) -> Message {
+        Message {
+            topic: topic.into(),
+            payload: payload.into().0,
+            qos,
+            retain,
+            mid: 0,
+            dup: false,
+            timestamp: Instant::now(),
+            properties: Properties::default(),
+        }
+    }
+
+    /// The payload as text, if it is valid UTF-8 (Python: `msg.payload.decode()`).
+    pub fn payload_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.payload).ok()
+    }
+
+    /// The payload as Python prints a `bytes` value (`str(msg.payload)`), for example `b'21.5'` or
+    /// `b'\x00\x01'`, so that a ported script prints exactly what the Python one printed.
+    ///
+    /// ```
+    /// let msg = pahoish::Message::new("t", &b"it's\n\x00"[..], 0, false);
+    /// assert_eq!(msg.payload_repr(), r#"b"it's\n\x00""#);
+    /// ```
+    pub fn payload_repr(&self) -> String {
+        bytes_repr(&self.payload)
+    }
+}
+
+/// Python's `repr(bytes)`: single quotes unless the bytes contain `'` and no `"`.
+fn bytes_repr(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
+    let mut s = String::with_capacity(b.len() + 3);
+    s.push('b');
+    s.push(quote as char);
+    for &c in b {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b'\t' => s.push_str("\\t"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            c if c == quote => {
+                s.push('\\');
+                s.push(c as char);
+            }
+            0x20..=0x7e => s.push(c as char),
+            c => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s.push(quote as char);
+    s
+}
+
+/// A message payload: what `publish` and `will_set` accept.
+///
+/// Converts from `&str`, `String`, `&[u8]`, `Vec<u8>`, byte arrays, integers and floats (as their decimal
+/// text, like Paho: `42` is `b"42"`, `4.2` is `b"4.2"`), and `()` or `Option::None` for an empty payload.
+///
+/// ```
+/// use pahoish::Payload;
+/// assert_eq!(Payload::from(42).as_bytes(), b"42");
+/// assert_eq!(Payload::from(4.2).as_bytes(), b"4.2");
+/// assert_eq!(Payload::from(()).as_bytes(), b"");
+/// assert_eq!(Payload::from(None::<&str>).as_bytes(), b"");
+/// assert_eq!(Payload::from(vec![1u8, 2]).as_bytes(), &[1, 2]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Payload(pub(crate) Vec<u8>);
+
+impl Payload {
+    /// The payload bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The payload bytes, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl From<&str> for Payload {
+    fn from(s: &str) -> Payload {
+        Payload(s.as_bytes().to_vec())
+    }
+}
+impl From<String> for Payload {
+    fn from(s: String) -> Payload {
+        Payload(s.into_bytes())
+    }
+}
+impl From<&String> for Payload {
+    fn from(s: &String) -> Payload {
+        Payload(s.as_bytes().to_vec())
+    }
+}
+impl From<&[u8]> for Payload {
+    fn from(b: &[u8]) -> Payload {
+        Payload(b.to_vec())
+    }
+}
+impl From<Vec<u8>> for Payload {
+    fn from(b: Vec<u8>) -> Payload {
+        Payload(b)
+    }
+}
+impl From<&Vec<u8>> for Payload {
+    fn from(b: &Vec<u8>) -> Payload {
+        Payload(b.clone())
+    }
+}
+impl<const N: usize> From<[u8; N]> for Payload {
+    fn from(b: [u8; N]) -> Payload {
+        Payload(b.to_vec())
+    }
+}
+impl<const N: usize> From<&[u8; N]> for Payload {
+    fn from(b: &[u8; N]) -> Payload {
+        Payload(b.to_vec())
+    }
+}
+impl From<()> for Payload {
+    fn from(_: ()) -> Payload {
+        Payload(Vec::new())
+    }
+}
+impl<T: Into<Payload>> From<Option<T>> for Payload {
+    fn from(p: Option<T>) -> Payload {
+        p.map(Into::into).unwrap_or_default()
+    }
+}
+
+macro_rules! payload_from_number {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Payload {
+            /// The number's decimal text, as Paho sends `str(n)`.
+            fn from(n: $t) -> Payload {
+                Payload(n.to_string().into_bytes())
+            }
+        }
+    )*};
+}
+payload_from_number!(i8, i16, i32, i64, i128, isize, u16, u32, u64, u128, usize);
+
+impl From<f64> for Payload {
+    /// Python's `str(float)`: `4.2` is `"4.2"`, `1.0` is `"1.0"`, `1e21` is `"1e+21"`, `1.5e-05` likewise.
+    fn from(n: f64) -> Payload {
+        Payload(python_float_str(n).into_bytes())
+    }
+}
+
+/// Formats a float as Python's `repr`/`str` does: shortest round-trip digits, exponent form when the
+/// decimal exponent is below -4 or at least 16, and always a `.0` on integral values.
+fn python_float_str(n: f64) -> String {
+    if n.is_nan() {
+        return "nan".into();
+    }
+    if n.is_infinite() {
+        return if n > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let abs = n.abs();
+    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
+        // Rust's `{:e}` gives the same shortest digits; Python writes the exponent signed, two digits at least.
+        let e = format!("{n:e}");
+        let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        return format!("{mantissa}e{sign}{digits:0>2}");
+    }
+    let mut s = n.to_string();
+    if !s.contains('.') {
+        s.push_str(".0");
+    }
+    s
+}
+
+impl From<f32> for Payload {
+    /// As for `f64`.
+    fn from(n: f32) -> Payload {
+        Payload::from(f64::from(n))
+    }
+}
+
+// ---- publish completion ----
+
+// The state byte: 0 while pending (the default), then one of these.
+const PUBLISHED: u8 = 1;
+const DISCARDED: u8 = 2;
+
+/// Shared by every `MessageInfo` of one client: the condition variable that `wait_for_publish` sleeps on
+/// and what it needs to know to fail fast instead of waiting for something that cannot happen.
+#[derive(Debug, Default)]
+pub(crate) struct PublishSignal {
+    lock: Mutex<()>,
+    cv: Condvar,
+    waiters: AtomicUsize,
+    /// Threads inside a network loop (`loop_forever`, the `loop_start` thread) right now.
+    pub(crate) loops_running: AtomicUsize,
+    /// Set once `loop()`/`loop_read()` has been called: the application drives the loop itself, so a
+    /// waiter cannot tell whether it will be driven again and waits for its timeout.
+    pub(crate) manual_loop: std::sync::atomic::AtomicBool,
+}
+
+impl PublishSignal {
+    /// Wakes every `wait_for_publish`, which then checks its message again.
+    pub(crate) fn notify(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            // Taking the lock orders this notify after a waiter's check-then-wait, so no wake-up is lost.
+            drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()));
+            self.cv.notify_all();
+        }
+    }
+}
+
+/// The completion state of one published message, shared by the session and the `MessageInfo`.
+#[derive(Debug, Default)]
+pub(crate) struct PublishState {
+    state: AtomicU8,
+    discard_rc: AtomicU8,
+}
+
+impl PublishState {
+    pub(crate) fn set_published(&self) {
+        self.state.store(PUBLISHED, Ordering::SeqCst);
+    }
+
+    pub(crate) fn set_discarded(&self, rc: ErrorCode) {
+        self.discard_rc.store(rc as i32 as u8, Ordering::SeqCst);
+        self.state.store(DISCARDED, Ordering::SeqCst);
+    }
+
+    fn get(&self) -> u8 {
+        self.state.load(Ordering::SeqCst)
+    }
+
+    fn discard_rc(&self) -> ErrorCode {
+        ErrorCode::from_i32(i32::from(self.discard_rc.load(Ordering::SeqCst)))
+            .unwrap_or(ErrorCode::Unknown)
+    }
+}
+
+/// What `publish` returns: the message id, the return code, and a way to wait for the message to be
+/// published (Paho's `MQTTMessageInfo`).
+///
+/// "Published" means: QoS 0, written to the socket; QoS 1, PUBACK received; QoS 2, PUBCOMP received.
+///
+/// ```no_run
+/// # fn main() -> pahoish::Result<()> {
+/// use std::time::Duration;
+/// let client = pahoish::Client::new("");
+/// client.connect("localhost", 1883, 60)?;
+/// client.loop_start()?;
+/// let info = client.publish("a/b", "hello", 1, false)?;
+/// assert!(info.wait_for_publish(Some(Duration::from_secs(5)))?);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MessageInfo {
+    /// The message id (assigned at QoS 0 too, as Paho does).
+    pub mid: u16,
+    /// `MQTT_ERR_SUCCESS`, or `MQTT_ERR_NO_CONN` when the client was not connected (a QoS 0 message is then
+    /// dropped; a QoS 1/2 message is kept and sent after the next connection).
+    pub rc: ErrorCode,
+    pub(crate) state: Arc<PublishState>,
+    pub(crate) signal: Arc<PublishSignal>,
+}
+
+impl MessageInfo {
+    /// Whether the message has been published (see the type's docs for what that means per QoS).
+    pub fn is_published(&self) -> bool {
+        self.state.get() == PUBLISHED
+    }
+
+    /// Waits until the message is published, or until `timeout` passes (`None`: no limit).
+    ///
+    /// Returns `Ok(true)` once published and `Ok(false)` on timeout (Paho returns on timeout without
+    /// raising). It fails at once, instead of waiting for something that cannot happen, when:
+    /// - the message was discarded ([`Error::PublishDiscarded`]): QoS 0 while not connected, or QoS 0 lost
+    ///   with the connection before it was written, or `reinitialise` dropped it;
+    /// - it is called from one of this client's callbacks ([`Error::WouldDeadlock`]): the loop that would
+    ///   publish the message is the one waiting (a known Paho hang);
+    /// - no network loop runs ([`Error::WouldDeadlock`]): neither `loop_start` nor `loop_forever` is active
+    ///   and the application has never driven `loop()` itself. If the loop stops while this waits, it
+    ///   returns the same error.
+    pub fn wait_for_publish(&self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let sig = &*self.signal;
+        sig.waiters.fetch_add(1, Ordering::SeqCst);
+        let result = (|| {
+            let mut guard = sig.lock.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                match self.state.get() {
+                    PUBLISHED => return Ok(true),
+                    DISCARDED => return Err(Error::PublishDiscarded(self.state.discard_rc())),
+                    _ => {}
+                }
+                if crate::callbacks::in_callback_of(sig) {
+                    return Err(Error::WouldDeadlock(
+                        "wait_for_publish called from a callback: the loop running the callback is \
+                         the one that would publish the message",
+                    ));
+                }
+                if sig.loops_running.load(Ordering::SeqCst) == 0
+                    && !sig.manual_loop.load(Ordering::SeqCst)
+                {
+                    return Err(Error::WouldDeadlock(
+                        "wait_for_publish needs a running network loop: call loop_start() or \
+                         loop_forever(), or drive loop() yourself",
+                    ));
+                }
+                let wait = match deadline {
+                    Some(d) => match d.checked_duration_since(Instant::now()) {
+                        Some(left) if !left.is_zero() => left,
+                        _ => return Ok(false),
+                    },
+                    // Re-check now and then even without a deadline: cheap, and a safety net.
+                    None => Duration::from_secs(1),
+                };
+                guard = sig
+                    .cv
+                    .wait_timeout(guard, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        })();
+        sig.waiters.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_bytes_repr() {
+        assert_eq!(bytes_repr(b""), "b''");
+        assert_eq!(
+            bytes_repr(b"mosquitto version 2.0.11"),
+            "b'mosquitto version 2.0.11'"
+        );
+        assert_eq!(bytes_repr(b"a'b"), "b\"a'b\"");
+        assert_eq!(bytes_repr(b"a'b\""), "b'a\\'b\"'");
+        assert_eq!(
+            bytes_repr(b"\\\t\r\n\x7f\xff"),
+            "b'\\\\\\t\\r\\n\\x7f\\xff'"
+        );
+    }
+
+    #[test]
+    fn floats_print_as_python_does() {
+        assert_eq!(Payload::from(1.0).as_bytes(), b"1.0");
+        assert_eq!(Payload::from(-0.5).as_bytes(), b"-0.5");
+        assert_eq!(Payload::from(1e21).as_bytes(), b"1e+21");
+        assert_eq!(Payload::from(1.5e-5).as_bytes(), b"1.5e-05");
+        assert_eq!(Payload::from(1e16).as_bytes(), b"1e+16");
+        assert_eq!(Payload::from(123456789.0).as_bytes(), b"123456789.0");
+        assert_eq!(Payload::from(0.0001).as_bytes(), b"0.0001");
+        assert_eq!(Payload::from(f64::NAN).as_bytes(), b"nan");
+        assert_eq!(Payload::from(-7i64).as_bytes(), b"-7");
+    }
+}

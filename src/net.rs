@@ -1,0 +1,246 @@
+//! The network underneath the loop: connecting, the stream the loop reads and writes, `poll(2)` on the
+//! socket and the wake-up channel, and the wake-up channel itself.
+//!
+//! Connecting is blocking (bounded by `connect_timeout`); the connected stream is then switched to
+//! non-blocking and handed to the loop, which only ever touches it after `poll` says it is ready.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// A connected, non-blocking byte stream the loop can poll.
+pub(crate) trait NetStream: Read + Write + Send {
+    /// The file descriptor to poll.
+    fn raw_fd(&self) -> RawFd;
+}
+
+impl NetStream for TcpStream {
+    fn raw_fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
+}
+
+/// Opens a TCP connection to `host:port`, trying each resolved address in turn within `timeout` each,
+/// and prepares it for the loop: TCP_NODELAY (MQTT packets are small and latency matters, as in Paho)
+/// and non-blocking.
+pub(crate) fn connect_tcp(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last_err = None;
+    for addr in (host, port).to_socket_addrs()? {
+        let attempt = if timeout.is_zero() {
+            TcpStream::connect(addr)
+        } else {
+            TcpStream::connect_timeout(&addr, timeout)
+        };
+        match attempt {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                stream.set_nonblocking(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host}: no address to connect to"),
+        )
+    }))
+}
+
+/// What `poll` found.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Ready {
+    /// The socket has bytes (or EOF, or an error) to read.
+    pub readable: bool,
+    /// Another thread asked the loop to wake up.
+    pub woken: bool,
+}
+
+/// Waits until the socket is readable (or writable, if `want_write`), the wake-up channel has a byte,
+/// or `timeout` passes (`None`: no limit). An interrupted wait returns nothing ready.
+pub(crate) fn poll(
+    sock: RawFd,
+    want_write: bool,
+    wake: RawFd,
+    timeout: Option<Duration>,
+) -> io::Result<Ready> {
+    let mut fds = [
+        libc::pollfd {
+            fd: sock,
+            events: libc::POLLIN | if want_write { libc::POLLOUT } else { 0 },
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: wake,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    let ms: libc::c_int = match timeout {
+        None => -1,
+        // Round up, so a deadline 0.3 ms away does not turn into a busy loop of zero-length waits.
+        Some(t) => t.as_micros().div_ceil(1000).min(libc::c_int::MAX as u128) as libc::c_int,
+    };
+    // SAFETY: `fds` is a valid, initialised array of two pollfd structs that outlives the call, and its
+    // length is passed alongside it; poll(2) writes only the `revents` fields.
+    #[allow(unsafe_code)]
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(Ready::default());
+        }
+        return Err(err);
+    }
+    // Errors and hang-ups count as readable: the read that follows reports them.
+    let bad = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
+    Ok(Ready {
+        readable: fds[0].revents & (libc::POLLIN | bad) != 0,
+        woken: fds[1].revents & libc::POLLIN != 0,
+    })
+}
+
+/// Lets other threads wake the loop out of `poll`: a connected pair of Unix sockets (Paho's socketpair),
+/// plus a flag so that a burst of publishes costs one write, not one per message.
+#[derive(Debug)]
+pub(crate) struct Waker {
+    tx: UnixStream,
+    rx: UnixStream,
+    pending: AtomicBool,
+}
+
+impl Waker {
+    pub(crate) fn new() -> io::Result<Waker> {
+        let (tx, rx) = UnixStream::pair()?;
+        tx.set_nonblocking(true)?;
+        rx.set_nonblocking(true)?;
+        Ok(Waker {
+            tx,
+            rx,
+            pending: AtomicBool::new(false),
+        })
+    }
+
+    /// Wakes the loop (at most one byte in flight, however many callers).
+    pub(crate) fn wake(&self) {
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            // A full buffer means a wake-up is already pending; any other error leaves the loop to its
+            // timeout, which is all a wake-up could have done.
+            let _ = (&self.tx).write(&[1]);
+        }
+    }
+
+    /// Called by the loop when `poll` says the channel is readable, *before* it looks at pending work:
+    /// a wake-up after this point is then either seen by that look or leaves a byte for the next poll.
+    pub(crate) fn clear(&self) {
+        self.pending.store(false, Ordering::Release);
+        let mut buf = [0u8; 64];
+        while let Ok(n) = (&self.rx).read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.rx.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    #[test]
+    fn a_wake_from_another_thread_ends_an_unbounded_poll() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = connect_tcp(
+            "127.0.0.1",
+            listener.local_addr().unwrap().port(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let waker = std::sync::Arc::new(Waker::new().unwrap());
+        let w = waker.clone();
+        let t = std::thread::spawn(move || {
+            w.wake();
+            w.wake(); // a second wake-up costs nothing and is not lost
+        });
+        let start = Instant::now();
+        let ready = poll(
+            stream.raw_fd(),
+            false,
+            waker.fd(),
+            Some(Duration::from_secs(10)),
+        )
+        .unwrap();
+        t.join().unwrap();
+        assert!(ready.woken && !ready.readable);
+        assert!(start.elapsed() < Duration::from_secs(5));
+        waker.clear();
+        let ready = poll(
+            stream.raw_fd(),
+            false,
+            waker.fd(),
+            Some(Duration::from_millis(1)),
+        )
+        .unwrap();
+        assert!(!ready.woken, "clear() drains the channel");
+    }
+
+    #[test]
+    fn poll_times_out_with_nothing_ready_and_sees_incoming_bytes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = connect_tcp(
+            "127.0.0.1",
+            listener.local_addr().unwrap().port(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let waker = Waker::new().unwrap();
+        let r = poll(
+            stream.raw_fd(),
+            false,
+            waker.fd(),
+            Some(Duration::from_millis(5)),
+        )
+        .unwrap();
+        assert!(!r.readable && !r.woken);
+        // Asking for writability returns at once (the socket has room) without reporting it as readable.
+        let start = Instant::now();
+        let r = poll(
+            stream.raw_fd(),
+            true,
+            waker.fd(),
+            Some(Duration::from_secs(5)),
+        )
+        .unwrap();
+        assert!(!r.readable && start.elapsed() < Duration::from_secs(1));
+        server.write_all(&[0xd0, 0x00]).unwrap();
+        let r = poll(
+            stream.raw_fd(),
+            false,
+            waker.fd(),
+            Some(Duration::from_secs(5)),
+        )
+        .unwrap();
+        assert!(r.readable);
+    }
+
+    #[test]
+    fn connecting_to_a_closed_port_fails_at_once() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let e = connect_tcp("127.0.0.1", port, Duration::from_secs(5)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+    }
+}

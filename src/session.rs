@@ -1,0 +1,1388 @@
+//! The MQTT session state machine.
+//!
+//! Design:
+//! - No sockets, no clocks. Inputs are "the user asked for X" (`publish`, `subscribe`, ...), "this packet
+//!   arrived" (`handle`), "a connection opened/closed", and "it is now T" (`tick`). Outputs are bytes to
+//!   write (`out`, taken by the loop in one piece so that everything pending goes out in one write) and
+//!   events for the callbacks (`events`).
+//! - One message-id space (1..=65535, wrapping to 1) for PUBLISH, SUBSCRIBE and UNSUBSCRIBE, tracked in a
+//!   bitmap so an id still in use is never handed out twice.
+//! - Outgoing QoS 1/2 messages live in `inflight` (sent, awaiting an ack; at most `max_inflight`) and
+//!   `queued` (waiting for a slot). Together they hold at most `max_queued` messages. Each message
+//!   remembers the connection *generation* it was last sent on; after a reconnect everything sent on an
+//!   earlier generation is sent again, PUBLISH with DUP set, or PUBREL for QoS 2 awaiting PUBCOMP.
+//! - Subscriptions are remembered with the generation they were last sent on, which is how automatic
+//!   resubscribe knows what the user's `on_connect` already restored: after a CONNACK without a session,
+//!   only filters last sent on an earlier connection are subscribed again.
+//! - Keepalive follows Paho 2.2: when `keepalive` passes without a packet sent or received, send PINGREQ
+//!   (and count both directions as fresh); if it passes again with the PINGREQ unanswered, or a CONNACK
+//!   never came, the connection is dead.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::message::{Message, PublishState};
+use crate::packet::{
+    self, Connect, Packet, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck, Subscribe,
+    Unsubscribe,
+};
+use crate::reason::{Properties, ReasonCode};
+
+/// Settings the session follows; the client owns them and copies them in before each connection.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionConfig {
+    /// Keepalive interval; zero disables PINGREQ and the keepalive checks.
+    pub keepalive: Duration,
+    /// Most QoS 1/2 messages awaiting acknowledgement at once; 0 = unlimited.
+    pub max_inflight: usize,
+    /// Most QoS 1/2 messages held (inflight + queued); 0 = unlimited.
+    pub max_queued: usize,
+    /// Whether PUBACK/PUBCOMP for incoming messages wait for `ack()`.
+    pub manual_ack: bool,
+    /// Whether subscriptions the broker lost are restored after a reconnect.
+    pub resubscribe: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            keepalive: Duration::from_secs(60),
+            max_inflight: 20,
+            max_queued: 0,
+            manual_ack: false,
+            resubscribe: true,
+        }
+    }
+}
+
+/// Something for the callbacks, produced by the session.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// CONNACK accepted.
+    Connected { session_present: bool },
+    /// CONNACK refused with this 3.1.1 return code.
+    ConnectRefused { code: u8 },
+    /// An outgoing message completed (QoS 0 written, PUBACK, PUBCOMP).
+    Published { mid: u16 },
+    /// SUBACK for a subscribe the user made.
+    Subscribed { mid: u16, codes: Vec<ReasonCode> },
+    /// UNSUBACK for an unsubscribe the user made.
+    Unsubscribed { mid: u16 },
+    /// An incoming message to deliver; `generation` identifies the connection it arrived on, so that its
+    /// PUBACK/PUBCOMP is only sent on that same connection.
+    Message { msg: Message, generation: u64 },
+    /// A debug line for `on_log` (only produced while tracing is on).
+    Log(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an outgoing QoS 1/2 message waits for.
+enum OutState {
+    Puback,
+    Pubrec,
+    Pubcomp,
+}
+
+#[derive(Debug)]
+struct OutMsg {
+    mid: u16,
+    qos: QoS,
+    retain: bool,
+    topic: String,
+    payload: Vec<u8>,
+    state: OutState,
+    /// Connection generation this message was last sent on (0: never sent).
+    sent_gen: u64,
+    info: Arc<PublishState>,
+}
+
+#[derive(Debug)]
+enum Request {
+    Subscribe {
+        filters: Vec<String>,
+        internal: bool,
+    },
+    Unsubscribe,
+}
+
+#[derive(Debug)]
+struct Subscription {
+    filter: String,
+    qos: QoS,
+    sent_gen: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnState {
+    /// No connection.
+    Closed,
+    /// Connection open, CONNECT sent, CONNACK not yet received.
+    Connecting,
+    /// CONNACK accepted.
+    Connected,
+}
+
+/// Which message ids are in use: 65,536 bits.
+#[derive(Debug)]
+struct MidSet(Box<[u64; 1024]>);
+
+impl MidSet {
+    fn new() -> Self {
+        MidSet(Box::new([0; 1024]))
+    }
+    fn contains(&self, mid: u16) -> bool {
+        self.0[usize::from(mid >> 6)] & (1 << (mid & 63)) != 0
+    }
+    fn insert(&mut self, mid: u16) {
+        self.0[usize::from(mid >> 6)] |= 1 << (mid & 63);
+    }
+    fn remove(&mut self, mid: u16) {
+        self.0[usize::from(mid >> 6)] &= !(1 << (mid & 63));
+    }
+}
+
+/// The protocol state of one client, across connections.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub cfg: SessionConfig,
+    last_mid: u16,
+    mids: MidSet,
+    inflight: VecDeque<OutMsg>,
+    queued: VecDeque<OutMsg>,
+    requests: HashMap<u16, Request>,
+    /// Incoming QoS 2 messages: PUBREC sent, waiting for PUBREL. `None` once delivered early (never here;
+    /// kept as Option so a duplicate PUBLISH after delivery is still recognised).
+    incoming_qos2: HashMap<u16, Message>,
+    subs: Vec<Subscription>,
+    conn: ConnState,
+    generation: u64,
+    disconnecting: bool,
+    connect_sent: Instant,
+    last_out: Instant,
+    last_in: Instant,
+    ping_outstanding: bool,
+    /// Bytes to write, in order.
+    pub out: Vec<u8>,
+    /// QoS 0 messages in `out`, completed once `out` is written.
+    pub qos0_pending: Vec<(u16, Arc<PublishState>)>,
+    pub events: Vec<Event>,
+    /// Produce `Event::Log` lines for every packet (costs a format per packet; off unless someone listens).
+    pub trace: bool,
+}
+
+impl Session {
+    pub(crate) fn new(cfg: SessionConfig, now: Instant) -> Session {
+        Session {
+            cfg,
+            last_mid: 0,
+            mids: MidSet::new(),
+            inflight: VecDeque::new(),
+            queued: VecDeque::new(),
+            requests: HashMap::new(),
+            incoming_qos2: HashMap::new(),
+            subs: Vec::new(),
+            conn: ConnState::Closed,
+            generation: 0,
+            disconnecting: false,
+            connect_sent: now,
+            last_out: now,
+            last_in: now,
+            ping_outstanding: false,
+            out: Vec::with_capacity(4096),
+            qos0_pending: Vec::new(),
+            events: Vec::new(),
+            trace: false,
+        }
+    }
+
+    pub(crate) fn state(&self) -> ConnState {
+        self.conn
+    }
+
+    pub(crate) fn is_disconnecting(&self) -> bool {
+        self.disconnecting
+    }
+
+    /// QoS 1/2 messages not yet acknowledged (inflight + queued).
+    pub(crate) fn pending_messages(&self) -> usize {
+        self.inflight.len() + self.queued.len()
+    }
+
+    fn log(&mut self, line: impl FnOnce() -> String) {
+        if self.trace {
+            self.events.push(Event::Log(line()));
+        }
+    }
+
+    // ---- message ids ----
+
+    fn next_mid(&mut self) -> Option<u16> {
+        for _ in 0..u16::MAX {
+            self.last_mid = if self.last_mid == u16::MAX {
+                1
+            } else {
+                self.last_mid + 1
+            };
+            if !self.mids.contains(self.last_mid) {
+                return Some(self.last_mid);
+            }
+        }
+        None
+    }
+
+    fn reserve_mid(&mut self) -> Result<u16> {
+        let mid = self.next_mid().ok_or(Error::QueueFull)?;
+        self.mids.insert(mid);
+        Ok(mid)
+    }
+
+    // ---- connection lifecycle ----
+
+    /// A new connection is open: forget what was pending on the old one and queue CONNECT first.
+    pub(crate) fn connection_opened(&mut self, connect: &Connect, now: Instant) {
+        self.connection_closed();
+        self.generation += 1;
+        self.conn = ConnState::Connecting;
+        self.disconnecting = false;
+        self.connect_sent = now;
+        self.last_out = now;
+        self.last_in = now;
+        connect.encode(&mut self.out);
+        self.log(|| {
+            format!(
+                "Sending CONNECT (u{}, p{}, wr{}, wq{}, wf{}, c{}, k{}) client_id={:?}",
+                u8::from(connect.username.is_some()),
+                u8::from(connect.password.is_some()),
+                u8::from(connect.will.as_ref().is_some_and(|w| w.retain)),
+                connect.will.as_ref().map_or(0, |w| w.qos as u8),
+                u8::from(connect.will.is_some()),
+                u8::from(connect.clean_session),
+                connect.keepalive,
+                connect.client_id
+            )
+        });
+    }
+
+    /// The connection is gone. Unwritten bytes are dropped (QoS 1/2 messages stay and are sent again
+    /// after the next CONNACK; QoS 0 messages not yet written are lost, as MQTT allows, and their
+    /// `MessageInfo` says so); pending SUBSCRIBE/UNSUBSCRIBE acks will never come.
+    pub(crate) fn connection_closed(&mut self) {
+        self.conn = ConnState::Closed;
+        self.ping_outstanding = false;
+        self.out.clear();
+        for (_, info) in self.qos0_pending.drain(..) {
+            info.set_discarded(ErrorCode::ConnLost);
+        }
+        for (mid, _) in self.requests.drain() {
+            self.mids.remove(mid);
+        }
+    }
+
+    /// The user called `disconnect()`: queue DISCONNECT.
+    pub(crate) fn disconnect(&mut self) -> Result<()> {
+        if self.conn == ConnState::Closed {
+            return Err(Error::NoConn);
+        }
+        self.disconnecting = true;
+        packet::Disconnect.encode(&mut self.out);
+        self.log(|| "Sending DISCONNECT".into());
+        Ok(())
+    }
+
+    /// Bytes were written to the socket at `now` (keepalive counts traffic sent).
+    pub(crate) fn wrote(&mut self, now: Instant) {
+        self.last_out = now;
+    }
+
+    /// The user's `on_connect` has run after a successful CONNACK: restore the subscriptions the broker
+    /// lost (those not subscribed again by `on_connect`), then send again what the last connection left
+    /// unacknowledged, then fill the window from the queue.
+    pub(crate) fn after_connect(&mut self, session_present: bool) {
+        if self.conn != ConnState::Connected {
+            return;
+        }
+        let gen = self.generation;
+        if !session_present && self.cfg.resubscribe {
+            let stale: Vec<(String, QoS)> = self
+                .subs
+                .iter()
+                .filter(|s| s.sent_gen < gen)
+                .map(|s| (s.filter.clone(), s.qos))
+                .collect();
+            if !stale.is_empty() {
+                // Subscriptions are re-sent best effort: if no id is free the user will see on_subscribe
+                // for none of them, and the log says why.
+                match self.send_subscribe(stale, true) {
+                    Ok(mid) => self.log(|| format!("Resubscribing after reconnect (m{mid})")),
+                    Err(e) => self.log(|| format!("Could not resubscribe: {e}")),
+                }
+            }
+        }
+        let mut out = std::mem::take(&mut self.out);
+        let mut resent = 0usize;
+        for m in self.inflight.iter_mut().filter(|m| m.sent_gen < gen) {
+            m.sent_gen = gen;
+            resent += 1;
+            match m.state {
+                OutState::Pubcomp => PubRel { pkid: m.mid }.encode(&mut out),
+                _ => Publish::encode_parts(
+                    &mut out, true, m.qos, m.retain, &m.topic, m.mid, &m.payload,
+                ),
+            }
+        }
+        self.out = out;
+        if resent > 0 {
+            self.log(|| format!("Resending {resent} unacknowledged message(s) with DUP set"));
+        }
+        self.fill_window();
+    }
+
+    // ---- user requests ----
+
+    /// Queues a PUBLISH. Returns the message id, Paho's return code (`NoConn` when there is no
+    /// connection: a QoS 0 message is then dropped, a QoS 1/2 message kept for the next connection) and
+    /// the completion state for `MessageInfo`.
+    pub(crate) fn publish(
+        &mut self,
+        topic: &str,
+        payload: Vec<u8>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(u16, ErrorCode, Arc<PublishState>)> {
+        let len = Publish::parts_remaining_length(topic.len(), qos, payload.len());
+        if len > packet::MAX_REMAINING_LENGTH {
+            return Err(Error::PayloadTooLarge(payload.len()));
+        }
+        let open = self.conn != ConnState::Closed && !self.disconnecting;
+        let info = Arc::new(PublishState::default());
+        if qos == QoS::AtMostOnce {
+            let mid = self.next_mid().unwrap_or(0);
+            if !open {
+                info.set_discarded(ErrorCode::NoConn);
+                return Ok((mid, ErrorCode::NoConn, info));
+            }
+            Publish::encode_parts(&mut self.out, false, qos, retain, topic, mid, &payload);
+            self.log(|| {
+                format!(
+                    "Sending PUBLISH (d0, q0, r{}, m{mid}), '{topic}', ... ({} bytes)",
+                    u8::from(retain),
+                    payload.len()
+                )
+            });
+            self.qos0_pending.push((mid, info.clone()));
+            return Ok((mid, ErrorCode::Success, info));
+        }
+        if self.cfg.max_queued > 0 && self.pending_messages() >= self.cfg.max_queued {
+            return Err(Error::QueueFull);
+        }
+        let mid = self.reserve_mid()?;
+        let msg = OutMsg {
+            mid,
+            qos,
+            retain,
+            topic: topic.to_owned(),
+            payload,
+            state: if qos == QoS::AtLeastOnce {
+                OutState::Puback
+            } else {
+                OutState::Pubrec
+            },
+            sent_gen: 0,
+            info: info.clone(),
+        };
+        self.queued.push_back(msg);
+        self.fill_window();
+        let rc = if open {
+            ErrorCode::Success
+        } else {
+            ErrorCode::NoConn
+        };
+        Ok((mid, rc, info))
+    }
+
+    fn window_has_room(&self) -> bool {
+        self.cfg.max_inflight == 0 || self.inflight.len() < self.cfg.max_inflight
+    }
+
+    /// Moves queued messages into the inflight window and onto the wire while there is room and a
+    /// connection to send on.
+    fn fill_window(&mut self) {
+        if self.conn == ConnState::Closed || self.disconnecting {
+            return;
+        }
+        while self.window_has_room() {
+            let Some(mut m) = self.queued.pop_front() else {
+                break;
+            };
+            m.sent_gen = self.generation;
+            Publish::encode_parts(
+                &mut self.out,
+                false,
+                m.qos,
+                m.retain,
+                &m.topic,
+                m.mid,
+                &m.payload,
+            );
+            if self.trace {
+                let line = format!(
+                    "Sending PUBLISH (d0, q{}, r{}, m{}), '{}', ... ({} bytes)",
+                    m.qos as u8,
+                    u8::from(m.retain),
+                    m.mid,
+                    m.topic,
+                    m.payload.len()
+                );
+                self.events.push(Event::Log(line));
+            }
+            self.inflight.push_back(m);
+        }
+    }
+
+    /// Queues a SUBSCRIBE for `filters` (already validated) and remembers them for resubscribe.
+    pub(crate) fn subscribe(&mut self, filters: Vec<(String, QoS)>) -> Result<u16> {
+        if self.conn == ConnState::Closed || self.disconnecting {
+            return Err(Error::NoConn);
+        }
+        self.send_subscribe(filters, false)
+    }
+
+    fn send_subscribe(&mut self, filters: Vec<(String, QoS)>, internal: bool) -> Result<u16> {
+        let mid = self.reserve_mid()?;
+        let gen = self.generation;
+        for (filter, qos) in &filters {
+            match self.subs.iter_mut().find(|s| &s.filter == filter) {
+                Some(s) => {
+                    s.qos = *qos;
+                    s.sent_gen = gen;
+                }
+                None => self.subs.push(Subscription {
+                    filter: filter.clone(),
+                    qos: *qos,
+                    sent_gen: gen,
+                }),
+            }
+        }
+        let p = Subscribe { pkid: mid, filters };
+        p.encode(&mut self.out);
+        self.log(|| format!("Sending SUBSCRIBE (d0, m{mid}) {:?}", p.filters));
+        let names = p.filters.into_iter().map(|(f, _)| f).collect();
+        self.requests.insert(
+            mid,
+            Request::Subscribe {
+                filters: names,
+                internal,
+            },
+        );
+        Ok(mid)
+    }
+
+    /// Queues an UNSUBSCRIBE and forgets the filters, so a reconnect does not restore them.
+    pub(crate) fn unsubscribe(&mut self, filters: Vec<String>) -> Result<u16> {
+        if self.conn == ConnState::Closed || self.disconnecting {
+            return Err(Error::NoConn);
+        }
+        let mid = self.reserve_mid()?;
+        self.subs.retain(|s| !filters.contains(&s.filter));
+        let p = Unsubscribe { pkid: mid, filters };
+        p.encode(&mut self.out);
+        self.log(|| format!("Sending UNSUBSCRIBE (d0, m{mid}) {:?}", p.filters));
+        self.requests.insert(mid, Request::Unsubscribe);
+        Ok(mid)
+    }
+
+    /// The user's `on_message` returned for an incoming message: acknowledge it (unless manual ack is
+    /// on, then `ack()` does it), on the connection it arrived on only.
+    pub(crate) fn message_handled(&mut self, mid: u16, qos: u8, generation: u64) {
+        if self.cfg.manual_ack || generation != self.generation || self.conn == ConnState::Closed {
+            return;
+        }
+        self.send_ack(mid, qos);
+    }
+
+    /// Sends PUBACK (QoS 1) or PUBCOMP (QoS 2) for an incoming message: `ack()` with manual ack.
+    pub(crate) fn send_ack(&mut self, mid: u16, qos: u8) {
+        if self.conn == ConnState::Closed {
+            return;
+        }
+        match qos {
+            1 => {
+                PubAck { pkid: mid }.encode(&mut self.out);
+                self.log(|| format!("Sending PUBACK (Mid: {mid})"));
+            }
+            2 => {
+                PubComp { pkid: mid }.encode(&mut self.out);
+                self.log(|| format!("Sending PUBCOMP (Mid: {mid})"));
+            }
+            _ => {}
+        }
+    }
+
+    /// Drops every message held (for `reinitialise`); their `MessageInfo`s report `rc`.
+    pub(crate) fn discard_messages(&mut self, rc: ErrorCode) {
+        for m in self.inflight.drain(..).chain(self.queued.drain(..)) {
+            m.info.set_discarded(rc);
+            self.mids.remove(m.mid);
+        }
+        for (_, info) in self.qos0_pending.drain(..) {
+            info.set_discarded(rc);
+        }
+    }
+
+    // ---- time ----
+
+    /// Checks keepalive at `now`: may queue a PINGREQ; fails when the broker stayed silent too long.
+    pub(crate) fn tick(&mut self, now: Instant) -> Result<()> {
+        let ka = self.cfg.keepalive;
+        if ka.is_zero() || self.conn == ConnState::Closed {
+            return Ok(());
+        }
+        if self.conn == ConnState::Connecting {
+            if now.duration_since(self.connect_sent) >= ka {
+                return Err(Error::Keepalive);
+            }
+            return Ok(());
+        }
+        let idle_out = now.duration_since(self.last_out) >= ka;
+        let idle_in = now.duration_since(self.last_in) >= ka;
+        if idle_out || idle_in {
+            if self.ping_outstanding {
+                return Err(Error::Keepalive);
+            }
+            packet::PingReq.encode(&mut self.out);
+            self.log(|| "Sending PINGREQ".into());
+            self.ping_outstanding = true;
+            self.last_out = now;
+            self.last_in = now;
+        }
+        Ok(())
+    }
+
+    /// When `tick` next has something to do, if ever.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let ka = self.cfg.keepalive;
+        if ka.is_zero() {
+            return None;
+        }
+        match self.conn {
+            ConnState::Closed => None,
+            ConnState::Connecting => Some(self.connect_sent + ka),
+            ConnState::Connected => Some(self.last_out.min(self.last_in) + ka),
+        }
+    }
+
+    // ---- incoming packets ----
+
+    /// Handles one packet from the broker. An error means the connection must be closed.
+    pub(crate) fn handle(&mut self, packet: Packet, now: Instant) -> Result<()> {
+        self.last_in = now;
+        if self.conn == ConnState::Connecting && !matches!(packet, Packet::ConnAck(_)) {
+            return Err(Error::Protocol(format!(
+                "the broker sent {} before CONNACK",
+                packet.name()
+            )));
+        }
+        match packet {
+            Packet::ConnAck(c) => {
+                if self.conn != ConnState::Connecting {
+                    return Err(Error::Protocol(
+                        "unexpected CONNACK on an established connection".into(),
+                    ));
+                }
+                self.log(|| {
+                    format!(
+                        "Received CONNACK ({}, {})",
+                        u8::from(c.session_present),
+                        c.code
+                    )
+                });
+                if c.code != 0 {
+                    self.events.push(Event::ConnectRefused { code: c.code });
+                    return Ok(());
+                }
+                self.conn = ConnState::Connected;
+                if !c.session_present {
+                    // A new session: the broker will never send PUBREL for what the old one held.
+                    self.incoming_qos2.clear();
+                }
+                self.events.push(Event::Connected {
+                    session_present: c.session_present,
+                });
+            }
+            Packet::Publish(p) => self.handle_publish(p, now),
+            Packet::PubAck(PubAck { pkid }) => {
+                self.log(|| format!("Received PUBACK (Mid: {pkid})"));
+                self.complete(pkid, OutState::Puback);
+            }
+            Packet::PubRec(PubRec { pkid }) => {
+                self.log(|| format!("Received PUBREC (Mid: {pkid})"));
+                if let Some(m) = self
+                    .inflight
+                    .iter_mut()
+                    .find(|m| m.mid == pkid && m.qos == QoS::ExactlyOnce)
+                {
+                    m.state = OutState::Pubcomp;
+                    // The broker owns the message now: only its id is needed from here on.
+                    m.payload = Vec::new();
+                    m.topic = String::new();
+                    PubRel { pkid }.encode(&mut self.out);
+                    self.log(|| format!("Sending PUBREL (Mid: {pkid})"));
+                }
+            }
+            Packet::PubRel(PubRel { pkid }) => {
+                self.log(|| format!("Received PUBREL (Mid: {pkid})"));
+                match self.incoming_qos2.remove(&pkid) {
+                    Some(msg) => {
+                        self.events.push(Event::Message {
+                            msg,
+                            generation: self.generation,
+                        });
+                    }
+                    // Unknown (already completed): PUBCOMP at once so the broker can finish.
+                    None => self.send_ack_now(pkid),
+                }
+            }
+            Packet::PubComp(PubComp { pkid }) => {
+                self.log(|| format!("Received PUBCOMP (Mid: {pkid})"));
+                self.complete(pkid, OutState::Pubcomp);
+            }
+            Packet::SubAck(SubAck { pkid, return_codes }) => {
+                self.log(|| format!("Received SUBACK (Mid: {pkid})"));
+                match self.requests.remove(&pkid) {
+                    Some(Request::Subscribe { filters, internal }) => {
+                        self.mids.remove(pkid);
+                        for (filter, code) in filters.iter().zip(&return_codes) {
+                            if *code == 0x80 {
+                                // Refused: do not restore it after a reconnect.
+                                self.subs.retain(|s| &s.filter != filter);
+                                self.log(|| {
+                                    format!("Subscription to {filter:?} refused by the broker")
+                                });
+                            }
+                        }
+                        if !internal {
+                            let codes = return_codes.into_iter().map(ReasonCode::suback).collect();
+                            self.events.push(Event::Subscribed { mid: pkid, codes });
+                        }
+                    }
+                    other => self.keep_unmatched(pkid, other, "SUBACK"),
+                }
+            }
+            Packet::UnsubAck(packet::UnsubAck { pkid }) => {
+                self.log(|| format!("Received UNSUBACK (Mid: {pkid})"));
+                match self.requests.remove(&pkid) {
+                    Some(Request::Unsubscribe) => {
+                        self.mids.remove(pkid);
+                        self.events.push(Event::Unsubscribed { mid: pkid });
+                    }
+                    other => self.keep_unmatched(pkid, other, "UNSUBACK"),
+                }
+            }
+            Packet::PingReq => {
+                packet::PingResp.encode(&mut self.out);
+            }
+            Packet::PingResp => {
+                self.log(|| "Received PINGRESP".into());
+                self.ping_outstanding = false;
+            }
+            p @ (Packet::Connect(_)
+            | Packet::Subscribe(_)
+            | Packet::Unsubscribe(_)
+            | Packet::Disconnect) => {
+                return Err(Error::Protocol(format!(
+                    "the broker sent {}, which only a client may send",
+                    p.name()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// An ack whose id matches no request of that kind: put back what we took and ignore it, as Paho
+    /// does (a late ack after a reconnect is harmless).
+    fn keep_unmatched(&mut self, pkid: u16, taken: Option<Request>, what: &str) {
+        if let Some(r) = taken {
+            self.requests.insert(pkid, r);
+        }
+        self.log(|| format!("Ignoring {what} for unknown message id {pkid}"));
+    }
+
+    fn send_ack_now(&mut self, pkid: u16) {
+        PubComp { pkid }.encode(&mut self.out);
+        self.log(|| format!("Sending PUBCOMP (Mid: {pkid})"));
+    }
+
+    fn handle_publish(&mut self, p: Publish, now: Instant) {
+        self.log(|| {
+            format!(
+                "Received PUBLISH (d{}, q{}, r{}, m{}), '{}', ...  ({} bytes)",
+                u8::from(p.dup),
+                p.qos as u8,
+                u8::from(p.retain),
+                p.pkid,
+                p.topic,
+                p.payload.len()
+            )
+        });
+        let msg = Message {
+            topic: p.topic,
+            payload: p.payload,
+            qos: p.qos as u8,
+            retain: p.retain,
+            mid: p.pkid,
+            dup: p.dup,
+            timestamp: now,
+            properties: Properties::default(),
+        };
+        match p.qos {
+            QoS::AtMostOnce | QoS::AtLeastOnce => {
+                self.events.push(Event::Message {
+                    msg,
+                    generation: self.generation,
+                });
+            }
+            QoS::ExactlyOnce => {
+                // Store until PUBREL (delivered then, as Paho does); a duplicate only gets PUBREC again.
+                self.incoming_qos2.entry(p.pkid).or_insert(msg);
+                PubRec { pkid: p.pkid }.encode(&mut self.out);
+                self.log(|| format!("Sending PUBREC (Mid: {})", p.pkid));
+            }
+        }
+    }
+
+    /// PUBACK or PUBCOMP for an outgoing message: it is done; a slot frees up for the queue.
+    fn complete(&mut self, pkid: u16, expected: OutState) {
+        let Some(i) = self
+            .inflight
+            .iter()
+            .position(|m| m.mid == pkid && m.state == expected)
+        else {
+            self.log(|| format!("Ignoring acknowledgement for unknown message id {pkid}"));
+            return;
+        };
+        if let Some(m) = self.inflight.remove(i) {
+            self.mids.remove(pkid);
+            m.info.set_published();
+            self.events.push(Event::Published { mid: pkid });
+        }
+        self.fill_window();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{decode, ConnAck, MAX_REMAINING_LENGTH};
+
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    fn connect_packet() -> Connect {
+        Connect {
+            protocol: crate::Protocol::V311,
+            client_id: "c".into(),
+            clean_session: true,
+            keepalive: 60,
+            username: None,
+            password: None,
+            will: None,
+        }
+    }
+
+    /// A session with a connection open and CONNACK accepted; output and events cleared.
+    fn connected(cfg: SessionConfig) -> (Session, Instant) {
+        let now = t0();
+        let mut s = Session::new(cfg, now);
+        s.connection_opened(&connect_packet(), now);
+        s.handle(
+            Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: 0,
+            }),
+            now,
+        )
+        .unwrap();
+        s.after_connect(false);
+        s.out.clear();
+        s.events.clear();
+        (s, now)
+    }
+
+    /// Decodes everything in `s.out` and clears it.
+    fn sent(s: &mut Session) -> Vec<Packet> {
+        let mut v = Vec::new();
+        let mut buf = &s.out[..];
+        while let Some((p, n)) = decode(buf, MAX_REMAINING_LENGTH).unwrap() {
+            v.push(p);
+            buf = &buf[n..];
+        }
+        assert!(buf.is_empty(), "partial packet left in output");
+        s.out.clear();
+        v
+    }
+
+    fn publish_pkt(mid: u16, qos: QoS, dup: bool) -> Packet {
+        Packet::Publish(Publish {
+            dup,
+            qos,
+            retain: false,
+            topic: "t".into(),
+            pkid: mid,
+            payload: b"p".to_vec(),
+        })
+    }
+
+    #[test]
+    fn connect_is_the_first_thing_written_and_connack_connects() {
+        let now = t0();
+        let mut s = Session::new(SessionConfig::default(), now);
+        assert_eq!(s.state(), ConnState::Closed);
+        s.connection_opened(&connect_packet(), now);
+        assert!(matches!(sent(&mut s)[..], [Packet::Connect(_)]));
+        assert_eq!(s.state(), ConnState::Connecting);
+        s.handle(
+            Packet::ConnAck(ConnAck {
+                session_present: true,
+                code: 0,
+            }),
+            now,
+        )
+        .unwrap();
+        assert_eq!(s.state(), ConnState::Connected);
+        assert!(matches!(
+            s.events[..],
+            [Event::Connected {
+                session_present: true
+            }]
+        ));
+    }
+
+    #[test]
+    fn a_refused_connack_is_an_event_and_does_not_connect() {
+        let now = t0();
+        let mut s = Session::new(SessionConfig::default(), now);
+        s.connection_opened(&connect_packet(), now);
+        s.handle(
+            Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: 5,
+            }),
+            now,
+        )
+        .unwrap();
+        assert!(matches!(s.events[..], [Event::ConnectRefused { code: 5 }]));
+        assert_eq!(s.state(), ConnState::Connecting);
+    }
+
+    #[test]
+    fn packets_before_connack_are_a_protocol_error() {
+        let now = t0();
+        let mut s = Session::new(SessionConfig::default(), now);
+        s.connection_opened(&connect_packet(), now);
+        assert!(matches!(
+            s.handle(Packet::PingResp, now),
+            Err(Error::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn message_ids_are_shared_start_at_one_and_skip_ids_in_use() {
+        let (mut s, _) = connected(SessionConfig::default());
+        let (m1, _, _) = s.publish("t", vec![], QoS::AtLeastOnce, false).unwrap();
+        let m2 = s.subscribe(vec![("a".into(), QoS::AtMostOnce)]).unwrap();
+        let m3 = s.unsubscribe(vec!["a".into()]).unwrap();
+        assert_eq!((m1, m2, m3), (1, 2, 3));
+        // Wrap around: 65535 -> 1, but 1 is still in flight, so 2 (SUBACK not yet received, also in use)
+        // is skipped too... 2 and 3 are in use: the next free id is 4.
+        s.last_mid = u16::MAX - 1;
+        assert_eq!(
+            s.publish("t", vec![], QoS::AtLeastOnce, false).unwrap().0,
+            u16::MAX
+        );
+        assert_eq!(
+            s.publish("t", vec![], QoS::AtLeastOnce, false).unwrap().0,
+            4
+        );
+    }
+
+    #[test]
+    fn qos1_flow_completes_on_puback() {
+        let (mut s, now) = connected(SessionConfig::default());
+        let (mid, rc, info) = s
+            .publish("t", b"p".to_vec(), QoS::AtLeastOnce, false)
+            .unwrap();
+        assert_eq!(rc, ErrorCode::Success);
+        assert_eq!(
+            sent(&mut s),
+            vec![publish_pkt(mid, QoS::AtLeastOnce, false)]
+        );
+        s.handle(Packet::PubAck(PubAck { pkid: mid }), now).unwrap();
+        assert!(matches!(s.events[..], [Event::Published { mid: 1 }]));
+        assert_eq!(s.pending_messages(), 0);
+        let signal = Arc::new(crate::message::PublishSignal::default());
+        let mi = crate::MessageInfo {
+            mid,
+            rc,
+            state: info,
+            signal,
+        };
+        assert!(mi.is_published());
+    }
+
+    #[test]
+    fn qos2_flow_sends_pubrel_on_pubrec_and_completes_on_pubcomp() {
+        let (mut s, now) = connected(SessionConfig::default());
+        let (mid, _, _) = s
+            .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false)
+            .unwrap();
+        sent(&mut s);
+        s.handle(Packet::PubRec(PubRec { pkid: mid }), now).unwrap();
+        assert_eq!(sent(&mut s), vec![Packet::PubRel(PubRel { pkid: mid })]);
+        assert!(s.events.is_empty());
+        s.handle(Packet::PubComp(PubComp { pkid: mid }), now)
+            .unwrap();
+        assert!(matches!(s.events[..], [Event::Published { .. }]));
+    }
+
+    #[test]
+    fn incoming_qos1_is_delivered_then_acked_after_the_callback() {
+        let (mut s, now) = connected(SessionConfig::default());
+        s.handle(publish_pkt(7, QoS::AtLeastOnce, false), now)
+            .unwrap();
+        assert!(
+            s.out.is_empty(),
+            "PUBACK must wait for on_message to return"
+        );
+        let Event::Message { msg, generation } = s.events.remove(0) else {
+            panic!()
+        };
+        s.message_handled(msg.mid, msg.qos, generation);
+        assert_eq!(sent(&mut s), vec![Packet::PubAck(PubAck { pkid: 7 })]);
+    }
+
+    #[test]
+    fn incoming_qos2_pubrec_at_once_delivery_on_pubrel_then_pubcomp() {
+        let (mut s, now) = connected(SessionConfig::default());
+        s.handle(publish_pkt(9, QoS::ExactlyOnce, false), now)
+            .unwrap();
+        assert_eq!(sent(&mut s), vec![Packet::PubRec(PubRec { pkid: 9 })]);
+        assert!(s.events.is_empty());
+        // A duplicate PUBLISH before PUBREL: PUBREC again, still one delivery.
+        s.handle(publish_pkt(9, QoS::ExactlyOnce, true), now)
+            .unwrap();
+        assert_eq!(sent(&mut s), vec![Packet::PubRec(PubRec { pkid: 9 })]);
+        s.handle(Packet::PubRel(PubRel { pkid: 9 }), now).unwrap();
+        assert_eq!(s.events.len(), 1);
+        let Event::Message { msg, generation } = s.events.remove(0) else {
+            panic!()
+        };
+        assert!(s.out.is_empty());
+        s.message_handled(msg.mid, msg.qos, generation);
+        assert_eq!(sent(&mut s), vec![Packet::PubComp(PubComp { pkid: 9 })]);
+        // A PUBREL we know nothing of still gets PUBCOMP.
+        s.handle(Packet::PubRel(PubRel { pkid: 9 }), now).unwrap();
+        assert_eq!(sent(&mut s), vec![Packet::PubComp(PubComp { pkid: 9 })]);
+        assert!(s.events.is_empty());
+    }
+
+    #[test]
+    fn manual_ack_leaves_the_ack_to_the_user() {
+        let (mut s, now) = connected(SessionConfig {
+            manual_ack: true,
+            ..Default::default()
+        });
+        s.handle(publish_pkt(3, QoS::AtLeastOnce, false), now)
+            .unwrap();
+        let Event::Message { msg, generation } = s.events.remove(0) else {
+            panic!()
+        };
+        s.message_handled(msg.mid, msg.qos, generation);
+        assert!(s.out.is_empty());
+        s.send_ack(3, 1);
+        assert_eq!(sent(&mut s), vec![Packet::PubAck(PubAck { pkid: 3 })]);
+    }
+
+    #[test]
+    fn no_ack_is_sent_on_a_newer_connection_than_the_message_came_on() {
+        let (mut s, now) = connected(SessionConfig::default());
+        s.handle(publish_pkt(3, QoS::AtLeastOnce, false), now)
+            .unwrap();
+        let Event::Message { msg, generation } = s.events.remove(0) else {
+            panic!()
+        };
+        s.connection_opened(&connect_packet(), now);
+        s.out.clear();
+        s.message_handled(msg.mid, msg.qos, generation);
+        assert!(s.out.is_empty());
+    }
+
+    #[test]
+    fn the_inflight_window_holds_back_messages_until_acks_free_slots() {
+        let (mut s, now) = connected(SessionConfig {
+            max_inflight: 2,
+            ..Default::default()
+        });
+        for _ in 0..5 {
+            s.publish("t", b"p".to_vec(), QoS::AtLeastOnce, false)
+                .unwrap();
+        }
+        assert_eq!(sent(&mut s).len(), 2);
+        s.handle(Packet::PubAck(PubAck { pkid: 1 }), now).unwrap();
+        assert_eq!(sent(&mut s), vec![publish_pkt(3, QoS::AtLeastOnce, false)]);
+        assert_eq!(s.pending_messages(), 4);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_new_messages_and_keeps_the_old_ones() {
+        let (mut s, _) = connected(SessionConfig {
+            max_inflight: 1,
+            max_queued: 3,
+            ..Default::default()
+        });
+        for _ in 0..3 {
+            s.publish("t", b"p".to_vec(), QoS::AtLeastOnce, false)
+                .unwrap();
+        }
+        assert!(matches!(
+            s.publish("t", b"p".to_vec(), QoS::AtLeastOnce, false),
+            Err(Error::QueueFull)
+        ));
+        assert_eq!(s.pending_messages(), 3);
+        // QoS 0 is not counted against the queue.
+        assert!(s
+            .publish("t", b"p".to_vec(), QoS::AtMostOnce, false)
+            .is_ok());
+    }
+
+    #[test]
+    fn while_disconnected_qos0_is_dropped_and_qos1_is_kept_for_the_next_connection() {
+        let now = t0();
+        let mut s = Session::new(SessionConfig::default(), now);
+        let (_, rc0, _) = s
+            .publish("t", b"p".to_vec(), QoS::AtMostOnce, false)
+            .unwrap();
+        let (mid, rc1, _) = s
+            .publish("t", b"p".to_vec(), QoS::AtLeastOnce, false)
+            .unwrap();
+        assert_eq!((rc0, rc1), (ErrorCode::NoConn, ErrorCode::NoConn));
+        assert!(s.out.is_empty());
+        s.connection_opened(&connect_packet(), now);
+        s.handle(
+            Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: 0,
+            }),
+            now,
+        )
+        .unwrap();
+        let p = sent(&mut s);
+        assert!(
+            matches!(p[..], [Packet::Connect(_)]),
+            "nothing but CONNECT before on_connect: {p:?}"
+        );
+        s.after_connect(false);
+        assert_eq!(
+            sent(&mut s),
+            vec![publish_pkt(mid, QoS::AtLeastOnce, false)]
+        );
+    }
+
+    #[test]
+    fn after_reconnect_unacked_messages_are_resent_with_dup_and_qos2_awaiting_pubcomp_resends_pubrel(
+    ) {
+        let (mut s, now) = connected(SessionConfig::default());
+        let (m1, ..) = s
+            .publish("t", b"p".to_vec(), QoS::AtLeastOnce, false)
+            .unwrap();
+        let (m2, ..) = s
+            .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false)
+            .unwrap();
+        let (m3, ..) = s
+            .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false)
+            .unwrap();
+        s.handle(Packet::PubRec(PubRec { pkid: m3 }), now).unwrap();
+        sent(&mut s);
+        s.connection_closed();
+        s.connection_opened(&connect_packet(), now);
+        s.handle(
+            Packet::ConnAck(ConnAck {
+                session_present: true,
+                code: 0,
+            }),
+            now,
+        )
+        .unwrap();
+        sent(&mut s);
+        s.after_connect(true);
+        assert_eq!(
+            sent(&mut s),
+            vec![
+                publish_pkt(m1, QoS::AtLeastOnce, true),
+                publish_pkt(m2, QoS::ExactlyOnce, true),
+                Packet::PubRel(PubRel { pkid: m3 }),
+            ]
+        );
+    }
+
+    #[test]
+    fn resubscribe_restores_only_what_on_connect_did_not() {
+        let (mut s, now) = connected(SessionConfig::default());
+        let mid = s
+            .subscribe(vec![
+                ("a".into(), QoS::AtLeastOnce),
+                ("b".into(), QoS::AtMostOnce),
+            ])
+            .unwrap();
+        s.handle(
+            Packet::SubAck(SubAck {
+                pkid: mid,
+                return_codes: vec![1, 0],
+            }),
+            now,
+        )
+        .unwrap();
+        s.subscribe(vec![("c".into(), QoS::ExactlyOnce)]).unwrap();
+        s.unsubscribe(vec!["c".into()]).unwrap();
+        s.connection_closed();
+        s.connection_opened(&connect_packet(), now);
+        s.handle(
+            Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: 0,
+            }),
+            now,
+        )
+        .unwrap();
+        sent(&mut s);
+        // The user's on_connect subscribes to "a" again (the Paho idiom).
+        s.subscribe(vec![("a".into(), QoS::AtLeastOnce)]).unwrap();
+        let from_on_connect = sent(&mut s);
+        s.after_connect(false);
+        let restored = sent(&mut s);
+        assert!(
+            matches!(&from_on_connect[..], [Packet::Subscribe(p)] if p.filters == vec![("a".to_string(), QoS::AtLeastOnce)])
+        );
+        assert!(
+            matches!(&restored[..], [Packet::Subscribe(p)] if p.filters == vec![("b".to_string(), QoS::AtMostOnce)])
+        );
+        // The SUBACK of the automatic resubscribe is not reported to on_subscribe.
+        let Packet::Subscribe(p) = &restored[0] else {
+            unreachable!()
+        };
+        s.events.clear();
+        s.handle(
+            Packet::SubAck(SubAck {
+                pkid: p.pkid,
+                return_codes: vec![0],
+            }),
+            now,
+        )
+        .unwrap();
+        assert!(s.events.is_empty());
+    }
+
+    #[test]
+    fn no_resubscribe_when_the_broker_kept_the_session_or_when_disabled() {
+        for (present, enabled) in [(true, true), (false, false)] {
+            let (mut s, now) = connected(SessionConfig {
+                resubscribe: enabled,
+                ..Default::default()
+            });
+            s.subscribe(vec![("a".into(), QoS::AtMostOnce)]).unwrap();
+            s.connection_opened(&connect_packet(), now);
+            s.handle(
+                Packet::ConnAck(ConnAck {
+                    session_present: present,
+                    code: 0,
+                }),
+                now,
+            )
+            .unwrap();
+            sent(&mut s);
+            s.after_connect(present);
+            assert!(s.out.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_refused_subscription_is_not_restored() {
+        let (mut s, now) = connected(SessionConfig::default());
+        let mid = s
+            .subscribe(vec![
+                ("a".into(), QoS::AtMostOnce),
+                ("b".into(), QoS::AtMostOnce),
+            ])
+            .unwrap();
+        s.handle(
+            Packet::SubAck(SubAck {
+                pkid: mid,
+                return_codes: vec![0x80, 0],
+            }),
+            now,
+        )
+        .unwrap();
+        assert!(
+            matches!(&s.events[..], [Event::Subscribed { codes, .. }] if codes[0].is_failure() && codes[1] == 0)
+        );
+        s.connection_opened(&connect_packet(), now);
+        s.handle(
+            Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: 0,
+            }),
+            now,
+        )
+        .unwrap();
+        sent(&mut s);
+        s.after_connect(false);
+        assert!(
+            matches!(&sent(&mut s)[..], [Packet::Subscribe(p)] if p.filters.len() == 1 && p.filters[0].0 == "b")
+        );
+    }
+
+    #[test]
+    fn keepalive_pings_after_idle_and_fails_without_pingresp() {
+        let ka = Duration::from_secs(10);
+        let (mut s, now) = connected(SessionConfig {
+            keepalive: ka,
+            ..Default::default()
+        });
+        assert_eq!(s.next_deadline(), Some(now + ka));
+        s.tick(now + Duration::from_secs(9)).unwrap();
+        assert!(s.out.is_empty());
+        s.tick(now + ka).unwrap();
+        assert_eq!(sent(&mut s), vec![Packet::PingReq]);
+        s.handle(Packet::PingResp, now + Duration::from_secs(11))
+            .unwrap();
+        // Answered: the next ping is due a keepalive after the last traffic.
+        s.tick(now + Duration::from_secs(19)).unwrap();
+        assert!(s.out.is_empty());
+        s.tick(now + Duration::from_secs(20)).unwrap();
+        assert_eq!(sent(&mut s), vec![Packet::PingReq]);
+        // Unanswered for another keepalive: dead.
+        assert!(matches!(
+            s.tick(now + Duration::from_secs(30)),
+            Err(Error::Keepalive)
+        ));
+    }
+
+    #[test]
+    fn keepalive_counts_incoming_traffic_only_one_way() {
+        // Paho 2.2: a client that only receives still pings, because nothing went out.
+        let ka = Duration::from_secs(10);
+        let (mut s, now) = connected(SessionConfig {
+            keepalive: ka,
+            ..Default::default()
+        });
+        s.handle(
+            publish_pkt(0, QoS::AtMostOnce, false),
+            now + Duration::from_secs(9),
+        )
+        .unwrap();
+        s.tick(now + ka).unwrap();
+        assert_eq!(sent(&mut s), vec![Packet::PingReq]);
+    }
+
+    #[test]
+    fn waiting_too_long_for_connack_fails_and_keepalive_zero_disables_everything() {
+        let now = t0();
+        let mut s = Session::new(
+            SessionConfig {
+                keepalive: Duration::from_secs(5),
+                ..Default::default()
+            },
+            now,
+        );
+        s.connection_opened(&connect_packet(), now);
+        assert!(matches!(
+            s.tick(now + Duration::from_secs(5)),
+            Err(Error::Keepalive)
+        ));
+        let (mut s, now) = connected(SessionConfig {
+            keepalive: Duration::ZERO,
+            ..Default::default()
+        });
+        assert_eq!(s.next_deadline(), None);
+        s.tick(now + Duration::from_secs(100_000)).unwrap();
+        assert!(s.out.is_empty());
+    }
+
+    #[test]
+    fn the_broker_pinging_us_gets_pingresp() {
+        let (mut s, now) = connected(SessionConfig::default());
+        s.handle(Packet::PingReq, now).unwrap();
+        assert_eq!(sent(&mut s), vec![Packet::PingResp]);
+    }
+
+    #[test]
+    fn client_only_packets_from_the_broker_are_protocol_errors() {
+        let (mut s, now) = connected(SessionConfig::default());
+        assert!(matches!(
+            s.handle(Packet::Disconnect, now),
+            Err(Error::Protocol(_))
+        ));
+        let (mut s, now) = connected(SessionConfig::default());
+        let c = Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: 0,
+        });
+        assert!(matches!(s.handle(c, now), Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn closing_discards_unwritten_qos0_and_pending_acks_free_their_ids() {
+        let (mut s, _) = connected(SessionConfig::default());
+        let (_, _, info) = s
+            .publish("t", b"p".to_vec(), QoS::AtMostOnce, false)
+            .unwrap();
+        let mid = s.subscribe(vec![("a".into(), QoS::AtMostOnce)]).unwrap();
+        s.connection_closed();
+        assert!(s.out.is_empty());
+        let signal = Arc::new(crate::message::PublishSignal::default());
+        let mi = crate::MessageInfo {
+            mid: 0,
+            rc: ErrorCode::Success,
+            state: info,
+            signal,
+        };
+        assert!(matches!(
+            mi.wait_for_publish(None),
+            Err(Error::PublishDiscarded(ErrorCode::ConnLost))
+        ));
+        assert!(!s.mids.contains(mid));
+    }
+
+    #[test]
+    fn disconnect_queues_disconnect_and_stops_new_publishes() {
+        let (mut s, _) = connected(SessionConfig::default());
+        s.disconnect().unwrap();
+        assert_eq!(sent(&mut s), vec![Packet::Disconnect]);
+        let (_, rc, _) = s.publish("t", vec![], QoS::AtMostOnce, false).unwrap();
+        assert_eq!(rc, ErrorCode::NoConn);
+        assert!(matches!(
+            s.subscribe(vec![("a".into(), QoS::AtMostOnce)]),
+            Err(Error::NoConn)
+        ));
+    }
+
+    #[test]
+    fn a_payload_over_the_protocol_limit_is_refused() {
+        let (mut s, _) = connected(SessionConfig::default());
+        // Not allocated for real: the length check comes first, so a too-large claim is cheap to test with
+        // a short topic and a payload exactly at the limit minus the topic's two length bytes and 1 byte.
+        let topic = "t";
+        let fits = MAX_REMAINING_LENGTH - 2 - topic.len();
+        assert_eq!(
+            Publish::parts_remaining_length(topic.len(), QoS::AtMostOnce, fits),
+            MAX_REMAINING_LENGTH
+        );
+        let too_big = vec![0u8; fits + 1];
+        assert!(matches!(
+            s.publish(topic, too_big, QoS::AtMostOnce, false),
+            Err(Error::PayloadTooLarge(_))
+        ));
+    }
+}
