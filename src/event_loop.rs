@@ -40,14 +40,16 @@ enum WriteOutcome {
     Disconnected,
 }
 
-/// Decrements the running-loop count (and clears `forever_running`) however the loop ends, panics
-/// included, and wakes `wait_for_publish` callers so they notice.
-struct LoopGuard<'a, U> {
-    client: &'a Client<U>,
+/// Marks a loop as running (for `wait_for_publish` and for publishers choosing between waking the loop
+/// and writing themselves) until dropped, however the loop ends, panics included; waiters are woken then
+/// so they notice. `loop_start` creates it before spawning its thread, so the loop counts as running the
+/// moment `loop_start` returns.
+struct LoopGuard<U> {
+    client: Client<U>,
     forever: bool,
 }
 
-impl<U> Drop for LoopGuard<'_, U> {
+impl<U> Drop for LoopGuard<U> {
     fn drop(&mut self) {
         let inner = &self.client.inner;
         inner.signal.loops_running.fetch_sub(1, Ordering::SeqCst);
@@ -155,6 +157,7 @@ impl<U: Send + 'static> Client<U> {
     /// Opens a connection with the stored settings and queues CONNECT. Any current connection is closed
     /// first (with `on_socket_close`, without `on_disconnect`, as Paho's `reconnect`).
     fn open_connection(&self) -> Result<()> {
+        self.callbacks_changed(); // the application may have installed its logger since
         self.fire(|c| &mut c.on_pre_connect, |cb, client, ud| cb(client, ud));
         let (host, port, timeout, connect) = {
             let st = self.inner.state();
@@ -268,7 +271,7 @@ impl<U: Send + 'static> Client<U> {
             .loops_running
             .fetch_add(1, Ordering::SeqCst);
         let _guard = LoopGuard {
-            client: self,
+            client: self.clone(),
             forever: false,
         };
         self.run_once(Some(timeout))
@@ -306,27 +309,34 @@ impl<U: Send + 'static> Client<U> {
     pub fn loop_forever_with(&self, retry_first_connection: bool) -> Result<()> {
         not_in_callback(&self.inner.signal, "loop_forever from a callback")?;
         self.inner.stop.store(false, Ordering::SeqCst);
-        self.run_forever(retry_first_connection, false)
+        let guard = self.enter_forever()?;
+        self.run_forever(retry_first_connection, false, guard)
     }
 
-    fn run_forever(&self, retry_first: bool, background: bool) -> Result<()> {
-        if self.inner.forever_running.swap(true, Ordering::SeqCst) {
-            return Err(Error::LoopAlreadyRunning);
-        }
+    /// Claims the right to run `loop_forever` (one at a time) and counts the loop as running.
+    fn enter_forever(&self) -> Result<LoopGuard<U>> {
         // The waker exists before the loop counts as running, so publishers that see it running can
         // always wake it.
-        if let Err(e) = self.ensure_waker() {
-            self.inner.forever_running.store(false, Ordering::SeqCst);
-            return Err(e);
+        self.ensure_waker()?;
+        if self.inner.forever_running.swap(true, Ordering::SeqCst) {
+            return Err(Error::LoopAlreadyRunning);
         }
         self.inner
             .signal
             .loops_running
             .fetch_add(1, Ordering::SeqCst);
-        let _guard = LoopGuard {
-            client: self,
+        Ok(LoopGuard {
+            client: self.clone(),
             forever: true,
-        };
+        })
+    }
+
+    fn run_forever(
+        &self,
+        retry_first: bool,
+        background: bool,
+        _running: LoopGuard<U>,
+    ) -> Result<()> {
         let mut first = true;
         loop {
             if self.should_exit() {
@@ -460,20 +470,21 @@ impl<U: Send + 'static> Client<U> {
     /// ```
     pub fn loop_start(&self) -> Result<()> {
         let mut slot = self.inner.thread.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.as_ref().is_some_and(|h| !h.is_finished())
-            || self.inner.forever_running.load(Ordering::SeqCst)
-        {
+        if slot.as_ref().is_some_and(|h| !h.is_finished()) {
             return Err(Error::LoopAlreadyRunning);
         }
+        // Counted as running from here, before the thread exists: a publish or wait_for_publish right
+        // after loop_start() returns must see a running loop.
+        let guard = self.enter_forever()?;
         if let Some(old) = slot.take() {
+            // A thread that already ended (loop_stop from its own callback, or disconnect): reap it.
             let _ = old.join();
         }
         self.inner.stop.store(false, Ordering::SeqCst);
-        self.ensure_waker()?;
         let name = format!("paho-mqtt-client-{}", self.inner.state().client_id).replace('\0', "");
         let client = self.clone();
         let handle = thread::Builder::new().name(name).spawn(move || {
-            if let Err(e) = client.run_forever(true, true) {
+            if let Err(e) = client.run_forever(true, true, guard) {
                 client.log(LogLevel::Err, &format!("Network loop thread ended: {e}"));
             }
         })?;
