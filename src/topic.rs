@@ -1,6 +1,8 @@
 //! Topic names and filters: validation and Paho's `topic_matches_sub`.
 
 use crate::error::{Error, Result};
+use crate::options::IntoQos;
+use crate::packet::QoS;
 
 /// The longest topic or filter MQTT can carry (a two-byte length prefix).
 pub(crate) const MAX_TOPIC_LEN: usize = 65_535;
@@ -162,6 +164,74 @@ mod tests {
     }
 
     #[test]
+    fn every_subscribe_shape_paho_accepts() {
+        let q0 = QoS::AtMostOnce;
+        let one =
+            |v: Vec<(String, QoS)>| v.into_iter().map(|(f, q)| (f, q as u8)).collect::<Vec<_>>();
+        let owned = String::from("a");
+        assert_eq!(
+            one("a".into_filters(QoS::ExactlyOnce).unwrap()),
+            [("a".into(), 2)]
+        );
+        assert_eq!(
+            one(owned.clone().into_filters(q0).unwrap()),
+            [("a".into(), 0)]
+        );
+        assert_eq!(one((&owned).into_filters(q0).unwrap()), [("a".into(), 0)]);
+        assert_eq!(one(("a", 1).into_filters(q0).unwrap()), [("a".into(), 1)]);
+        assert_eq!(
+            one((owned.clone(), QoS::AtLeastOnce).into_filters(q0).unwrap()),
+            [("a".into(), 1)]
+        );
+        let want: Vec<(String, u8)> = vec![("a".into(), 1), ("b".into(), 1)];
+        assert_eq!(
+            one(["a", "b"].into_filters(QoS::AtLeastOnce).unwrap()),
+            want
+        );
+        assert_eq!(
+            one(vec!["a", "b"].into_filters(QoS::AtLeastOnce).unwrap()),
+            want
+        );
+        assert_eq!(
+            one(vec![String::from("a"), "b".into()]
+                .into_filters(QoS::AtLeastOnce)
+                .unwrap()),
+            want
+        );
+        assert_eq!(
+            one((&["a", "b"][..]).into_filters(QoS::AtLeastOnce).unwrap()),
+            want
+        );
+        assert_eq!(one([("a", 1), ("b", 1)].into_filters(q0).unwrap()), want);
+        assert_eq!(
+            one(vec![("a", 1u8), ("b", 1u8)].into_filters(q0).unwrap()),
+            want
+        );
+        assert_eq!(
+            one((&[("a", 1), ("b", 1)][..]).into_filters(q0).unwrap()),
+            want
+        );
+        assert_eq!(
+            one(vec![(String::from("a"), 1), ("b".into(), 1)]
+                .into_filters(q0)
+                .unwrap()),
+            want
+        );
+        assert!(Vec::<(&str, i32)>::new().into_filters(q0).is_err());
+        assert!([("a", 0), ("b", 3)].into_filters(q0).is_err());
+        assert_eq!(UnsubscribeTopics::into_filters("a").unwrap(), ["a"]);
+        assert_eq!(
+            UnsubscribeTopics::into_filters(vec![String::from("a")]).unwrap(),
+            ["a"]
+        );
+        assert_eq!(
+            UnsubscribeTopics::into_filters(&["a", "b"][..]).unwrap(),
+            ["a", "b"]
+        );
+        assert!(UnsubscribeTopics::into_filters(["a", "b+"]).is_err());
+    }
+
+    #[test]
     fn topics_are_validated() {
         for ok in ["a", "a/b", "/", "$SYS/x", " "] {
             assert!(validate_topic(ok).is_ok(), "{ok}");
@@ -191,7 +261,7 @@ mod tests {
 /// ```
 pub trait SubscribeTopics {
     /// The validated `(filter, QoS)` list; fails for an empty list, an invalid filter or QoS.
-    fn into_filters(self, qos: crate::QoS) -> Result<Vec<(String, crate::QoS)>>;
+    fn into_filters(self, qos: QoS) -> Result<Vec<(String, QoS)>>;
 }
 
 /// What `unsubscribe` accepts: a filter or a list (array, slice or `Vec`) of filters.
@@ -222,74 +292,90 @@ fn non_empty<T>(v: Vec<T>) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// Bare filters, all at `qos`.
+fn with_qos<'a>(filters: impl Iterator<Item = &'a str>, qos: QoS) -> Result<Vec<(String, QoS)>> {
+    non_empty(
+        filters
+            .map(|f| Ok((checked_filter(f)?, qos)))
+            .collect::<Result<_>>()?,
+    )
+}
+
+/// `(filter, qos)` pairs.
+fn pairs<'a, Q: IntoQos>(
+    filters: impl Iterator<Item = (&'a str, Q)>,
+) -> Result<Vec<(String, QoS)>> {
+    non_empty(
+        filters
+            .map(|(f, q)| Ok((checked_filter(f)?, q.into_qos()?)))
+            .collect::<Result<_>>()?,
+    )
+}
+
+/// Filters for UNSUBSCRIBE.
+fn names<'a>(filters: impl Iterator<Item = &'a str>) -> Result<Vec<String>> {
+    non_empty(filters.map(checked_filter).collect::<Result<_>>()?)
+}
+
 macro_rules! one_filter {
     ($($t:ty),*) => {$(
         impl SubscribeTopics for $t {
-            fn into_filters(self, qos: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
-                Ok(vec![(checked_filter(self.as_ref())?, qos)])
+            fn into_filters(self, qos: QoS) -> Result<Vec<(String, QoS)>> {
+                with_qos(std::iter::once(self.as_ref()), qos)
             }
         }
         impl UnsubscribeTopics for $t {
             fn into_filters(self) -> Result<Vec<String>> {
-                Ok(vec![checked_filter(self.as_ref())?])
+                names(std::iter::once(self.as_ref()))
             }
         }
-        impl<Q: crate::IntoQos> SubscribeTopics for ($t, Q) {
-            fn into_filters(self, _: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
-                Ok(vec![(checked_filter(self.0.as_ref())?, self.1.into_qos()?)])
+        impl<Q: IntoQos> SubscribeTopics for ($t, Q) {
+            fn into_filters(self, _: QoS) -> Result<Vec<(String, QoS)>> {
+                pairs(std::iter::once((self.0.as_ref(), self.1)))
             }
         }
     )*};
 }
 one_filter!(&str, String, &String);
 
+// Lists: `Vec<T>`, `&[T]` and `[T; N]` of filters or of `(filter, qos)` pairs.
 macro_rules! many_filters {
-    ($($t:ty),*) => {$(
-        impl SubscribeTopics for Vec<$t> {
-            fn into_filters(self, qos: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
-                non_empty(self.iter().map(|f| Ok((checked_filter(f.as_ref())?, qos))).collect::<Result<_>>()?)
+    ($(($list:ty $(, $n:ident)?)),*) => {$(
+        impl<$(const $n: usize)?> SubscribeTopics for $list {
+            fn into_filters(self, qos: QoS) -> Result<Vec<(String, QoS)>> {
+                with_qos(self.iter().map(AsRef::as_ref), qos)
             }
         }
-        impl SubscribeTopics for &[$t] {
-            fn into_filters(self, qos: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
-                non_empty(self.iter().map(|f| Ok((checked_filter(f.as_ref())?, qos))).collect::<Result<_>>()?)
-            }
-        }
-        impl<const N: usize> SubscribeTopics for [$t; N] {
-            fn into_filters(self, qos: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
-                non_empty(self.iter().map(|f| Ok((checked_filter(f.as_ref())?, qos))).collect::<Result<_>>()?)
-            }
-        }
-        impl UnsubscribeTopics for Vec<$t> {
+        impl<$(const $n: usize)?> UnsubscribeTopics for $list {
             fn into_filters(self) -> Result<Vec<String>> {
-                non_empty(self.iter().map(|f| checked_filter(f.as_ref())).collect::<Result<_>>()?)
-            }
-        }
-        impl UnsubscribeTopics for &[$t] {
-            fn into_filters(self) -> Result<Vec<String>> {
-                non_empty(self.iter().map(|f| checked_filter(f.as_ref())).collect::<Result<_>>()?)
-            }
-        }
-        impl<const N: usize> UnsubscribeTopics for [$t; N] {
-            fn into_filters(self) -> Result<Vec<String>> {
-                non_empty(self.iter().map(|f| checked_filter(f.as_ref())).collect::<Result<_>>()?)
-            }
-        }
-        impl<Q: crate::IntoQos + Copy> SubscribeTopics for Vec<($t, Q)> {
-            fn into_filters(self, _: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
-                non_empty(self.iter().map(|(f, q)| Ok((checked_filter(f.as_ref())?, q.into_qos()?))).collect::<Result<_>>()?)
-            }
-        }
-        impl<Q: crate::IntoQos + Copy> SubscribeTopics for &[($t, Q)] {
-            fn into_filters(self, _: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
-                non_empty(self.iter().map(|(f, q)| Ok((checked_filter(f.as_ref())?, q.into_qos()?))).collect::<Result<_>>()?)
-            }
-        }
-        impl<Q: crate::IntoQos + Copy, const N: usize> SubscribeTopics for [($t, Q); N] {
-            fn into_filters(self, _: crate::QoS) -> Result<Vec<(String, crate::QoS)>> {
-                non_empty(self.iter().map(|(f, q)| Ok((checked_filter(f.as_ref())?, q.into_qos()?))).collect::<Result<_>>()?)
+                names(self.iter().map(AsRef::as_ref))
             }
         }
     )*};
 }
-many_filters!(&str, String);
+many_filters!(
+    (Vec<&str>),
+    (Vec<String>),
+    (&[&str]),
+    (&[String]),
+    ([&str; N], N),
+    ([String; N], N)
+);
+
+macro_rules! many_pairs {
+    ($(($list:ty $(, $n:ident)?)),*) => {$(
+        impl<Q: IntoQos + Copy $(, const $n: usize)?> SubscribeTopics for $list {
+            fn into_filters(self, _: QoS) -> Result<Vec<(String, QoS)>> {
+                pairs(self.iter().map(|(f, q)| (f.as_ref(), *q)))
+            }
+        }
+    )*};
+}
+many_pairs!(
+    (Vec<(&str, Q)>),
+    (Vec<(String, Q)>),
+    (&[(&str, Q)]),
+    (&[(String, Q)]),
+    ([(&str, Q); N], N),
+    ([(String, Q); N], N)
+);
