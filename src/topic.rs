@@ -163,72 +163,46 @@ mod tests {
         assert!(validate_filter(&"a".repeat(65_535)).is_ok());
     }
 
+    fn sub<T: SubscribeTopics>(t: T, qos: QoS) -> Result<Vec<(String, u8)>> {
+        Ok(t.into_filters(qos)?
+            .into_iter()
+            .map(|(f, q)| (f, q as u8))
+            .collect())
+    }
+
+    fn unsub<T: UnsubscribeTopics>(t: T) -> Result<Vec<String>> {
+        t.into_filters()
+    }
+
     #[test]
     fn every_subscribe_shape_paho_accepts() {
         let q0 = QoS::AtMostOnce;
-        let one =
-            |v: Vec<(String, QoS)>| v.into_iter().map(|(f, q)| (f, q as u8)).collect::<Vec<_>>();
+        let q1 = QoS::AtLeastOnce;
         let owned = String::from("a");
+        let a = |q: u8| vec![("a".to_string(), q)];
+        assert_eq!(sub("a", QoS::ExactlyOnce).unwrap(), a(2));
+        assert_eq!(sub(owned.clone(), q0).unwrap(), a(0));
+        assert_eq!(sub(&owned, q0).unwrap(), a(0));
+        assert_eq!(sub(("a", 1), q0).unwrap(), a(1));
+        assert_eq!(sub((owned.clone(), q1), q0).unwrap(), a(1));
+        let ab: Vec<(String, u8)> = vec![("a".into(), 1), ("b".into(), 1)];
+        assert_eq!(sub(["a", "b"], q1).unwrap(), ab);
+        assert_eq!(sub(vec!["a", "b"], q1).unwrap(), ab);
+        assert_eq!(sub(vec![owned.clone(), "b".into()], q1).unwrap(), ab);
+        assert_eq!(sub(&["a", "b"][..], q1).unwrap(), ab);
+        assert_eq!(sub([("a", 1), ("b", 1)], q0).unwrap(), ab);
+        assert_eq!(sub(vec![("a", 1u8), ("b", 1u8)], q0).unwrap(), ab);
+        assert_eq!(sub(&[("a", 1), ("b", 1)][..], q0).unwrap(), ab);
         assert_eq!(
-            one("a".into_filters(QoS::ExactlyOnce).unwrap()),
-            [("a".into(), 2)]
+            sub(vec![(owned.clone(), 1), ("b".into(), 1)], q0).unwrap(),
+            ab
         );
-        assert_eq!(
-            one(owned.clone().into_filters(q0).unwrap()),
-            [("a".into(), 0)]
-        );
-        assert_eq!(one((&owned).into_filters(q0).unwrap()), [("a".into(), 0)]);
-        assert_eq!(one(("a", 1).into_filters(q0).unwrap()), [("a".into(), 1)]);
-        assert_eq!(
-            one((owned.clone(), QoS::AtLeastOnce).into_filters(q0).unwrap()),
-            [("a".into(), 1)]
-        );
-        let want: Vec<(String, u8)> = vec![("a".into(), 1), ("b".into(), 1)];
-        assert_eq!(
-            one(["a", "b"].into_filters(QoS::AtLeastOnce).unwrap()),
-            want
-        );
-        assert_eq!(
-            one(vec!["a", "b"].into_filters(QoS::AtLeastOnce).unwrap()),
-            want
-        );
-        assert_eq!(
-            one(vec![String::from("a"), "b".into()]
-                .into_filters(QoS::AtLeastOnce)
-                .unwrap()),
-            want
-        );
-        assert_eq!(
-            one((&["a", "b"][..]).into_filters(QoS::AtLeastOnce).unwrap()),
-            want
-        );
-        assert_eq!(one([("a", 1), ("b", 1)].into_filters(q0).unwrap()), want);
-        assert_eq!(
-            one(vec![("a", 1u8), ("b", 1u8)].into_filters(q0).unwrap()),
-            want
-        );
-        assert_eq!(
-            one((&[("a", 1), ("b", 1)][..]).into_filters(q0).unwrap()),
-            want
-        );
-        assert_eq!(
-            one(vec![(String::from("a"), 1), ("b".into(), 1)]
-                .into_filters(q0)
-                .unwrap()),
-            want
-        );
-        assert!(Vec::<(&str, i32)>::new().into_filters(q0).is_err());
-        assert!([("a", 0), ("b", 3)].into_filters(q0).is_err());
-        assert_eq!(UnsubscribeTopics::into_filters("a").unwrap(), ["a"]);
-        assert_eq!(
-            UnsubscribeTopics::into_filters(vec![String::from("a")]).unwrap(),
-            ["a"]
-        );
-        assert_eq!(
-            UnsubscribeTopics::into_filters(&["a", "b"][..]).unwrap(),
-            ["a", "b"]
-        );
-        assert!(UnsubscribeTopics::into_filters(["a", "b+"]).is_err());
+        assert!(sub(Vec::<(&str, i32)>::new(), q0).is_err());
+        assert!(sub([("a", 0), ("b", 3)], q0).is_err());
+        assert_eq!(unsub("a").unwrap(), ["a"]);
+        assert_eq!(unsub(vec![owned]).unwrap(), ["a"]);
+        assert_eq!(unsub(&["a", "b"][..]).unwrap(), ["a", "b"]);
+        assert!(unsub(["a", "b+"]).is_err());
     }
 
     #[test]
