@@ -1,19 +1,24 @@
 //! The `on_*` callback slots, their setters, `message_callback_add`, and how a callback is run.
 //!
-//! A callback runs with no internal lock held except the userdata mutex (which is how it gets `&mut U`).
-//! Its slot is emptied while it runs and refilled after, so a callback may replace any callback,
-//! including itself, and may call any `Client` method: methods that would wait on the loop running the
-//! callback (`wait_for_publish`, `loop()`, `loop_forever`, `connect`) return [`Error::WouldDeadlock`]
-//! instead, and methods that queue packets leave the writing to the loop, which writes as soon as the
-//! callback returns.
+//! Each callback sits in its slot as `Arc<Mutex<Box<dyn FnMut>>>`. To run one, the slot is cloned under
+//! the short `callbacks` lock, which is then released; the callback runs holding only the userdata mutex
+//! (which is how it gets `&mut U`) and its own mutex (which makes a second thread dispatching at the same
+//! moment wait its turn rather than skip it). So a callback may replace any callback, itself included
+//! (the new one is used from the next event on), and may call any `Client` method. The methods that
+//! would need what the running callback holds return [`Error::WouldDeadlock`] instead of hanging:
+//! `wait_for_publish` (the loop that would complete it is the one running the callback), `loop()` and
+//! `loop_forever` (they run callbacks, which need the userdata mutex), `connect`/`reconnect` (they run
+//! `on_pre_connect`) and `user_data_get`. Methods that queue packets leave the writing to the loop, which
+//! writes as soon as the callback returns.
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::os::unix::io::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
 
-use crate::client::Client;
+use crate::client::{relock, Client};
 use crate::error::{Error, Result};
 use crate::message::{Message, PublishSignal};
 use crate::reason::{Properties, ReasonCode};
@@ -82,20 +87,27 @@ type OnLog<U> = dyn FnMut(&Client<U>, &mut U, LogLevel, &str) + Send;
 type OnPlain<U> = dyn FnMut(&Client<U>, &mut U) + Send;
 type OnSocket<U> = dyn FnMut(&Client<U>, &mut U, RawFd) + Send;
 
+/// A callback slot: shared so a dispatching thread can hold it without holding the `callbacks` lock.
+pub(crate) type Slot<T> = Option<Arc<Mutex<Box<T>>>>;
+
+fn slot<T: ?Sized>(callback: Box<T>) -> Slot<T> {
+    Some(Arc::new(Mutex::new(callback)))
+}
+
 pub(crate) struct Callbacks<U> {
-    pub on_connect: Option<Box<OnConnect<U>>>,
-    pub on_connect_fail: Option<Box<OnPlain<U>>>,
-    pub on_disconnect: Option<Box<OnDisconnect<U>>>,
-    pub on_message: Option<Box<OnMessage<U>>>,
-    pub on_publish: Option<Box<OnPublish<U>>>,
-    pub on_subscribe: Option<Box<OnSubscribe<U>>>,
-    pub on_unsubscribe: Option<Box<OnSubscribe<U>>>,
-    pub on_log: Option<Box<OnLog<U>>>,
-    pub on_pre_connect: Option<Box<OnPlain<U>>>,
-    pub on_socket_open: Option<Box<OnSocket<U>>>,
-    pub on_socket_close: Option<Box<OnSocket<U>>>,
-    /// `message_callback_add` filters in the order added; the callback is `None` while it runs.
-    pub filtered: Vec<(String, Option<Box<OnMessage<U>>>)>,
+    pub on_connect: Slot<OnConnect<U>>,
+    pub on_connect_fail: Slot<OnPlain<U>>,
+    pub on_disconnect: Slot<OnDisconnect<U>>,
+    pub on_message: Slot<OnMessage<U>>,
+    pub on_publish: Slot<OnPublish<U>>,
+    pub on_subscribe: Slot<OnSubscribe<U>>,
+    pub on_unsubscribe: Slot<OnSubscribe<U>>,
+    pub on_log: Slot<OnLog<U>>,
+    pub on_pre_connect: Slot<OnPlain<U>>,
+    pub on_socket_open: Slot<OnSocket<U>>,
+    pub on_socket_close: Slot<OnSocket<U>>,
+    /// `message_callback_add` filters in the order added.
+    pub filtered: Vec<(String, Arc<Mutex<Box<OnMessage<U>>>>)>,
 }
 
 impl<U> Default for Callbacks<U> {
@@ -188,7 +200,7 @@ macro_rules! setter {
         where
             F: FnMut(&Client<U>, &mut U $(, $arg)*) + Send + 'static,
         {
-            self.inner.callbacks().$name = Some(Box::new(callback));
+            self.inner.callbacks().$name = slot(Box::new(callback));
             self.callbacks_changed();
         }
     };
@@ -293,10 +305,11 @@ impl<U: Send + 'static> Client<U> {
     {
         crate::topic::validate_filter(sub)?;
         let mut cbs = self.inner.callbacks();
-        let cb: Box<OnMessage<U>> = Box::new(callback);
+        let boxed: Box<OnMessage<U>> = Box::new(callback);
+        let cb = Arc::new(Mutex::new(boxed));
         match cbs.filtered.iter_mut().find(|(f, _)| f == sub) {
-            Some(entry) => entry.1 = Some(cb),
-            None => cbs.filtered.push((sub.to_owned(), Some(cb))),
+            Some(entry) => entry.1 = cb,
+            None => cbs.filtered.push((sub.to_owned(), cb)),
         }
         Ok(())
     }
@@ -306,61 +319,34 @@ impl<U: Send + 'static> Client<U> {
         self.inner.callbacks().filtered.retain(|(f, _)| f != sub);
     }
 
-    /// Runs one callback: takes it out of its slot, runs it with the userdata, puts it back (unless the
-    /// callback installed a replacement), and handles a panic.
+    /// Runs the callback in `slot`, if one is set, with the userdata; handles a panic.
     pub(crate) fn fire<T: ?Sized>(
         &self,
-        slot: fn(&mut Callbacks<U>) -> &mut Option<Box<T>>,
+        slot: fn(&mut Callbacks<U>) -> &mut Slot<T>,
         call: impl FnOnce(&mut T, &Client<U>, &mut U),
     ) {
-        let taken = slot(&mut self.inner.callbacks()).take();
-        let Some(mut cb) = taken else { return };
-        self.run_user_code(|client, ud| call(&mut cb, client, ud));
-        let mut cbs = self.inner.callbacks();
-        let s = slot(&mut cbs);
-        if s.is_none() {
-            *s = Some(cb);
+        let cb = slot(&mut self.inner.callbacks()).clone();
+        if let Some(cb) = cb {
+            self.run_user_code(|client, ud| call(&mut **relock(&cb), client, ud));
         }
     }
 
-    /// Calls every filtered callback matching `msg.topic`, or `on_message` if none matches.
+    /// Calls every filtered callback matching `msg.topic`, in the order added, or `on_message` if none
+    /// matches.
     pub(crate) fn fire_message(&self, msg: &Message) {
-        let matching: Vec<String> = {
+        let matching: Vec<_> = {
             let cbs = self.inner.callbacks();
-            if cbs.filtered.is_empty() {
-                Vec::new()
-            } else {
-                cbs.filtered
-                    .iter()
-                    .filter(|(f, _)| crate::topic::topic_matches_sub(f, &msg.topic))
-                    .map(|(f, _)| f.clone())
-                    .collect()
-            }
+            cbs.filtered
+                .iter()
+                .filter(|(f, _)| crate::topic::topic_matches_sub(f, &msg.topic))
+                .map(|(_, cb)| Arc::clone(cb))
+                .collect()
         };
         if matching.is_empty() {
             return self.fire(|c| &mut c.on_message, |cb, client, ud| cb(client, ud, msg));
         }
-        for filter in matching {
-            let taken = {
-                let mut cbs = self.inner.callbacks();
-                cbs.filtered
-                    .iter_mut()
-                    .find(|(f, _)| *f == filter)
-                    .and_then(|e| e.1.take())
-            };
-            let Some(mut cb) = taken else { continue };
-            self.run_user_code(|client, ud| cb(client, ud, msg));
-            if let Some(entry) = self
-                .inner
-                .callbacks()
-                .filtered
-                .iter_mut()
-                .find(|(f, _)| *f == filter)
-            {
-                if entry.1.is_none() {
-                    entry.1 = Some(cb);
-                }
-            }
+        for cb in matching {
+            self.run_user_code(|client, ud| (relock(&cb))(client, ud, msg));
         }
     }
 

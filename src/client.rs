@@ -5,14 +5,17 @@
 //!   and the connection settings. Every method that queues something takes it for the time it takes to
 //!   encode one packet into the output buffer; the loop takes it to hand over the output buffer and to
 //!   feed the session the packets it read.
-//! - `io` (a Mutex): the socket and its read and write buffers. Only the loop (or, when no loop runs, the
-//!   thread that just queued something) takes it, never while running a callback. Lock order: `io`, then
-//!   `state`.
-//! - `callbacks` (a Mutex, held only to take a callback out of its slot or put it back) and `userdata`
-//!   (a Mutex, held while a callback runs, so the callback gets `&mut U`).
+//! - `io` (a Mutex): the socket and its read and write buffers. The loop takes it to read and write (or,
+//!   when no loop runs, the thread that just queued something), and so do the short accessors
+//!   (`socket`, `want_write`) and the calls that replace the socket (`connect`, `reconnect`,
+//!   `reinitialise`). Never held while a callback runs. Lock order: `io`, then `state`.
+//! - `callbacks` (a Mutex, held only to clone a callback out of its slot or to set one), `userdata` (a
+//!   Mutex, held while a callback runs, so the callback gets `&mut U`), `pending_userdata` (a
+//!   `user_data_set` made inside a callback), and `thread` (the `loop_start` join handle). Lock order:
+//!   `userdata` before `io` and `state`, never after.
 //!
-//! No internal lock is held while a callback runs (except the userdata one), so callbacks may call any
-//! method.
+//! No internal lock is held while a callback runs (except the userdata one and the callback's own), so
+//! callbacks may call any method.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -102,9 +105,10 @@ pub(crate) struct Inner<U> {
     logger: AtomicBool,
 }
 
-fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Callbacks never run under these locks, so a poisoned one means a bug of ours panicked mid-update of
-    // plain data; carrying on is better than turning every later call into a panic.
+/// Locks, ignoring poisoning. Our own locks guard plain data a panic cannot leave half-updated in a way
+/// that matters more than refusing service forever; a callback's own mutex is poisoned whenever that
+/// callback panics, and the callback stays usable, as in Paho.
+pub(crate) fn relock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -305,6 +309,7 @@ impl<U: Send + 'static> Client<U> {
         drop(old_stream);
         *self.inner.callbacks() = Callbacks::default();
         *relock(&self.inner.userdata) = userdata;
+        self.inner.signal.manual_loop.store(false, Ordering::SeqCst);
         self.inner.signal.notify();
         Ok(())
     }

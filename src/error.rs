@@ -263,10 +263,12 @@ pub enum Error {
     WouldDeadlock(&'static str),
     /// The network loop is already running (`loop_start` twice, or `loop_forever` beside `loop_start`).
     LoopAlreadyRunning,
-    /// The message will never be published: it was discarded (by `reinitialise`, or because it was
-    /// QoS 0 and the client was not connected).
+    /// The message will never be published: it was discarded. The code says why: `NoConn` for QoS 0
+    /// published while not connected, or for anything `reinitialise` dropped; `ConnLost` for QoS 0 still
+    /// unwritten when its connection closed.
     PublishDiscarded(ErrorCode),
-    /// A user callback panicked and the client was built with `propagate_callback_panics(true)`.
+    /// A callback panicked on the `loop_start` thread of a client built with `suppress_exceptions(false)`;
+    /// reported by `loop_stop`.
     CallbackPanicked(String),
 }
 

@@ -225,7 +225,8 @@ impl<U: Send + 'static> Client<U> {
         self.inner.cv.notify_all();
     }
 
-    /// Logs why the connection failed, closes it, and hands the error back.
+    /// Logs why the connection failed, delivers what arrived before the failure (so nothing decoded is
+    /// left to surface after a reconnect), closes the connection, and hands the error back.
     fn fail(&self, e: Error) -> Error {
         let level = if matches!(e, Error::Protocol(_)) {
             LogLevel::Err
@@ -233,6 +234,8 @@ impl<U: Send + 'static> Client<U> {
             LogLevel::Warning
         };
         self.log(level, &format!("Connection closed: {e}"));
+        // A refusal among these changes nothing: the connection closes anyway.
+        let _ = self.dispatch();
         self.close_connection(Some(&e));
         e
     }
@@ -286,10 +289,10 @@ impl<U: Send + 'static> Client<U> {
         if self.inner.forever_running.load(Ordering::SeqCst) {
             return Err(Error::LoopAlreadyRunning);
         }
-        self.inner.signal.manual_loop.store(true, Ordering::SeqCst);
         if !self.socket_open() {
             return Err(Error::NoConn);
         }
+        self.inner.signal.manual_loop.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -530,7 +533,7 @@ impl<U: Send + 'static> Client<U> {
     pub fn loop_read(&self) -> Result<()> {
         self.manual_entry()?;
         self.read_in().map_err(|e| self.fail(e))?;
-        self.dispatch()
+        self.dispatch().map_err(|e| self.fail(e))
     }
 
     /// Writes what is pending (for an external event loop, when the socket is writable and
@@ -538,7 +541,7 @@ impl<U: Send + 'static> Client<U> {
     pub fn loop_write(&self) -> Result<()> {
         self.manual_entry()?;
         self.write_and_settle()?;
-        self.dispatch()
+        self.dispatch().map_err(|e| self.fail(e))
     }
 
     /// Keepalive housekeeping (for an external event loop; call it at least once a second): queues
@@ -547,7 +550,7 @@ impl<U: Send + 'static> Client<U> {
         self.manual_entry()?;
         let r = self.inner.state().session.tick(Instant::now());
         r.map_err(|e| self.fail(e))?;
-        self.dispatch()
+        self.dispatch().map_err(|e| self.fail(e))
     }
 
     /// One turn of the loop; see the module docs.
@@ -574,11 +577,11 @@ impl<U: Send + 'static> Client<U> {
         if ready.readable {
             self.read_in().map_err(|e| self.fail(e))?;
         }
-        self.dispatch()?;
+        self.dispatch().map_err(|e| self.fail(e))?;
         let tick = self.inner.state().session.tick(Instant::now());
         tick.map_err(|e| self.fail(e))?;
         self.write_and_settle()?;
-        self.dispatch()
+        self.dispatch().map_err(|e| self.fail(e))
     }
 
     /// Writes what is pending; closes the connection if that fails or if it completed a DISCONNECT.
@@ -609,7 +612,9 @@ impl<U: Send + 'static> Client<U> {
                     true
                 }
             };
-            let _ = self.dispatch();
+            if let Err(e) = self.dispatch() {
+                self.fail(e);
+            }
             if blocked || self.inner.state().session.out.is_empty() {
                 break;
             }
@@ -718,8 +723,9 @@ impl<U: Send + 'static> Client<U> {
         outcome
     }
 
-    /// Runs the callbacks for everything the session reported, until it reports nothing new. A refused
-    /// CONNACK closes the connection after `on_connect` and is returned as the error.
+    /// Runs the callbacks for everything the session reported, until it reports nothing new. After a
+    /// refused CONNACK (and its `on_connect`) it stops and returns the refusal; the caller closes the
+    /// connection with it (`fail`).
     fn dispatch(&self) -> Result<()> {
         let mut refused = None;
         loop {
@@ -792,7 +798,7 @@ impl<U: Send + 'static> Client<U> {
         }
         self.inner.signal.notify();
         match refused {
-            Some(code) => Err(self.fail(Error::ConnectionRefused(code))),
+            Some(code) => Err(Error::ConnectionRefused(code)),
             None => Ok(()),
         }
     }

@@ -30,12 +30,15 @@
 //! 5. [`Client::disconnect`], then `loop_stop` if `loop_start` was used.
 //!
 //! ## Threads
-//! `Client` is `Clone + Send + Sync`: clone it to use it from other threads. All callbacks run on the
-//! thread running the loop. A publish from another thread wakes the loop and is written at once; a
-//! publish from a callback is written as soon as the callback returns. Callbacks run with no internal
-//! lock held (only the userdata one, to pass `&mut U`), so they may call any method; the few that would
-//! wait on the loop running them ([`MessageInfo::wait_for_publish`], `loop()`, `connect`) return
-//! [`Error::WouldDeadlock`] instead of hanging. A panic in a callback is caught and logged (see
+//! `Client` is `Clone + Send + Sync`: clone it to use it from other threads. Callbacks run on the
+//! thread running the loop, with two exceptions as in Paho: `connect`/`reconnect` run `on_pre_connect`
+//! and `on_socket_open` on the calling thread, and when no loop runs, the thread whose call writes to the
+//! socket (`publish`, `disconnect`) runs the callbacks that completes (QoS 0 `on_publish`,
+//! `on_disconnect`). A publish from another thread wakes the loop and is written at once; a publish from
+//! a callback is written as soon as the callback returns. Callbacks run with no internal lock held but
+//! the userdata one (to pass `&mut U`), so they may call any method; the few that need what the running
+//! callback holds ([`MessageInfo::wait_for_publish`], `loop()`, `loop_forever`, `connect`,
+//! `user_data_get`) return [`Error::WouldDeadlock`] instead of hanging. A panic in a callback is caught and logged (see
 //! [`Builder::suppress_exceptions`]). An idle client sleeps in `poll(2)` until the next keepalive
 //! deadline: no CPU is used between packets. docs/architecture.md in the repository has the details:
 //! which lock each method takes and the path of one message from `publish()` to the socket.

@@ -198,42 +198,43 @@ payload_from_number!(i8, i16, i32, i64, i128, isize, u16, u32, u64, u128, usize)
 impl From<f64> for Payload {
     /// Python's `str(float)`: `4.2` is `"4.2"`, `1.0` is `"1.0"`, `1e21` is `"1e+21"`, `1.5e-05` likewise.
     fn from(n: f64) -> Payload {
-        Payload(python_float_str(n).into_bytes())
+        Payload(python_float_str(n.abs(), n.is_nan(), n.to_string(), format!("{n:e}")).into_bytes())
     }
 }
 
-/// Formats a float as Python's `repr`/`str` does: shortest round-trip digits, exponent form when the
-/// decimal exponent is below -4 or at least 16, and always a `.0` on integral values.
-fn python_float_str(n: f64) -> String {
-    if n.is_nan() {
+impl From<f32> for Payload {
+    /// As for `f64`, with the shortest digits that identify the `f32` (`4.2f32` is `"4.2"`, not the
+    /// `"4.199999809265137"` that widening to `f64` would print).
+    fn from(n: f32) -> Payload {
+        let abs = f64::from(n.abs());
+        Payload(python_float_str(abs, n.is_nan(), n.to_string(), format!("{n:e}")).into_bytes())
+    }
+}
+
+/// Formats a float as Python's `repr`/`str` does, from Rust's shortest round-trip renderings of it
+/// (`plain` from `{}`, `sci` from `{:e}`): exponent form when the decimal exponent is below -4 or at least
+/// 16, and always a `.0` on integral values.
+fn python_float_str(abs: f64, nan: bool, plain: String, sci: String) -> String {
+    if nan {
         return "nan".into();
     }
-    if n.is_infinite() {
-        return if n > 0.0 { "inf".into() } else { "-inf".into() };
+    if abs.is_infinite() {
+        return plain; // "inf" / "-inf", as Python
     }
-    let abs = n.abs();
     if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
-        // Rust's `{:e}` gives the same shortest digits; Python writes the exponent signed, two digits at least.
-        let e = format!("{n:e}");
-        let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
+        // Rust's `{:e}` has the same digits; Python writes the exponent signed, two digits at least.
+        let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
         let (sign, digits) = match exp.strip_prefix('-') {
             Some(d) => ('-', d),
             None => ('+', exp),
         };
         return format!("{mantissa}e{sign}{digits:0>2}");
     }
-    let mut s = n.to_string();
+    let mut s = plain;
     if !s.contains('.') {
         s.push_str(".0");
     }
     s
-}
-
-impl From<f32> for Payload {
-    /// As for `f64`.
-    fn from(n: f32) -> Payload {
-        Payload::from(f64::from(n))
-    }
 }
 
 // ---- publish completion ----
@@ -251,8 +252,9 @@ pub(crate) struct PublishSignal {
     waiters: AtomicUsize,
     /// Threads inside a network loop (`loop_forever`, the `loop_start` thread) right now.
     pub(crate) loops_running: AtomicUsize,
-    /// Set once `loop()`/`loop_read()` has been called: the application drives the loop itself, so a
-    /// waiter cannot tell whether it will be driven again and waits for its timeout.
+    /// Set once `loop()`, `loop_read()`, `loop_write()` or `loop_misc()` has run on a connection (cleared
+    /// by `reinitialise`): the application drives the loop itself, so a waiter cannot tell whether it
+    /// will be driven again and waits for its timeout.
     pub(crate) manual_loop: std::sync::atomic::AtomicBool,
 }
 
@@ -412,6 +414,10 @@ mod tests {
         assert_eq!(Payload::from(123456789.0).as_bytes(), b"123456789.0");
         assert_eq!(Payload::from(0.0001).as_bytes(), b"0.0001");
         assert_eq!(Payload::from(f64::NAN).as_bytes(), b"nan");
+        assert_eq!(Payload::from(f64::NEG_INFINITY).as_bytes(), b"-inf");
+        assert_eq!(Payload::from(4.2f32).as_bytes(), b"4.2");
+        assert_eq!(Payload::from(1e20f32).as_bytes(), b"1e+20");
+        assert_eq!(Payload::from(3f32).as_bytes(), b"3.0");
         assert_eq!(Payload::from(-7i64).as_bytes(), b"-7");
     }
 }

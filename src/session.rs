@@ -152,8 +152,7 @@ pub(crate) struct Session {
     inflight: VecDeque<OutMsg>,
     queued: VecDeque<OutMsg>,
     requests: HashMap<u16, Request>,
-    /// Incoming QoS 2 messages: PUBREC sent, waiting for PUBREL. `None` once delivered early (never here;
-    /// kept as Option so a duplicate PUBLISH after delivery is still recognised).
+    /// Incoming QoS 2 messages: PUBREC sent, waiting for PUBREL (delivered then, as Paho does).
     incoming_qos2: HashMap<u16, Message>,
     subs: Vec<Subscription>,
     conn: ConnState,
@@ -300,7 +299,8 @@ impl Session {
     /// lost (those not subscribed again by `on_connect`), then send again what the last connection left
     /// unacknowledged, then fill the window from the queue.
     pub(crate) fn after_connect(&mut self, session_present: bool) {
-        if self.conn != ConnState::Connected {
+        // Nothing more goes out after a DISCONNECT that on_connect asked for.
+        if self.conn != ConnState::Connected || self.disconnecting {
             return;
         }
         let gen = self.generation;
@@ -1182,6 +1182,27 @@ mod tests {
         )
         .unwrap();
         assert!(s.events.is_empty());
+    }
+
+    #[test]
+    fn a_disconnect_from_on_connect_stops_the_resubscribe_and_resend() {
+        let (mut s, now) = connected(SessionConfig::default());
+        s.subscribe(vec![("a".into(), QoS::AtMostOnce)]).unwrap();
+        s.publish("t", b"p".to_vec(), QoS::AtLeastOnce, false)
+            .unwrap();
+        s.connection_opened(&connect_packet(), now);
+        s.handle(
+            Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: 0,
+            }),
+            now,
+        )
+        .unwrap();
+        sent(&mut s);
+        s.disconnect().unwrap(); // the user's on_connect
+        s.after_connect(false);
+        assert_eq!(sent(&mut s), vec![Packet::Disconnect]);
     }
 
     #[test]
