@@ -87,8 +87,10 @@ type OnLog<U> = dyn FnMut(&Client<U>, &mut U, LogLevel, &str) + Send;
 type OnPlain<U> = dyn FnMut(&Client<U>, &mut U) + Send;
 type OnSocket<U> = dyn FnMut(&Client<U>, &mut U, RawFd) + Send;
 
-/// A callback slot: shared so a dispatching thread can hold it without holding the `callbacks` lock.
-pub(crate) type Slot<T> = Option<Arc<Mutex<Box<T>>>>;
+/// A callback, shared so a dispatching thread can hold it without holding the `callbacks` lock.
+pub(crate) type Shared<T> = Arc<Mutex<Box<T>>>;
+/// A callback slot.
+pub(crate) type Slot<T> = Option<Shared<T>>;
 
 fn slot<T: ?Sized>(callback: Box<T>) -> Slot<T> {
     Some(Arc::new(Mutex::new(callback)))
@@ -107,7 +109,7 @@ pub(crate) struct Callbacks<U> {
     pub on_socket_open: Slot<OnSocket<U>>,
     pub on_socket_close: Slot<OnSocket<U>>,
     /// `message_callback_add` filters in the order added.
-    pub filtered: Vec<(String, Arc<Mutex<Box<OnMessage<U>>>>)>,
+    pub filtered: Vec<(String, Shared<OnMessage<U>>)>,
 }
 
 impl<U> Default for Callbacks<U> {
