@@ -232,7 +232,7 @@ pub enum Error {
     },
     /// A QoS outside 0..=2.
     InvalidQos(i64),
-    /// A payload over MQTT's limit of 268,435,455 bytes (or one that would not fit in the packet).
+    /// A payload too large for one MQTT packet: with the topic, over the limit of 268,435,455 bytes.
     PayloadTooLarge(usize),
     /// Any other invalid argument: names the argument and the problem.
     InvalidArgument {
@@ -312,12 +312,11 @@ impl fmt::Display for Error {
                 write!(f, "invalid topic filter {filter:?}: {reason}")
             }
             Error::InvalidQos(q) => write!(f, "invalid QoS {q}: QoS must be 0, 1 or 2"),
-            Error::PayloadTooLarge(n) => {
-                write!(
-                    f,
-                    "payload of {n} bytes is over MQTT's limit of 268435455 bytes"
-                )
-            }
+            Error::PayloadTooLarge(n) => write!(
+                f,
+                "payload of {n} bytes is too large: with its topic, the packet would be over \
+                 MQTT's limit of 268435455 bytes"
+            ),
             Error::InvalidArgument { name, reason } => write!(f, "invalid {name}: {reason}"),
             Error::NoConn => f.write_str("the client is not currently connected"),
             Error::QueueFull => f.write_str(

@@ -127,23 +127,28 @@ impl Waker {
 
     /// Wakes the loop (at most one byte in flight, however many callers).
     pub(crate) fn wake(&self) {
-        if !self.pending.swap(true, Ordering::AcqRel) {
+        if !self.pending.swap(true, Ordering::SeqCst) {
             // A full buffer means a wake-up is already pending; any other error leaves the loop to its
             // timeout, which is all a wake-up could have done.
             let _ = (&self.tx).write(&[1]);
         }
     }
 
-    /// Called by the loop when `poll` says the channel is readable, *before* it looks at pending work:
-    /// a wake-up after this point is then either seen by that look or leaves a byte for the next poll.
+    /// Called by the loop when `poll` says the channel is readable, *before* it looks at pending work.
+    ///
+    /// Drain first, then reset the flag. The other order loses wake-ups: a `wake()` between the reset
+    /// and the drain would write a byte that the drain then eats, leaving the flag set with nothing in
+    /// the channel, so every later `wake()` would skip its write. In this order, a `wake()` that sees the
+    /// flag still set (and skips its write) made its change before our reset, so the look at pending work
+    /// that follows sees it; any later `wake()` finds the flag clear and writes a byte.
     pub(crate) fn clear(&self) {
-        self.pending.store(false, Ordering::Release);
         let mut buf = [0u8; 64];
         while let Ok(n) = (&self.rx).read(&mut buf) {
             if n == 0 {
                 break;
             }
         }
+        self.pending.store(false, Ordering::SeqCst);
     }
 
     pub(crate) fn fd(&self) -> RawFd {
@@ -192,6 +197,51 @@ mod tests {
         )
         .unwrap();
         assert!(!ready.woken, "clear() drains the channel");
+    }
+
+    #[test]
+    fn no_wake_up_is_lost_while_the_loop_clears() {
+        // Like the loop: clear() only after poll() reports a wake-up, while other threads wake()
+        // concurrently. A lost wake-up leaves the flag set with an empty channel: then no later wake()
+        // writes, and the final poll below times out.
+        let waker = std::sync::Arc::new(Waker::new().unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stream = connect_tcp("127.0.0.1", port, Duration::from_secs(5)).unwrap();
+        let fd = stream.raw_fd();
+        for _ in 0..300 {
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let (w, done) = (waker.clone(), done.clone());
+                    std::thread::spawn(move || {
+                        while !done.load(Ordering::Relaxed) {
+                            w.wake();
+                        }
+                    })
+                })
+                .collect();
+            for _ in 0..200 {
+                if poll(fd, false, waker.fd(), Some(Duration::ZERO))
+                    .unwrap()
+                    .woken
+                {
+                    waker.clear();
+                }
+            }
+            done.store(true, Ordering::Relaxed);
+            threads.into_iter().for_each(|t| t.join().unwrap());
+            if poll(fd, false, waker.fd(), Some(Duration::ZERO))
+                .unwrap()
+                .woken
+            {
+                waker.clear();
+            }
+            waker.wake();
+            let r = poll(fd, false, waker.fd(), Some(Duration::from_secs(2))).unwrap();
+            assert!(r.woken, "a wake() was lost");
+            waker.clear();
+        }
     }
 
     #[test]

@@ -112,7 +112,6 @@ fn burst_from_8_threads(publ: &Client, topic: &'static str, messages: &mpsc::Rec
 /// every `wait_for_publish` reports the PUBACK, and the subscriber gets exactly 4000 distinct
 /// payloads, each thread's in the order it published them.
 #[test]
-#[ignore = "BUG: lost wake-up in Waker::clear (src/net.rs, see publish_after_a_burst_from_many_threads_is_not_stranded): after the burst the publisher's disconnect()/loop_stop() is never noticed, loop_stop hangs"]
 fn qos1_from_8_threads_all_acknowledged_and_all_received() {
     let _wd = watchdog(TEST_LIMIT);
     let Some(broker) = Mosquitto::start_or_skip() else {
@@ -130,7 +129,6 @@ fn qos1_from_8_threads_all_acknowledged_and_all_received() {
 /// wake it and reach the subscriber promptly (and be the next thing it gets: no duplicates of the
 /// burst). Proves no wake-up is lost when many threads wake the loop at once.
 #[test]
-#[ignore = "BUG: Waker::clear (src/net.rs) resets `pending` before draining; a racing wake() is drained, pending stays true, every later wake() is skipped: cross-thread publishes stall until socket traffic or keepalive"]
 fn publish_after_a_burst_from_many_threads_is_not_stranded() {
     let _wd = watchdog(TEST_LIMIT);
     let Some(broker) = Mosquitto::start_or_skip() else {
@@ -617,7 +615,6 @@ fn user_data_set_in_on_message_is_seen_by_the_next_callback() {
 /// Several threads subscribing, publishing and unsubscribing at once on one client: every request is
 /// acknowledged once and nothing deadlocks.
 #[test]
-#[ignore = "BUG: lost wake-up in Waker::clear (src/net.rs, see publish_after_a_burst_from_many_threads_is_not_stranded): publishes from the worker threads sit unsent, wait_for_publish times out"]
 fn concurrent_subscribe_publish_unsubscribe() {
     let _wd = watchdog(TEST_LIMIT);
     let Some(broker) = Mosquitto::start_or_skip() else {

@@ -79,14 +79,17 @@ mod tests {
                 Err(DecodeError::TrailingBytes { packet_type: 14 })
             );
         }
-        // Through the framer too: remaining length 1, one byte of body.
+        // Through the framer: a length other than 0 is rejected from the fixed header.
         let bytes = [
             0xe0, 0x01, // DISCONNECT, remaining length 1
             0x00, // unexpected body
         ];
         assert_eq!(
             decode(&bytes, 1024),
-            Err(DecodeError::TrailingBytes { packet_type: 14 })
+            Err(DecodeError::InvalidRemainingLength {
+                packet_type: 14,
+                declared: 1
+            })
         );
     }
 }

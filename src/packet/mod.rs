@@ -172,6 +172,15 @@ pub enum DecodeError {
     InvalidQoS(u8),
     /// A QoS 1 or 2 packet with packet identifier 0.
     ZeroPacketId,
+    /// A packet type whose length is fixed (CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK: 2;
+    /// PINGREQ, PINGRESP, DISCONNECT: 0) declares another remaining length. Caught from the fixed header
+    /// alone, so a hostile length is never waited for.
+    InvalidRemainingLength {
+        /// The packet type.
+        packet_type: u8,
+        /// The remaining length declared.
+        declared: usize,
+    },
     /// Any other violation of the specification, described.
     Protocol(&'static str),
 }
@@ -205,6 +214,15 @@ impl fmt::Display for DecodeError {
             DecodeError::InvalidUtf8 => f.write_str("string is not valid UTF-8"),
             DecodeError::InvalidQoS(q) => write!(f, "invalid QoS {q}"),
             DecodeError::ZeroPacketId => f.write_str("packet identifier 0 on a QoS 1/2 packet"),
+            DecodeError::InvalidRemainingLength {
+                packet_type,
+                declared,
+            } => write!(
+                f,
+                "{} declares remaining length {declared}, but its length is fixed at {}",
+                packet_name(*packet_type),
+                fixed_remaining_length(*packet_type).unwrap_or(0)
+            ),
             DecodeError::Protocol(what) => f.write_str(what),
         }
     }
@@ -230,6 +248,15 @@ pub fn packet_name(packet_type: u8) -> &'static str {
         13 => "PINGRESP",
         14 => "DISCONNECT",
         _ => "reserved packet type",
+    }
+}
+
+/// The remaining length a packet type must have, for the types whose length is fixed.
+fn fixed_remaining_length(packet_type: u8) -> Option<usize> {
+    match packet_type {
+        2 | 4 | 5 | 6 | 7 | 11 => Some(2),
+        12..=14 => Some(0),
+        _ => None,
     }
 }
 
@@ -306,6 +333,14 @@ pub fn frame(buf: &[u8], max_remaining: usize) -> Result<Option<Frame>, DecodeEr
         shift += 7;
         if i > 4 {
             return Err(DecodeError::MalformedRemainingLength);
+        }
+    }
+    if let Some(fixed) = fixed_remaining_length(packet_type) {
+        if remaining != fixed {
+            return Err(DecodeError::InvalidRemainingLength {
+                packet_type,
+                declared: remaining,
+            });
         }
     }
     if remaining > max_remaining {
@@ -680,6 +715,28 @@ mod tests {
                 max: 1024
             })
         );
+    }
+
+    #[test]
+    fn a_fixed_size_packet_with_another_length_fails_from_the_header_alone() {
+        // PUBACK declaring 200,000,000 bytes: rejected with four bytes in hand, not waited for.
+        let buf = [0x40, 0x80, 0x84, 0xaf, 0x5f];
+        assert_eq!(
+            frame(&buf, MAX_REMAINING_LENGTH),
+            Err(DecodeError::InvalidRemainingLength {
+                packet_type: 4,
+                declared: 200_000_000
+            })
+        );
+        assert!(matches!(
+            frame(&[0x20, 0x03], 10),
+            Err(DecodeError::InvalidRemainingLength { .. })
+        ));
+        assert!(matches!(
+            frame(&[0xd0, 0x01], 10),
+            Err(DecodeError::InvalidRemainingLength { .. })
+        ));
+        assert_eq!(frame(&[0x20, 0x02], 10), Ok(None));
     }
 
     #[test]
