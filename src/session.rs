@@ -215,6 +215,14 @@ impl Session {
         }
     }
 
+    /// Queues a packet, unless the connection is closed or DISCONNECT is already queued: nothing may
+    /// follow DISCONNECT on a connection (MQTT 3.1.1 section 3.14.4).
+    fn send(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+        if self.conn != ConnState::Closed && !self.disconnecting {
+            encode(&mut self.out);
+        }
+    }
+
     // ---- message ids ----
 
     fn next_mid(&mut self) -> Option<u16> {
@@ -509,11 +517,11 @@ impl Session {
         }
         match qos {
             1 => {
-                PubAck { pkid: mid }.encode(&mut self.out);
+                self.send(|out| PubAck { pkid: mid }.encode(out));
                 self.log(|| format!("Sending PUBACK (Mid: {mid})"));
             }
             2 => {
-                PubComp { pkid: mid }.encode(&mut self.out);
+                self.send(|out| PubComp { pkid: mid }.encode(out));
                 self.log(|| format!("Sending PUBCOMP (Mid: {mid})"));
             }
             _ => {}
@@ -551,7 +559,7 @@ impl Session {
             if self.ping_outstanding {
                 return Err(Error::Keepalive);
             }
-            packet::PingReq.encode(&mut self.out);
+            self.send(|out| packet::PingReq.encode(out));
             self.log(|| "Sending PINGREQ".into());
             self.ping_outstanding = true;
             self.last_out = now;
@@ -627,7 +635,7 @@ impl Session {
                     // The broker owns the message now: only its id is needed from here on.
                     m.payload = Vec::new();
                     m.topic = String::new();
-                    PubRel { pkid }.encode(&mut self.out);
+                    self.send(|out| PubRel { pkid }.encode(out));
                     self.log(|| format!("Sending PUBREL (Mid: {pkid})"));
                 }
             }
@@ -681,7 +689,7 @@ impl Session {
                 }
             }
             Packet::PingReq => {
-                packet::PingResp.encode(&mut self.out);
+                self.send(|out| packet::PingResp.encode(out));
             }
             Packet::PingResp => {
                 self.log(|| "Received PINGRESP".into());
@@ -710,7 +718,7 @@ impl Session {
     }
 
     fn send_ack_now(&mut self, pkid: u16) {
-        PubComp { pkid }.encode(&mut self.out);
+        self.send(|out| PubComp { pkid }.encode(out));
         self.log(|| format!("Sending PUBCOMP (Mid: {pkid})"));
     }
 
@@ -746,7 +754,7 @@ impl Session {
             QoS::ExactlyOnce => {
                 // Store until PUBREL (delivered then, as Paho does); a duplicate only gets PUBREC again.
                 self.incoming_qos2.entry(p.pkid).or_insert(msg);
-                PubRec { pkid: p.pkid }.encode(&mut self.out);
+                self.send(|out| PubRec { pkid: p.pkid }.encode(out));
                 self.log(|| format!("Sending PUBREC (Mid: {})", p.pkid));
             }
         }
@@ -1387,6 +1395,24 @@ mod tests {
             s.subscribe(vec![("a".into(), QoS::AtMostOnce)]),
             Err(Error::NoConn)
         ));
+    }
+
+    #[test]
+    fn nothing_follows_disconnect() {
+        let (mut s, now) = connected(SessionConfig::default());
+        s.handle(publish_pkt(4, QoS::AtLeastOnce, false), now)
+            .unwrap();
+        let Event::Message { msg, generation } = s.events.remove(0) else {
+            panic!()
+        };
+        s.disconnect().unwrap();
+        // The callback returns after disconnect(), a QoS 2 message and a PINGREQ arrive, keepalive is due.
+        s.message_handled(msg.mid, msg.qos, generation);
+        s.handle(publish_pkt(5, QoS::ExactlyOnce, false), now)
+            .unwrap();
+        s.handle(Packet::PingReq, now).unwrap();
+        s.tick(now + Duration::from_secs(3600)).unwrap();
+        assert_eq!(sent(&mut s), vec![Packet::Disconnect]);
     }
 
     #[test]
