@@ -634,12 +634,18 @@ impl<U: Send + 'static> Client<U> {
             let Some(stream) = io.stream.as_mut() else {
                 return Ok(());
             };
+            let space = io.rbuf.len() - io.rend;
             match stream.read(&mut io.rbuf[io.rend..]) {
                 Ok(0) => return Err(Error::ConnectionLost),
                 Ok(n) => {
                     io.rend += n;
                     total += n;
                     self.handle_buffered(io)?;
+                    if n < space {
+                        // The socket is drained: another read would only say WouldBlock. Whatever
+                        // arrives next, poll (level-triggered) reports.
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -706,11 +712,16 @@ impl<U: Send + 'static> Client<U> {
                 }
                 wrote = false;
             }
+            let len = io.wbuf.len() - io.wpos;
             match stream.write(&io.wbuf[io.wpos..]) {
                 Ok(0) => break Err(Error::ConnectionLost),
                 Ok(n) => {
                     io.wpos += n;
                     wrote = true;
+                    if n < len {
+                        // The socket is full: another write would only say WouldBlock.
+                        break Ok(WriteOutcome::Blocked);
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(WriteOutcome::Blocked),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
