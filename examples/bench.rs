@@ -4,13 +4,22 @@
 //!
 //! `cargo run --release --example bench -- <port> <n> <qos> <size>` prints
 //! `pahoish qos=Q size=S n=N <rate> msg/s <seconds>s`.
+//!
+//! `... --example bench -- --latency <port> <n> <qos> <size>`: ping-pong instead, one message at a time
+//! between two clients (one publishes a ping, the other answers each with a pong from its `on_message`);
+//! prints the median and 99th percentile round trip in microseconds over n pings (after 100 warm-up
+//! ones): `pahoish latency qos=Q size=S n=N median=<us>us p99=<us>us`.
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pahoish as mqtt;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let latency = args.first().is_some_and(|a| a == "--latency");
+    if latency {
+        args.remove(0);
+    }
     let parsed = (|| -> Option<(u16, usize, u8, usize)> {
         Some((
             args.first()?.parse().ok()?,
@@ -23,7 +32,12 @@ fn main() {
         eprintln!("usage: bench <port> <n> <qos> <size>");
         std::process::exit(1);
     };
-    if let Err(e) = run(port, n, qos, size) {
+    let result = if latency {
+        run_latency(port, n, qos, size)
+    } else {
+        run(port, n, qos, size)
+    };
+    if let Err(e) = result {
         eprintln!("bench: {e}");
         std::process::exit(1);
     }
@@ -75,5 +89,69 @@ fn run(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Error> {
     let _ = sub.disconnect();
     let _ = publ.loop_stop();
     let _ = sub.loop_stop();
+    Ok(())
+}
+
+fn run_latency(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Error> {
+    const WARMUP: usize = 100;
+    let pid = std::process::id();
+    let (ping_topic, pong_topic) = (format!("bench/ping-{pid}"), format!("bench/pong-{pid}"));
+    let timeout = Duration::from_secs(10);
+
+    // The ponger answers every ping from its callback.
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let ponger = mqtt::Client::new(&format!("pong-{pid}"));
+    let answer = pong_topic.clone();
+    let ready = ready_tx.clone();
+    ponger.on_subscribe(move |_c, _u, _mid, _codes, _p| {
+        let _ = ready.send(());
+    });
+    ponger.on_message(move |client, _u, msg| {
+        let _ = client.publish(&answer, msg.payload.as_slice(), msg.qos, false);
+    });
+    ponger.connect("127.0.0.1", port, 60)?;
+    ponger.loop_start()?;
+    ponger.subscribe(ping_topic.as_str(), qos)?;
+
+    let (pong_tx, pong_rx) = mpsc::channel();
+    let pinger = mqtt::Client::new(&format!("ping-{pid}"));
+    pinger.on_subscribe(move |_c, _u, _mid, _codes, _p| {
+        let _ = ready_tx.send(());
+    });
+    pinger.on_message(move |_c, _u, _msg| {
+        let _ = pong_tx.send(Instant::now());
+    });
+    pinger.connect("127.0.0.1", port, 60)?;
+    pinger.loop_start()?;
+    pinger.subscribe(pong_topic.as_str(), qos)?;
+    for _ in 0..2 {
+        ready_rx
+            .recv_timeout(timeout)
+            .map_err(|_| mqtt::Error::NoConn)?;
+    }
+
+    let payload = vec![b'x'; size];
+    let mut rtts = Vec::with_capacity(n);
+    for i in 0..WARMUP + n {
+        let t0 = Instant::now();
+        pinger.publish(&ping_topic, payload.as_slice(), qos, false)?;
+        let t1 = pong_rx
+            .recv_timeout(timeout)
+            .map_err(|_| mqtt::Error::ConnectionLost)?;
+        if i >= WARMUP {
+            rtts.push((t1 - t0).as_secs_f64() * 1e6);
+        }
+    }
+    rtts.sort_by(f64::total_cmp);
+    let pct = |p: f64| rtts[((rtts.len() as f64 * p) as usize).min(rtts.len() - 1)];
+    println!(
+        "pahoish latency qos={qos} size={size} n={n} median={:.0}us p99={:.0}us",
+        pct(0.5),
+        pct(0.99)
+    );
+    for c in [&pinger, &ponger] {
+        let _ = c.disconnect();
+        let _ = c.loop_stop();
+    }
     Ok(())
 }
