@@ -74,8 +74,10 @@
 //! [`hex`] formats bytes the way the errors do, for your own assertions and messages.
 
 mod mock;
+mod test_broker;
 
 pub use mock::{MockBroker, MockError, MockSession};
+pub use test_broker::{Direction, TestBroker};
 
 use std::fmt::Write;
 

@@ -1,0 +1,2340 @@
+//! [`TestBroker`]: a small working MQTT 3.1 / 3.1.1 broker on loopback, for tests that need a real peer
+//! rather than a script.
+//!
+//! Design: one accept thread, and per client connection a reader thread (which owns the connection: it
+//! reads, handles packets, and ends it) and a writer thread fed by a channel, so that routing a message to a
+//! slow subscriber never blocks the broker. All broker state (sessions, retained messages, the packet log)
+//! sits behind one mutex; each packet is handled whole under it, so what a test observes through the hooks
+//! is always a state between two packets. A condition variable on that mutex wakes `pause`d readers and the
+//! `wait_*` hooks. Reads use the socket read timeout, set to what is left of the keepalive deadline, so
+//! nothing polls. Stopping shuts every socket down (which ends blocked reads and writes), wakes the accept
+//! thread with a connection of its own, and joins every thread.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::packet::{
+    self, packet_name, ConnAck, Connect, LastWill, Packet, Protocol, PubAck, PubComp, PubRec,
+    PubRel, Publish, QoS, SubAck, UnsubAck, MAX_REMAINING_LENGTH,
+};
+use crate::topic::{topic_matches_sub, validate_filter};
+
+/// How long a new connection may take to send CONNECT before it is closed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection the broker ends waits for the client's end of stream before it is closed, so
+/// that bytes the client sent late do not turn the close into a reset that could destroy the last packet
+/// sent (a refusing CONNACK, say) before the client reads it.
+const LINGER: Duration = Duration::from_secs(1);
+/// How many bytes one socket read asks for.
+const READ_CHUNK: usize = 16 * 1024;
+/// The retained topic that names the broker, as in mosquitto.
+const VERSION_TOPIC: &str = "$SYS/broker/version";
+
+/// Which way a packet in [`TestBroker::packets`] went, seen from the broker.
+///
+/// ```
+/// use pahoish::testing::Direction;
+/// assert_ne!(Direction::Received, Direction::Sent);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The client sent it to the broker.
+    Received,
+    /// The broker sent it to the client.
+    Sent,
+}
+
+/// A small working MQTT 3.1 / 3.1.1 broker listening on `127.0.0.1`, for tests of code that publishes and
+/// subscribes, with hooks to observe and disturb it.
+///
+/// It is a real peer: QoS 0, 1 and 2 in both directions, clean and persistent sessions (QoS 1 and 2
+/// messages queued for an offline persistent client), retained messages, `+` and `#` wildcards (which do
+/// not match topics starting with `$`), will messages, keepalive enforcement, client id takeover, and a
+/// retained `$SYS/broker/version`. [`start`](TestBroker::start) runs it on threads of its own; dropping it
+/// stops it and joins them.
+///
+/// # Examples
+///
+/// A subscriber and a publisher, both [`Client`](crate::Client)s, talk through the broker:
+///
+/// ```
+/// use pahoish::packet::Packet;
+/// use pahoish::testing::{Direction, TestBroker};
+/// use pahoish::Client;
+/// use std::sync::mpsc;
+/// use std::time::Duration;
+///
+/// let broker = TestBroker::start()?;
+///
+/// let (tx, messages) = mpsc::channel();
+/// let sub = Client::new("sub");
+/// sub.on_message(move |_client, _userdata, msg| {
+///     let _ = tx.send(msg.clone());
+/// });
+/// sub.connect("127.0.0.1", broker.port(), 60)?;
+/// sub.loop_start()?;
+/// sub.subscribe("sensors/+/temperature", 1)?;
+/// // Publish only once the subscription is in place.
+/// let suback = broker.wait_for_packet("sub", Duration::from_secs(5), |dir, p| {
+///     dir == Direction::Sent && matches!(p, Packet::SubAck(_))
+/// });
+/// assert!(suback.is_some());
+///
+/// let publ = Client::new("pub");
+/// publ.connect("127.0.0.1", broker.port(), 60)?;
+/// publ.loop_start()?;
+/// publ.publish("sensors/kitchen/temperature", "21.5", 1, false)?
+///     .wait_for_publish(Some(Duration::from_secs(5)))?;
+///
+/// let msg = messages.recv_timeout(Duration::from_secs(5))?;
+/// assert_eq!((msg.topic.as_str(), msg.payload_repr(), msg.qos), ("sensors/kitchen/temperature", "b'21.5'".to_string(), 1));
+///
+/// for client in [sub, publ] {
+///     client.disconnect()?;
+///     client.loop_stop()?;
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Behaviour
+///
+/// - CONNECT: protocol `MQTT` level 4 (3.1.1) and `MQIsdp` level 3 (3.1) are accepted; another level of
+///   either name gets CONNACK 1 (MQTT 5 included), another name a closed connection. An empty client id
+///   gets CONNACK 2 with `clean_session` false or on MQTT 3.1, and an id of the form `auto-N` otherwise
+///   (see [`connected_clients`](TestBroker::connected_clients)). With [`set_auth`](TestBroker::set_auth),
+///   CONNACK 5 refuses a client without a user name and 4 a wrong user name or password.
+/// - A second connection with a client id already connected takes it over: the old connection is closed
+///   as if it had been cut, so its will is published.
+/// - Sessions: a clean session ends with its connection. A persistent one keeps its subscriptions, the
+///   QoS 1 and 2 messages in flight and those that arrive while the client is offline (QoS 0 ones are
+///   not kept, as in mosquitto); on reconnect CONNACK says `session_present` (3.1.1 only), then the
+///   messages in flight are sent again (PUBLISH with DUP, or PUBREL) and the queued ones follow in order.
+/// - Delivery: each message goes once to each session with a matching subscription, at the lower of its
+///   QoS and the highest QoS granted to a matching filter, with `retain` cleared. There is no limit on
+///   messages in flight. Incoming QoS 2 messages are delivered when their PUBREL arrives (as mosquitto
+///   does), and a PUBLISH sent again before that is not delivered twice. Publishes to `$SYS/...` topics
+///   from clients are acknowledged and dropped, as in mosquitto.
+/// - Retained messages: a retained PUBLISH replaces the topic's retained message, or clears it when its
+///   payload is empty (and is delivered to current subscribers either way). Each granted filter of a
+///   SUBSCRIBE (even one already held) is sent the matching retained messages, flagged `retain`, after the
+///   SUBACK.
+/// - SUBACK grants the QoS requested, or returns `0x80` for an invalid filter (`a/#/b`, `a+`).
+/// - Will: published when a connection ends without DISCONNECT (the client closed it, the broker cut it
+///   for a protocol error or a keepalive timeout, [`drop_client`](TestBroker::drop_client), or takeover);
+///   not after a DISCONNECT, and not when the broker stops.
+/// - Keepalive: a client with keepalive `k` that sends nothing for `1.5 * k` seconds is disconnected.
+///   A connection that sends no CONNECT within 10 seconds is closed.
+/// - Any malformed or out-of-order packet (a second CONNECT, a packet only a broker sends) closes that
+///   connection; it never stops the broker.
+///
+/// # Threads and locks
+///
+/// Every method takes the broker's one lock briefly; none blocks on the network. The `wait_*` methods wait
+/// on a condition variable, at most the time they are given.
+pub struct TestBroker {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl TestBroker {
+    /// Starts a broker listening on `127.0.0.1` on a port the system picks, running on threads of its own.
+    ///
+    /// Fails when the system refuses to listen on loopback or to start a thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::start()?;
+    /// assert_ne!(broker.port(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start() -> io::Result<TestBroker> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let addr = listener.local_addr()?;
+        let mut state = State::default();
+        state.retained.insert(
+            VERSION_TOPIC.to_owned(),
+            Retained {
+                payload: format!("pahoish TestBroker {}", env!("CARGO_PKG_VERSION")).into_bytes(),
+                qos: QoS::AtMostOnce,
+            },
+        );
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            changed: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+            port: addr.port(),
+        });
+        let for_acceptor = Arc::clone(&shared);
+        let acceptor = thread::Builder::new()
+            .name(format!("tb-{}-accept", addr.port()))
+            .spawn(move || accept_loop(listener, for_acceptor))?;
+        Ok(TestBroker {
+            addr,
+            shared,
+            acceptor: Some(acceptor),
+        })
+    }
+
+    /// The port the broker listens on (on `127.0.0.1`).
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::start()?;
+    /// let client = pahoish::Client::new("");
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The address the broker listens on: `127.0.0.1` and [`port`](TestBroker::port).
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::start()?;
+    /// assert!(broker.addr().ip().is_loopback());
+    /// std::net::TcpStream::connect(broker.addr())?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The broker's address as a URL: `mqtt://127.0.0.1:PORT`.
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::start()?;
+    /// assert_eq!(broker.url(), format!("mqtt://127.0.0.1:{}", broker.port()));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn url(&self) -> String {
+        format!("mqtt://{}", self.addr)
+    }
+
+    /// Every packet the broker received from and sent to connections of `client_id`, in order, since the
+    /// broker started (or since [`clear_packets`](TestBroker::clear_packets)), across reconnects.
+    ///
+    /// A CONNECT is logged under the client id it carries, or under the id the broker assigned for an
+    /// empty one; the packets of a connection refused before it has an id (CONNACK 1 or 2) are logged
+    /// under `""`. Packets are logged when the broker handles or sends them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pahoish::packet::{ConnAck, Packet};
+    /// use pahoish::testing::{Direction, TestBroker};
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::start()?;
+    /// let client = pahoish::Client::new("logged");
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// client.loop_start()?;
+    /// assert!(broker.wait_connected("logged", Duration::from_secs(5)));
+    /// client.disconnect()?;
+    /// client.loop_stop()?;
+    /// assert!(broker.wait_disconnected("logged", Duration::from_secs(5)));
+    ///
+    /// let log = broker.packets("logged");
+    /// assert!(matches!(&log[0], (Direction::Received, Packet::Connect(c)) if c.client_id == "logged"));
+    /// assert_eq!(log[1], (Direction::Sent, Packet::ConnAck(ConnAck { session_present: false, code: 0 })));
+    /// assert_eq!(log[2], (Direction::Received, Packet::Disconnect));
+    /// assert_eq!(log.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn packets(&self, client_id: &str) -> Vec<(Direction, Packet)> {
+        self.shared
+            .lock()
+            .wire
+            .log
+            .get(client_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Forgets the packets logged so far for every client id (see [`packets`](TestBroker::packets)).
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::start()?;
+    /// broker.clear_packets();
+    /// assert!(broker.packets("anyone").is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn clear_packets(&self) {
+        self.shared.lock().wire.log.clear();
+    }
+
+    /// Cuts the connection of `client_id` without a DISCONNECT, as a network failure would: the client
+    /// reads an end of stream, and the broker publishes its will. Returns whether that client was
+    /// connected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pahoish::testing::TestBroker;
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::start()?;
+    /// let (tx, lost) = mpsc::channel();
+    /// let client = pahoish::Client::builder()
+    ///     .client_id("fragile")
+    ///     .reconnect_on_failure(false)
+    ///     .build()?;
+    /// client.on_disconnect(move |_c, _u, _flags, rc, _p| {
+    ///     let _ = tx.send(rc);
+    /// });
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// client.loop_start()?;
+    /// assert!(broker.wait_connected("fragile", Duration::from_secs(5)));
+    ///
+    /// assert!(broker.drop_client("fragile"));
+    /// let rc = lost.recv_timeout(Duration::from_secs(5))?;
+    /// assert!(rc.is_failure()); // not a normal disconnection
+    /// assert!(!broker.drop_client("fragile"));
+    /// client.loop_stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drop_client(&self, client_id: &str) -> bool {
+        let conn = {
+            let mut st = self.shared.lock();
+            let conn = st.sessions.get(client_id).and_then(|s| s.conn);
+            if let Some(conn) = conn {
+                st.cut(conn, "dropped by TestBroker::drop_client");
+            }
+            conn
+        };
+        self.shared.changed.notify_all();
+        conn.is_some()
+    }
+
+    /// Requires every new connection to authenticate with this user name and password. A client without
+    /// a user name then gets CONNACK 5 (not authorised), one with another user name or password CONNACK 4
+    /// (bad user name or password). Clients already connected stay connected. Defaults to no
+    /// authentication.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pahoish::testing::TestBroker;
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::start()?;
+    /// broker.set_auth("alice", "secret");
+    ///
+    /// // The reason code on_connect reports (Paho's name for the CONNACK code).
+    /// let connect = |password: &str| -> Result<String, Box<dyn std::error::Error>> {
+    ///     let (tx, rx) = mpsc::channel();
+    ///     let client = pahoish::Client::builder().reconnect_on_failure(false).build()?;
+    ///     client.username_pw_set("alice", Some(password))?;
+    ///     client.on_connect(move |_c, _u, _f, rc, _p| {
+    ///         let _ = tx.send(rc.to_string());
+    ///     });
+    ///     client.connect("127.0.0.1", broker.port(), 60)?;
+    ///     client.loop_start()?;
+    ///     let rc = rx.recv_timeout(Duration::from_secs(5))?;
+    ///     let _ = client.disconnect();
+    ///     client.loop_stop()?;
+    ///     Ok(rc)
+    /// };
+    /// assert_eq!(connect("secret")?, "Success");
+    /// assert_eq!(connect("guess")?, "Bad user name or password"); // CONNACK 4
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_auth(&self, username: &str, password: &str) {
+        self.shared.lock().auth = Some((username.to_owned(), password.as_bytes().to_vec()));
+    }
+
+    /// Accepts new connections without credentials again, as before [`set_auth`](TestBroker::set_auth).
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::start()?;
+    /// broker.set_auth("alice", "secret");
+    /// broker.clear_auth();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn clear_auth(&self) {
+        self.shared.lock().auth = None;
+    }
+
+    /// Stops answering: from the time this returns the broker handles no packet from any client (not even
+    /// PINGREQ or CONNECT) and sends nothing new, until [`resume`](TestBroker::resume). Connections stay
+    /// open and what clients send waits unread. The broker's own keepalive clock stops too: no client is
+    /// disconnected for its silence while paused, and one whose keepalive period ran out meanwhile gets a
+    /// whole new period after `resume`. For testing a client's keepalive handling.
+    ///
+    /// # Examples
+    ///
+    /// A client with a 1 second keepalive gives up on a broker that does not answer its PINGREQ:
+    ///
+    /// ```
+    /// use pahoish::testing::TestBroker;
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::start()?;
+    /// let (tx, lost) = mpsc::channel();
+    /// let client = pahoish::Client::builder()
+    ///     .client_id("sleepy")
+    ///     .reconnect_on_failure(false)
+    ///     .build()?;
+    /// client.on_disconnect(move |_c, _u, _flags, rc, _p| {
+    ///     let _ = tx.send(rc.to_string());
+    /// });
+    /// client.connect("127.0.0.1", broker.port(), 1)?;
+    /// client.loop_start()?;
+    /// assert!(broker.wait_connected("sleepy", Duration::from_secs(5)));
+    ///
+    /// broker.pause();
+    /// assert_eq!(lost.recv_timeout(Duration::from_secs(10))?, "Keep alive timeout");
+    /// broker.resume();
+    /// client.loop_stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pause(&self) {
+        self.shared.lock().paused = true;
+        self.shared.changed.notify_all();
+    }
+
+    /// Answers again after [`pause`](TestBroker::pause): the packets clients sent meanwhile are handled in
+    /// order.
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::start()?;
+    /// broker.pause();
+    /// broker.resume();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn resume(&self) {
+        self.shared.lock().paused = false;
+        self.shared.changed.notify_all();
+    }
+
+    /// The retained messages, as `(topic, payload, qos)` sorted by topic. `$SYS/broker/version` is always
+    /// there, with the payload `pahoish TestBroker <crate version>`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pahoish::testing::TestBroker;
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::start()?;
+    /// let version = format!("pahoish TestBroker {}", env!("CARGO_PKG_VERSION"));
+    /// assert_eq!(broker.retained(), vec![("$SYS/broker/version".to_string(), version.into_bytes(), 0)]);
+    ///
+    /// let client = pahoish::Client::new("");
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// client.loop_start()?;
+    /// client.publish("home/door", "open", 1, true)?.wait_for_publish(Some(Duration::from_secs(5)))?;
+    /// assert_eq!(broker.retained()[1], ("home/door".to_string(), b"open".to_vec(), 1));
+    ///
+    /// // An empty retained payload clears the topic.
+    /// client.publish("home/door", (), 1, true)?.wait_for_publish(Some(Duration::from_secs(5)))?;
+    /// assert_eq!(broker.retained().len(), 1);
+    /// client.disconnect()?;
+    /// client.loop_stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retained(&self) -> Vec<(String, Vec<u8>, u8)> {
+        self.shared
+            .lock()
+            .retained
+            .iter()
+            .map(|(topic, r)| (topic.clone(), r.payload.clone(), r.qos as u8))
+            .collect()
+    }
+
+    /// The client ids connected right now (CONNECT accepted, connection not yet ended), sorted. Ids the
+    /// broker assigned to clients that sent an empty one appear as `auto-N`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pahoish::testing::TestBroker;
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::start()?;
+    /// let client = pahoish::Client::new("");
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// client.loop_start()?;
+    /// assert!(broker.wait_connected("auto-1", Duration::from_secs(5)));
+    /// assert_eq!(broker.connected_clients(), ["auto-1"]);
+    /// client.disconnect()?;
+    /// client.loop_stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connected_clients(&self) -> Vec<String> {
+        let st = self.shared.lock();
+        let mut ids: Vec<String> = st
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.conn.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Whether the broker holds a session for `client_id`: a connected client's, or a persistent one
+    /// kept while its client is offline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pahoish::testing::TestBroker;
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::start()?;
+    /// let client = pahoish::Client::builder().client_id("keeper").clean_session(false).build()?;
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// client.loop_start()?;
+    /// assert!(broker.wait_connected("keeper", Duration::from_secs(5)));
+    /// client.disconnect()?;
+    /// client.loop_stop()?;
+    /// assert!(broker.wait_disconnected("keeper", Duration::from_secs(5)));
+    /// assert!(broker.has_session("keeper"));
+    /// assert!(!broker.has_session("stranger"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn has_session(&self, client_id: &str) -> bool {
+        self.shared.lock().sessions.contains_key(client_id)
+    }
+
+    /// The subscriptions of `client_id`'s session as `(filter, granted qos)`, in the order they were first
+    /// made; empty when there is no session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pahoish::testing::TestBroker;
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::start()?;
+    /// let client = pahoish::Client::new("subscriber");
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// client.loop_start()?;
+    /// client.subscribe([("a/#", 1), ("b/+", 2)], 0)?;
+    /// let suback = broker.wait_for_packet("subscriber", Duration::from_secs(5), |_, p| {
+    ///     matches!(p, pahoish::packet::Packet::SubAck(_))
+    /// });
+    /// assert!(suback.is_some());
+    /// assert_eq!(broker.subscriptions("subscriber"), [("a/#".to_string(), 1), ("b/+".to_string(), 2)]);
+    /// client.disconnect()?;
+    /// client.loop_stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn subscriptions(&self, client_id: &str) -> Vec<(String, u8)> {
+        self.shared
+            .lock()
+            .sessions
+            .get(client_id)
+            .map(|s| s.subs.iter().map(|(f, q)| (f.clone(), *q as u8)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits until a client with `client_id` is connected, at most `timeout`; returns whether it is.
+    ///
+    /// See [`packets`](TestBroker::packets) for an example.
+    pub fn wait_connected(&self, client_id: &str, timeout: Duration) -> bool {
+        self.shared
+            .wait_until(timeout, |st| {
+                st.sessions
+                    .get(client_id)
+                    .is_some_and(|s| s.conn.is_some())
+                    .then_some(())
+            })
+            .is_some()
+    }
+
+    /// Waits until no client with `client_id` is connected (the broker has handled its DISCONNECT or
+    /// noticed the connection end), at most `timeout`; returns whether none is. True at once for an id
+    /// that never connected.
+    ///
+    /// See [`packets`](TestBroker::packets) for an example.
+    pub fn wait_disconnected(&self, client_id: &str, timeout: Duration) -> bool {
+        self.shared
+            .wait_until(timeout, |st| {
+                (!st.sessions.get(client_id).is_some_and(|s| s.conn.is_some())).then_some(())
+            })
+            .is_some()
+    }
+
+    /// Waits until the log of `client_id` (see [`packets`](TestBroker::packets)) holds a packet for which
+    /// `matches(direction, packet)` is true, at most `timeout`, and returns the first such packet. Packets
+    /// logged before the call count; [`clear_packets`](TestBroker::clear_packets) forgets them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pahoish::packet::Packet;
+    /// use pahoish::testing::{Direction, TestBroker};
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::start()?;
+    /// let client = pahoish::Client::new("pinger");
+    /// client.connect("127.0.0.1", broker.port(), 1)?;
+    /// client.loop_start()?;
+    /// // A client with a 1 s keepalive pings an idle broker within about a second.
+    /// let ping = broker.wait_for_packet("pinger", Duration::from_secs(5), |dir, p| {
+    ///     dir == Direction::Received && *p == Packet::PingReq
+    /// });
+    /// assert_eq!(ping, Some(Packet::PingReq));
+    /// assert_eq!(broker.wait_for_packet("pinger", Duration::from_millis(1), |_, p| *p == Packet::Disconnect), None);
+    /// client.disconnect()?;
+    /// client.loop_stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_packet(
+        &self,
+        client_id: &str,
+        timeout: Duration,
+        mut matches: impl FnMut(Direction, &Packet) -> bool,
+    ) -> Option<Packet> {
+        self.shared.wait_until(timeout, |st| {
+            st.wire.log.get(client_id).and_then(|log| {
+                log.iter()
+                    .find(|(dir, p)| matches(*dir, p))
+                    .map(|(_, p)| p.clone())
+            })
+        })
+    }
+
+    /// Stops the broker: the same as dropping it, spelled out. Every connection is closed (without
+    /// publishing wills) and every thread of the broker has ended when this returns.
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::start()?;
+    /// let addr = broker.addr();
+    /// broker.stop();
+    /// assert!(std::net::TcpStream::connect(addr).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stop(self) {}
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        {
+            let mut st = self.shared.lock();
+            st.stopping = true;
+            // Ends blocked reads (the reader threads then see an end of stream) and writes.
+            for conn in st.wire.conns.values() {
+                let _ = conn.stream.shutdown(Shutdown::Both);
+            }
+        }
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+        // The acceptor blocks in accept(), which std can neither time out nor cancel: a connection of our
+        // own wakes it to see the flag. The listener is alive until the acceptor returns, so this connect
+        // lands in its backlog at once.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+        // The acceptor is gone, so no connection thread starts after this.
+        let threads = std::mem::take(
+            &mut *self
+                .shared
+                .threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl fmt::Debug for TestBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.shared.lock();
+        f.debug_struct("TestBroker")
+            .field("addr", &self.addr)
+            .field("connections", &st.wire.conns.len())
+            .field("sessions", &st.sessions.len())
+            .field("retained", &st.retained.len())
+            .field("paused", &st.paused)
+            .finish_non_exhaustive()
+    }
+}
+
+// ---- shared state ----
+
+/// What the broker's threads share.
+struct Shared {
+    state: Mutex<State>,
+    /// Notified after every change of `state`.
+    changed: Condvar,
+    /// Set (after `State::stopping`) when the broker stops, for the acceptor, which holds no lock.
+    stopping: AtomicBool,
+    /// The connection threads, joined when the broker stops.
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    port: u16,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock was held (a bug) must not turn every later call into a panic too.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the state, then wakes everyone waiting for a change.
+    fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let out = f(&mut self.lock());
+        self.changed.notify_all();
+        out
+    }
+
+    /// Waits until `check` returns something, at most `timeout`.
+    fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&State) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut st = self.lock();
+        loop {
+            if let Some(found) = check(&st) {
+                return Some(found);
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return None;
+            }
+            st = self
+                .changed
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Blocks while the broker is paused; returns the guard, and whether the broker is stopping.
+    fn unpaused(&self) -> (MutexGuard<'_, State>, bool) {
+        let mut st = self.lock();
+        while st.paused && !st.stopping {
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        let stopping = st.stopping;
+        (st, stopping)
+    }
+
+    /// Registers an accepted connection and starts its reader thread.
+    fn spawn_connection(self: &Arc<Self>, stream: TcpStream) {
+        // Without this, Nagle's algorithm could hold back a small packet such as a PUBACK.
+        let _ = stream.set_nodelay(true);
+        let (tx, rx) = mpsc::channel();
+        let id = {
+            let mut st = self.lock();
+            let Ok(handle) = stream.try_clone() else {
+                return;
+            };
+            if st.stopping {
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+            st.next_conn += 1;
+            let id = st.next_conn;
+            st.wire.conns.insert(
+                id,
+                Conn {
+                    stream: handle,
+                    out: Some(tx),
+                    client_id: None,
+                    will: None,
+                },
+            );
+            id
+        };
+        let shared = Arc::clone(self);
+        let spawned = thread::Builder::new()
+            .name(format!("tb-{}-r{id}", self.port))
+            .spawn(move || serve(shared, id, stream, rx));
+        match spawned {
+            Ok(handle) => {
+                let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+                // Reap the threads of connections that ended, so a long test does not pile them up.
+                let (done, running): (Vec<_>, Vec<_>) =
+                    threads.drain(..).partition(|t| t.is_finished());
+                *threads = running;
+                threads.push(handle);
+                drop(threads);
+                for t in done {
+                    let _ = t.join();
+                }
+            }
+            Err(e) => {
+                log::warn!("TestBroker: cannot start a connection thread: {e}");
+                self.update(|st| {
+                    if let Some(conn) = st.wire.conns.remove(&id) {
+                        let _ = conn.stream.shutdown(Shutdown::Both);
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// The broker's state, behind [`Shared::state`].
+#[derive(Default)]
+struct State {
+    stopping: bool,
+    paused: bool,
+    auth: Option<(String, Vec<u8>)>,
+    next_conn: u64,
+    next_auto_id: u64,
+    wire: Wire,
+    sessions: HashMap<String, Session>,
+    retained: BTreeMap<String, Retained>,
+}
+
+/// The connections and the packet log: what sending a packet touches, kept apart from the sessions so
+/// that a session can send while it is borrowed.
+#[derive(Default)]
+struct Wire {
+    conns: HashMap<u64, Conn>,
+    log: HashMap<String, Vec<(Direction, Packet)>>,
+}
+
+impl Wire {
+    /// Logs `packet` under `client_id` and queues it for connection `conn`'s writer; does neither when the
+    /// connection has ended.
+    fn send(&mut self, conn: u64, client_id: &str, packet: Packet) {
+        let Some(out) = self.conns.get(&conn).and_then(|c| c.out.as_ref()) else {
+            return;
+        };
+        // The writer is gone only after a write failed, which also ends the connection.
+        let _ = out.send(packet.to_bytes());
+        self.record(client_id, Direction::Sent, packet);
+    }
+
+    fn record(&mut self, client_id: &str, direction: Direction, packet: Packet) {
+        self.log
+            .entry(client_id.to_owned())
+            .or_default()
+            .push((direction, packet));
+    }
+}
+
+/// One client connection, from accept until its reader thread ends.
+struct Conn {
+    /// A handle on the socket, to shut it down from another thread.
+    stream: TcpStream,
+    /// The writer thread's queue; `None` once the MQTT side of the connection has ended.
+    out: Option<Sender<Vec<u8>>>,
+    /// Set when CONNECT is accepted.
+    client_id: Option<String>,
+    will: Option<LastWill>,
+}
+
+struct Retained {
+    payload: Vec<u8>,
+    qos: QoS,
+}
+
+/// An application message on its way to subscribers.
+#[derive(Debug, Clone)]
+struct Msg {
+    topic: String,
+    payload: Vec<u8>,
+    qos: QoS,
+    retain: bool,
+}
+
+impl Msg {
+    fn publish(&self, pkid: u16, dup: bool) -> Packet {
+        Packet::Publish(Publish {
+            dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic: self.topic.clone(),
+            pkid,
+            payload: self.payload.clone(),
+        })
+    }
+}
+
+impl From<LastWill> for Msg {
+    fn from(w: LastWill) -> Msg {
+        Msg {
+            topic: w.topic,
+            payload: w.payload,
+            qos: w.qos,
+            retain: w.retain,
+        }
+    }
+}
+
+impl From<Publish> for Msg {
+    fn from(p: Publish) -> Msg {
+        Msg {
+            topic: p.topic,
+            payload: p.payload,
+            qos: p.qos,
+            retain: p.retain,
+        }
+    }
+}
+
+/// A message sent to a client and not yet completely acknowledged.
+enum Inflight {
+    /// PUBLISH sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    Publish(Msg),
+    /// PUBREL sent; waiting for PUBCOMP.
+    Released,
+}
+
+/// What the broker keeps for a client id.
+struct Session {
+    clean: bool,
+    /// The connection that has this session now, if any.
+    conn: Option<u64>,
+    subs: Vec<(String, QoS)>,
+    next_pkid: u16,
+    /// Outgoing QoS 1/2 messages in flight, in the order they were sent.
+    inflight: Vec<(u16, Inflight)>,
+    /// QoS 1/2 messages waiting for the client to be connected (or for a free packet identifier).
+    queued: VecDeque<Msg>,
+    /// Incoming QoS 2 messages received and waiting for their PUBREL.
+    incoming: Vec<(u16, Msg)>,
+}
+
+impl Session {
+    fn new(clean: bool) -> Session {
+        Session {
+            clean,
+            conn: None,
+            subs: Vec::new(),
+            next_pkid: 1,
+            inflight: Vec::new(),
+            queued: VecDeque::new(),
+            incoming: Vec::new(),
+        }
+    }
+
+    /// The highest QoS granted to a subscription matching `topic`, if any matches.
+    fn granted(&self, topic: &str) -> Option<QoS> {
+        self.subs
+            .iter()
+            .filter(|(filter, _)| topic_matches_sub(filter, topic))
+            .map(|(_, qos)| *qos)
+            .max()
+    }
+
+    fn free_pkid(&mut self) -> Option<u16> {
+        if self.inflight.len() >= usize::from(u16::MAX) {
+            return None;
+        }
+        loop {
+            let id = self.next_pkid.max(1);
+            self.next_pkid = id.wrapping_add(1);
+            if !self.inflight.iter().any(|(p, _)| *p == id) {
+                return Some(id);
+            }
+        }
+    }
+
+    /// Sends `msg` to the client now, or queues it while the client is offline (QoS 0 is then dropped).
+    fn deliver(&mut self, wire: &mut Wire, client_id: &str, msg: Msg) {
+        match self.conn {
+            Some(conn) if msg.qos == QoS::AtMostOnce => {
+                wire.send(conn, client_id, msg.publish(0, false))
+            }
+            None if msg.qos == QoS::AtMostOnce => {}
+            _ => {
+                self.queued.push_back(msg);
+                self.flush(wire, client_id);
+            }
+        }
+    }
+
+    /// Sends queued messages while connected and packet identifiers are free.
+    fn flush(&mut self, wire: &mut Wire, client_id: &str) {
+        let Some(conn) = self.conn else {
+            return;
+        };
+        while !self.queued.is_empty() {
+            let Some(pkid) = self.free_pkid() else {
+                return;
+            };
+            let Some(msg) = self.queued.pop_front() else {
+                return;
+            };
+            wire.send(conn, client_id, msg.publish(pkid, false));
+            self.inflight.push((pkid, Inflight::Publish(msg)));
+        }
+    }
+
+    /// After a reconnect to this session: sends again what is in flight, then what is queued.
+    fn resume(&mut self, wire: &mut Wire, client_id: &str) {
+        let Some(conn) = self.conn else {
+            return;
+        };
+        for (pkid, inflight) in &self.inflight {
+            let packet = match inflight {
+                Inflight::Publish(msg) => msg.publish(*pkid, true),
+                Inflight::Released => Packet::PubRel(PubRel { pkid: *pkid }),
+            };
+            wire.send(conn, client_id, packet);
+        }
+        self.flush(wire, client_id);
+    }
+
+    /// Handles PUBACK, PUBREC or PUBCOMP (`ack`: 4, 5 or 7) for an outgoing message.
+    fn acked(&mut self, wire: &mut Wire, client_id: &str, ack: u8, pkid: u16) {
+        let Some(i) = self.inflight.iter().position(|(p, _)| *p == pkid) else {
+            log::debug!(
+                "TestBroker: {client_id:?} sent {} for unknown packet id {pkid}",
+                packet_name(ack)
+            );
+            return;
+        };
+        match (ack, &self.inflight[i].1) {
+            (4, Inflight::Publish(m)) if m.qos == QoS::AtLeastOnce => {
+                self.inflight.remove(i);
+            }
+            (5, Inflight::Publish(m)) if m.qos == QoS::ExactlyOnce => {
+                self.inflight[i].1 = Inflight::Released;
+                if let Some(conn) = self.conn {
+                    wire.send(conn, client_id, Packet::PubRel(PubRel { pkid }));
+                }
+            }
+            // A PUBREC repeated after our PUBREL: repeat the PUBREL.
+            (5, Inflight::Released) => {
+                if let Some(conn) = self.conn {
+                    wire.send(conn, client_id, Packet::PubRel(PubRel { pkid }));
+                }
+            }
+            (7, Inflight::Released) => {
+                self.inflight.remove(i);
+            }
+            _ => log::debug!(
+                "TestBroker: {client_id:?} sent {} for packet id {pkid}, which is in another state",
+                packet_name(ack)
+            ),
+        }
+        self.flush(wire, client_id);
+    }
+}
+
+/// How the MQTT side of a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// DISCONNECT: no will.
+    Clean,
+    /// Anything else after CONNECT was accepted: the will is published.
+    Unclean,
+    /// The broker is stopping: no will.
+    Stopped,
+}
+
+/// What the reader does after a packet.
+enum Flow {
+    Continue,
+    End(End, String),
+}
+
+/// What a connection's reader knows about it.
+struct ConnState {
+    id: u64,
+    /// Set when CONNECT is accepted.
+    client_id: Option<String>,
+    /// The keepalive from CONNECT, once accepted.
+    keepalive: Option<u16>,
+}
+
+impl State {
+    /// Sends a message published by a client (or a will) to every matching subscription, and updates the
+    /// retained message of its topic when it is flagged `retain`.
+    fn route(&mut self, msg: Msg) {
+        if msg.retain {
+            if msg.payload.is_empty() {
+                self.retained.remove(&msg.topic);
+            } else {
+                self.retained.insert(
+                    msg.topic.clone(),
+                    Retained {
+                        payload: msg.payload.clone(),
+                        qos: msg.qos,
+                    },
+                );
+            }
+        }
+        for (client_id, session) in &mut self.sessions {
+            if let Some(granted) = session.granted(&msg.topic) {
+                let copy = Msg {
+                    qos: msg.qos.min(granted),
+                    retain: false,
+                    ..msg.clone()
+                };
+                session.deliver(&mut self.wire, client_id, copy);
+            }
+        }
+    }
+
+    /// Ends the MQTT side of connection `conn` (once; later calls do nothing): detaches it from its
+    /// session (a clean session ends with it) and publishes its will after an unclean end. The socket is
+    /// left to the connection's reader thread.
+    fn close(&mut self, conn: u64, end: End, why: &str) {
+        let Some(c) = self.wire.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.out.take().is_none() {
+            return;
+        }
+        let will = c.will.take();
+        let Some(client_id) = c.client_id.take() else {
+            log::debug!("TestBroker: connection {conn} closed before CONNECT was accepted: {why}");
+            return;
+        };
+        log::debug!("TestBroker: {client_id:?} disconnected: {why}");
+        if let Some(session) = self.sessions.get_mut(&client_id) {
+            if session.conn == Some(conn) {
+                session.conn = None;
+                if session.clean {
+                    self.sessions.remove(&client_id);
+                }
+            }
+        }
+        if end == End::Unclean {
+            if let Some(will) = will {
+                self.route(will.into());
+            }
+        }
+    }
+
+    /// Cuts connection `conn` (the client reads an end of stream) and ends it uncleanly.
+    fn cut(&mut self, conn: u64, why: &str) {
+        if let Some(c) = self.wire.conns.get(&conn) {
+            let _ = c.stream.shutdown(Shutdown::Both);
+        }
+        self.close(conn, End::Unclean, why);
+    }
+
+    /// Handles one packet (its first byte and its body) from connection `conn`.
+    fn handle(&mut self, conn: &mut ConnState, header: u8, body: &[u8]) -> Flow {
+        if self
+            .wire
+            .conns
+            .get(&conn.id)
+            .map_or(true, |c| c.out.is_none())
+        {
+            return Flow::End(End::Unclean, "the connection was cut".into());
+        }
+        let Some(client_id) = conn.client_id.clone() else {
+            return self.handle_connect(conn, header, body);
+        };
+        let packet = match Packet::decode_frame(header, body) {
+            Ok(p) => p,
+            Err(e) => {
+                return Flow::End(
+                    End::Unclean,
+                    format!("invalid {}: {e}", packet_name(header >> 4)),
+                )
+            }
+        };
+        self.wire
+            .record(&client_id, Direction::Received, packet.clone());
+        let State {
+            wire,
+            sessions,
+            retained,
+            ..
+        } = self;
+        let Some(session) = sessions.get_mut(&client_id) else {
+            return Flow::End(End::Unclean, "the session is gone".into());
+        };
+        match packet {
+            Packet::Publish(p) => {
+                let pkid = p.pkid;
+                let drop_it = p.topic.starts_with("$SYS/");
+                if drop_it {
+                    log::debug!(
+                        "TestBroker: {client_id:?} published to {:?}: dropped ($SYS is the broker's)",
+                        p.topic
+                    );
+                }
+                match p.qos {
+                    QoS::AtMostOnce => {}
+                    QoS::AtLeastOnce => {
+                        wire.send(conn.id, &client_id, Packet::PubAck(PubAck { pkid }))
+                    }
+                    QoS::ExactlyOnce => {
+                        // Kept until PUBREL, then delivered once, however often it is sent again.
+                        if !drop_it && !session.incoming.iter().any(|(id, _)| *id == pkid) {
+                            session.incoming.push((pkid, p.clone().into()));
+                        }
+                        wire.send(conn.id, &client_id, Packet::PubRec(PubRec { pkid }));
+                        return Flow::Continue;
+                    }
+                }
+                if !drop_it {
+                    self.route(p.into());
+                }
+            }
+            Packet::PubRel(PubRel { pkid }) => {
+                let msg = session
+                    .incoming
+                    .iter()
+                    .position(|(id, _)| *id == pkid)
+                    .map(|i| session.incoming.remove(i).1);
+                wire.send(conn.id, &client_id, Packet::PubComp(PubComp { pkid }));
+                if let Some(msg) = msg {
+                    self.route(msg);
+                }
+            }
+            Packet::PubAck(PubAck { pkid }) => session.acked(wire, &client_id, 4, pkid),
+            Packet::PubRec(PubRec { pkid }) => session.acked(wire, &client_id, 5, pkid),
+            Packet::PubComp(PubComp { pkid }) => session.acked(wire, &client_id, 7, pkid),
+            Packet::Subscribe(s) => {
+                let mut codes = Vec::with_capacity(s.filters.len());
+                let mut granted = Vec::new();
+                for (filter, qos) in s.filters {
+                    if validate_filter(&filter).is_err() {
+                        codes.push(0x80);
+                        continue;
+                    }
+                    codes.push(qos as u8);
+                    match session.subs.iter_mut().find(|(f, _)| *f == filter) {
+                        Some(existing) => existing.1 = qos,
+                        None => session.subs.push((filter.clone(), qos)),
+                    }
+                    granted.push((filter, qos));
+                }
+                let suback = SubAck {
+                    pkid: s.pkid,
+                    return_codes: codes,
+                };
+                wire.send(conn.id, &client_id, Packet::SubAck(suback));
+                for (filter, qos) in granted {
+                    for (topic, r) in retained.iter() {
+                        if topic_matches_sub(&filter, topic) {
+                            let msg = Msg {
+                                topic: topic.clone(),
+                                payload: r.payload.clone(),
+                                qos: r.qos.min(qos),
+                                retain: true,
+                            };
+                            session.deliver(wire, &client_id, msg);
+                        }
+                    }
+                }
+            }
+            Packet::Unsubscribe(u) => {
+                session.subs.retain(|(f, _)| !u.filters.contains(f));
+                wire.send(
+                    conn.id,
+                    &client_id,
+                    Packet::UnsubAck(UnsubAck { pkid: u.pkid }),
+                );
+            }
+            Packet::PingReq => wire.send(conn.id, &client_id, Packet::PingResp),
+            Packet::Disconnect => return Flow::End(End::Clean, "DISCONNECT".into()),
+            other => {
+                return Flow::End(
+                    End::Unclean,
+                    format!("protocol error: a client sent {}", other.name()),
+                )
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Handles the first packet of a connection, which must be an acceptable CONNECT.
+    fn handle_connect(&mut self, conn: &mut ConnState, header: u8, body: &[u8]) -> Flow {
+        if header >> 4 != 1 {
+            return Flow::End(
+                End::Unclean,
+                format!(
+                    "protocol error: the first packet was {}, not CONNECT",
+                    packet_name(header >> 4)
+                ),
+            );
+        }
+        // MQTT-3.1.2-2: a level this broker does not speak is answered with CONNACK 1 before the rest is
+        // parsed (an MQTT 5 CONNECT, for one, has fields 3.1.1 does not know).
+        match peek_protocol(body) {
+            Some((b"MQTT", 4) | (b"MQIsdp", 3)) => {}
+            Some((b"MQTT" | b"MQIsdp", level)) => {
+                return self.refuse(conn, "", 1, format!("unsupported protocol level {level}"))
+            }
+            _ => {
+                return Flow::End(
+                    End::Unclean,
+                    "protocol error: not an MQTT 3.1 or 3.1.1 CONNECT".into(),
+                )
+            }
+        }
+        let connect = match Connect::decode(header & 0x0f, body) {
+            Ok(c) => c,
+            Err(e) => return Flow::End(End::Unclean, format!("invalid CONNECT: {e}")),
+        };
+        let mut client_id = connect.client_id.clone();
+        if client_id.is_empty() {
+            if !connect.clean_session || connect.protocol == Protocol::V31 {
+                self.wire
+                    .record("", Direction::Received, Packet::Connect(connect));
+                return self.refuse(conn, "", 2, "empty client id".into());
+            }
+            client_id = self.assign_id();
+        }
+        self.wire.record(
+            &client_id,
+            Direction::Received,
+            Packet::Connect(connect.clone()),
+        );
+        if let Some((user, password)) = &self.auth {
+            let code = match (&connect.username, &connect.password) {
+                (None, _) => Some(5),
+                (Some(u), Some(p)) if u == user && p == password => None,
+                _ => Some(4),
+            };
+            if let Some(code) = code {
+                return self.refuse(conn, &client_id, code, "not authorised".into());
+            }
+        }
+
+        if let Some(old) = self.sessions.get(&client_id).and_then(|s| s.conn) {
+            self.cut(
+                old,
+                "taken over by a new connection with the same client id",
+            );
+        }
+        let present = if connect.clean_session {
+            self.sessions.insert(client_id.clone(), Session::new(true));
+            false
+        } else {
+            let present = self.sessions.contains_key(&client_id);
+            self.sessions
+                .entry(client_id.clone())
+                .or_insert_with(|| Session::new(false));
+            present
+        };
+        if let Some(c) = self.wire.conns.get_mut(&conn.id) {
+            c.client_id = Some(client_id.clone());
+            c.will = connect.will.clone();
+        }
+        conn.client_id = Some(client_id.clone());
+        conn.keepalive = Some(connect.keepalive);
+        let State { wire, sessions, .. } = self;
+        if let Some(session) = sessions.get_mut(&client_id) {
+            session.conn = Some(conn.id);
+            let connack = ConnAck {
+                // MQTT 3.1 has no session-present flag: that byte is reserved there.
+                session_present: present && connect.protocol == Protocol::V311,
+                code: 0,
+            };
+            wire.send(conn.id, &client_id, Packet::ConnAck(connack));
+            session.resume(wire, &client_id);
+        }
+        log::debug!("TestBroker: {client_id:?} connected (session present: {present})");
+        Flow::Continue
+    }
+
+    /// Answers CONNECT with a refusing CONNACK and ends the connection.
+    fn refuse(&mut self, conn: &ConnState, log_as: &str, code: u8, why: String) -> Flow {
+        let connack = ConnAck {
+            session_present: false,
+            code,
+        };
+        self.wire.send(conn.id, log_as, Packet::ConnAck(connack));
+        Flow::End(End::Unclean, format!("CONNACK {code}: {why}"))
+    }
+
+    /// A client id of the form `auto-N` that no session uses.
+    fn assign_id(&mut self) -> String {
+        loop {
+            self.next_auto_id += 1;
+            let id = format!("auto-{}", self.next_auto_id);
+            if !self.sessions.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+/// The protocol name and level at the start of a CONNECT body, if the body is long enough to hold them.
+fn peek_protocol(body: &[u8]) -> Option<(&[u8], u8)> {
+    let len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+    let name = body.get(2..2 + len)?;
+    Some((name, *body.get(2 + len)?))
+}
+
+// ---- threads ----
+
+/// Accepts connections until the broker stops.
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let accepted = listener.accept();
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok((stream, _)) => shared.spawn_connection(stream),
+            // A connection the client abandoned before it was accepted: nothing to do.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                // Out of file descriptors, say: back off a little rather than spin, and stay stoppable.
+                log::warn!("TestBroker: accept failed: {e}");
+                let st = shared.lock();
+                if !st.stopping {
+                    let _ = shared.changed.wait_timeout(st, Duration::from_millis(100));
+                }
+            }
+        }
+    }
+}
+
+/// A connection's reader thread: runs the connection, then ends it and joins its writer.
+fn serve(shared: Arc<Shared>, id: u64, stream: TcpStream, rx: Receiver<Vec<u8>>) {
+    let writer = stream.try_clone().and_then(|w| {
+        thread::Builder::new()
+            .name(format!("tb-{}-w{id}", shared.port))
+            .spawn(move || write_loop(w, rx))
+    });
+    let mut conn = ConnState {
+        id,
+        client_id: None,
+        keepalive: None,
+    };
+    let (end, why) = match &writer {
+        Ok(_) => read_loop(&shared, &mut conn, &stream),
+        Err(e) => (End::Unclean, format!("cannot start the writer: {e}")),
+    };
+    shared.update(|st| st.close(id, end, &why));
+    // The writer sends what was queued (a refusing CONNACK, say), then ends: its queue is closed.
+    if let Ok(writer) = writer {
+        let _ = writer.join();
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+    linger(&stream);
+    shared.update(|st| st.wire.conns.remove(&id));
+}
+
+/// Writes what the broker queues for one connection, in order, batching what is waiting.
+fn write_loop(mut stream: TcpStream, rx: Receiver<Vec<u8>>) {
+    while let Ok(mut bytes) = rx.recv() {
+        while let Ok(more) = rx.try_recv() {
+            bytes.extend_from_slice(&more);
+        }
+        if let Err(e) = stream.write_all(&bytes) {
+            log::debug!("TestBroker: write failed: {e}");
+            // Ends the reader's read too, so the connection ends.
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+/// Reads and handles packets until the connection ends; returns how, and why.
+fn read_loop(shared: &Shared, conn: &mut ConnState, mut stream: &TcpStream) -> (End, String) {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; READ_CHUNK];
+    let mut last_in = Instant::now();
+    loop {
+        // Every whole packet buffered, in order.
+        loop {
+            let f = match packet::frame(&buf, MAX_REMAINING_LENGTH) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => return (End::Unclean, format!("invalid packet: {e}")),
+            };
+            let (mut st, stopping) = shared.unpaused();
+            if stopping {
+                return (End::Stopped, "the broker stopped".into());
+            }
+            let flow = st.handle(conn, f.header, &buf[f.header_len..f.len()]);
+            drop(st);
+            shared.changed.notify_all();
+            buf.drain(..f.len());
+            last_in = Instant::now();
+            if let Flow::End(end, why) = flow {
+                return (end, why);
+            }
+        }
+        // Keepalive 0 turns the limit off (MQTT-3.1.2-24: 1.5 times the keepalive otherwise).
+        let limit = match conn.keepalive {
+            None => Some(CONNECT_TIMEOUT),
+            Some(0) => None,
+            Some(k) => Some(Duration::from_millis(u64::from(k) * 1500)),
+        };
+        let timeout = limit.map(|l| (last_in + l).saturating_duration_since(Instant::now()));
+        if timeout.is_some_and(|t| t.is_zero()) {
+            let paused = shared.lock().paused;
+            if !paused {
+                let why = match conn.keepalive {
+                    None => format!("no CONNECT within {CONNECT_TIMEOUT:?}"),
+                    Some(k) => format!("keepalive timeout (nothing received for 1.5 x {k} s)"),
+                };
+                return (End::Unclean, why);
+            }
+            // A paused broker enforces no keepalive: the period starts over when it resumes.
+            if shared.unpaused().1 {
+                return (End::Stopped, "the broker stopped".into());
+            }
+            last_in = Instant::now();
+            continue;
+        }
+        if let Err(e) = stream.set_read_timeout(timeout) {
+            return (End::Unclean, format!("socket error: {e}"));
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                let stopping = shared.stopping.load(Ordering::SeqCst);
+                return if stopping {
+                    (End::Stopped, "the broker stopped".into())
+                } else {
+                    (End::Unclean, "connection closed without DISCONNECT".into())
+                };
+            }
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                last_in = Instant::now();
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return (End::Unclean, format!("read failed: {e}")),
+        }
+    }
+}
+
+/// Waits (at most [`LINGER`]) for the client to close its side after the broker closed its own.
+fn linger(mut stream: &TcpStream) {
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{Subscribe, Unsubscribe};
+
+    /// How long any single wait in these tests may take.
+    const WAIT: Duration = Duration::from_secs(5);
+    /// How long a test watches for something that must not happen.
+    const QUIET: Duration = Duration::from_millis(300);
+
+    /// A client speaking raw packets, so every byte the broker sends is visible.
+    struct Raw {
+        stream: TcpStream,
+        buf: Vec<u8>,
+    }
+
+    impl Raw {
+        fn open(broker: &TestBroker) -> Raw {
+            let stream = TcpStream::connect(broker.addr()).expect("connect to the broker");
+            stream.set_nodelay(true).unwrap();
+            Raw {
+                stream,
+                buf: Vec::new(),
+            }
+        }
+
+        /// Opens a connection and sends CONNECT; returns it with the CONNACK.
+        fn connect(broker: &TestBroker, connect: Connect) -> (Raw, ConnAck) {
+            let mut raw = Raw::open(broker);
+            raw.send(Packet::Connect(connect));
+            match raw.recv() {
+                Packet::ConnAck(c) => (raw, c),
+                other => panic!("expected CONNACK, got {other:?}"),
+            }
+        }
+
+        /// A connection of `id` accepted by the broker (CONNACK 0); returns it and `session_present`.
+        fn session(broker: &TestBroker, id: &str, clean: bool) -> (Raw, bool) {
+            let (raw, connack) = Raw::connect(broker, connect(id, clean));
+            assert_eq!(connack.code, 0, "CONNACK for {id}");
+            (raw, connack.session_present)
+        }
+
+        fn send(&mut self, p: Packet) {
+            self.send_bytes(&p.to_bytes());
+        }
+
+        fn send_bytes(&mut self, b: &[u8]) {
+            self.stream.write_all(b).expect("write to the broker");
+        }
+
+        /// The next packet, or `None` when none arrives within `within`; fails on an end of stream.
+        fn try_recv(&mut self, within: Duration) -> Option<Packet> {
+            let deadline = Instant::now() + within;
+            let mut chunk = [0u8; 4096];
+            loop {
+                if let Some((p, used)) = packet::decode(&self.buf, MAX_REMAINING_LENGTH).unwrap() {
+                    self.buf.drain(..used);
+                    return Some(p);
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                self.stream.set_read_timeout(Some(left)).unwrap();
+                match self.stream.read(&mut chunk) {
+                    Ok(0) => panic!("the broker closed the connection"),
+                    Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(e) => panic!("read from the broker: {e}"),
+                }
+            }
+        }
+
+        fn recv(&mut self) -> Packet {
+            self.try_recv(WAIT)
+                .unwrap_or_else(|| panic!("no packet from the broker within {WAIT:?}"))
+        }
+
+        fn recv_publish(&mut self) -> Publish {
+            match self.recv() {
+                Packet::Publish(p) => p,
+                other => panic!("expected PUBLISH, got {other:?}"),
+            }
+        }
+
+        fn expect_nothing(&mut self) {
+            if let Some(p) = self.try_recv(QUIET) {
+                panic!("expected nothing, got {p:?}");
+            }
+        }
+
+        /// Checks the broker closes the connection (within [`WAIT`]) without sending anything more.
+        fn expect_closed(&mut self) {
+            assert!(self.buf.is_empty(), "unread bytes {:?}", self.buf);
+            self.stream.set_read_timeout(Some(WAIT)).unwrap();
+            let mut rest = Vec::new();
+            match self.stream.read_to_end(&mut rest) {
+                Ok(_) => assert!(rest.is_empty(), "bytes before the close: {rest:?}"),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+                Err(e) => panic!("the broker did not close the connection: {e}"),
+            }
+        }
+
+        fn subscribe(&mut self, pkid: u16, filters: &[(&str, QoS)]) -> Vec<u8> {
+            let filters = filters.iter().map(|(f, q)| (f.to_string(), *q)).collect();
+            self.send(Packet::Subscribe(Subscribe { pkid, filters }));
+            match self.recv() {
+                Packet::SubAck(s) if s.pkid == pkid => s.return_codes,
+                other => panic!("expected SUBACK {pkid}, got {other:?}"),
+            }
+        }
+
+        fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool, pkid: u16) {
+            self.send(publish(topic, payload, qos, retain, pkid));
+            match qos {
+                QoS::AtMostOnce => {}
+                QoS::AtLeastOnce => assert_eq!(self.recv(), Packet::PubAck(PubAck { pkid })),
+                QoS::ExactlyOnce => {
+                    assert_eq!(self.recv(), Packet::PubRec(PubRec { pkid }));
+                    self.send(Packet::PubRel(PubRel { pkid }));
+                    assert_eq!(self.recv(), Packet::PubComp(PubComp { pkid }));
+                }
+            }
+        }
+
+        /// Sends a PINGREQ and waits for the PINGRESP: every packet sent before has then been handled.
+        fn ping(&mut self) {
+            self.send(Packet::PingReq);
+            assert_eq!(self.recv(), Packet::PingResp);
+        }
+    }
+
+    fn connect(id: &str, clean: bool) -> Connect {
+        Connect {
+            protocol: Protocol::V311,
+            client_id: id.into(),
+            clean_session: clean,
+            keepalive: 60,
+            username: None,
+            password: None,
+            will: None,
+        }
+    }
+
+    fn with_will(mut c: Connect, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Connect {
+        c.will = Some(LastWill {
+            topic: topic.into(),
+            payload: payload.to_vec(),
+            qos,
+            retain,
+        });
+        c
+    }
+
+    fn publish(topic: &str, payload: &[u8], qos: QoS, retain: bool, pkid: u16) -> Packet {
+        Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain,
+            topic: topic.into(),
+            pkid,
+            payload: payload.to_vec(),
+        })
+    }
+
+    /// Topic, payload, QoS and retain of a delivered message.
+    fn seen(p: &Publish) -> (&str, &[u8], QoS, bool) {
+        (&p.topic, &p.payload, p.qos, p.retain)
+    }
+
+    const Q0: QoS = QoS::AtMostOnce;
+    const Q1: QoS = QoS::AtLeastOnce;
+    const Q2: QoS = QoS::ExactlyOnce;
+
+    /// A protocol level other than 4 for "MQTT" (MQTT 5 here) or 3 for "MQIsdp" gets CONNACK 1, and the
+    /// connection is closed.
+    #[test]
+    fn an_unknown_protocol_level_gets_connack_1() {
+        let broker = TestBroker::start().unwrap();
+        for (name, level) in [(&b"MQTT"[..], 5u8), (b"MQTT", 3), (b"MQIsdp", 4)] {
+            let mut body = vec![0, name.len() as u8];
+            body.extend_from_slice(name);
+            body.extend_from_slice(&[level, 0x02, 0, 60, 0, 1, b'x']);
+            let mut bytes = vec![0x10, body.len() as u8];
+            bytes.extend_from_slice(&body);
+            let mut raw = Raw::open(&broker);
+            raw.send_bytes(&bytes);
+            assert_eq!(
+                raw.recv(),
+                Packet::ConnAck(ConnAck {
+                    session_present: false,
+                    code: 1
+                }),
+                "level {level}"
+            );
+            raw.expect_closed();
+        }
+        assert!(broker.connected_clients().is_empty());
+    }
+
+    /// MQTT 3.1 ("MQIsdp", level 3) is accepted; its CONNACK never sets the session-present bit, which is
+    /// reserved there.
+    #[test]
+    fn mqtt_3_1_is_accepted() {
+        let broker = TestBroker::start().unwrap();
+        let mut c = connect("old", false);
+        c.protocol = Protocol::V31;
+        let (mut raw, connack) = Raw::connect(&broker, c.clone());
+        assert_eq!((connack.code, connack.session_present), (0, false));
+        raw.send(Packet::Disconnect);
+        raw.expect_closed();
+        assert!(broker.wait_disconnected("old", WAIT));
+        let (_raw, connack) = Raw::connect(&broker, c);
+        assert_eq!((connack.code, connack.session_present), (0, false));
+        assert!(broker.has_session("old"));
+    }
+
+    /// An empty client id is refused with CONNACK 2 for a persistent session (and on MQTT 3.1), and given
+    /// an `auto-N` id with a clean session.
+    #[test]
+    fn empty_client_ids() {
+        let broker = TestBroker::start().unwrap();
+        let (mut raw, connack) = Raw::connect(&broker, connect("", false));
+        assert_eq!(connack.code, 2);
+        raw.expect_closed();
+        let mut v31 = connect("", true);
+        v31.protocol = Protocol::V31;
+        let (mut raw, connack) = Raw::connect(&broker, v31);
+        assert_eq!(connack.code, 2);
+        raw.expect_closed();
+        assert_eq!(broker.packets("").len(), 4, "{:?}", broker.packets(""));
+
+        let (_a, _) = Raw::session(&broker, "", true);
+        let (_b, _) = Raw::session(&broker, "", true);
+        assert_eq!(broker.connected_clients(), ["auto-1", "auto-2"]);
+        assert!(matches!(
+            &broker.packets("auto-1")[0],
+            (Direction::Received, Packet::Connect(c)) if c.client_id.is_empty()
+        ));
+    }
+
+    /// With credentials required: none gets CONNACK 5, a wrong password or user CONNACK 4, the right ones
+    /// 0; `clear_auth` lifts the requirement.
+    #[test]
+    fn authentication() {
+        let broker = TestBroker::start().unwrap();
+        broker.set_auth("alice", "secret");
+        let creds = |user: Option<&str>, pass: Option<&[u8]>| {
+            let mut c = connect("who", true);
+            c.username = user.map(str::to_owned);
+            c.password = pass.map(<[u8]>::to_vec);
+            c
+        };
+        for (user, pass, code) in [
+            (None, None, 5),
+            (Some("alice"), Some(&b"wrong"[..]), 4),
+            (Some("alice"), None, 4),
+            (Some("bob"), Some(b"secret"), 4),
+            (Some("alice"), Some(b"secret"), 0),
+        ] {
+            let (mut raw, connack) = Raw::connect(&broker, creds(user, pass));
+            assert_eq!(connack.code, code, "{user:?} {pass:?}");
+            if code != 0 {
+                raw.expect_closed();
+            }
+        }
+        broker.clear_auth();
+        let (_raw, connack) = Raw::connect(&broker, creds(None, None));
+        assert_eq!(connack.code, 0);
+    }
+
+    /// Bytes that are not MQTT, a first packet that is not CONNECT, a second CONNECT, a packet only a
+    /// broker sends and a malformed packet each close that connection only; the broker keeps serving.
+    #[test]
+    fn bad_input_closes_only_that_connection() {
+        let broker = TestBroker::start().unwrap();
+        let (mut watcher, _) = Raw::session(&broker, "watcher", true);
+        let connect_bytes = Packet::Connect(connect("bad", true)).to_bytes();
+        let mut bad: Vec<Vec<u8>> = vec![
+            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            vec![0xc0, 0x00],                         // PINGREQ before CONNECT
+            vec![0x10, 0x03, 0x00, 0x01, b'M'],       // truncated CONNECT
+            vec![0x30, 0xff, 0xff, 0xff, 0xff, 0x7f], // five length bytes
+        ];
+        for after in [
+            connect_bytes.clone(),              // a second CONNECT
+            vec![0x20, 0x02, 0x00, 0x00],       // CONNACK from a client
+            vec![0x32, 0x03, 0x00, 0x01, b'a'], // QoS 1 PUBLISH with no packet id
+            vec![0x82, 0x02, 0x00, 0x01],       // SUBSCRIBE with no filter
+            vec![0x30, 0x03, 0x00, 0x01, b'#'], // PUBLISH to a wildcard
+        ] {
+            let mut bytes = connect_bytes.clone();
+            bytes.extend_from_slice(&after);
+            bad.push(bytes);
+        }
+        for bytes in bad {
+            let mut raw = Raw::open(&broker);
+            raw.send_bytes(&bytes);
+            if bytes.starts_with(&connect_bytes) {
+                assert!(matches!(raw.recv(), Packet::ConnAck(c) if c.code == 0));
+            }
+            raw.expect_closed();
+        }
+        watcher.ping();
+        let (mut again, _) = Raw::session(&broker, "bad", true);
+        again.ping();
+    }
+
+    /// Random bytes on many connections never panic the broker (every thread still answers after).
+    #[test]
+    fn random_bytes_never_break_the_broker() {
+        let broker = TestBroker::start().unwrap();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let connect_bytes = Packet::Connect(connect("fuzz", true)).to_bytes();
+        for i in 0..200 {
+            let mut bytes = if i % 2 == 0 {
+                connect_bytes.clone()
+            } else {
+                Vec::new()
+            };
+            for _ in 0..(i % 40) + 1 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                bytes.push(x as u8);
+            }
+            let mut raw = Raw::open(&broker);
+            // The broker may close before reading everything; that is fine.
+            let _ = raw.stream.write_all(&bytes);
+        }
+        let (mut raw, _) = Raw::session(&broker, "after", true);
+        raw.ping();
+    }
+
+    /// QoS 0, 1 and 2 towards the broker get their acknowledgements; a subscriber gets each message at
+    /// the lower of the published QoS and the granted one, with retain cleared.
+    #[test]
+    fn qos_levels_and_downgrade() {
+        let broker = TestBroker::start().unwrap();
+        let (mut sub, _) = Raw::session(&broker, "sub", true);
+        assert_eq!(
+            sub.subscribe(1, &[("q/0", Q0), ("q/1", Q1), ("q/2", Q2)]),
+            [0, 1, 2]
+        );
+        let (mut publ, _) = Raw::session(&broker, "pub", true);
+        let mut pkid = 0;
+        for granted in [Q0, Q1, Q2] {
+            for qos in [Q0, Q1, Q2] {
+                pkid += 1;
+                let topic = format!("q/{}", granted as u8);
+                publ.publish(&topic, b"m", qos, false, pkid);
+                let p = sub.recv_publish();
+                assert_eq!(
+                    seen(&p),
+                    (topic.as_str(), &b"m"[..], qos.min(granted), false)
+                );
+                match p.qos {
+                    Q0 => assert_eq!(p.pkid, 0),
+                    Q1 => sub.send(Packet::PubAck(PubAck { pkid: p.pkid })),
+                    Q2 => {
+                        sub.send(Packet::PubRec(PubRec { pkid: p.pkid }));
+                        assert_eq!(sub.recv(), Packet::PubRel(PubRel { pkid: p.pkid }));
+                        sub.send(Packet::PubComp(PubComp { pkid: p.pkid }));
+                    }
+                }
+            }
+        }
+        sub.ping();
+        sub.expect_nothing();
+    }
+
+    /// Overlapping subscriptions deliver a message once, at the highest QoS granted among them.
+    #[test]
+    fn overlapping_subscriptions_deliver_once_at_the_highest_qos() {
+        let broker = TestBroker::start().unwrap();
+        let (mut sub, _) = Raw::session(&broker, "sub", true);
+        sub.subscribe(1, &[("a/#", Q0), ("a/+", Q1), ("a/b", Q0)]);
+        let (mut publ, _) = Raw::session(&broker, "pub", true);
+        publ.publish("a/b", b"x", Q2, false, 1);
+        let p = sub.recv_publish();
+        assert_eq!(seen(&p), ("a/b", &b"x"[..], Q1, false));
+        sub.send(Packet::PubAck(PubAck { pkid: p.pkid }));
+        sub.expect_nothing();
+    }
+
+    /// A QoS 2 PUBLISH sent twice before its PUBREL is delivered once, when the PUBREL arrives; the
+    /// broker's own QoS 2 delivery runs PUBREC / PUBREL / PUBCOMP.
+    #[test]
+    fn qos2_is_delivered_exactly_once() {
+        let broker = TestBroker::start().unwrap();
+        let (mut sub, _) = Raw::session(&broker, "sub", true);
+        sub.subscribe(1, &[("x", Q2)]);
+        let (mut publ, _) = Raw::session(&broker, "pub", true);
+        publ.send(publish("x", b"once", Q2, false, 7));
+        assert_eq!(publ.recv(), Packet::PubRec(PubRec { pkid: 7 }));
+        let mut again = publish("x", b"once", Q2, false, 7);
+        if let Packet::Publish(p) = &mut again {
+            p.dup = true;
+        }
+        publ.send(again);
+        assert_eq!(publ.recv(), Packet::PubRec(PubRec { pkid: 7 }));
+        publ.ping();
+        sub.expect_nothing();
+        publ.send(Packet::PubRel(PubRel { pkid: 7 }));
+        assert_eq!(publ.recv(), Packet::PubComp(PubComp { pkid: 7 }));
+        let p = sub.recv_publish();
+        assert_eq!(seen(&p), ("x", &b"once"[..], Q2, false));
+        sub.send(Packet::PubRec(PubRec { pkid: p.pkid }));
+        assert_eq!(sub.recv(), Packet::PubRel(PubRel { pkid: p.pkid }));
+        sub.send(Packet::PubComp(PubComp { pkid: p.pkid }));
+        // A PUBREL repeated after the PUBCOMP is answered again and delivers nothing more.
+        publ.send(Packet::PubRel(PubRel { pkid: 7 }));
+        assert_eq!(publ.recv(), Packet::PubComp(PubComp { pkid: 7 }));
+        sub.ping();
+        sub.expect_nothing();
+    }
+
+    /// A persistent session keeps subscriptions and queues QoS 1 and 2 messages (not QoS 0) while its
+    /// client is offline; on reconnect CONNACK says session present and the queue follows in order. A
+    /// clean session ends it.
+    #[test]
+    fn persistent_sessions_queue_messages() {
+        let broker = TestBroker::start().unwrap();
+        let (mut sub, present) = Raw::session(&broker, "p", false);
+        assert!(!present);
+        sub.subscribe(1, &[("s/#", Q2)]);
+        sub.send(Packet::Disconnect);
+        sub.expect_closed();
+        assert!(broker.wait_disconnected("p", WAIT));
+        assert_eq!(broker.subscriptions("p"), [("s/#".to_string(), 2)]);
+
+        let (mut publ, _) = Raw::session(&broker, "pub", true);
+        publ.publish("s/a", b"0", Q0, false, 0);
+        publ.publish("s/b", b"1", Q1, false, 1);
+        publ.publish("s/c", b"2", Q2, false, 2);
+        publ.publish("s/d", b"3", Q1, false, 3);
+
+        let (mut sub, present) = Raw::session(&broker, "p", false);
+        assert!(present);
+        let got: Vec<_> = (0..3).map(|_| sub.recv_publish()).collect();
+        let got: Vec<_> = got.iter().map(seen).collect();
+        assert_eq!(
+            got,
+            [
+                ("s/b", &b"1"[..], Q1, false),
+                ("s/c", &b"2"[..], Q2, false),
+                ("s/d", &b"3"[..], Q1, false)
+            ]
+        );
+        sub.send(Packet::Disconnect);
+        sub.expect_closed();
+        assert!(broker.wait_disconnected("p", WAIT));
+
+        // A clean session discards the persistent one, and ends with its connection.
+        let (mut sub, present) = Raw::session(&broker, "p", true);
+        assert!(!present);
+        assert!(broker.subscriptions("p").is_empty());
+        sub.send(Packet::Disconnect);
+        sub.expect_closed();
+        assert!(broker.wait_disconnected("p", WAIT));
+        assert!(!broker.has_session("p"));
+        let (_sub, present) = Raw::session(&broker, "p", false);
+        assert!(!present);
+    }
+
+    /// Messages in flight when a persistent client goes away are sent again on reconnect: an unacked
+    /// PUBLISH with DUP set, a PUBREC'd QoS 2 message as PUBREL.
+    #[test]
+    fn inflight_messages_are_resent_on_reconnect() {
+        let broker = TestBroker::start().unwrap();
+        let (mut sub, _) = Raw::session(&broker, "p", false);
+        sub.subscribe(1, &[("r/1", Q1), ("r/2", Q2)]);
+        let (mut publ, _) = Raw::session(&broker, "pub", true);
+        publ.publish("r/1", b"one", Q1, false, 1);
+        publ.publish("r/2", b"two", Q2, false, 2);
+        let p1 = sub.recv_publish();
+        let p2 = sub.recv_publish();
+        assert_eq!((p1.dup, p2.dup), (false, false));
+        sub.send(Packet::PubRec(PubRec { pkid: p2.pkid }));
+        assert_eq!(sub.recv(), Packet::PubRel(PubRel { pkid: p2.pkid }));
+        drop(sub); // no PUBACK, no PUBCOMP, no DISCONNECT
+        assert!(broker.wait_disconnected("p", WAIT));
+
+        let (mut sub, present) = Raw::session(&broker, "p", false);
+        assert!(present);
+        let again = sub.recv_publish();
+        assert_eq!(seen(&again), ("r/1", &b"one"[..], Q1, false));
+        assert_eq!((again.pkid, again.dup), (p1.pkid, true));
+        assert_eq!(sub.recv(), Packet::PubRel(PubRel { pkid: p2.pkid }));
+        sub.send(Packet::PubAck(PubAck { pkid: p1.pkid }));
+        sub.send(Packet::PubComp(PubComp { pkid: p2.pkid }));
+        sub.ping();
+        sub.send(Packet::Disconnect);
+        sub.expect_closed();
+        let (mut sub, _) = Raw::session(&broker, "p", false);
+        sub.ping();
+        sub.expect_nothing();
+    }
+
+    /// Retained messages: set, replaced, sent with retain on subscribe (at the lower QoS), delivered live
+    /// without retain, cleared by an empty payload; `$SYS/broker/version` is retained from the start.
+    #[test]
+    fn retained_messages() {
+        let broker = TestBroker::start().unwrap();
+        let (mut publ, _) = Raw::session(&broker, "pub", true);
+        publ.publish("r/t", b"first", Q1, true, 1);
+        publ.publish("r/t", b"second", Q2, true, 2);
+        let (mut a, _) = Raw::session(&broker, "a", true);
+        a.subscribe(1, &[("r/+", Q1)]);
+        let p = a.recv_publish();
+        assert_eq!(seen(&p), ("r/t", &b"second"[..], Q1, true));
+        a.send(Packet::PubAck(PubAck { pkid: p.pkid }));
+        // Subscribing again sends the retained message again.
+        a.subscribe(2, &[("r/+", Q0)]);
+        assert_eq!(seen(&a.recv_publish()), ("r/t", &b"second"[..], Q0, true));
+
+        publ.publish("r/t", b"", Q0, true, 0);
+        assert_eq!(seen(&a.recv_publish()), ("r/t", &b""[..], Q0, false));
+        publ.ping();
+        assert_eq!(broker.retained().len(), 1);
+        let (mut b, _) = Raw::session(&broker, "b", true);
+        b.subscribe(1, &[("r/#", Q2)]);
+        b.ping();
+        b.expect_nothing();
+
+        b.subscribe(2, &[("$SYS/#", Q0)]);
+        let v = b.recv_publish();
+        let version = format!("pahoish TestBroker {}", env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            seen(&v),
+            ("$SYS/broker/version", version.as_bytes(), Q0, true)
+        );
+    }
+
+    /// `+` and `#` match as the specification says, and wildcards in the first level do not match
+    /// topics starting with `$`. Clients cannot publish to `$SYS`.
+    #[test]
+    fn wildcards_and_dollar_topics() {
+        let broker = TestBroker::start().unwrap();
+        let (mut sub, _) = Raw::session(&broker, "sub", true);
+        // The retained $SYS/broker/version reaches neither "#" nor "+/broker/+".
+        sub.subscribe(1, &[("#", Q0), ("+/broker/+", Q0), ("$x/+", Q0)]);
+        let (mut publ, _) = Raw::session(&broker, "pub", true);
+        for topic in [
+            "a",
+            "a/b/c",
+            "/lead",
+            "$x/y",
+            "$x/y/z",
+            "$SYS/broker/load",
+            "$y",
+        ] {
+            publ.publish(topic, topic.as_bytes(), Q0, false, 0);
+        }
+        publ.ping();
+        let mut got = Vec::new();
+        while let Some(Packet::Publish(p)) = sub.try_recv(QUIET) {
+            got.push(p.topic);
+        }
+        assert_eq!(got, ["a", "a/b/c", "/lead", "$x/y"]);
+    }
+
+    /// SUBACK answers each filter: the QoS granted, or 0x80 for an invalid filter (which is not kept).
+    #[test]
+    fn invalid_filters_get_0x80() {
+        let broker = TestBroker::start().unwrap();
+        let (mut sub, _) = Raw::session(&broker, "sub", true);
+        let codes = sub.subscribe(1, &[("a/#/b", Q1), ("ok/+", Q2), ("a+", Q0), ("#", Q1)]);
+        assert_eq!(codes, [0x80, 2, 0x80, 1]);
+        assert_eq!(
+            broker.subscriptions("sub"),
+            [("ok/+".to_string(), 2), ("#".to_string(), 1)]
+        );
+    }
+
+    /// UNSUBSCRIBE removes the filters named (exactly), and is acknowledged even for unknown ones.
+    #[test]
+    fn unsubscribe() {
+        let broker = TestBroker::start().unwrap();
+        let (mut sub, _) = Raw::session(&broker, "sub", true);
+        sub.subscribe(1, &[("u/a", Q0), ("u/b", Q0)]);
+        sub.send(Packet::Unsubscribe(Unsubscribe {
+            pkid: 2,
+            filters: vec!["u/a".into(), "u/nothing".into()],
+        }));
+        assert_eq!(sub.recv(), Packet::UnsubAck(UnsubAck { pkid: 2 }));
+        let (mut publ, _) = Raw::session(&broker, "pub", true);
+        publ.publish("u/a", b"a", Q0, false, 0);
+        publ.publish("u/b", b"b", Q0, false, 0);
+        publ.ping();
+        assert_eq!(sub.recv_publish().topic, "u/b");
+        sub.expect_nothing();
+    }
+
+    /// Subscribes `watcher` to `will/#` and returns it.
+    fn will_watcher(broker: &TestBroker) -> Raw {
+        let (mut w, _) = Raw::session(broker, "watcher", true);
+        w.subscribe(1, &[("will/#", Q2)]);
+        w
+    }
+
+    fn expect_will(watcher: &mut Raw, topic: &str) {
+        let p = watcher.recv_publish();
+        assert_eq!(seen(&p), (topic, &b"gone"[..], Q1, false));
+        watcher.send(Packet::PubAck(PubAck { pkid: p.pkid }));
+    }
+
+    /// The will is published when the client closes the connection without DISCONNECT, and not after a
+    /// DISCONNECT.
+    #[test]
+    fn will_on_close_without_disconnect_only() {
+        let broker = TestBroker::start().unwrap();
+        let mut watcher = will_watcher(&broker);
+        let (mut clean, _) = Raw::connect(
+            &broker,
+            with_will(connect("c", true), "will/c", b"gone", Q1, false),
+        );
+        clean.send(Packet::Disconnect);
+        clean.expect_closed();
+        let (cut, _) = Raw::connect(
+            &broker,
+            with_will(connect("u", true), "will/u", b"gone", Q1, false),
+        );
+        drop(cut);
+        expect_will(&mut watcher, "will/u");
+        assert!(broker.wait_disconnected("c", WAIT));
+        watcher.ping();
+        watcher.expect_nothing();
+    }
+
+    /// The will is published when the broker closes the connection: for a protocol error, a keepalive
+    /// timeout (1.5 x keepalive), `drop_client` and a takeover (which closes the old connection). A
+    /// retained will is kept.
+    #[test]
+    fn will_when_the_broker_ends_the_connection() {
+        let broker = TestBroker::start().unwrap();
+        let mut watcher = will_watcher(&broker);
+
+        let (mut bad, _) = Raw::connect(
+            &broker,
+            with_will(connect("bad", true), "will/bad", b"gone", Q1, false),
+        );
+        bad.send_bytes(&[0x20, 0x02, 0x00, 0x00]);
+        bad.expect_closed();
+        expect_will(&mut watcher, "will/bad");
+
+        let (mut dropped, _) = Raw::connect(
+            &broker,
+            with_will(connect("d", true), "will/d", b"gone", Q1, true),
+        );
+        assert!(broker.drop_client("d"));
+        dropped.expect_closed();
+        expect_will(&mut watcher, "will/d");
+        assert_eq!(
+            broker.retained()[1],
+            ("will/d".to_string(), b"gone".to_vec(), 1)
+        );
+        assert!(!broker.drop_client("d"));
+
+        let (mut old, _) = Raw::connect(
+            &broker,
+            with_will(connect("t", false), "will/t", b"gone", Q1, false),
+        );
+        old.subscribe(1, &[("t/x", Q1)]);
+        let (_new, connack) = Raw::connect(&broker, connect("t", false));
+        assert!(connack.session_present);
+        old.expect_closed();
+        expect_will(&mut watcher, "will/t");
+        assert_eq!(broker.connected_clients(), ["t", "watcher"]);
+        assert_eq!(broker.subscriptions("t"), [("t/x".to_string(), 1)]);
+
+        let mut c = with_will(connect("k", true), "will/k", b"gone", Q1, false);
+        c.keepalive = 1;
+        let started = Instant::now();
+        let (mut silent, _) = Raw::connect(&broker, c);
+        silent.expect_closed();
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(1400) && took < Duration::from_millis(4000),
+            "closed after {took:?}, expected 1.5 s"
+        );
+        expect_will(&mut watcher, "will/k");
+    }
+
+    /// While paused the broker handles nothing (not even PINGREQ) and closes no one for silence; after
+    /// resume it answers what arrived meanwhile, in order.
+    #[test]
+    fn pause_and_resume() {
+        let broker = TestBroker::start().unwrap();
+        let mut c = connect("slow", true);
+        c.keepalive = 1;
+        let (mut raw, _) = Raw::connect(&broker, c);
+        broker.pause();
+        raw.send(Packet::PingReq);
+        raw.send(Packet::Subscribe(Subscribe {
+            pkid: 3,
+            filters: vec![("p".into(), Q0)],
+        }));
+        // Longer than 1.5 x the keepalive of 1 s: not closed while paused.
+        assert_eq!(raw.try_recv(Duration::from_millis(1700)), None);
+        let mut late = Raw::open(&broker);
+        late.send(Packet::Connect(connect("late", true)));
+        assert_eq!(late.try_recv(QUIET), None);
+        broker.resume();
+        assert_eq!(raw.recv(), Packet::PingResp);
+        assert!(matches!(raw.recv(), Packet::SubAck(s) if s.pkid == 3));
+        assert!(matches!(late.recv(), Packet::ConnAck(c) if c.code == 0));
+    }
+
+    /// The packet log holds every packet of a client id in order, both ways.
+    #[test]
+    fn packets_are_logged_in_order() {
+        let broker = TestBroker::start().unwrap();
+        let (mut raw, _) = Raw::session(&broker, "log", true);
+        raw.subscribe(5, &[("l", Q1)]);
+        raw.publish("l", b"hi", Q1, false, 9);
+        let p = raw.recv_publish();
+        raw.send(Packet::PubAck(PubAck { pkid: p.pkid }));
+        raw.send(Packet::Disconnect);
+        raw.expect_closed();
+        assert!(broker.wait_disconnected("log", WAIT));
+        let log: Vec<_> = broker
+            .packets("log")
+            .into_iter()
+            .map(|(d, p)| (d, p.name()))
+            .collect();
+        use Direction::{Received as R, Sent as S};
+        assert_eq!(
+            log,
+            [
+                (R, "CONNECT"),
+                (S, "CONNACK"),
+                (R, "SUBSCRIBE"),
+                (S, "SUBACK"),
+                (R, "PUBLISH"),
+                (S, "PUBACK"),
+                (S, "PUBLISH"),
+                (R, "PUBACK"),
+                (R, "DISCONNECT"),
+            ]
+        );
+        broker.clear_packets();
+        assert!(broker.packets("log").is_empty());
+    }
+
+    /// The names of this process's threads that belong to the broker on `port`.
+    #[cfg(target_os = "linux")]
+    fn broker_threads(port: u16) -> Vec<String> {
+        let prefix = format!("tb-{port}-");
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim_end().to_owned())
+            .filter(|name| name.starts_with(&prefix))
+            .collect()
+    }
+
+    /// Dropping the broker closes every connection (connected, mid-CONNECT, paused) promptly and joins
+    /// every thread it started.
+    #[test]
+    fn drop_closes_connections_and_joins_threads() {
+        let broker = TestBroker::start().unwrap();
+        let port = broker.port();
+        let (mut connected, _) = Raw::session(&broker, "c", true);
+        let mut half = Raw::open(&broker);
+        half.send_bytes(&[0x10, 0x20, 0x00]);
+        let (mut waiting, _) = Raw::session(&broker, "w", true);
+        connected.ping();
+        broker.pause();
+        waiting.send(Packet::PingReq);
+        #[cfg(target_os = "linux")]
+        assert!(
+            broker_threads(port).len() >= 7,
+            "{:?}",
+            broker_threads(port)
+        );
+
+        let (tx, rx) = mpsc::channel();
+        let dropper = thread::spawn(move || {
+            drop(broker);
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(WAIT)
+            .expect("drop did not return within 5 s");
+        dropper.join().unwrap();
+        #[cfg(target_os = "linux")]
+        assert_eq!(broker_threads(port), Vec::<String>::new());
+        connected.expect_closed();
+        half.expect_closed();
+        waiting.expect_closed();
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    }
+}
