@@ -609,6 +609,47 @@ impl TestBroker {
         })
     }
 
+    /// Waits until `ready` returns true for the log of `client_id` (see [`packets`](TestBroker::packets)),
+    /// at most `timeout`; returns whether it did. `ready` is called with the whole log each time it grows,
+    /// so it can count packets or look at their order.
+    ///
+    /// # Examples
+    ///
+    /// Wait for the second SUBACK a client was sent:
+    ///
+    /// ```
+    /// use pahoish::packet::Packet;
+    /// use pahoish::testing::TestBroker;
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::start()?;
+    /// let client = pahoish::Client::new("twice");
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// client.loop_start()?;
+    /// client.subscribe("a", 0)?;
+    /// client.subscribe("b", 0)?;
+    /// let two_subacks = broker.wait_for_packets("twice", Duration::from_secs(5), |log| {
+    ///     log.iter().filter(|(_, p)| matches!(p, Packet::SubAck(_))).count() == 2
+    /// });
+    /// assert!(two_subacks);
+    /// client.disconnect()?;
+    /// client.loop_stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_packets(
+        &self,
+        client_id: &str,
+        timeout: Duration,
+        mut ready: impl FnMut(&[(Direction, Packet)]) -> bool,
+    ) -> bool {
+        self.shared
+            .wait_until(timeout, |st| {
+                let log = st.wire.log.get(client_id).map_or(&[][..], Vec::as_slice);
+                ready(log).then_some(())
+            })
+            .is_some()
+    }
+
     /// Stops the broker: the same as dropping it, spelled out. Every connection is closed (without
     /// publishing wills) and every thread of the broker has ended when this returns.
     ///
