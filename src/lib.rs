@@ -50,7 +50,8 @@
 //! - Paho's `ValueError`s are [`Error`]s naming the problem; nothing passed in or received panics.
 //!
 //! ## Features
-//! - `testing`: [`testing::MockBroker`], a scripted, byte-exact fake broker for your own tests.
+//! - `testing`: brokers for your own tests: [`testing::TestBroker`], a small working broker on loopback, and
+//!   [`testing::MockBroker`], a scripted, byte-exact fake one ([`testing::guide`] shows both).
 //!
 //! ## Modules
 //! | where | what |
@@ -66,7 +67,7 @@
 //! | `topic` | [`topic_matches_sub`], topic validation, [`SubscribeTopics`], [`UnsubscribeTopics`] |
 //! | `error` | [`Error`], [`ErrorCode`] (`MQTT_ERR_*`), [`error_string`], [`connack_string`] |
 //! | `reason` | [`ReasonCode`], [`Properties`] |
-//! | [`testing`] | `MockBroker` (feature `testing`) |
+//! | [`testing`] | `TestBroker`, `MockBroker`, the testing `guide` (feature `testing`) |
 #![deny(unsafe_code)] // one exception: the poll(2) call in net.rs, with its safety argument
 #![deny(missing_docs)]
 

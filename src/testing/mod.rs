@@ -1,5 +1,15 @@
 //! Brokers for tests, yours and the crate's own (feature `testing`).
 //!
+//! - [`TestBroker`] is a small working MQTT 3.1 / 3.1.1 broker on loopback: QoS 0/1/2, retained messages,
+//!   wildcards, persistent sessions, wills, keepalive. A test of code that publishes and subscribes runs
+//!   against it with no broker installed, and observes or disturbs it through hooks ([`TestBroker::packets`],
+//!   [`TestBroker::drop_client`], [`TestBroker::pause`], ...). Its rustdoc has a whole example.
+//! - [`MockBroker`] is a scripted, byte-exact fake broker, described below.
+//!
+//! The [`guide`] shows how to test your own code with each, with complete examples.
+//!
+//! # MockBroker
+//!
 //! [`MockBroker`] is a scripted, byte-exact fake broker. A test starts it with a script, a closure that plays
 //! the broker's side of one scenario step by step ("accept a connection, expect exactly these CONNECT bytes,
 //! send this CONNACK, expect the client to close"), points the code under test at [`MockBroker::addr`], and
@@ -14,7 +24,7 @@
 //!     decoded: Disconnect
 //! ```
 //!
-//! # Example
+//! ## Example
 //!
 //! The code under test would normally be a client from this crate; here it is written out by hand with a
 //! plain [`TcpStream`](std::net::TcpStream), so that every byte is visible.
@@ -56,7 +66,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # How a script runs
+//! ## How a script runs
 //!
 //! - The broker listens on `127.0.0.1` on a port the system picks, so tests never collide; the script runs
 //!   on a thread of its own, and its [`MockSession`] serves one client connection at a time.
@@ -75,6 +85,12 @@
 
 mod mock;
 mod test_broker;
+
+/// How to test your own code with [`MockBroker`] and [`TestBroker`] (docs/testing.md in the repository).
+///
+/// Its examples are complete programs, compiled and run as doctests.
+#[doc = include_str!("../../docs/testing.md")]
+pub mod guide {}
 
 pub use mock::{MockBroker, MockError, MockSession};
 pub use test_broker::{Direction, TestBroker};
