@@ -67,6 +67,8 @@
 //! | `topic` | [`topic_matches_sub`], topic validation, [`SubscribeTopics`], [`UnsubscribeTopics`] |
 //! | `error` | [`Error`], [`ErrorCode`] (`MQTT_ERR_*`), [`error_string`], [`connack_string`] |
 //! | `reason` | [`ReasonCode`], [`Properties`] |
+//! | [`publish`] | `publish::single`, `publish::multiple`: connect, publish, wait, disconnect |
+//! | [`subscribe`] | `subscribe::simple`, `subscribe::callback`: connect, subscribe, receive |
 //! | [`testing`] | `TestBroker`, `MockBroker`, the testing `guide` (feature `testing`) |
 #![deny(unsafe_code)] // one exception: the poll(2) call in net.rs, with its safety argument
 #![deny(missing_docs)]
@@ -79,8 +81,10 @@ mod message;
 mod net;
 mod options;
 pub mod packet;
+pub mod publish;
 mod reason;
 mod session;
+pub mod subscribe;
 mod topic;
 
 #[cfg(feature = "testing")]
