@@ -632,3 +632,88 @@ fn a_qos2_message_cut_in_flight_is_delivered_once() {
     live.stop().unwrap();
     publ.stop().unwrap();
 }
+
+/// Automatic resubscribe restores what the client is subscribed to now: a filter it unsubscribed is not
+/// restored after the broker cut the connection.
+#[test]
+fn resubscribe_restores_only_current_subscriptions() {
+    let _wd = watchdog(TEST_LIMIT);
+    let broker = start();
+    let id = client_id("resub-current");
+    let (client, connects, disconnects) = observed(Client::builder().client_id(id.as_str()));
+    client.reconnect_delay_set(0.05, 0.05).unwrap();
+    let live = Live::connect(client, broker.port());
+    recv(&connects, "on_connect");
+    subscribe_and_wait(&live, "keep/#", 1);
+    subscribe_and_wait(&live, "drop/#", 2);
+    let (tx, unsubacks) = mpsc::channel();
+    live.on_unsubscribe(move |_c, _u, mid, _codes, _p| {
+        let _ = tx.send(mid);
+    });
+    let mid = live.unsubscribe("drop/#").unwrap();
+    assert_eq!(recv(&unsubacks, "on_unsubscribe"), mid);
+    broker.clear_packets();
+    assert!(broker.drop_client(&id));
+    recv(&disconnects, "on_disconnect");
+    assert_eq!(
+        recv(&connects, "on_connect after the reconnect"),
+        (false, "Success".into())
+    );
+    let resubscribed = broker.wait_for_packets(&id, WAIT, |log| {
+        log.iter().any(|(_, p)| matches!(p, Packet::SubAck(_)))
+    });
+    assert!(resubscribed, "no SUBACK: {:?}", broker.packets(&id));
+    assert_eq!(broker.subscriptions(&id), [("keep/#".to_string(), 1)]);
+    live.stop().unwrap();
+}
+
+/// A persistent client whose session the broker lost (a clean connection with its id discarded it)
+/// is told so by CONNACK and subscribes again by itself.
+#[test]
+fn a_persistent_client_resubscribes_when_its_session_was_lost() {
+    let _wd = watchdog(TEST_LIMIT);
+    let broker = start();
+    let id = client_id("lost-session");
+    let (client, connects, _) = observed(
+        Client::builder()
+            .client_id(id.as_str())
+            .clean_session(false),
+    );
+    client.reconnect_delay_set(0.05, 0.05).unwrap();
+    let (tx, rx) = mpsc::channel();
+    client.on_message(move |_c, _u, msg| {
+        let _ = tx.send(msg.clone());
+    });
+    let live = Live::connect(client, broker.port());
+    assert_eq!(recv(&connects, "on_connect"), (false, "Success".into()));
+    subscribe_and_wait(&live, "lost/t", 1);
+
+    // Another connection with the same id and a clean session takes over and discards the session.
+    let (intruder, intruder_connects, _) = observed(
+        Client::builder()
+            .client_id(id.as_str())
+            .reconnect_on_failure(false),
+    );
+    let intruder = Live::connect(intruder, broker.port());
+    recv(&intruder_connects, "the intruder's on_connect");
+    intruder.stop().unwrap();
+
+    // Our client reconnects to a broker without its session, and restores its subscription.
+    assert_eq!(
+        recv(&connects, "on_connect after the reconnect"),
+        (false, "Success".into())
+    );
+    let resubscribed = broker.wait_for_packets(&id, WAIT, |log| {
+        let subacks = log.iter().filter(|(_, p)| matches!(p, Packet::SubAck(_)));
+        subacks.count() == 2
+    });
+    assert!(resubscribed, "no second SUBACK: {:?}", broker.packets(&id));
+    let publ = publisher(broker.port());
+    publish_and_wait(&publ, "lost/t", b"found", 1, false);
+    assert_eq!(
+        seen(&recv(&rx, "the message after the resubscribe")),
+        s("lost/t", "found", 1, false)
+    );
+    live.stop().unwrap();
+    publ.stop().unwrap();
+}
