@@ -717,3 +717,52 @@ fn a_persistent_client_resubscribes_when_its_session_was_lost() {
     live.stop().unwrap();
     publ.stop().unwrap();
 }
+
+/// 500 messages at each QoS from one publisher arrive at a subscriber once each, in order: the client's
+/// inflight window and the broker's delivery under load, through real sockets.
+#[test]
+fn many_messages_arrive_once_in_order() {
+    let _wd = watchdog(TEST_LIMIT);
+    let broker = start();
+    for qos in 0..3 {
+        let topic = format!("many/{qos}");
+        let (sub, rx) = subscriber(broker.port(), &topic, qos);
+        let publ = publisher(broker.port());
+        let infos: Vec<_> = (0..500)
+            .map(|i| publ.publish(&topic, i, qos, false).expect("publish"))
+            .collect();
+        for info in &infos {
+            assert!(info.wait_for_publish(Some(WAIT)).expect("wait_for_publish"));
+        }
+        let got: Vec<String> = (0..500)
+            .map(|i| {
+                let msg = recv(&rx, &format!("message {i} at QoS {qos}"));
+                String::from_utf8_lossy(&msg.payload).into_owned()
+            })
+            .collect();
+        let expected: Vec<String> = (0..500).map(|i| i.to_string()).collect();
+        assert_eq!(got, expected, "QoS {qos}");
+        assert!(until_marker(&publ, &topic, &rx).is_empty(), "QoS {qos}");
+        sub.stop().unwrap();
+        publ.stop().unwrap();
+    }
+}
+
+/// `wait_for_publish` against a broker that does not answer returns `false` when its timeout passes,
+/// and `true` once the broker answers.
+#[test]
+fn wait_for_publish_times_out_on_a_paused_broker() {
+    let _wd = watchdog(TEST_LIMIT);
+    let broker = start();
+    let publ = publisher(broker.port());
+    broker.pause();
+    let info = publ.publish("paused/t", "x", 1, false).unwrap();
+    let started = Instant::now();
+    assert!(!info
+        .wait_for_publish(Some(Duration::from_millis(200)))
+        .unwrap());
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    broker.resume();
+    assert!(info.wait_for_publish(Some(WAIT)).unwrap());
+    publ.stop().unwrap();
+}
