@@ -1,0 +1,512 @@
+//! How `sub` prints a message: the payload alone (the default), `topic payload` (`-v`), or a `-F`
+//! format string with mosquitto_sub's `%` fields, `@` time fields and `\` escapes.
+//!
+//! Times are UTC (mosquitto_sub uses the local time zone); `%z` is `+0000`. This file depends on
+//! nothing but std and pahoish, so tests/cli.rs includes it directly to test it.
+#![allow(dead_code)] // tests/cli.rs uses a part of it
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pahoish::Message;
+
+/// What `sub` prints for each message.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// `-F`.
+    pub format: Option<Format>,
+    /// `-v`: `topic payload`.
+    pub verbose: bool,
+    /// Cleared by `-N`: no newline after each message.
+    pub eol: bool,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output {
+            format: None,
+            verbose: false,
+            eol: true,
+        }
+    }
+}
+
+impl Output {
+    /// The bytes to print for `msg`, received at `now`. As mosquitto_sub: without `-v` or `-F` an empty
+    /// payload prints nothing at all; with `-v` it prints `topic (null)`.
+    pub fn render(&self, msg: &Message, now: SystemTime) -> Vec<u8> {
+        let mut out = Vec::with_capacity(msg.topic.len() + msg.payload.len() + 2);
+        if let Some(format) = &self.format {
+            format.render(msg, now, &mut out);
+            if self.eol {
+                out.push(b'\n');
+            }
+        } else if self.verbose {
+            if !msg.payload.is_empty() {
+                out.extend_from_slice(msg.topic.as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(&msg.payload);
+                if self.eol {
+                    out.push(b'\n');
+                }
+            } else if self.eol {
+                out.extend_from_slice(msg.topic.as_bytes());
+                out.extend_from_slice(b" (null)\n");
+            }
+        } else if !msg.payload.is_empty() {
+            out.extend_from_slice(&msg.payload);
+            if self.eol {
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+}
+
+/// One `%` field: the conversion and its flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Field {
+    conv: char,
+    left: bool,
+    zero: bool,
+    width: usize,
+    precision: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(Vec<u8>),
+    Field(Field),
+    /// An `@` field: a strftime conversion character.
+    Time(char),
+}
+
+/// A parsed `-F` format string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Format {
+    pieces: Vec<Piece>,
+}
+
+/// The `%` conversions mosquitto_sub knows; the MQTT 5 property ones print as blanks on 3.1/3.1.1.
+const CONVERSIONS: &str = "%ACDEFIjJlmPpqRSrtUxX";
+
+impl Format {
+    /// Parses a format string, with mosquitto_sub's error messages for what it rejects.
+    pub fn parse(spec: &str) -> Result<Format, String> {
+        let mut pieces = Vec::new();
+        let mut text = Vec::new();
+        let mut chars = spec.chars().peekable();
+        let incomplete = || "Error: Incomplete format specifier.".to_owned();
+        while let Some(c) = chars.next() {
+            match c {
+                '%' => {
+                    let mut f = Field {
+                        conv: '%',
+                        left: false,
+                        zero: false,
+                        width: 0,
+                        precision: None,
+                    };
+                    if chars.peek() == Some(&'-') {
+                        f.left = true;
+                        chars.next();
+                    }
+                    if chars.peek() == Some(&'0') {
+                        f.zero = true;
+                        chars.next();
+                    }
+                    while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                        f.width = f.width.saturating_mul(10).saturating_add(d as usize);
+                        chars.next();
+                    }
+                    if chars.peek() == Some(&'.') {
+                        chars.next();
+                        let mut p = 0usize;
+                        while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                            p = p.saturating_mul(10).saturating_add(d as usize);
+                            chars.next();
+                        }
+                        f.precision = Some(p);
+                    }
+                    let conv = chars.next().ok_or_else(incomplete)?;
+                    if conv == 'J' {
+                        return Err(
+                            "Error: The %J format specifier (payload parsed as JSON) is not \
+                                    supported; %j prints the payload as a JSON string."
+                                .into(),
+                        );
+                    }
+                    if !CONVERSIONS.contains(conv) {
+                        return Err(format!("Error: Invalid format specifier '{conv}'."));
+                    }
+                    f.conv = conv;
+                    flush(&mut text, &mut pieces);
+                    pieces.push(Piece::Field(f));
+                }
+                '@' => match chars.next().ok_or_else(incomplete)? {
+                    '@' => text.push(b'@'),
+                    t => {
+                        flush(&mut text, &mut pieces);
+                        pieces.push(Piece::Time(t));
+                    }
+                },
+                '\\' => {
+                    let e = chars
+                        .next()
+                        .ok_or_else(|| "Error: Incomplete escape specifier.".to_owned())?;
+                    text.push(match e {
+                        '\\' => b'\\',
+                        '0' => 0,
+                        'a' => 0x07,
+                        'e' => 0x1b,
+                        'n' => b'\n',
+                        'r' => b'\r',
+                        't' => b'\t',
+                        'v' => 0x0b,
+                        other => return Err(format!("Error: Invalid escape specifier '{other}'.")),
+                    });
+                }
+                other => {
+                    let mut buf = [0u8; 4];
+                    text.extend_from_slice(other.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+        }
+        flush(&mut text, &mut pieces);
+        Ok(Format { pieces })
+    }
+
+    /// Appends the formatted message to `out`.
+    pub fn render(&self, msg: &Message, now: SystemTime, out: &mut Vec<u8>) {
+        let time = Time::from(now);
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => out.extend_from_slice(t),
+                Piece::Time(c) => time.strftime(*c, out),
+                Piece::Field(f) => field(f, msg, &time, out),
+            }
+        }
+    }
+}
+
+fn flush(text: &mut Vec<u8>, pieces: &mut Vec<Piece>) {
+    if !text.is_empty() {
+        pieces.push(Piece::Text(std::mem::take(text)));
+    }
+}
+
+fn field(f: &Field, msg: &Message, time: &Time, out: &mut Vec<u8>) {
+    let pad = if f.zero { b'0' } else { b' ' };
+    match f.conv {
+        '%' => out.push(b'%'),
+        't' => string(&msg.topic, f, out),
+        'p' => payload(&msg.payload, f, pad, out),
+        'x' | 'X' => hex(&msg.payload, f, pad, f.conv == 'X', out),
+        'q' => out.push(b'0' + msg.qos),
+        'r' => out.push(if msg.retain { b'1' } else { b'0' }),
+        'm' => int(u64::from(msg.mid), f, out),
+        'l' => int(msg.payload.len() as u64, f, out),
+        'I' => string(&time.iso8601(), f, out),
+        'U' => out.extend_from_slice(format!("{}.{:09}", time.secs, time.nanos).as_bytes()),
+        'j' => json(msg, time, out),
+        // MQTT 5 properties: none on 3.1/3.1.1, so a blank of the field's width, as mosquitto prints.
+        'A' | 'E' | 'F' | 'S' => out.extend(std::iter::repeat(pad).take(f.width)),
+        'C' => out.extend(std::iter::repeat(b' ').take(f.width)),
+        _ => {} // 'D', 'P', 'R': nothing at all without the property
+    }
+}
+
+/// `%s` with printf's width, `-` and precision.
+fn string(s: &str, f: &Field, out: &mut Vec<u8>) {
+    let s: &str = match f.precision {
+        Some(p) => match s.char_indices().nth(p) {
+            Some((end, _)) => &s[..end],
+            None => s,
+        },
+        None => s,
+    };
+    let padding = f.width.saturating_sub(s.chars().count());
+    if !f.left {
+        out.extend(std::iter::repeat(b' ').take(padding));
+    }
+    out.extend_from_slice(s.as_bytes());
+    if f.left {
+        out.extend(std::iter::repeat(b' ').take(padding));
+    }
+}
+
+/// `%d` with printf's width, `-` and `0`.
+fn int(n: u64, f: &Field, out: &mut Vec<u8>) {
+    let digits = n.to_string();
+    let padding = f.width.saturating_sub(digits.len());
+    if f.left {
+        out.extend_from_slice(digits.as_bytes());
+        out.extend(std::iter::repeat(b' ').take(padding));
+    } else {
+        let pad = if f.zero { b'0' } else { b' ' };
+        out.extend(std::iter::repeat(pad).take(padding));
+        out.extend_from_slice(digits.as_bytes());
+    }
+}
+
+/// The payload, cut to the field width if longer (as mosquitto_sub does), padded to it if shorter.
+fn payload(p: &[u8], f: &Field, pad: u8, out: &mut Vec<u8>) {
+    let p = if f.width > 0 && p.len() > f.width {
+        &p[..f.width]
+    } else {
+        p
+    };
+    padded(p, f, pad, out);
+}
+
+/// The payload in hex: as many whole bytes as fit the field width (all without one), padded to it.
+fn hex(p: &[u8], f: &Field, pad: u8, upper: bool, out: &mut Vec<u8>) {
+    let n = if f.width > 0 {
+        p.len().min(f.width / 2)
+    } else {
+        p.len()
+    };
+    let digits: &[u8; 16] = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    let text: Vec<u8> = p[..n]
+        .iter()
+        .flat_map(|b| [digits[usize::from(b >> 4)], digits[usize::from(b & 0x0f)]])
+        .collect();
+    padded(&text, f, pad, out);
+}
+
+fn padded(bytes: &[u8], f: &Field, pad: u8, out: &mut Vec<u8>) {
+    let padding = f.width.saturating_sub(bytes.len());
+    if f.left {
+        out.extend_from_slice(bytes);
+        out.extend(std::iter::repeat(b' ').take(padding));
+    } else {
+        out.extend(std::iter::repeat(pad).take(padding));
+        out.extend_from_slice(bytes);
+    }
+}
+
+/// `%j`: the message as one line of JSON, with the fields and order mosquitto_sub prints. A UTF-8
+/// payload is a JSON string; any other payload an array of its byte values.
+fn json(msg: &Message, time: &Time, out: &mut Vec<u8>) {
+    let mut s = String::with_capacity(96 + msg.topic.len() + msg.payload.len());
+    s.push_str("{\"tst\":\"");
+    s.push_str(&time.json_timestamp());
+    s.push_str("\",\"topic\":");
+    json_string(&msg.topic, &mut s);
+    s.push_str(&format!(
+        ",\"qos\":{},\"retain\":{},\"payloadlen\":{}",
+        msg.qos,
+        u8::from(msg.retain),
+        msg.payload.len()
+    ));
+    if msg.qos > 0 {
+        s.push_str(&format!(",\"mid\":{}", msg.mid));
+    }
+    s.push_str(",\"payload\":");
+    match std::str::from_utf8(&msg.payload) {
+        Ok(text) => json_string(text, &mut s),
+        Err(_) => {
+            let bytes: Vec<String> = msg.payload.iter().map(u8::to_string).collect();
+            s.push('[');
+            s.push_str(&bytes.join(","));
+            s.push(']');
+        }
+    }
+    s.push('}');
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn json_string(text: &str, s: &mut String) {
+    s.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            '\u{08}' => s.push_str("\\b"),
+            '\u{0c}' => s.push_str("\\f"),
+            c if u32::from(c) < 0x20 => s.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+}
+
+/// A moment broken down in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Time {
+    /// Seconds since the Unix epoch.
+    pub secs: u64,
+    /// Nanoseconds within the second.
+    pub nanos: u32,
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    /// 0 = Sunday.
+    weekday: u32,
+    /// 1..=366.
+    yearday: u32,
+}
+
+impl From<SystemTime> for Time {
+    fn from(t: SystemTime) -> Time {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        Time::at(d.as_secs(), d.subsec_nanos())
+    }
+}
+
+const WEEKDAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+impl Time {
+    /// The moment `secs` seconds and `nanos` nanoseconds after the Unix epoch.
+    pub fn at(secs: u64, nanos: u32) -> Time {
+        let days = (secs / 86_400) as i64;
+        let rem = (secs % 86_400) as u32;
+        let (year, month, day) = civil_from_days(days);
+        Time {
+            secs,
+            nanos,
+            year,
+            month,
+            day,
+            hour: rem / 3600,
+            minute: rem / 60 % 60,
+            second: rem % 60,
+            weekday: (days + 4).rem_euclid(7) as u32, // 1970-01-01 was a Thursday
+            yearday: (days - days_from_civil(year, 1, 1) + 1) as u32,
+        }
+    }
+
+    /// `%I`: ISO 8601, as strftime's `%FT%T%z`.
+    pub fn iso8601(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+0000",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+
+    /// The `tst` of `%j`, exactly as mosquitto_sub writes it (microseconds, then `Z+0000`).
+    fn json_timestamp(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z+0000",
+            self.year,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+            self.nanos / 1000
+        )
+    }
+
+    /// One `@` field: strftime's conversion `c` in the C locale, `@N` the nanoseconds. An unknown
+    /// conversion is printed as strftime leaves it, `%` and the character.
+    pub fn strftime(&self, c: char, out: &mut Vec<u8>) {
+        let hour12 = match self.hour % 12 {
+            0 => 12,
+            h => h,
+        };
+        let month = MONTHS[(self.month - 1) as usize];
+        let weekday = WEEKDAYS[self.weekday as usize];
+        let s = match c {
+            'a' => weekday[..3].to_owned(),
+            'A' => weekday.to_owned(),
+            'b' | 'h' => month[..3].to_owned(),
+            'B' => month.to_owned(),
+            'c' => format!(
+                "{} {} {:>2} {:02}:{:02}:{:02} {}",
+                &weekday[..3],
+                &month[..3],
+                self.day,
+                self.hour,
+                self.minute,
+                self.second,
+                self.year
+            ),
+            'C' => format!("{:02}", self.year / 100),
+            'd' => format!("{:02}", self.day),
+            'D' => format!("{:02}/{:02}/{:02}", self.month, self.day, self.year % 100),
+            'e' => format!("{:>2}", self.day),
+            'F' => format!("{:04}-{:02}-{:02}", self.year, self.month, self.day),
+            'H' => format!("{:02}", self.hour),
+            'I' => format!("{hour12:02}"),
+            'j' => format!("{:03}", self.yearday),
+            'k' => format!("{:>2}", self.hour),
+            'l' => format!("{hour12:>2}"),
+            'm' => format!("{:02}", self.month),
+            'M' => format!("{:02}", self.minute),
+            'n' => "\n".to_owned(),
+            'N' => format!("{:09}", self.nanos),
+            'p' => if self.hour < 12 { "AM" } else { "PM" }.to_owned(),
+            'R' => format!("{:02}:{:02}", self.hour, self.minute),
+            's' => self.secs.to_string(),
+            'S' => format!("{:02}", self.second),
+            't' => "\t".to_owned(),
+            'T' => format!("{:02}:{:02}:{:02}", self.hour, self.minute, self.second),
+            'u' => (if self.weekday == 0 { 7 } else { self.weekday }).to_string(),
+            'w' => self.weekday.to_string(),
+            'y' => format!("{:02}", self.year % 100),
+            'Y' => self.year.to_string(),
+            'z' => "+0000".to_owned(),
+            'Z' => "UTC".to_owned(),
+            '%' => "%".to_owned(),
+            other => format!("%{other}"),
+        };
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// (year, month 1..=12, day 1..=31) of a day counted from 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The inverse of [`civil_from_days`].
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}

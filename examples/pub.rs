@@ -1,0 +1,340 @@
+//! `pub`: publish from the command line, with mosquitto_pub's common options and their meanings.
+//!
+//! ```sh
+//! cargo run --example pub -- -t sensors/7/temp -m 21.5 -q 1
+//! seq 1 100 | cargo run --example pub -- -t counting -l
+//! cargo run --example pub -- --help
+//! ```
+//!
+//! With `-q 1` or `-q 2` it exits only once every message is acknowledged; a connection lost before
+//! that is re-established with the client's backoff and the unacknowledged messages are sent again.
+//! Exit status: 0 success, 1 bad arguments or another failure, 5 the broker refused the connection.
+//! docs/cli.md lists every option and how the tool differs from mosquitto_pub.
+
+mod cli_common;
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Read, Write};
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cli_common::{
+    exit_with, fail, forward_events, install_panic_hook, refused, topic_problem, version_line,
+    Args, Conn, Event, Failure, Parsed, Tool, COMMON_HELP, EXIT_FAILURE,
+};
+use pahoish::{Client, Error, MessageInfo};
+
+const SYNOPSIS: &str = "\
+Usage: pub {[-h host] [-p port] [-u username [-P password]] -t topic | -L URL}
+           {-m message | -f file | -s | -l | -n}
+           [-q qos] [-r] [--repeat N] [--repeat-delay seconds] [-M max_inflight]
+           [-c] [-k keepalive] [-i id | -I id_prefix] [-V protocol_version] [-d] [--quiet]
+           [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]
+";
+
+const PUB_HELP: &str = "\
+pub publishes one message, a file, all of stdin, or one message per line of stdin, then exits.
+
+Message (exactly one):
+ -m, --message TEXT     the message.
+ -f, --file FILE        the contents of FILE as one message.
+ -s, --stdin-file       all of stdin as one message.
+ -l, --stdin-line       each line of stdin as a message (without its newline), until end of input.
+ -n, --null-message     an empty message.
+Publishing:
+ -t, --topic TOPIC      the topic to publish to.
+ -q, --qos QOS          0, 1 or 2. Defaults to 0. With 1 or 2, pub exits once every message is
+                        acknowledged, reconnecting and sending again if the connection drops.
+ -r, --retain           ask the broker to retain the message.
+ --repeat N             publish the -m/-f/-s/-n message N times. Defaults to 1.
+ --repeat-delay SECS    wait SECS after each repeated message is published. Defaults to 0.
+ -M MAX                 QoS 1/2 messages in flight at once. Defaults to 20.
+";
+
+/// Where the message comes from.
+#[derive(Debug)]
+enum Source {
+    /// `-m`.
+    Message(Vec<u8>),
+    /// `-f`.
+    File(String),
+    /// `-s`.
+    StdinFile,
+    /// `-l`.
+    StdinLines,
+    /// `-n`.
+    Null,
+}
+
+#[derive(Debug)]
+struct Config {
+    conn: Conn,
+    source: Source,
+    retain: bool,
+    repeat: u64,
+    repeat_delay: f64,
+}
+
+fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
+    let mut conn = Conn::default();
+    let mut source = None;
+    let mut retain = false;
+    let mut repeat = 1;
+    let mut repeat_delay = 0.0;
+    while let Some(opt) = args.next_option()? {
+        if conn.parse_option(Tool::Pub, &opt, &mut args)? {
+            continue;
+        }
+        let new_source = match opt.as_str() {
+            "--help" => return Ok(Parsed::Help),
+            "--version" => return Ok(Parsed::Version),
+            "-r" | "--retain" => {
+                retain = true;
+                None
+            }
+            "--repeat" => {
+                repeat = args.number(&opt, "repeat count", 1, u64::from(u32::MAX))?;
+                None
+            }
+            "--repeat-delay" => {
+                repeat_delay = args.seconds(&opt, "repeat delay")?;
+                None
+            }
+            "-m" | "--message" => Some(Source::Message(args.bytes(&opt, "message")?)),
+            "-f" | "--file" => Some(Source::File(args.text(&opt, "file")?)),
+            "-s" | "--stdin-file" => Some(Source::StdinFile),
+            "-l" | "--stdin-line" => Some(Source::StdinLines),
+            "-n" | "--null-message" => Some(Source::Null),
+            other => return Err(Failure::usage(format!("Error: Unknown option '{other}'."))),
+        };
+        if let Some(s) = new_source {
+            if source.is_some() {
+                return Err(Failure::usage(
+                    "Error: Only one type of message can be sent at once.",
+                ));
+            }
+            source = Some(s);
+        }
+    }
+    conn.finish()?;
+    let Some(source) = source.filter(|_| !conn.topics.is_empty()) else {
+        return Err(Failure::usage(
+            "Error: Both topic and message must be supplied.",
+        ));
+    };
+    Ok(Parsed::Run(Config {
+        conn,
+        source,
+        retain,
+        repeat,
+        repeat_delay,
+    }))
+}
+
+fn main() -> ExitCode {
+    install_panic_hook(Tool::Pub);
+    let config = match parse(Args::new(std::env::args_os().skip(1))) {
+        Ok(Parsed::Run(c)) => c,
+        Ok(Parsed::Help) => {
+            let _ = write!(io::stdout(), "{SYNOPSIS}\n{PUB_HELP}{COMMON_HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            let _ = writeln!(io::stdout(), "{}", version_line(Tool::Pub));
+            return ExitCode::SUCCESS;
+        }
+        Err(f) => return exit_with(Tool::Pub, &f, false, SYNOPSIS),
+    };
+    match run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => exit_with(Tool::Pub, &f, config.conn.quiet, SYNOPSIS),
+    }
+}
+
+/// Disconnects and stops the loop when dropped, however `run` ends.
+struct Session(Client);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // NoConn only means the connection is already gone; the loop stops either way.
+        let _ = self.0.disconnect();
+        let _ = self.0.loop_stop();
+    }
+}
+
+fn run(config: &Config) -> Result<(), Failure> {
+    let topic = &config.conn.topics[0];
+    // Read what can be read before connecting, so a missing file fails before any network traffic.
+    let payload = match &config.source {
+        Source::Message(m) => m.clone(),
+        Source::Null | Source::StdinLines => Vec::new(),
+        Source::File(path) => std::fs::read(path).map_err(|e| {
+            Failure::new(
+                EXIT_FAILURE,
+                format!("Error: Unable to read file '{path}': {e}."),
+            )
+        })?,
+        Source::StdinFile => {
+            let mut all = Vec::new();
+            io::stdin().lock().read_to_end(&mut all).map_err(|e| {
+                Failure::new(EXIT_FAILURE, format!("Error: Unable to read stdin: {e}."))
+            })?;
+            all
+        }
+    };
+    check_size(topic, &payload)?;
+
+    let client = config.conn.build_client()?;
+    // Enough QoS 1/2 messages queued behind the inflight window that the broker always has work, few
+    // enough that `-l` on an endless stream uses bounded memory: a full queue makes pub wait.
+    client.max_queued_messages_set(config.conn.max_inflight + 1000);
+    let (tx, events) = mpsc::channel();
+    forward_events(
+        &client,
+        Arc::new(move |e| {
+            // The receiver only goes away when pub is finishing.
+            let _ = tx.send(e);
+        }),
+        |_| {},
+    );
+    config.conn.connect(&client)?;
+    client.loop_start().map_err(fail)?;
+    let session = Session(client);
+    let client = &session.0;
+
+    // As mosquitto_pub: publish once the broker has accepted the connection.
+    loop {
+        match events.recv() {
+            Ok(Event::Connected) => break,
+            Ok(Event::Refused(rc)) => return Err(refused(rc)),
+            Ok(_) => {}
+            Err(_) => {
+                return Err(Failure::new(
+                    EXIT_FAILURE,
+                    "Error: the network loop stopped.",
+                ))
+            }
+        }
+    }
+
+    let mut pending = VecDeque::new();
+    let qos = config.conn.qos;
+    match config.source {
+        Source::StdinLines => {
+            let mut stdin = io::stdin().lock();
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                let n = stdin.read_until(b'\n', &mut line).map_err(|e| {
+                    Failure::new(EXIT_FAILURE, format!("Error: Unable to read stdin: {e}."))
+                })?;
+                if n == 0 {
+                    break;
+                }
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                check_size(topic, &line)?;
+                let info = publish(client, &events, topic, &line, qos, config.retain)?;
+                track(&mut pending, info);
+            }
+        }
+        _ => {
+            for i in 0..config.repeat {
+                let info = publish(client, &events, topic, &payload, qos, config.retain)?;
+                if config.repeat_delay > 0.0 && i + 1 < config.repeat {
+                    // As mosquitto_pub: the delay counts from the moment the message is published.
+                    wait_published(&info)?;
+                    std::thread::sleep(Duration::from_secs_f64(config.repeat_delay));
+                }
+                track(&mut pending, info);
+            }
+        }
+    }
+
+    let mut lost = 0usize;
+    for info in &pending {
+        if !wait_published(info)? {
+            lost += 1;
+        }
+    }
+    if lost > 0 && !config.conn.quiet {
+        let _ = writeln!(
+            io::stderr(),
+            "Warning: {lost} QoS 0 message(s) were lost with the connection (QoS 0 is sent at most once)."
+        );
+    }
+    drop(session);
+    Ok(())
+}
+
+/// MQTT's limit on one PUBLISH, checked before connecting.
+fn check_size(topic: &str, payload: &[u8]) -> Result<(), Failure> {
+    let packet = 2 + topic.len() + 2 + payload.len();
+    if packet > 268_435_455 {
+        return Err(Failure::new(
+            EXIT_FAILURE,
+            format!(
+                "Error: The message of {} bytes is too large for MQTT (at most 268435455 bytes with its topic).",
+                payload.len()
+            ),
+        ));
+    }
+    if let Some(why) = topic_problem(topic) {
+        return Err(Failure::new(
+            EXIT_FAILURE,
+            format!("Error: Invalid publish topic '{topic}', {why}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Publishes, waiting for the queue to make room when it is full.
+fn publish(
+    client: &Client,
+    events: &Receiver<Event>,
+    topic: &str,
+    payload: &[u8],
+    qos: u8,
+    retain: bool,
+) -> Result<MessageInfo, Failure> {
+    loop {
+        match client.publish(topic, payload, qos, retain) {
+            Ok(info) => return Ok(info),
+            // Each acknowledgement frees a place; any event is a reason to try again.
+            Err(Error::QueueFull) => {
+                if events.recv().is_err() {
+                    return Err(Failure::new(
+                        EXIT_FAILURE,
+                        "Error: the network loop stopped.",
+                    ));
+                }
+            }
+            Err(e) => return Err(fail(e)),
+        }
+    }
+}
+
+/// Keeps `info` until its message is published; drops the ones already published from the front.
+fn track(pending: &mut VecDeque<MessageInfo>, info: MessageInfo) {
+    while pending.front().is_some_and(MessageInfo::is_published) {
+        pending.pop_front();
+    }
+    pending.push_back(info);
+}
+
+/// Waits until the message is published; `Ok(false)` if it was a QoS 0 message its connection lost.
+/// QoS 1/2 messages are never lost: the client sends them again after a reconnect, so this waits as
+/// long as that takes, as mosquitto_pub does.
+fn wait_published(info: &MessageInfo) -> Result<bool, Failure> {
+    loop {
+        match info.wait_for_publish(Some(Duration::from_secs(60))) {
+            Ok(true) => return Ok(true),
+            Ok(false) => continue,
+            Err(Error::PublishDiscarded(_)) => return Ok(false),
+            Err(e) => return Err(fail(e)),
+        }
+    }
+}

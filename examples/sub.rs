@@ -1,0 +1,362 @@
+//! `sub`: subscribe from the command line and print what arrives, with mosquitto_sub's common options
+//! and their meanings.
+//!
+//! ```sh
+//! cargo run --example sub -- -t 'sensors/#' -v
+//! cargo run --example sub -- -t counting -C 10 -F '%I %t %p'
+//! cargo run --example sub -- --help
+//! ```
+//!
+//! Every message is written and flushed as it arrives, so `sub ... | head -1` works (a closed pipe
+//! ends sub quietly, with status 0). Exit status: 0 success, 1 bad arguments or another failure, 5 the
+//! broker refused the connection, 27 the `-W` time ran out. docs/cli.md lists every option and how the
+//! tool differs from mosquitto_sub.
+
+mod cli_common;
+
+use std::io::{self, ErrorKind, Write};
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use cli_common::format::{Format, Output};
+use cli_common::{
+    exit_with, fail, filter_problem, forward_events, install_panic_hook, refused, version_line,
+    write_stdout, Args, Conn, Event, Failure, Parsed, Tool, COMMON_HELP, EXIT_FAILURE,
+    EXIT_TIMEOUT,
+};
+use pahoish::{topic_matches_sub, Client, Message, MessageInfo};
+
+const SYNOPSIS: &str = "\
+Usage: sub {[-h host] [-p port] [-u username [-P password]] -t topic ... | -L URL [-t topic ...]}
+           [-q qos] [-C msg_count] [-W timeout] [-E] [-R | --retained-only] [--remove-retained]
+           [-T filter_out ...] [-U topic ...] [-v] [-N] [-F format]
+           [-c] [-k keepalive] [-i id | -I id_prefix] [-V protocol_version] [-d] [--quiet]
+           [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]
+";
+
+const SUB_HELP: &str = "\
+sub subscribes to topics and prints the messages that arrive, one per line, as they arrive.
+
+Subscribing:
+ -t, --topic FILTER     a topic filter to subscribe to; may be repeated.
+ -q, --qos QOS          the QoS to subscribe with: 0, 1 or 2. Defaults to 0.
+ -T, --filter-out FILTER
+                        do not print messages whose topic matches FILTER; may be repeated.
+ -U, --unsubscribe FILTER
+                        unsubscribe from FILTER (of a persistent session, with -c); may be repeated.
+Stopping:
+ -C COUNT               exit after printing COUNT messages.
+ -W SECONDS             exit with status 27 if the time runs out first.
+ -E                     exit once the subscriptions are acknowledged.
+ --retained-only        print only retained messages; exit at the first message that is not.
+Messages:
+ -R                     do not print stale (retained) messages.
+ --remove-retained      clear each retained message received (publish an empty retained message).
+ -v, --verbose          print 'topic payload'.
+ -N                     no newline after each message.
+ -F FORMAT              print with FORMAT, mosquitto_sub's format: %t topic, %p payload, %q QoS,
+                        %r retain flag, %m message id, %l payload length, %x / %X payload in hex,
+                        %I ISO 8601 time, %U Unix time with nanoseconds, %j JSON, %% a percent sign;
+                        flags as printf: %-20t, %08l, %.5p; @Y, @m, @d, @H, @M, @S, @N, @s... are
+                        strftime fields (UTC), @@ an at sign; \\n, \\t, \\r, \\0, \\a, \\e, \\v, \\\\ escapes.
+";
+
+#[derive(Debug)]
+struct Config {
+    conn: Conn,
+    unsubscribe: Vec<String>,
+    filter_out: Vec<String>,
+    count: Option<u64>,
+    timeout: Option<u64>,
+    exit_after_subscribe: bool,
+    no_retain: bool,
+    retained_only: bool,
+    remove_retained: bool,
+    output: Output,
+}
+
+fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
+    let mut c = Config {
+        conn: Conn {
+            manual_ack: true,
+            ..Conn::default()
+        },
+        unsubscribe: Vec::new(),
+        filter_out: Vec::new(),
+        count: None,
+        timeout: None,
+        exit_after_subscribe: false,
+        no_retain: false,
+        retained_only: false,
+        remove_retained: false,
+        output: Output::default(),
+    };
+    while let Some(opt) = args.next_option()? {
+        if c.conn.parse_option(Tool::Sub, &opt, &mut args)? {
+            continue;
+        }
+        match opt.as_str() {
+            "--help" => return Ok(Parsed::Help),
+            "--version" => return Ok(Parsed::Version),
+            "-T" | "--filter-out" | "-U" | "--unsubscribe" => {
+                let filter = args.text(&opt, "topic filter")?;
+                if let Some(why) = filter_problem(&filter) {
+                    return Err(Failure::usage(format!(
+                        "Error: Invalid topic filter '{filter}' ({opt}), {why}"
+                    )));
+                }
+                if opt.starts_with("-T") || opt == "--filter-out" {
+                    c.filter_out.push(filter);
+                } else {
+                    c.unsubscribe.push(filter);
+                }
+            }
+            "-C" => c.count = Some(args.number(&opt, "message count", 1, u64::MAX)?),
+            "-W" => c.timeout = Some(args.number(&opt, "timeout", 1, u64::from(u32::MAX))?),
+            "-E" => c.exit_after_subscribe = true,
+            "-R" => c.no_retain = true,
+            "--retained-only" => c.retained_only = true,
+            "--remove-retained" => c.remove_retained = true,
+            "-v" | "--verbose" => c.output.verbose = true,
+            "-N" => c.output.eol = false,
+            "-F" => {
+                let spec = args.text(&opt, "format")?;
+                c.output.format = Some(Format::parse(&spec).map_err(Failure::usage)?);
+            }
+            other => return Err(Failure::usage(format!("Error: Unknown option '{other}'."))),
+        }
+    }
+    c.conn.finish()?;
+    if c.conn.topics.is_empty() && c.unsubscribe.is_empty() {
+        return Err(Failure::usage(
+            "Error: You must specify a topic to subscribe to (-t) or unsubscribe from (-U).",
+        ));
+    }
+    if c.no_retain && c.retained_only {
+        return Err(Failure::usage(
+            "Error: Combining '-R' and '--retained-only' makes no sense.",
+        ));
+    }
+    Ok(Parsed::Run(c))
+}
+
+fn main() -> ExitCode {
+    install_panic_hook(Tool::Sub);
+    let config = match parse(Args::new(std::env::args_os().skip(1))) {
+        Ok(Parsed::Run(c)) => c,
+        Ok(Parsed::Help) => {
+            let _ = write!(io::stdout(), "{SYNOPSIS}\n{SUB_HELP}{COMMON_HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            let _ = writeln!(io::stdout(), "{}", version_line(Tool::Sub));
+            return ExitCode::SUCCESS;
+        }
+        Err(f) => return exit_with(Tool::Sub, &f, false, SYNOPSIS),
+    };
+    match run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => exit_with(Tool::Sub, &f, config.conn.quiet, SYNOPSIS),
+    }
+}
+
+/// How many events may wait for the main thread; beyond that the network thread waits for it (and
+/// TCP tells the broker to slow down) instead of sub buffering without limit.
+const EVENT_QUEUE: usize = 1024;
+
+/// Disconnects and stops the loop when dropped, however `run` ends.
+struct Session(Client);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // NoConn only means the connection is already gone; the loop stops either way.
+        let _ = self.0.disconnect();
+        let _ = self.0.loop_stop();
+    }
+}
+
+/// Whether to go on after a message.
+enum Next {
+    Continue,
+    Stop,
+}
+
+fn run(config: &Config) -> Result<(), Failure> {
+    let client = config.conn.build_client()?;
+    let (tx, events) = mpsc::sync_channel(EVENT_QUEUE);
+    let filters: Vec<(String, u8)> = config
+        .conn
+        .topics
+        .iter()
+        .map(|t| (t.clone(), config.conn.qos))
+        .collect();
+    let unsubscribe = config.unsubscribe.clone();
+    forward_events(
+        &client,
+        Arc::new(move |e| {
+            // The receiver only goes away when sub is finishing.
+            let _ = tx.send(e);
+        }),
+        // As mosquitto_sub: every accepted connection subscribes (one SUBSCRIBE for all filters), then
+        // unsubscribes (one UNSUBSCRIBE per filter).
+        move |client| {
+            if !filters.is_empty() {
+                // NoConn: the connection closed meanwhile; the next connection subscribes.
+                let _ = client.subscribe(filters.clone(), 0);
+            }
+            for f in &unsubscribe {
+                let _ = client.unsubscribe(f.as_str());
+            }
+        },
+    );
+    config.conn.connect(&client)?;
+    client.loop_start().map_err(fail)?;
+    let session = Session(client);
+    let deadline = config
+        .timeout
+        .map(|secs| Instant::now() + Duration::from_secs(secs));
+
+    let mut removals = Vec::new();
+    let result = receive(config, &session.0, &events, deadline, &mut removals);
+    // Nothing more is read: a callback waiting on a full queue must not hold up the loop.
+    drop(events);
+    result?;
+    // --remove-retained: the empty retained messages are acknowledged before sub disconnects.
+    for info in &removals {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match info.wait_for_publish(left) {
+            Ok(true) => {}
+            Ok(false) => return Err(Failure::new(EXIT_TIMEOUT, "Timed out")),
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    drop(session);
+    Ok(())
+}
+
+/// Handles events until sub is done.
+fn receive(
+    config: &Config,
+    client: &Client,
+    events: &Receiver<Event>,
+    deadline: Option<Instant>,
+    removals: &mut Vec<MessageInfo>,
+) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    let mut printed = 0u64;
+    let mut unsubscribed = 0usize;
+    loop {
+        let event = match deadline {
+            Some(d) => match events.recv_timeout(d.saturating_duration_since(Instant::now())) {
+                Ok(e) => e,
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(Failure::new(EXIT_TIMEOUT, "Timed out"))
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(loop_stopped()),
+            },
+            None => events.recv().map_err(|_| loop_stopped())?,
+        };
+        match event {
+            Event::Refused(rc) => return Err(refused(rc)),
+            Event::Subscribed(mid, codes) => {
+                if config.conn.debug && !config.conn.quiet {
+                    let granted: Vec<String> =
+                        codes.iter().map(|c| c.value().to_string()).collect();
+                    let _ = writeln!(
+                        io::stderr(),
+                        "Subscribed (mid: {mid}): {}",
+                        granted.join(", ")
+                    );
+                }
+                if codes.iter().all(|c| c.is_failure()) {
+                    return Err(Failure::new(
+                        EXIT_FAILURE,
+                        "Error: All subscription requests were denied.",
+                    ));
+                }
+                if config.exit_after_subscribe {
+                    return Ok(());
+                }
+            }
+            Event::Unsubscribed(_) => {
+                // With nothing subscribed, sub is done once every -U is acknowledged.
+                unsubscribed += 1;
+                if config.conn.topics.is_empty() && unsubscribed >= config.unsubscribe.len() {
+                    return Ok(());
+                }
+            }
+            Event::Message(msg) => {
+                let next = handle(config, client, &mut out, &msg, &mut printed, removals)?;
+                if let Next::Stop = next {
+                    return Ok(());
+                }
+            }
+            Event::Connected | Event::Published(_) => {}
+        }
+    }
+}
+
+fn loop_stopped() -> Failure {
+    Failure::new(EXIT_FAILURE, "Error: the network loop stopped.")
+}
+
+/// Acknowledges a QoS 1/2 message sub is done with. A message sub stops before handling (the one
+/// that ends `--retained-only`, one it could not print) is not acknowledged, so a persistent session
+/// (`-c`) gets it again; the acknowledgement always goes out before the DISCONNECT.
+fn ack(client: &Client, msg: &Message) {
+    if msg.qos > 0 {
+        // Fails only without manual ack or at QoS 0, neither of which applies.
+        let _ = client.ack(msg.mid, msg.qos);
+    }
+}
+
+/// One message, as mosquitto_sub handles it: the retained-only and -R checks, -T filters,
+/// --remove-retained, printing, then -C.
+fn handle(
+    config: &Config,
+    client: &Client,
+    out: &mut impl Write,
+    msg: &Message,
+    printed: &mut u64,
+    removals: &mut Vec<MessageInfo>,
+) -> Result<Next, Failure> {
+    if config.retained_only && !msg.retain {
+        return Ok(Next::Stop);
+    }
+    if msg.retain && config.no_retain {
+        ack(client, msg);
+        return Ok(Next::Continue);
+    }
+    if config
+        .filter_out
+        .iter()
+        .any(|f| topic_matches_sub(f, &msg.topic))
+    {
+        ack(client, msg);
+        return Ok(Next::Continue);
+    }
+    if config.remove_retained && msg.retain {
+        removals.push(client.publish(&msg.topic, (), 1, true).map_err(fail)?);
+    }
+    let bytes = config.output.render(msg, SystemTime::now());
+    if !bytes.is_empty() {
+        if let Err(e) = write_stdout(out, &bytes) {
+            if e.kind() == ErrorKind::BrokenPipe {
+                // The reader has what it wanted (`sub ... | head -1`): stop quietly.
+                return Ok(Next::Stop);
+            }
+            return Err(Failure::new(
+                EXIT_FAILURE,
+                format!("Error: Unable to write to stdout: {e}."),
+            ));
+        }
+    }
+    ack(client, msg);
+    *printed += 1;
+    if config.count == Some(*printed) {
+        return Ok(Next::Stop);
+    }
+    Ok(Next::Continue)
+}
