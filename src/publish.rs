@@ -190,6 +190,11 @@ pub struct Will {
 
 impl Will {
     /// A will; `payload` takes what `publish` takes (text, bytes, numbers, `()`).
+    ///
+    /// ```
+    /// let will = pahoish::publish::Will::new("status", (), 0, false);
+    /// assert!(will.payload.is_empty());
+    /// ```
     pub fn new(
         topic: impl Into<String>,
         payload: impl Into<Payload>,
@@ -223,6 +228,11 @@ pub struct Auth {
 
 impl Auth {
     /// User name and optional password.
+    ///
+    /// ```
+    /// let auth = pahoish::publish::Auth::new("bob", Some("secret"));
+    /// assert_eq!(auth.password.as_deref(), Some("secret"));
+    /// ```
     pub fn new(username: impl Into<String>, password: Option<&str>) -> Auth {
         Auth {
             username: username.into(),
@@ -316,6 +326,12 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy of this kind at this address, on its usual port, resolving names itself, without
     /// credentials.
+    ///
+    /// ```
+    /// use pahoish::publish::{Proxy, ProxyType};
+    /// let proxy = Proxy::new(ProxyType::Http, "proxy.example");
+    /// assert_eq!((proxy.proxy_port, proxy.proxy_rdns), (None, true));
+    /// ```
     pub fn new(proxy_type: ProxyType, proxy_addr: impl Into<String>) -> Proxy {
         Proxy {
             proxy_type,
