@@ -306,6 +306,75 @@ fn a_lost_connection_is_reestablished_and_the_message_resent() {
     broker.finish(FINISH).unwrap();
 }
 
+/// A QoS 0 message still unwritten when its connection closed is lost to that connection; `multiple`
+/// publishes it again on the next one. The broker closes the first connection right after CONNACK and
+/// never reads from it, so the TCP window stays small and a 32 MiB message cannot leave whole (whether
+/// the helper published before or after noticing the close); it arrives whole on the second
+/// connection. (The script reads it with `recv_raw` and compares once: `expect` compares the buffer
+/// after every read, which for a packet this large takes minutes.)
+#[test]
+fn a_qos0_message_lost_with_its_connection_is_published_again() {
+    let _wd = watchdog(TEST_LIMIT);
+    let payload: Vec<u8> = (0..32 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let expected = publish_packet("big", &payload, QoS::AtMostOnce, 0, false);
+    let broker = MockBroker::start(move |s| {
+        open_default(s)?;
+        s.close();
+        open_default(s)?;
+        let got = s.recv_raw()?;
+        if got != expected.to_bytes() {
+            return Err(MockError::script(format!(
+                "the second connection sent another packet than the 32 MiB PUBLISH ({} bytes)",
+                got.len()
+            )));
+        }
+        clean_close(s)
+    });
+    let options = at(&broker);
+    bounded("publish::single", move || {
+        publish::single("big", payload, 0, false, &options)
+    })
+    .expect("single");
+    broker.finish(FINISH).unwrap();
+}
+
+/// After a reconnect, `subscribe::simple` subscribes again from `on_connect` (the broker kept no
+/// session), exactly once: the client's own automatic resubscribe does not send a second SUBSCRIBE.
+#[test]
+fn subscribe_resubscribes_once_after_a_reconnect() {
+    let _wd = watchdog(TEST_LIMIT);
+    let broker = MockBroker::start(|s| {
+        open_default(s)?;
+        s.expect_packet(&subscribe_packet(&[("re/#", QoS::AtLeastOnce)]))?;
+        s.send_packet(&suback(&[1]))?;
+        s.close();
+        open_default(s)?;
+        match s.recv_packet()? {
+            Packet::Subscribe(p) if p.filters == [("re/#".to_string(), QoS::AtLeastOnce)] => {
+                s.send_packet(&Packet::SubAck(SubAck {
+                    pkid: p.pkid,
+                    return_codes: vec![1],
+                }))?;
+            }
+            other => {
+                return Err(MockError::script(format!(
+                    "expected SUBSCRIBE, got {other:?}"
+                )))
+            }
+        }
+        s.expect_silence(Duration::from_millis(300))?;
+        s.send_packet(&publish_packet("re/x", b"after", QoS::AtMostOnce, 0, false))?;
+        clean_close(s)
+    });
+    let options = at(&broker);
+    let msgs = bounded("subscribe::simple", move || {
+        subscribe::simple("re/#", 1, 1, true, &options)
+    })
+    .expect("simple");
+    assert_eq!(msgs[0].payload, b"after");
+    broker.finish(FINISH).unwrap();
+}
+
 /// In a script: answers keepalive pings until the client sends DISCONNECT, then expects the close.
 fn pings_until_disconnect(s: &mut MockSession) -> Result<(), MockError> {
     loop {
