@@ -647,6 +647,103 @@ fn refused_connack_and_denied_subscription() {
     broker.finish(FINISH).unwrap();
 }
 
+/// `-L mqtt://user:pass@host:port/topic` sets the credentials, the broker and the topic; `-f` publishes
+/// a file's bytes as one message and `--repeat 3` three times; `-s` publishes all of stdin, bytes as
+/// they are; `--repeat-delay` waits after each publication (here: after each PUBACK) before the next.
+#[test]
+fn pub_url_file_stdin_and_repeat() {
+    let exe = our("pub");
+    let _wd = watchdog(TEST_LIMIT);
+    let file_bytes: Vec<u8> = b"line one\nline two\n\x00\xff".to_vec();
+    let stdin_bytes: Vec<u8> = b"\r\nall of stdin\n\x01".to_vec();
+    let (f, s_in) = (file_bytes.clone(), stdin_bytes.clone());
+    let broker = MockBroker::start(move |s| {
+        s.accept()?;
+        s.expect(&[
+            0x10, 0x13, // CONNECT, remaining length 19
+            0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, // "MQTT", 3.1.1
+            0xc2, // flags: user name, password, clean session
+            0x00, 0x3c, // keepalive 60
+            0x00, 0x00, // client id: none
+            0x00, 0x01, b'u', // user name from the URL
+            0x00, 0x02, b'p', b'w', // password from the URL
+        ])?;
+        s.send(&CONNACK_ACCEPTED)?;
+        for _ in 0..3 {
+            s.expect_packet(&publish_packet("url/topic", &f, QoS::AtMostOnce, 0, false))?;
+        }
+        clean_close(s)?;
+
+        s.accept()?;
+        s.recv_packet()?; // CONNECT
+        s.send(&CONNACK_ACCEPTED)?;
+        s.expect_packet(&publish_packet("in", &s_in, QoS::AtMostOnce, 0, false))?;
+        clean_close(s)?;
+
+        s.accept()?;
+        s.recv_packet()?; // CONNECT
+        s.send(&CONNACK_ACCEPTED)?;
+        s.expect_packet(&publish_packet("rep", b"x", QoS::AtLeastOnce, 1, false))?;
+        s.send_packet(&Packet::PubAck(PubAck { pkid: 1 }))?;
+        // --repeat-delay 0.4: nothing for a while after the PUBACK.
+        s.expect_silence(Duration::from_millis(250))?;
+        s.expect_packet(&publish_packet("rep", b"x", QoS::AtLeastOnce, 2, false))?;
+        s.send_packet(&Packet::PubAck(PubAck { pkid: 2 }))?;
+        clean_close(s)
+    });
+    let port = broker.port();
+    let file = std::env::temp_dir().join(format!(
+        "pahoish-cli-{}-{}",
+        std::process::id(),
+        common::unique()
+    ));
+    std::fs::write(&file, &file_bytes).unwrap();
+    let url = format!("mqtt://u:pw@{HOST}:{port}/url/topic");
+    let done = run(
+        &exe,
+        &["-L", &url, "-f", file.to_str().unwrap(), "--repeat", "3"],
+    );
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(done.status, Some(0), "{done:?}");
+
+    let port = port.to_string();
+    let mut p = Proc::spawn(&exe, &["-h", HOST, "-p", &port, "-t", "in", "-s"]);
+    p.feed(stdin_bytes);
+    let done = p.finish(WAIT);
+    assert_eq!(done.status, Some(0), "{done:?}");
+
+    let started = Instant::now();
+    let done = run(
+        &exe,
+        &[
+            "-h",
+            HOST,
+            "-p",
+            &port,
+            "-t",
+            "rep",
+            "-m",
+            "x",
+            "-q",
+            "1",
+            "--repeat",
+            "2",
+            "--repeat-delay",
+            "0.4",
+        ],
+    );
+    assert_eq!(done.status, Some(0), "{done:?}");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    broker.finish(FINISH).unwrap();
+
+    let done = run(&exe, &["-t", "t", "-f", "/nonexistent/pahoish-file"]);
+    assert_eq!(done.status, Some(1), "{done:?}");
+    assert!(
+        done.stderr.starts_with("Error: Unable to read file"),
+        "{done:?}"
+    );
+}
+
 /// `pub -q 1` whose connection drops before the PUBACK reconnects (after the 1 s backoff), sends the
 /// message again with DUP set, and exits 0 only once it is acknowledged.
 #[test]
@@ -1403,6 +1500,56 @@ fn kill_and_fail(child: &mut Child, what: &str) -> ! {
     let _ = child.kill();
     let _ = child.wait();
     panic!("{what}");
+}
+
+/// `-T` leaves matching messages out, `--remove-retained` clears the retained messages sub prints, and
+/// `--retained-only` ends sub at the first message that is not retained (here the first of its own
+/// removals coming back). Afterwards only the filtered-out retained message is left on the broker.
+#[test]
+fn filter_out_remove_retained_and_retained_only() {
+    let _wd = watchdog(TEST_LIMIT);
+    let Some((broker, mpub, msub)) = mosquitto_setup() else {
+        return;
+    };
+    let port = broker.port.to_string();
+    for (topic, payload) in [("cli/rr/a", "1"), ("cli/rr/b", "2"), ("cli/rr/skip", "3")] {
+        let done = run(
+            &mpub,
+            &[
+                "-h", HOST, "-p", &port, "-t", topic, "-m", payload, "-r", "-q", "1",
+            ],
+        );
+        assert_eq!(done.status, Some(0), "{done:?}");
+    }
+    let done = run(
+        &our("sub"),
+        &[
+            "-h",
+            HOST,
+            "-p",
+            &port,
+            "-t",
+            "cli/rr/#",
+            "-T",
+            "cli/rr/skip",
+            "--remove-retained",
+            "--retained-only",
+            "-v",
+        ],
+    );
+    done.assert_no_panic();
+    assert_eq!(done.status, Some(0), "{done:?}");
+    let text = done.stdout_text();
+    let mut printed: Vec<&str> = text.lines().collect();
+    printed.sort_unstable();
+    assert_eq!(printed, ["cli/rr/a 1", "cli/rr/b 2"]);
+
+    let left = run(
+        &msub,
+        &["-h", HOST, "-p", &port, "-t", "cli/rr/#", "-v", "-W", "1"],
+    );
+    assert_eq!(left.status, Some(27), "{left:?}");
+    assert_eq!(left.stdout_text(), "cli/rr/skip 3\n");
 }
 
 /// `sub ... | head -1`: sub flushes each message at once, and when the reader has gone it ends
