@@ -74,7 +74,7 @@ struct Config {
     source: Source,
     retain: bool,
     repeat: u64,
-    repeat_delay: f64,
+    repeat_delay: Duration,
 }
 
 fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
@@ -82,7 +82,7 @@ fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
     let mut source = None;
     let mut retain = false;
     let mut repeat = 1;
-    let mut repeat_delay = 0.0;
+    let mut repeat_delay = Duration::ZERO;
     while let Some(opt) = args.next_option()? {
         if conn.parse_option(Tool::Pub, &opt, &mut args)? {
             continue;
@@ -244,10 +244,10 @@ fn run(config: &Config) -> Result<(), Failure> {
         _ => {
             for i in 0..config.repeat {
                 let info = publish(client, &events, topic, &payload, qos, config.retain)?;
-                if config.repeat_delay > 0.0 && i + 1 < config.repeat {
+                if !config.repeat_delay.is_zero() && i + 1 < config.repeat {
                     // As mosquitto_pub: the delay counts from the moment the message is published.
                     wait_published(&info)?;
-                    std::thread::sleep(Duration::from_secs_f64(config.repeat_delay));
+                    std::thread::sleep(config.repeat_delay);
                 }
                 track(&mut pending, info);
             }

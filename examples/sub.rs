@@ -216,7 +216,7 @@ fn run(config: &Config) -> Result<(), Failure> {
     let session = Session(client);
     let deadline = config
         .timeout
-        .map(|secs| Instant::now() + Duration::from_secs(secs));
+        .and_then(|secs| Instant::now().checked_add(Duration::from_secs(secs)));
 
     let mut removals = Vec::new();
     let result = receive(config, &session.0, &events, deadline, &mut removals);

@@ -858,6 +858,11 @@ fn bad_arguments_print_usage_and_exit_1() {
         ),
         (
             &pub_exe,
+            vec!["-t", "a", "-m", "x", "--repeat-delay", "1e30"],
+            "Invalid repeat delay",
+        ),
+        (
+            &pub_exe,
             vec!["-t", "a", "-m", "x", "-V", "4"],
             "Invalid protocol version",
         ),

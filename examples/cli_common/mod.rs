@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use pahoish::{connack_string, Client, Error, LogLevel, Message, ReasonCode};
 
@@ -147,10 +148,10 @@ impl Args {
     }
 
     /// The value after `opt` as a number of seconds >= 0 (fractions allowed).
-    pub fn seconds(&mut self, opt: &str, what: &str) -> Result<f64, Failure> {
+    pub fn seconds(&mut self, opt: &str, what: &str) -> Result<Duration, Failure> {
         let v = self.text(opt, what)?;
-        match v.trim().parse::<f64>() {
-            Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        match v.trim().parse::<f64>().map(Duration::try_from_secs_f64) {
+            Ok(Ok(d)) => Ok(d),
             _ => Err(Failure::usage(format!(
                 "Error: Invalid {what} '{v}' for {opt}: it must be a number of seconds, 0 or more."
             ))),
