@@ -188,7 +188,8 @@ fn run(config: &Config) -> Result<(), Failure> {
 
     let client = config.conn.build_client()?;
     // Enough QoS 1/2 messages queued behind the inflight window that the broker always has work, few
-    // enough that `-l` on an endless stream uses bounded memory: a full queue makes pub wait.
+    // enough that `-l` on an endless stream uses bounded memory (`Outstanding` keeps within it too,
+    // and also bounds QoS 0 messages not yet written).
     client.max_queued_messages_set(config.conn.max_inflight + 1000);
     let (tx, events) = mpsc::channel();
     forward_events(
@@ -219,7 +220,11 @@ fn run(config: &Config) -> Result<(), Failure> {
         }
     }
 
-    let mut pending = VecDeque::new();
+    let mut pending = Outstanding {
+        infos: VecDeque::new(),
+        limit: config.conn.max_inflight + 1000,
+        lost: 0,
+    };
     let qos = config.conn.qos;
     match config.source {
         Source::StdinLines => {
@@ -238,7 +243,7 @@ fn run(config: &Config) -> Result<(), Failure> {
                 }
                 check_size(topic, &line)?;
                 let info = publish(client, &events, topic, &line, qos, config.retain)?;
-                track(&mut pending, info);
+                pending.push(info)?;
             }
         }
         _ => {
@@ -249,17 +254,12 @@ fn run(config: &Config) -> Result<(), Failure> {
                     wait_published(&info)?;
                     std::thread::sleep(config.repeat_delay);
                 }
-                track(&mut pending, info);
+                pending.push(info)?;
             }
         }
     }
 
-    let mut lost = 0usize;
-    for info in &pending {
-        if !wait_published(info)? {
-            lost += 1;
-        }
-    }
+    let lost = pending.finish()?;
     if lost > 0 && !config.conn.quiet {
         let _ = writeln!(
             io::stderr(),
@@ -317,12 +317,42 @@ fn publish(
     }
 }
 
-/// Keeps `info` until its message is published; drops the ones already published from the front.
-fn track(pending: &mut VecDeque<MessageInfo>, info: MessageInfo) {
-    while pending.front().is_some_and(MessageInfo::is_published) {
-        pending.pop_front();
+/// The messages handed to the client and not yet seen published, oldest first.
+struct Outstanding {
+    infos: VecDeque<MessageInfo>,
+    /// At most this many: beyond it pub waits for the oldest, so reading `-l` input never runs far
+    /// ahead of the broker, whatever the QoS.
+    limit: usize,
+    /// QoS 0 messages a lost connection discarded.
+    lost: usize,
+}
+
+impl Outstanding {
+    /// Keeps `info` until its message is published, waiting for the oldest while there are too many.
+    fn push(&mut self, info: MessageInfo) -> Result<(), Failure> {
+        while self.infos.front().is_some_and(MessageInfo::is_published) {
+            self.infos.pop_front();
+        }
+        while self.infos.len() >= self.limit {
+            if let Some(oldest) = self.infos.pop_front() {
+                if !wait_published(&oldest)? {
+                    self.lost += 1;
+                }
+            }
+        }
+        self.infos.push_back(info);
+        Ok(())
     }
-    pending.push_back(info);
+
+    /// Waits until every message is published; returns how many QoS 0 messages were lost.
+    fn finish(mut self) -> Result<usize, Failure> {
+        for info in self.infos.drain(..) {
+            if !wait_published(&info)? {
+                self.lost += 1;
+            }
+        }
+        Ok(self.lost)
+    }
 }
 
 /// Waits until the message is published; `Ok(false)` if it was a QoS 0 message its connection lost.
