@@ -106,8 +106,10 @@ pub fn simple(
 /// the one that stopped it are neither handed over nor acknowledged. The callback runs on the calling
 /// thread, not on the network loop's, so it may take its time and call any client method,
 /// `wait_for_publish` included. (Calling `client.disconnect()` also ends the call, as it would end
-/// Paho's loop; returning `Break` is the intended way.) While it runs, the network thread goes on
-/// receiving; when 1,024 messages wait for the callback, the network thread waits too.
+/// Paho's loop; returning `Break` is the intended way.) The client's network loop belongs to the
+/// helper: calling `loop_stop` on it would leave `callback` waiting for messages that cannot come.
+/// While the callback runs, the network thread goes on receiving; when 1,024 messages wait for the
+/// callback, the network thread waits too.
 ///
 /// Fails:
 /// - for invalid topics or QoS, and options this version does not support ([`Error::NotSupported`]);
