@@ -81,6 +81,8 @@ pub(crate) struct Io {
     pub wpos: usize,
     /// QoS 0 messages in `wbuf`, published once it is written.
     pub wqos0: Vec<(u16, Arc<PublishState>)>,
+    /// Bytes were read and nothing has been written since (so our ACK for them would be delayed).
+    pub ack_owed: bool,
 }
 
 pub(crate) struct Inner<U> {
@@ -246,6 +248,7 @@ impl<U> Client<U> {
                     wbuf: Vec::new(),
                     wpos: 0,
                     wqos0: Vec::new(),
+                    ack_owed: false,
                 }),
                 callbacks: Mutex::new(Callbacks::default()),
                 userdata: Mutex::new(b.userdata),

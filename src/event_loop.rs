@@ -541,7 +541,20 @@ impl<U: Send + 'static> Client<U> {
     pub fn loop_write(&self) -> Result<()> {
         self.manual_entry()?;
         self.write_and_settle()?;
-        self.dispatch().map_err(|e| self.fail(e))
+        self.dispatch().map_err(|e| self.fail(e))?;
+        self.settle_acks();
+        Ok(())
+    }
+
+    /// If this turn read something and wrote nothing, acknowledge at once (see `net::quickack`).
+    fn settle_acks(&self) {
+        let mut io = self.inner.io();
+        if io.ack_owed {
+            io.ack_owed = false;
+            if let Some(stream) = io.stream.as_ref() {
+                stream.ack_now();
+            }
+        }
     }
 
     /// Keepalive housekeeping (for an external event loop; call it at least once a second): queues
@@ -581,7 +594,9 @@ impl<U: Send + 'static> Client<U> {
         let tick = self.inner.state().session.tick(Instant::now());
         tick.map_err(|e| self.fail(e))?;
         self.write_and_settle()?;
-        self.dispatch().map_err(|e| self.fail(e))
+        self.dispatch().map_err(|e| self.fail(e))?;
+        self.settle_acks();
+        Ok(())
     }
 
     /// Writes what is pending; closes the connection if that fails or if it completed a DISCONNECT.
@@ -640,6 +655,7 @@ impl<U: Send + 'static> Client<U> {
                 Ok(n) => {
                     io.rend += n;
                     total += n;
+                    io.ack_owed = true;
                     self.handle_buffered(io)?;
                     if n < space {
                         // The socket is drained: another read would only say WouldBlock. Whatever
@@ -718,6 +734,7 @@ impl<U: Send + 'static> Client<U> {
                 Ok(n) => {
                     io.wpos += n;
                     wrote = true;
+                    io.ack_owed = false;
                     if n < len {
                         // The socket is full: another write would only say WouldBlock.
                         break Ok(WriteOutcome::Blocked);
@@ -817,6 +834,7 @@ impl<U: Send + 'static> Client<U> {
 
 /// Empties the buffers for a new (or no) connection; QoS 0 messages in the write buffer are lost.
 fn reset_io(io: &mut Io) {
+    io.ack_owed = false;
     io.rstart = 0;
     io.rend = 0;
     if io.rbuf.len() > BUFFER_KEEP {
