@@ -173,22 +173,36 @@ impl<U: Send + 'static> Client<U> {
             );
         }
         let stream = net::connect_tcp(&host, port, timeout)?;
-        let fd = net::NetStream::raw_fd(&stream);
+        self.install_stream(Box::new(stream), &connect);
+        self.log(LogLevel::Debug, &format!("Connected to {host}:{port}"));
+        Ok(())
+    }
+
+    /// Hands a freshly connected stream to the loop and queues CONNECT on it.
+    fn install_stream(&self, stream: Box<dyn net::NetStream>, connect: &packet::Connect) {
+        let fd = stream.raw_fd();
         {
             let mut io = self.inner.io();
             reset_io(&mut io);
-            io.stream = Some(Box::new(stream));
+            io.stream = Some(stream);
             let mut st = self.inner.state();
             st.session.cfg.keepalive = Duration::from_secs(st.keepalive.into());
-            st.session.connection_opened(&connect, Instant::now());
+            st.session.connection_opened(connect, Instant::now());
         }
         self.inner.cv.notify_all();
         self.fire(
             |c| &mut c.on_socket_open,
             |cb, client, ud| cb(client, ud, fd),
         );
-        self.log(LogLevel::Debug, &format!("Connected to {host}:{port}"));
-        Ok(())
+    }
+
+    /// For the crate's own tests: connects through a stream of the test's making (for instance one that
+    /// counts writes), as `connect` would through a socket it opened: CONNECT is queued, nothing written.
+    #[cfg(test)]
+    #[allow(dead_code)] // until the write-batching tests use it
+    pub(crate) fn adopt_stream(&self, stream: Box<dyn net::NetStream>) {
+        let connect = self.inner.state().connect_packet();
+        self.install_stream(stream, &connect);
     }
 
     /// Takes the socket out (closing the session's connection state) without any callback.
