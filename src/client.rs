@@ -27,8 +27,8 @@ use rand::Rng;
 use crate::callbacks::{in_callback_of, not_in_callback, Callbacks};
 use crate::error::{Error, Result};
 use crate::message::{MessageInfo, Payload, PublishSignal, PublishState};
-use crate::net::{NetStream, Waker};
-use crate::options::{Builder, IntoQos, Seconds};
+use crate::net::{NetStream, TlsConfig, Waker};
+use crate::options::{Builder, IntoQos, Proxy, Seconds, TlsOptions, Transport};
 use crate::packet::{Connect, LastWill, Protocol, QoS};
 use crate::session::{ConnState, Session, SessionConfig};
 use crate::topic::{validate_topic, SubscribeTopics, UnsubscribeTopics, MAX_TOPIC_LEN};
@@ -45,6 +45,12 @@ pub(crate) struct State {
     pub host: Option<String>,
     pub port: u16,
     pub keepalive: u16,
+    pub transport: Transport,
+    /// `tls_set` and friends; `None`: no TLS.
+    pub tls: Option<TlsConfig>,
+    pub ws_path: String,
+    pub ws_headers: Vec<(String, String)>,
+    pub proxy: Option<Proxy>,
     pub connect_timeout: Duration,
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
@@ -56,6 +62,19 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Where the next connection goes, for `net::open`; `None` before `connect`/`connect_async`.
+    pub(crate) fn target(&self) -> Option<crate::net::Target> {
+        Some(crate::net::Target {
+            transport: self.transport,
+            host: self.host.clone()?,
+            port: self.port,
+            tls: self.tls.clone(),
+            ws_path: self.ws_path.clone(),
+            ws_headers: self.ws_headers.clone(),
+            proxy: self.proxy.clone(),
+        })
+    }
+
     pub(crate) fn connect_packet(&self) -> Connect {
         Connect {
             protocol: self.protocol,
@@ -83,6 +102,9 @@ pub(crate) struct Io {
     pub wqos0: Vec<(u16, Arc<PublishState>)>,
     /// Bytes were read and nothing has been written since (so our ACK for them would be delayed).
     pub ack_owed: bool,
+    /// The last read stopped at its budget on a stream whose layers buffer (TLS, websocket): read
+    /// again without waiting for poll, which cannot see those bytes.
+    pub read_more: bool,
 }
 
 pub(crate) struct Inner<U> {
@@ -225,6 +247,11 @@ fn new_state<U>(b: &Builder<U>, now: Instant) -> State {
         host: None,
         port: 1883,
         keepalive: 60,
+        transport: b.transport,
+        tls: None,
+        ws_path: "/mqtt".to_owned(),
+        ws_headers: Vec::new(),
+        proxy: None,
         connect_timeout: Duration::from_secs(5),
         reconnect_min: Duration::from_secs(1),
         reconnect_max: Duration::from_secs(120),
@@ -249,6 +276,7 @@ impl<U> Client<U> {
                     wpos: 0,
                     wqos0: Vec::new(),
                     ack_owed: false,
+                    read_more: false,
                 }),
                 callbacks: Mutex::new(Callbacks::default()),
                 userdata: Mutex::new(b.userdata),
@@ -271,7 +299,8 @@ impl<U: Send + 'static> Client<U> {
 
     /// Resets the client as if it were new (Paho's `reinitialise`): closes any connection without
     /// callbacks, discards every message held (their `MessageInfo`s report it), forgets subscriptions,
-    /// settings and callbacks (Paho clears them too), and sets a new id, clean-session flag and userdata.
+    /// settings (TLS, websocket options and proxy included) and callbacks (Paho clears them too), and
+    /// sets a new id, clean-session flag and userdata. The protocol and transport stay.
     ///
     /// Fails while a network loop runs (`loop_stop` first) and for a persistent session without an id.
     pub fn reinitialise(&self, client_id: &str, clean_session: bool, userdata: U) -> Result<()> {
@@ -302,6 +331,7 @@ impl<U: Send + 'static> Client<U> {
                 .client_id(client_id)
                 .clean_session(clean_session)
                 .protocol(st.protocol)
+                .transport(st.transport)
                 .reconnect_on_failure(st.reconnect_on_failure);
             let mut fresh = new_state(&b, Instant::now());
             fresh.session.cfg.manual_ack = st.session.cfg.manual_ack;
@@ -338,6 +368,183 @@ impl<U: Send + 'static> Client<U> {
         let mut st = self.inner.state();
         st.username = Some(username.to_owned());
         st.password = password.map(|p| p.as_bytes().to_vec());
+        Ok(())
+    }
+
+    /// Configures TLS with Paho's first three `tls_set` arguments: the CA certificates to trust (`None`:
+    /// the system's), and the client certificate and its key for brokers that require one. PEM files;
+    /// the key forms accepted are listed at [`TlsOptions`]. [`tls_set_with`](Client::tls_set_with) takes
+    /// the other arguments.
+    ///
+    /// The broker's certificate must chain to a trusted CA and name the host given to `connect` (see
+    /// [`tls_insecure_set`](Client::tls_insecure_set)). A certificate that does not verify fails the
+    /// connection with [`Error::Tls`] (`certificate verify failed: ...`).
+    ///
+    /// Fails when a file cannot be read or parsed (the error names it), when TLS is already configured
+    /// (as Paho's ValueError), and in a build without the `tls` feature.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// let e = client.tls_set(Some("/no/such/ca.crt"), None, None).unwrap_err();
+    /// assert!(e.to_string().contains("/no/such/ca.crt"));
+    /// client.tls_set(None, None, None)?; // the system's roots
+    /// assert!(client.tls_set(None, None, None).is_err()); // once only
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn tls_set(
+        &self,
+        ca_certs: Option<&str>,
+        certfile: Option<&str>,
+        keyfile: Option<&str>,
+    ) -> Result<()> {
+        self.tls_set_with(TlsOptions {
+            ca_certs: ca_certs.map(Into::into),
+            certfile: certfile.map(Into::into),
+            keyfile: keyfile.map(Into::into),
+            ..Default::default()
+        })
+    }
+
+    /// Configures TLS with every argument of Paho's `tls_set` (`keyfile_password`, `cert_reqs`,
+    /// `tls_version`, `alpn_protocols`, ...); see [`tls_set`](Client::tls_set).
+    ///
+    /// ```no_run
+    /// use pahoish::{Client, TlsOptions};
+    /// let client = Client::new("");
+    /// client.tls_set_with(TlsOptions {
+    ///     ca_certs: Some("ca.crt".into()),
+    ///     certfile: Some("client.crt".into()),
+    ///     keyfile: Some("client.key".into()),
+    ///     keyfile_password: Some("secret".into()),
+    ///     ..Default::default()
+    /// })?;
+    /// client.connect("broker.example", 8883, 60)?;
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn tls_set_with(&self, options: TlsOptions) -> Result<()> {
+        self.tls_not_configured()?;
+        let config = tls_config(options)?;
+        let mut st = self.inner.state();
+        if st.tls.is_some() {
+            return Err(tls_twice());
+        }
+        st.tls = Some(config);
+        Ok(())
+    }
+
+    /// Configures TLS with a connector the application built (Paho's `tls_set_context`), for settings
+    /// [`TlsOptions`] does not have. Fails when TLS is already configured.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// let connector = pahoish::native_tls::TlsConnector::builder()
+    ///     .min_protocol_version(Some(pahoish::native_tls::Protocol::Tlsv12))
+    ///     .build()
+    ///     .unwrap();
+    /// client.tls_set_context(connector)?;
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_set_context(&self, connector: native_tls::TlsConnector) -> Result<()> {
+        let mut st = self.inner.state();
+        if st.tls.is_some() {
+            return Err(tls_twice());
+        }
+        st.tls = Some(TlsConfig::from_connector(connector));
+        Ok(())
+    }
+
+    /// With `true`, the broker's certificate need not name the host connected to (Paho's
+    /// `tls_insecure_set`); its chain is still verified. This lets anyone holding a certificate from
+    /// your CA pose as the broker, so a warning is logged. Defaults to `false`.
+    ///
+    /// Fails before TLS is configured, as in Paho, and after [`tls_set_context`](Client::tls_set_context)
+    /// (that connector decides).
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// assert!(client.tls_insecure_set(true).is_err()); // tls_set first
+    /// client.tls_set(None, None, None)?;
+    /// client.tls_insecure_set(true)?;
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn tls_insecure_set(&self, insecure: bool) -> Result<()> {
+        {
+            let mut st = self.inner.state();
+            let Some(tls) = st.tls.as_mut() else {
+                return Err(Error::invalid(
+                    "tls_insecure_set",
+                    "configure TLS first (tls_set, tls_set_with or tls_set_context)",
+                ));
+            };
+            set_insecure(tls, insecure)?;
+        }
+        if insecure {
+            self.log(
+                crate::LogLevel::Warning,
+                "tls_insecure_set(true): the broker's certificate need not name its host",
+            );
+        }
+        Ok(())
+    }
+
+    fn tls_not_configured(&self) -> Result<()> {
+        if self.inner.state().tls.is_some() {
+            return Err(tls_twice());
+        }
+        Ok(())
+    }
+
+    /// The websocket request path and extra HTTP headers (Paho's `ws_set_options`). Defaults to
+    /// `"/mqtt"` and no headers; the `Sec-WebSocket-Protocol: mqtt` header is always sent. Applies to
+    /// [`Transport::Websockets`](crate::Transport::Websockets), from the next connection on.
+    ///
+    /// Fails for a path not starting with `/` and for a header name or value HTTP does not allow.
+    ///
+    /// ```
+    /// let client = pahoish::Client::builder().transport(pahoish::Transport::Websockets).build()?;
+    /// client.ws_set_options("/ws", &[("Authorization", "Bearer t0k3n")])?;
+    /// assert!(client.ws_set_options("ws", &[]).is_err());
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn ws_set_options(&self, path: &str, headers: &[(&str, &str)]) -> Result<()> {
+        if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::invalid(
+                "path",
+                format!("{path:?} is not a request path (it starts with /, without spaces)"),
+            ));
+        }
+        for (name, value) in headers {
+            check_ws_header(name, value)?;
+        }
+        let mut st = self.inner.state();
+        st.ws_path = path.to_owned();
+        st.ws_headers = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        Ok(())
+    }
+
+    /// Connects through a proxy (Paho's `proxy_set`): SOCKS5, SOCKS4 or HTTP CONNECT, spoken before
+    /// TLS and the websocket upgrade, from the next connection on. Without it, the `mqtt_proxy` (or
+    /// `MQTT_PROXY`) environment variable is used as in Paho: `http://[user:pass@]host:port` or
+    /// `socks://[user:pass@]host:port`, unless `no_proxy` lists the broker's host. Not used for Unix
+    /// sockets.
+    ///
+    /// Fails for an empty proxy address.
+    ///
+    /// ```
+    /// use pahoish::{Proxy, ProxyType};
+    /// let client = pahoish::Client::new("");
+    /// client.proxy_set(Proxy { proxy_port: Some(1080), ..Proxy::new(ProxyType::Socks5, "127.0.0.1") })?;
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn proxy_set(&self, proxy: Proxy) -> Result<()> {
+        if proxy.proxy_addr.is_empty() {
+            return Err(Error::invalid("proxy_addr", "must not be empty"));
+        }
+        self.inner.state().proxy = Some(proxy);
         Ok(())
     }
 
@@ -529,8 +736,9 @@ impl<U: Send + 'static> Client<U> {
     /// Whether bytes are waiting to be written (then call `loop_write` when the socket is writable).
     pub fn want_write(&self) -> bool {
         let io = self.inner.io();
-        io.stream.is_some()
-            && (io.wpos < io.wbuf.len() || !self.inner.state().session.out.is_empty())
+        io.stream.as_ref().is_some_and(|s| s.wants_flush())
+            || (io.stream.is_some()
+                && (io.wpos < io.wbuf.len() || !self.inner.state().session.out.is_empty()))
     }
 
     // ---- publish / subscribe ----
@@ -625,6 +833,45 @@ impl<U: Send + 'static> Client<U> {
         }
         self.flush_inline();
     }
+}
+
+fn tls_twice() -> Error {
+    Error::invalid("tls", "SSL/TLS has already been configured")
+}
+
+#[cfg(feature = "tls")]
+fn tls_config(options: TlsOptions) -> Result<TlsConfig> {
+    TlsConfig::from_options(options)
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_config(_: TlsOptions) -> Result<TlsConfig> {
+    Err(no_tls())
+}
+
+#[cfg(feature = "tls")]
+fn set_insecure(tls: &mut TlsConfig, insecure: bool) -> Result<()> {
+    tls.set_insecure(insecure)
+}
+
+#[cfg(not(feature = "tls"))]
+fn set_insecure(tls: &mut TlsConfig, _: bool) -> Result<()> {
+    match *tls {}
+}
+
+#[cfg(not(feature = "tls"))]
+pub(crate) fn no_tls() -> Error {
+    Error::NotSupported("TLS: this build lacks the `tls` feature".into())
+}
+
+#[cfg(feature = "websockets")]
+fn check_ws_header(name: &str, value: &str) -> Result<()> {
+    crate::net::websocket::check_header(name, value)
+}
+
+#[cfg(not(feature = "websockets"))]
+fn check_ws_header(_: &str, _: &str) -> Result<()> {
+    Ok(())
 }
 
 /// Compile-time check that the client can be shared across threads.

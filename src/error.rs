@@ -256,6 +256,17 @@ pub enum Error {
     Protocol(String),
     /// An I/O error from the operating system (DNS, connect, read, write).
     Io(io::Error),
+    /// TLS failed (`MQTT_ERR_TLS`): the handshake, or a certificate or key that could not be used. A
+    /// broker certificate that does not verify reads `certificate verify failed: <why>`, the why being
+    /// for instance `unable to get local issuer certificate` (wrong CA), `certificate has expired` or
+    /// `hostname mismatch`.
+    Tls(String),
+    /// The websocket upgrade failed: the server answered something else than `101 Switching
+    /// Protocols` with the `mqtt` subprotocol, or the URL or a header was not valid.
+    Websocket(String),
+    /// The proxy could not open the connection to the broker (refused, failed authentication, or did
+    /// not speak its protocol).
+    Proxy(String),
     /// The feature is not supported by this build or version.
     NotSupported(String),
     /// The call would wait on the network loop from the loop's own thread (for instance `wait_for_publish`
@@ -290,6 +301,9 @@ impl Error {
             Error::Keepalive => ErrorCode::Keepalive,
             Error::Protocol(_) => ErrorCode::Protocol,
             Error::Io(_) => ErrorCode::Errno,
+            Error::Tls(_) => ErrorCode::Tls,
+            Error::Websocket(_) => ErrorCode::ConnRefused,
+            Error::Proxy(_) => ErrorCode::ConnRefused,
             Error::NotSupported(_) => ErrorCode::NotSupported,
             Error::PublishDiscarded(rc) => *rc,
             Error::CallbackPanicked(_) => ErrorCode::Unknown,
@@ -332,6 +346,9 @@ impl fmt::Display for Error {
             }
             Error::Protocol(what) => write!(f, "protocol error: {what}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Tls(what) => write!(f, "TLS error: {what}"),
+            Error::Websocket(what) => write!(f, "websocket error: {what}"),
+            Error::Proxy(what) => write!(f, "proxy error: {what}"),
             Error::NotSupported(what) => write!(f, "not supported: {what}"),
             Error::WouldDeadlock(what) => write!(f, "would deadlock: {what}"),
             Error::LoopAlreadyRunning => f.write_str(

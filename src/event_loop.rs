@@ -19,7 +19,7 @@ use crate::callbacks::{
 use crate::client::{Client, Io};
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::{self, Waker};
-use crate::options::Seconds;
+use crate::options::{Seconds, Transport};
 use crate::packet::{self, Packet, MAX_REMAINING_LENGTH};
 use crate::reason::{Properties, ReasonCode};
 use crate::session::{ConnState, Event};
@@ -79,7 +79,7 @@ impl<U: Send + 'static> Client<U> {
     pub fn connect(&self, host: &str, port: u16, keepalive: u16) -> Result<()> {
         not_in_callback(&self.inner.signal, "connect from a callback")?;
         self.set_target(host, port, keepalive)?;
-        self.open_connection()?;
+        self.open_connection(false)?;
         self.kick();
         Ok(())
     }
@@ -99,6 +99,120 @@ impl<U: Send + 'static> Client<U> {
         Ok(())
     }
 
+    /// Connects to the broker a URL names (not in Paho; mosquitto_pub's `-L`):
+    ///
+    /// | URL | transport | default port |
+    /// | --- | --- | --- |
+    /// | `mqtt://[user[:pass]@]host[:port]` (or `tcp://`) | TCP | 1883 |
+    /// | `mqtts://...` (or `ssl://`, `tls://`) | TCP with TLS | 8883 |
+    /// | `ws://...[/path]` | websockets | 80 |
+    /// | `wss://...[/path]` | websockets with TLS | 443 |
+    /// | `unix:///path/to/socket` | Unix socket | - |
+    ///
+    /// The URL's user and password (percent-decoded) replace `username_pw_set`'s. A websocket URL's path
+    /// replaces `ws_set_options`'s when it has one other than `/`; an `mqtt://` URL's path is ignored.
+    /// `mqtts://` and `wss://` use the TLS configured with `tls_set` or, if none is, the system's
+    /// trusted roots. Then connects as [`connect`](Client::connect) does.
+    ///
+    /// Fails for a URL that does not parse, an unknown scheme, a missing host, a plain scheme while TLS
+    /// is configured (use `mqtts://`/`wss://`), and as `connect` fails.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// let e = client.connect_url("http://broker.example", 60).unwrap_err();
+    /// assert!(e.to_string().contains("unknown scheme"));
+    /// assert!(client.connect_url("mqtt://", 60).is_err());
+    /// ```
+    pub fn connect_url(&self, url: &str, keepalive: u16) -> Result<()> {
+        not_in_callback(&self.inner.signal, "connect from a callback")?;
+        self.set_url(url, keepalive)?;
+        self.open_connection(false)?;
+        self.kick();
+        Ok(())
+    }
+
+    /// [`connect_url`](Client::connect_url) without connecting, as
+    /// [`connect_async`](Client::connect_async): the loop connects.
+    pub fn connect_url_async(&self, url: &str, keepalive: u16) -> Result<()> {
+        self.set_url(url, keepalive)?;
+        self.inner.cv.notify_all();
+        Ok(())
+    }
+
+    fn set_url(&self, url: &str, keepalive: u16) -> Result<()> {
+        let bad = |why: String| Error::invalid("url", format!("{url:?}: {why}"));
+        let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        let (transport, tls, default_port) = match parsed.scheme() {
+            "mqtt" | "tcp" => (Transport::Tcp, false, 1883),
+            "mqtts" | "ssl" | "tls" => (Transport::Tcp, true, 8883),
+            "ws" => (Transport::Websockets, false, 80),
+            "wss" => (Transport::Websockets, true, 443),
+            "unix" => (Transport::Unix, false, 0),
+            other => {
+                return Err(bad(format!(
+                    "unknown scheme {other:?} (use mqtt://, mqtts://, ws://, wss:// or unix://)"
+                )))
+            }
+        };
+        if transport == Transport::Websockets && !cfg!(feature = "websockets") {
+            return Err(Error::NotSupported(
+                "ws:// and wss://: this build lacks the `websockets` feature".into(),
+            ));
+        }
+        let host = if transport == Transport::Unix {
+            let path = net::percent_decode(parsed.path());
+            if path.is_empty() || path == "/" {
+                return Err(bad("no socket path (unix:///path/to/socket)".into()));
+            }
+            path
+        } else {
+            parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| bad("no host".into()))?
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned()
+        };
+        let port = parsed.port().unwrap_or(default_port);
+        if tls {
+            if self.inner.state().tls.is_none() {
+                self.tls_set_with(crate::TlsOptions::default())?;
+            }
+        } else if self.inner.state().tls.is_some() && transport != Transport::Unix {
+            return Err(bad(format!(
+                "a plain {}:// URL, but TLS is configured: use {}",
+                parsed.scheme(),
+                if transport == Transport::Websockets {
+                    "wss://"
+                } else {
+                    "mqtts://"
+                }
+            )));
+        }
+        let user = net::percent_decode(parsed.username());
+        let password = parsed.password().map(net::percent_decode);
+        if !user.is_empty() || password.is_some() {
+            self.username_pw_set(&user, password.as_deref())?;
+        }
+        {
+            let mut st = self.inner.state();
+            st.transport = transport;
+            if transport == Transport::Websockets
+                && parsed.path() != "/"
+                && !parsed.path().is_empty()
+            {
+                let mut path = parsed.path().to_owned();
+                if let Some(q) = parsed.query() {
+                    path.push('?');
+                    path.push_str(q);
+                }
+                st.ws_path = path;
+            }
+        }
+        self.set_target(&host, port, keepalive)
+    }
+
     /// Connects again with the host, port and keepalive of the last `connect`/`connect_async` (Paho's
     /// `reconnect`), closing the current connection first if there is one.
     pub fn reconnect(&self) -> Result<()> {
@@ -113,7 +227,7 @@ impl<U: Send + 'static> Client<U> {
             }
             st.disconnect_requested = false;
         }
-        self.open_connection()?;
+        self.open_connection(false)?;
         self.kick();
         Ok(())
     }
@@ -143,10 +257,10 @@ impl<U: Send + 'static> Client<U> {
         if host.is_empty() {
             return Err(Error::invalid("host", "must not be empty"));
         }
-        if port == 0 {
+        let mut st = self.inner.state();
+        if port == 0 && st.transport != Transport::Unix {
             return Err(Error::invalid("port", "must be 1..=65535"));
         }
-        let mut st = self.inner.state();
         st.host = Some(host.to_owned());
         st.port = port;
         st.keepalive = keepalive;
@@ -156,15 +270,19 @@ impl<U: Send + 'static> Client<U> {
 
     /// Opens a connection with the stored settings and queues CONNECT. Any current connection is closed
     /// first (with `on_socket_close`, without `on_disconnect`, as Paho's `reconnect`).
-    fn open_connection(&self) -> Result<()> {
+    ///
+    /// Connecting blocks (up to `connect_timeout` per step) without holding a lock, so `disconnect()`,
+    /// or `loop_stop()` for the loop's own reconnects (`from_loop`), can land meanwhile. Then the new
+    /// connection is closed unused, before CONNECT: it was asked for by nobody any more.
+    fn open_connection(&self, from_loop: bool) -> Result<()> {
         self.callbacks_changed(); // the application may have installed its logger since
         self.fire(|c| &mut c.on_pre_connect, |cb, client, ud| cb(client, ud));
-        let (host, port, timeout, connect) = {
+        let (target, timeout) = {
             let st = self.inner.state();
-            let host = st.host.clone().ok_or_else(|| {
+            let target = st.target().ok_or_else(|| {
                 Error::invalid("host", "no host: call connect() or connect_async() first")
             })?;
-            (host, st.port, st.connect_timeout, st.connect_packet())
+            (target, st.connect_timeout)
         };
         if let Some(old) = self.take_stream() {
             self.fire(
@@ -172,9 +290,28 @@ impl<U: Send + 'static> Client<U> {
                 |cb, client, ud| cb(client, ud, old.raw_fd()),
             );
         }
-        let stream = net::connect_tcp(&host, port, timeout)?;
-        self.install_stream(Box::new(stream), &connect);
-        self.log(LogLevel::Debug, &format!("Connected to {host}:{port}"));
+        let stream = net::open(&target, timeout)?;
+        let connect = {
+            let st = self.inner.state();
+            if st.disconnect_requested || (from_loop && self.inner.stop.load(Ordering::SeqCst)) {
+                drop(st);
+                drop(stream);
+                self.log(
+                    LogLevel::Debug,
+                    &format!(
+                        "Connected to {} after disconnect() or loop_stop(): closed unused",
+                        target.describe()
+                    ),
+                );
+                return Ok(());
+            }
+            st.connect_packet()
+        };
+        self.install_stream(stream, &connect);
+        self.log(
+            LogLevel::Debug,
+            &format!("Connected to {}", target.describe()),
+        );
         Ok(())
     }
 
@@ -217,9 +354,12 @@ impl<U: Send + 'static> Client<U> {
     /// Closes the connection and runs `on_socket_close` and `on_disconnect`; `reason` is `None` for the
     /// clean close after `disconnect()`. Does nothing if already closed.
     fn close_connection(&self, reason: Option<&Error>) {
-        let Some(stream) = self.take_stream() else {
+        let Some(mut stream) = self.take_stream() else {
             return;
         };
+        if reason.is_none() {
+            stream.close();
+        }
         self.inner.signal.notify();
         self.fire(
             |c| &mut c.on_socket_close,
@@ -381,14 +521,11 @@ impl<U: Send + 'static> Client<U> {
                         continue; // connect() from another thread did it meanwhile
                     }
                 }
-                if let Err(e) = self.open_connection() {
-                    let (host, port) = {
-                        let st = self.inner.state();
-                        (st.host.clone().unwrap_or_default(), st.port)
-                    };
+                if let Err(e) = self.open_connection(true) {
+                    let to = self.inner.state().target().map(|t| t.describe());
                     self.log(
                         LogLevel::Warning,
-                        &format!("Connecting to {host}:{port} failed: {e}"),
+                        &format!("Connecting to {} failed: {e}", to.unwrap_or_default()),
                     );
                     self.fire(|c| &mut c.on_connect_fail, |cb, client, ud| cb(client, ud));
                     if (first && !retry_first) || !self.inner.state().reconnect_on_failure {
@@ -583,14 +720,20 @@ impl<U: Send + 'static> Client<U> {
     /// One turn of the loop; see the module docs.
     fn run_once(&self, timeout: Option<Duration>) -> Result<()> {
         let waker = self.ensure_waker()?;
-        let (fd, want_write, deadline) = {
+        let (fd, want_write, deadline, read_more) = {
             let io = self.inner.io();
             let Some(stream) = io.stream.as_ref() else {
                 return Err(Error::NoConn);
             };
             let st = self.inner.state();
-            let want_write = io.wpos < io.wbuf.len() || !st.session.out.is_empty();
-            (stream.raw_fd(), want_write, st.session.next_deadline())
+            let want_write =
+                io.wpos < io.wbuf.len() || !st.session.out.is_empty() || stream.wants_flush();
+            let deadline = if io.read_more {
+                Some(Instant::now())
+            } else {
+                st.session.next_deadline()
+            };
+            (stream.raw_fd(), want_write, deadline, io.read_more)
         };
         let mut wait = timeout;
         if let Some(d) = deadline {
@@ -601,7 +744,7 @@ impl<U: Send + 'static> Client<U> {
         if ready.woken {
             waker.clear();
         }
-        if ready.readable {
+        if ready.readable || read_more {
             self.read_in().map_err(|e| self.fail(e))?;
         }
         self.dispatch().map_err(|e| self.fail(e))?;
@@ -655,6 +798,7 @@ impl<U: Send + 'static> Client<U> {
         let mut guard = self.inner.io();
         let io = &mut *guard;
         let mut total = 0;
+        io.read_more = false;
         while total < READ_BUDGET {
             if io.stream.is_none() {
                 return Ok(());
@@ -670,18 +814,24 @@ impl<U: Send + 'static> Client<U> {
                     io.rend += n;
                     total += n;
                     io.ack_owed = true;
+                    let drains = stream.short_read_drains();
                     self.handle_buffered(io)?;
-                    if n < space {
+                    if n < space && drains {
                         // The socket is drained: another read would only say WouldBlock. Whatever
                         // arrives next, poll (level-triggered) reports.
                         break;
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                    return Err(Error::ConnectionLost)
+                }
+                Err(e) => return Err(stream.error(e)),
             }
         }
+        // The budget ran out. A layer that buffers may hold what poll cannot see: read on next turn.
+        io.read_more = io.stream.as_ref().is_some_and(|s| !s.short_read_drains());
         Ok(())
     }
 
@@ -732,6 +882,17 @@ impl<U: Send + 'static> Client<U> {
                 std::mem::swap(&mut io.wbuf, &mut st.session.out);
                 std::mem::swap(&mut io.wqos0, &mut st.session.qos0_pending);
                 if io.wbuf.is_empty() {
+                    if stream.wants_flush() {
+                        drop(st);
+                        match stream.flush() {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                                break Ok(WriteOutcome::Blocked)
+                            }
+                            Err(e) => break Err(stream.error(e)),
+                        }
+                        st = self.inner.state();
+                    }
                     let done =
                         st.session.is_disconnecting() && st.session.state() != ConnState::Closed;
                     break Ok(if done {
@@ -756,7 +917,7 @@ impl<U: Send + 'static> Client<U> {
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(WriteOutcome::Blocked),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => break Err(e.into()),
+                Err(e) => break Err(stream.error(e)),
             }
         };
         if wrote {
@@ -849,6 +1010,7 @@ impl<U: Send + 'static> Client<U> {
 /// Empties the buffers for a new (or no) connection; QoS 0 messages in the write buffer are lost.
 fn reset_io(io: &mut Io) {
     io.ack_owed = false;
+    io.read_more = false;
     io.rstart = 0;
     io.rend = 0;
     if io.rbuf.len() > BUFFER_KEEP {

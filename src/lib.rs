@@ -90,6 +90,11 @@ mod topic;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// The TLS library, re-exported so that [`Client::tls_set_context`] takes the same version's
+/// `TlsConnector` that this crate was built with (feature `tls`).
+#[cfg(feature = "tls")]
+pub use native_tls;
+
 pub use callbacks::{
     ConnectFlags, DisconnectFlags, LogLevel, MQTT_LOG_DEBUG, MQTT_LOG_ERR, MQTT_LOG_INFO,
     MQTT_LOG_NOTICE, MQTT_LOG_WARNING,
@@ -97,7 +102,9 @@ pub use callbacks::{
 pub use client::Client;
 pub use error::*;
 pub use message::{Message, MessageInfo, Payload};
-pub use options::{Builder, IntoQos, Seconds, Transport};
+pub use options::{
+    Builder, CertReqs, IntoQos, Proxy, ProxyType, Seconds, TlsOptions, TlsVersion, Transport,
+};
 pub use packet::{Protocol, QoS};
 pub use reason::{Properties, ReasonCode};
 pub use topic::{topic_matches_sub, SubscribeTopics, UnsubscribeTopics};

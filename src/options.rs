@@ -1,6 +1,8 @@
-//! Construction options (`Builder`), the transport choice, and the small conversion traits that let
-//! methods take arguments the way Python does (QoS as an integer, seconds as a number).
+//! Construction options (`Builder`), the transport choice and its settings (TLS, proxies), and the small
+//! conversion traits that let methods take arguments the way Python does (QoS as an integer, seconds as
+//! a number).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::client::Client;
@@ -14,10 +16,167 @@ pub enum Transport {
     /// Plain TCP (`"tcp"`). The default.
     #[default]
     Tcp,
-    /// MQTT over WebSockets (`"websockets"`): not supported by this version; `build()` says so.
+    /// MQTT over WebSockets (`"websockets"`), `ws://` or, with TLS configured, `wss://`; see
+    /// [`Client::ws_set_options`]. Needs the `websockets` feature (on by default).
     Websockets,
-    /// A Unix domain socket (`"unix"`): not supported by this version; `build()` says so.
+    /// A Unix domain socket (`"unix"`): the host given to `connect` is the socket's path and the port
+    /// is ignored.
     Unix,
+}
+
+/// Whether the broker's certificate must verify (Paho's `cert_reqs`: `ssl.CERT_REQUIRED` or
+/// `ssl.CERT_NONE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CertReqs {
+    /// The certificate chain must lead to a trusted CA and name the host. The default.
+    #[default]
+    Required,
+    /// Nothing about the broker's certificate is checked: the connection is encrypted but anyone can
+    /// pose as the broker. For tests only.
+    None,
+}
+
+/// The lowest TLS version to accept (Paho's `tls_version`, which in Python picks the protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum TlsVersion {
+    /// TLS 1.0 (`ssl.PROTOCOL_TLSv1`); deprecated by RFC 8996.
+    Tlsv1,
+    /// TLS 1.1 (`ssl.PROTOCOL_TLSv1_1`); deprecated by RFC 8996.
+    Tlsv1_1,
+    /// TLS 1.2 (`ssl.PROTOCOL_TLSv1_2`).
+    Tlsv1_2,
+    /// TLS 1.3.
+    Tlsv1_3,
+}
+
+/// Every argument of Paho's `tls_set`, for [`Client::tls_set_with`]; [`Client::tls_set`] takes the
+/// first three.
+///
+/// Files are PEM. `ca_certs` may hold several certificates (a bundle); `certfile` may hold the client
+/// certificate followed by its chain, and the key too when `keyfile` is `None`. The key may be PKCS#8
+/// (`BEGIN PRIVATE KEY`), PKCS#8 encrypted (`BEGIN ENCRYPTED PRIVATE KEY`, with `keyfile_password`), or
+/// the traditional OpenSSL forms (`BEGIN RSA PRIVATE KEY`, `BEGIN EC PRIVATE KEY`, encrypted or not).
+///
+/// ```
+/// use pahoish::{CertReqs, TlsOptions, TlsVersion};
+///
+/// let options = TlsOptions {
+///     ca_certs: Some("/etc/mosquitto/ca/ca.crt".into()),
+///     tls_version: Some(TlsVersion::Tlsv1_2),
+///     alpn_protocols: vec!["mqtt".into()],
+///     ..Default::default()
+/// };
+/// assert_eq!(options.cert_reqs, CertReqs::Required);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// CA certificates to trust instead of the system's (`ca_certs`). Defaults to `None`: the
+    /// system's trusted roots.
+    pub ca_certs: Option<PathBuf>,
+    /// The client certificate, for brokers that require one (`certfile`). Defaults to `None`.
+    pub certfile: Option<PathBuf>,
+    /// The client certificate's private key (`keyfile`). Defaults to `None`: the key is read from
+    /// `certfile`.
+    pub keyfile: Option<PathBuf>,
+    /// The password of an encrypted `keyfile` (`keyfile_password`). Defaults to `None`.
+    pub keyfile_password: Option<String>,
+    /// Whether the broker's certificate must verify (`cert_reqs`). Defaults to [`CertReqs::Required`].
+    pub cert_reqs: CertReqs,
+    /// The lowest TLS version accepted (`tls_version`). Defaults to `None`: the TLS library's own
+    /// minimum (TLS 1.2 with current OpenSSL).
+    pub tls_version: Option<TlsVersion>,
+    /// ALPN protocols to offer (`alpn_protocols`), for instance `"mqtt"` or `"x-amzn-mqtt-ca"`. Defaults
+    /// to none.
+    pub alpn_protocols: Vec<String>,
+    /// Paho's `ciphers`. The TLS library offers no cipher selection, so `Some` is refused with
+    /// [`Error::NotSupported`] rather than ignored. Defaults to `None`: the library's secure defaults.
+    pub ciphers: Option<String>,
+}
+
+/// The kind of proxy in a [`Proxy`] (PySocks' `socks.HTTP`, `socks.SOCKS4`, `socks.SOCKS5`).
+///
+/// ```
+/// use pahoish::ProxyType;
+/// assert_ne!(ProxyType::Http, ProxyType::Socks5);
+/// assert_eq!(ProxyType::Socks5.default_port(), 1080);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProxyType {
+    /// An HTTP proxy, through the CONNECT method (RFC 9110, 9.3.6).
+    Http,
+    /// SOCKS4, or SOCKS4a when the proxy resolves the name (`proxy_rdns`).
+    Socks4,
+    /// SOCKS5 (RFC 1928), with user name and password (RFC 1929) when given.
+    Socks5,
+}
+
+impl ProxyType {
+    /// The port used when [`Proxy::proxy_port`] is `None`: 8080 for HTTP, 1080 for SOCKS (PySocks').
+    pub fn default_port(self) -> u16 {
+        match self {
+            ProxyType::Http => 8080,
+            ProxyType::Socks4 | ProxyType::Socks5 => 1080,
+        }
+    }
+}
+
+/// A proxy to reach the broker through: the arguments of Paho's `proxy_set` (and the helpers'
+/// `proxy_args`). See [`Client::proxy_set`].
+///
+/// ```
+/// use pahoish::{Proxy, ProxyType};
+///
+/// let proxy = Proxy {
+///     proxy_port: Some(1080),
+///     proxy_username: Some("me".into()),
+///     proxy_password: Some("secret".into()),
+///     ..Proxy::new(ProxyType::Socks5, "127.0.0.1")
+/// };
+/// assert!(proxy.proxy_rdns);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proxy {
+    /// The kind of proxy (`proxy_type`).
+    pub proxy_type: ProxyType,
+    /// The proxy's host (`proxy_addr`).
+    pub proxy_addr: String,
+    /// The proxy's port (`proxy_port`); `None` for [`ProxyType::default_port`].
+    pub proxy_port: Option<u16>,
+    /// Whether the proxy resolves the broker's name (`proxy_rdns`); with `false` this client resolves
+    /// it and hands the proxy an address. Always true for HTTP.
+    pub proxy_rdns: bool,
+    /// User name for the proxy (`proxy_username`).
+    pub proxy_username: Option<String>,
+    /// Password for the proxy (`proxy_password`).
+    pub proxy_password: Option<String>,
+}
+
+impl Proxy {
+    /// A proxy of this kind at this address, on its usual port, resolving names itself, without
+    /// credentials.
+    ///
+    /// ```
+    /// use pahoish::{Proxy, ProxyType};
+    /// let proxy = Proxy::new(ProxyType::Http, "proxy.example");
+    /// assert_eq!((proxy.proxy_port, proxy.proxy_rdns), (None, true));
+    /// ```
+    pub fn new(proxy_type: ProxyType, proxy_addr: impl Into<String>) -> Proxy {
+        Proxy {
+            proxy_type,
+            proxy_addr: proxy_addr.into(),
+            proxy_port: None,
+            proxy_rdns: true,
+            proxy_username: None,
+            proxy_password: None,
+        }
+    }
+
+    /// The port to connect to.
+    pub(crate) fn port(&self) -> u16 {
+        self.proxy_port.unwrap_or(self.proxy_type.default_port())
+    }
 }
 
 /// A number of seconds, as Paho takes it (`1`, `0.5`), or a [`Duration`].
@@ -200,7 +359,8 @@ impl<U> Builder<U> {
         self
     }
 
-    /// The transport. Defaults to [`Transport::Tcp`], the only one this version supports.
+    /// The transport (Paho's `transport=`). Defaults to [`Transport::Tcp`]. TLS is not a transport: it
+    /// comes with [`Client::tls_set`], over TCP or websockets.
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
         self
@@ -238,19 +398,19 @@ impl<U> Builder<U> {
 
     /// Checks the options and creates the client.
     ///
-    /// Fails when `clean_session(false)` is given with an empty client id, for an MQTT 5 protocol or a
-    /// transport this version does not support, and for a client id over 65,535 bytes.
+    /// Fails when `clean_session(false)` is given with an empty client id, for MQTT 5 (not supported by
+    /// this version), for websockets in a build without the `websockets` feature, and for a client id
+    /// over 65,535 bytes.
     pub fn build(self) -> Result<Client<U>> {
         if self.protocol == Protocol::V5 {
             return Err(Error::NotSupported(
                 "MQTT 5 (protocol MQTTv5): use MQTTv311 or MQTTv31".into(),
             ));
         }
-        if self.transport != Transport::Tcp {
-            return Err(Error::NotSupported(format!(
-                "the {:?} transport: this version connects over TCP only",
-                self.transport
-            )));
+        if self.transport == Transport::Websockets && !cfg!(feature = "websockets") {
+            return Err(Error::NotSupported(
+                "the websockets transport: this build lacks the `websockets` feature".into(),
+            ));
         }
         if self.clean_session == Some(false) && self.client_id.is_empty() {
             return Err(Error::invalid(
@@ -281,11 +441,8 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(matches!(e, Error::NotSupported(_)));
-        let e = Builder::default()
-            .transport(Transport::Websockets)
-            .build()
-            .unwrap_err();
-        assert!(matches!(e, Error::NotSupported(_)));
+        let built = Builder::default().transport(Transport::Websockets).build();
+        assert_eq!(built.is_ok(), cfg!(feature = "websockets"));
         assert!(Builder::default()
             .client_id("x")
             .clean_session(false)

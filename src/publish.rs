@@ -48,6 +48,7 @@ use crate::client::{relock, Client};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageInfo, Payload};
 use crate::options::{IntoQos, Transport};
+pub use crate::options::{Proxy, ProxyType};
 use crate::packet::{Protocol, Publish, QoS, MAX_REMAINING_LENGTH};
 use crate::reason::ReasonCode;
 use crate::topic::validate_topic;
@@ -271,77 +272,6 @@ pub struct Tls {
     pub ciphers: Option<String>,
     /// Skip the check that the certificate names the host (`insecure`).
     pub insecure: bool,
-}
-
-/// The kind of proxy in a [`Proxy`] (PySocks' `socks.HTTP`, `socks.SOCKS4`, `socks.SOCKS5`).
-///
-/// ```
-/// use pahoish::publish::ProxyType;
-/// assert_ne!(ProxyType::Http, ProxyType::Socks5);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ProxyType {
-    /// An HTTP proxy (CONNECT method).
-    Http,
-    /// SOCKS4.
-    Socks4,
-    /// SOCKS5.
-    Socks5,
-}
-
-/// The proxy of [`Options::proxy`], with the keys of Paho's `proxy_args`.
-///
-/// Not supported yet: proxies arrive with issue #3, and until then a helper given `proxy: Some(..)`
-/// fails with [`Error::NotSupported`] instead of connecting directly.
-///
-/// ```
-/// use pahoish::publish::{self, Options, Proxy, ProxyType};
-///
-/// let options = Options {
-///     proxy: Some(Proxy::new(ProxyType::Socks5, "proxy.example")),
-///     ..Default::default()
-/// };
-/// assert!(matches!(
-///     publish::single("a/b", "x", 0, false, &options),
-///     Err(pahoish::Error::NotSupported(_))
-/// ));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proxy {
-    /// The kind of proxy (`proxy_type`).
-    pub proxy_type: ProxyType,
-    /// The proxy's host (`proxy_addr`).
-    pub proxy_addr: String,
-    /// The proxy's port (`proxy_port`); `None` for the kind's usual port.
-    pub proxy_port: Option<u16>,
-    /// Whether the proxy resolves the broker's name (`proxy_rdns`).
-    pub proxy_rdns: bool,
-    /// User name for the proxy (`proxy_username`).
-    pub proxy_username: Option<String>,
-    /// Password for the proxy (`proxy_password`).
-    pub proxy_password: Option<String>,
-}
-
-impl Proxy {
-    /// A proxy of this kind at this address, on its usual port, resolving names itself, without
-    /// credentials.
-    ///
-    /// ```
-    /// use pahoish::publish::{Proxy, ProxyType};
-    /// let proxy = Proxy::new(ProxyType::Http, "proxy.example");
-    /// assert_eq!((proxy.proxy_port, proxy.proxy_rdns), (None, true));
-    /// ```
-    pub fn new(proxy_type: ProxyType, proxy_addr: impl Into<String>) -> Proxy {
-        Proxy {
-            proxy_type,
-            proxy_addr: proxy_addr.into(),
-            proxy_port: None,
-            proxy_rdns: true,
-            proxy_username: None,
-            proxy_password: None,
-        }
-    }
 }
 
 /// One message for [`multiple`]: a `(topic, payload, qos, retain)` tuple, as in Paho, or a [`Message`].

@@ -10,8 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use pahoish::{
-    Client, Error, ErrorCode, MQTTv5, Transport, MQTT_ERR_INVAL, MQTT_ERR_NOT_SUPPORTED,
-    MQTT_ERR_NO_CONN, MQTT_ERR_PAYLOAD_SIZE,
+    Client, Error, ErrorCode, MQTTv5, Proxy, ProxyType, TlsOptions, MQTT_ERR_INVAL,
+    MQTT_ERR_NOT_SUPPORTED, MQTT_ERR_NO_CONN, MQTT_ERR_PAYLOAD_SIZE,
 };
 
 type Call = Arc<dyn Fn(&Client) -> pahoish::Result<()> + Send + Sync>;
@@ -322,17 +322,118 @@ fn table() -> Vec<Case> {
             "MQTT 5",
             MQTT_ERR_NOT_SUPPORTED
         ),
+        // ---- transports (issue #3): what tls_set, ws_set_options, proxy_set and connect_url refuse ----
         case!(
-            |_c: &Client| Client::builder().transport(Transport::Websockets).build(),
+            |c: &Client| c.tls_set(Some("/nonexistent/ca.crt"), None, None),
+            Error::InvalidArgument {
+                name: "ca_certs",
+                ..
+            },
+            "cannot read /nonexistent/ca.crt",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.tls_set(None, Some("/nonexistent/client.crt"), None),
+            Error::InvalidArgument {
+                name: "certfile",
+                ..
+            },
+            "cannot read /nonexistent/client.crt",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.tls_set_with(TlsOptions {
+                keyfile: Some("/nonexistent/client.key".into()),
+                ..Default::default()
+            }),
+            Error::InvalidArgument {
+                name: "keyfile",
+                ..
+            },
+            "a keyfile needs its certfile",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.tls_set_with(TlsOptions {
+                ciphers: Some("HIGH".into()),
+                ..Default::default()
+            }),
             Error::NotSupported(_),
-            "Websockets transport",
+            "ciphers",
             MQTT_ERR_NOT_SUPPORTED
         ),
         case!(
-            |_c: &Client| Client::builder().transport(Transport::Unix).build(),
-            Error::NotSupported(_),
-            "Unix transport",
-            MQTT_ERR_NOT_SUPPORTED
+            |c: &Client| c
+                .tls_set(None, None, None)
+                .and_then(|_| c.tls_set(None, None, None)),
+            Error::InvalidArgument { name: "tls", .. },
+            "already been configured",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.tls_insecure_set(true),
+            Error::InvalidArgument {
+                name: "tls_insecure_set",
+                ..
+            },
+            "configure TLS first",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.ws_set_options("mqtt", &[]),
+            Error::InvalidArgument { name: "path", .. },
+            "not a request path",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.ws_set_options("/mqtt", &[("Bad Name", "v")]),
+            Error::InvalidArgument {
+                name: "headers",
+                ..
+            },
+            "not a valid header name",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.proxy_set(Proxy::new(ProxyType::Socks5, "")),
+            Error::InvalidArgument {
+                name: "proxy_addr",
+                ..
+            },
+            "must not be empty",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.connect_url("http://broker.example", 60),
+            Error::InvalidArgument { name: "url", .. },
+            "unknown scheme \"http\"",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.connect_url("mqtt://", 60),
+            Error::InvalidArgument { name: "url", .. },
+            "no host",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.connect_url("unix://", 60),
+            Error::InvalidArgument { name: "url", .. },
+            "no socket path",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.connect_url("not a url", 60),
+            Error::InvalidArgument { name: "url", .. },
+            "relative URL without a base",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c
+                .tls_set(None, None, None)
+                .and_then(|_| c.connect_url("mqtt://127.0.0.1:1883", 60)),
+            Error::InvalidArgument { name: "url", .. },
+            "but TLS is configured: use mqtts://",
+            MQTT_ERR_INVAL
         ),
         // ---- will and credentials ----
         case!(

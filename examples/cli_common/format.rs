@@ -209,8 +209,8 @@ fn field(f: &Field, msg: &Message, time: &Time, out: &mut Vec<u8>) {
         'U' => out.extend_from_slice(format!("{}.{:09}", time.secs, time.nanos).as_bytes()),
         'j' => json(msg, time, out),
         // MQTT 5 properties: none on 3.1/3.1.1, so a blank of the field's width, as mosquitto prints.
-        'A' | 'E' | 'F' | 'S' => out.extend(std::iter::repeat(pad).take(f.width)),
-        'C' => out.extend(std::iter::repeat(b' ').take(f.width)),
+        'A' | 'E' | 'F' | 'S' => out.extend(std::iter::repeat_n(pad, f.width)),
+        'C' => out.extend(std::iter::repeat_n(b' ', f.width)),
         _ => {} // 'D', 'P', 'R': nothing at all without the property
     }
 }
@@ -226,11 +226,11 @@ fn string(s: &str, f: &Field, out: &mut Vec<u8>) {
     };
     let padding = f.width.saturating_sub(s.chars().count());
     if !f.left {
-        out.extend(std::iter::repeat(b' ').take(padding));
+        out.extend(std::iter::repeat_n(b' ', padding));
     }
     out.extend_from_slice(s.as_bytes());
     if f.left {
-        out.extend(std::iter::repeat(b' ').take(padding));
+        out.extend(std::iter::repeat_n(b' ', padding));
     }
 }
 
@@ -240,10 +240,10 @@ fn int(n: u64, f: &Field, out: &mut Vec<u8>) {
     let padding = f.width.saturating_sub(digits.len());
     if f.left {
         out.extend_from_slice(digits.as_bytes());
-        out.extend(std::iter::repeat(b' ').take(padding));
+        out.extend(std::iter::repeat_n(b' ', padding));
     } else {
         let pad = if f.zero { b'0' } else { b' ' };
-        out.extend(std::iter::repeat(pad).take(padding));
+        out.extend(std::iter::repeat_n(pad, padding));
         out.extend_from_slice(digits.as_bytes());
     }
 }
@@ -281,9 +281,9 @@ fn padded(bytes: &[u8], f: &Field, pad: u8, out: &mut Vec<u8>) {
     let padding = f.width.saturating_sub(bytes.len());
     if f.left {
         out.extend_from_slice(bytes);
-        out.extend(std::iter::repeat(b' ').take(padding));
+        out.extend(std::iter::repeat_n(b' ', padding));
     } else {
-        out.extend(std::iter::repeat(pad).take(padding));
+        out.extend(std::iter::repeat_n(pad, padding));
         out.extend_from_slice(bytes);
     }
 }

@@ -564,7 +564,10 @@ impl TestBroker {
     pub fn wait_disconnected(&self, client_id: &str, timeout: Duration) -> bool {
         self.shared
             .wait_until(timeout, |st| {
-                (!st.sessions.get(client_id).is_some_and(|s| s.conn.is_some())).then_some(())
+                st.sessions
+                    .get(client_id)
+                    .is_none_or(|s| s.conn.is_none())
+                    .then_some(())
             })
             .is_some()
     }
@@ -1171,7 +1174,7 @@ impl State {
             .wire
             .conns
             .get(&conn.id)
-            .map_or(true, |c| c.out.is_none())
+            .is_none_or(|c| c.out.is_none())
         {
             return Flow::End(End::Unclean, "the connection was cut".into());
         }

@@ -1,8 +1,12 @@
-//! The network underneath the loop: connecting, the stream the loop reads and writes, `poll(2)` on the
-//! socket and the wake-up channel, and the wake-up channel itself.
+//! The network underneath the loop: opening a connection (TCP, through a proxy, TLS, websockets, a
+//! Unix socket), the stream the loop reads and writes, `poll(2)` on it and the wake-up channel.
 //!
-//! Connecting is blocking (bounded by `connect_timeout`); the connected stream is then switched to
-//! non-blocking and handed to the loop, which only ever touches it after `poll` says it is ready.
+//! Connecting is blocking, each step bounded by `connect_timeout`: the TCP connect (to the broker or a
+//! proxy), the proxy's handshake, the TLS handshake, the websocket upgrade. The connected stream is then
+//! switched to non-blocking and handed to the loop, which only ever touches it after `poll` says it is
+//! ready. Every transport runs in that same loop on the same file descriptor: no thread per connection.
+//!
+//! Layers nest in this order, each on the one before: TCP (maybe through a proxy), TLS, websocket.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -10,6 +14,24 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::options::{Proxy, Transport};
+
+pub(crate) mod proxy;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
+#[cfg(feature = "websockets")]
+pub(crate) mod websocket;
+
+#[cfg(feature = "tls")]
+pub(crate) use tls::TlsConfig;
+
+/// Stands in for the TLS settings in a build without the `tls` feature: it cannot be made, so no
+/// connection ever asks for TLS there.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone, Debug)]
+pub(crate) enum TlsConfig {}
 
 /// A connected, non-blocking byte stream the loop can poll.
 pub(crate) trait NetStream: Read + Write + Send {
@@ -19,6 +41,29 @@ pub(crate) trait NetStream: Read + Write + Send {
     /// Asks the peer's last data to be acknowledged now rather than after the delayed-ACK timer, for
     /// when we have nothing to send that would carry the acknowledgement. See [`quickack`].
     fn ack_now(&self) {}
+
+    /// Whether a read that returned less than the buffer's room means the socket is drained. True for
+    /// plain sockets. Not for layers that buffer (TLS returns one record per read; the websocket layer
+    /// reads ahead), whose readers must go on until `WouldBlock`: `poll` cannot see bytes they hold.
+    fn short_read_drains(&self) -> bool {
+        true
+    }
+
+    /// Whether this layer holds written bytes it could not pass on yet (the websocket layer's frame
+    /// buffer when the socket was full): the loop then waits for writability and calls `flush`.
+    fn wants_flush(&self) -> bool {
+        false
+    }
+
+    /// The error a failed read or write means. Plain sockets: an I/O error. TLS: the library's errors
+    /// (an alert from the broker, say) are TLS errors.
+    fn error(&self, e: io::Error) -> Error {
+        Error::Io(e)
+    }
+
+    /// Ends the connection politely after our DISCONNECT (TLS close_notify, websocket close frame),
+    /// best effort and without blocking.
+    fn close(&mut self) {}
 }
 
 impl NetStream for TcpStream {
@@ -31,6 +76,132 @@ impl NetStream for TcpStream {
     }
 }
 
+impl NetStream for UnixStream {
+    fn raw_fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
+}
+
+/// Where and how to connect: the client's settings, copied out of its state for one connection attempt.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub transport: Transport,
+    /// The broker's host name or address; for [`Transport::Unix`], the socket's path.
+    pub host: String,
+    pub port: u16,
+    pub tls: Option<TlsConfig>,
+    /// The websocket request path and extra headers.
+    pub ws_path: String,
+    pub ws_headers: Vec<(String, String)>,
+    /// The proxy from `proxy_set`; when `None`, the `mqtt_proxy` environment variable is consulted.
+    pub proxy: Option<Proxy>,
+}
+
+impl Target {
+    /// `host:port` (or the socket path), for messages.
+    pub(crate) fn describe(&self) -> String {
+        match self.transport {
+            Transport::Unix => self.host.clone(),
+            _ if self.host.contains(':') => format!("[{}]:{}", self.host, self.port),
+            _ => format!("{}:{}", self.host, self.port),
+        }
+    }
+}
+
+/// Opens a connection to `target`, every layer of it, each blocking step bounded by `timeout` (zero: no
+/// bound), and returns it non-blocking, ready for the loop.
+pub(crate) fn open(target: &Target, timeout: Duration) -> Result<Box<dyn NetStream>> {
+    if target.transport == Transport::Unix {
+        let stream = UnixStream::connect(&target.host).map_err(|e| {
+            Error::Io(io::Error::new(
+                e.kind(),
+                format!("unix socket {}: {e}", target.host),
+            ))
+        })?;
+        stream.set_nonblocking(true)?;
+        return Ok(Box::new(stream));
+    }
+    let env_proxy;
+    let proxy = match &target.proxy {
+        Some(p) => Some(p),
+        None => {
+            env_proxy = proxy::from_env(&target.host)?;
+            env_proxy.as_ref()
+        }
+    };
+    let tcp = match proxy {
+        Some(p) => proxy::connect(p, &target.host, target.port, timeout)?,
+        None => connect_tcp(&target.host, target.port, timeout)?,
+    };
+    // The handshakes below run on the blocking socket with a timeout on each read and write. The handle
+    // kept here shares the socket (a dup'ed descriptor: same flags, same options), so the socket can be
+    // made non-blocking once the layers above have taken ownership of `tcp`.
+    let control = tcp.try_clone()?;
+    let bound = (!timeout.is_zero()).then_some(timeout);
+    control.set_read_timeout(bound)?;
+    control.set_write_timeout(bound)?;
+    let stream = layer(target, tcp, timeout)?;
+    control.set_read_timeout(None)?;
+    control.set_write_timeout(None)?;
+    control.set_nonblocking(true)?;
+    Ok(stream)
+}
+
+/// Puts TLS and the websocket layer, as configured, on a connected TCP stream.
+fn layer(target: &Target, tcp: TcpStream, timeout: Duration) -> Result<Box<dyn NetStream>> {
+    match (&target.tls, target.transport) {
+        (None, Transport::Websockets) => websocket_layer(target, tcp, timeout),
+        (None, _) => Ok(Box::new(tcp)),
+        #[cfg(feature = "tls")]
+        (Some(tls), transport) => {
+            let stream = tls::handshake(tls, target, tcp, timeout)?;
+            if transport == Transport::Websockets {
+                websocket_layer(target, stream, timeout)
+            } else {
+                Ok(Box::new(stream))
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        (Some(never), _) => match *never {},
+    }
+}
+
+#[cfg(feature = "websockets")]
+fn websocket_layer<S: websocket::Socket>(
+    target: &Target,
+    stream: S,
+    timeout: Duration,
+) -> Result<Box<dyn NetStream>> {
+    Ok(Box::new(websocket::handshake(target, stream, timeout)?))
+}
+
+#[cfg(not(feature = "websockets"))]
+fn websocket_layer<S>(_: &Target, _: S, _: Duration) -> Result<Box<dyn NetStream>> {
+    Err(Error::NotSupported(
+        "the websockets transport: this build lacks the `websockets` feature".into(),
+    ))
+}
+
+/// Decodes `%XX` escapes (URL user names and passwords); invalid escapes are kept as they are.
+pub(crate) fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Sets TCP_QUICKACK on a TCP socket (Linux; elsewhere nothing).
 ///
 /// Why: brokers that leave Nagle's algorithm on (mosquitto's default) hold a small packet back until
@@ -40,7 +211,7 @@ impl NetStream for TcpStream {
 /// kernel may return to delayed ACKs), so the loop sets it after each read that leaves nothing to send;
 /// under load there is almost always something to send, and the ACK rides on it for free.
 #[cfg(target_os = "linux")]
-fn quickack(fd: RawFd) {
+pub(crate) fn quickack(fd: RawFd) {
     let on: libc::c_int = 1;
     // SAFETY: `on` is a valid c_int that outlives the call and its size is passed with it; an invalid
     // or closed fd makes setsockopt fail with an error code, which we ignore (the ACK is merely late).
@@ -57,11 +228,11 @@ fn quickack(fd: RawFd) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn quickack(_fd: RawFd) {}
+pub(crate) fn quickack(_fd: RawFd) {}
 
-/// Opens a TCP connection to `host:port`, trying each resolved address in turn within `timeout` each,
-/// and prepares it for the loop: TCP_NODELAY (MQTT packets are small and latency matters, as in Paho)
-/// and non-blocking.
+/// Opens a TCP connection to `host:port`, trying each resolved address in turn within `timeout` each
+/// (zero: the system's own limit), with TCP_NODELAY (MQTT packets are small and latency matters, as in
+/// Paho). The stream is left blocking: [`open`] makes it non-blocking once every layer is on.
 pub(crate) fn connect_tcp(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
     let mut last_err = None;
     for addr in (host, port).to_socket_addrs()? {
@@ -73,7 +244,6 @@ pub(crate) fn connect_tcp(host: &str, port: u16, timeout: Duration) -> io::Resul
         match attempt {
             Ok(stream) => {
                 stream.set_nodelay(true)?;
-                stream.set_nonblocking(true)?;
                 return Ok(stream);
             }
             Err(e) => last_err = Some(e),

@@ -1,0 +1,233 @@
+//! MQTT over WebSockets (tungstenite): the upgrade, then MQTT bytes carried in binary messages.
+//!
+//! The loop sees a byte stream, as over TCP: reads hand out the payloads of binary messages in order
+//! (an MQTT packet may span messages, and a message may hold several packets; the loop's framer does
+//! not care), and each write goes out as one binary message. tungstenite answers pings itself. It also
+//! reads ahead and buffers frames, which `poll` cannot see, so the stream says a short read does not
+//! mean drained (the loop reads on until `WouldBlock`); and when the socket is full a written message
+//! may wait in its buffer, so the stream asks the loop to flush it once the socket is writable.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::http::{HeaderName, HeaderValue};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Bytes, HandshakeError, Message, WebSocket};
+
+use super::{NetStream, Target};
+use crate::error::{Error, Result};
+use crate::packet::MAX_REMAINING_LENGTH;
+
+/// What the websocket layer can sit on: TCP, or TLS over TCP.
+pub(crate) trait Socket: Read + Write + AsRawFd + Send + fmt::Debug + 'static {}
+impl<S: Read + Write + AsRawFd + Send + fmt::Debug + 'static> Socket for S {}
+
+/// The largest binary message one write sends; the loop writes the rest in the next call.
+const MAX_WRITE: usize = 1024 * 1024;
+
+/// Checks a header for `ws_set_options` before it is stored, so a bad one fails there.
+pub(crate) fn check_header(name: &str, value: &str) -> Result<()> {
+    HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| Error::invalid("headers", format!("{name:?} is not a valid header name")))?;
+    HeaderValue::from_str(value).map_err(|_| {
+        Error::invalid(
+            "headers",
+            format!("the value of {name} is not a valid header value"),
+        )
+    })?;
+    Ok(())
+}
+
+/// Upgrades the blocking `stream` to a websocket with the `mqtt` subprotocol.
+pub(crate) fn handshake<S: Socket>(
+    target: &Target,
+    stream: S,
+    timeout: Duration,
+) -> Result<WsStream<S>> {
+    let scheme = if target.tls.is_some() { "wss" } else { "ws" };
+    let host = if target.host.contains(':') {
+        format!("[{}]", target.host)
+    } else {
+        target.host.clone()
+    };
+    let uri = format!("{scheme}://{host}:{}{}", target.port, target.ws_path);
+    let mut request = uri
+        .as_str()
+        .into_client_request()
+        .map_err(|e| Error::Websocket(format!("bad websocket URL {uri}: {e}")))?;
+    let headers = request.headers_mut();
+    headers.insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+    for (name, value) in &target.ws_headers {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) else {
+            return Err(Error::invalid("headers", format!("bad header {name:?}")));
+        };
+        headers.insert(name, value);
+    }
+    // No limits of tungstenite's own: MQTT's packet limit applies, and a message may hold several.
+    let config = WebSocketConfig::default()
+        .max_message_size(None)
+        .max_frame_size(None);
+    let fd = stream.as_raw_fd();
+    match tungstenite::client::client_with_config(request, stream, Some(config)) {
+        Ok((ws, _response)) => Ok(WsStream {
+            ws,
+            fd,
+            pending: Bytes::new(),
+            unflushed: false,
+        }),
+        Err(HandshakeError::Interrupted(_)) => Err(Error::Io(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the websocket upgrade at {uri} did not finish within {timeout:?}"),
+        ))),
+        Err(HandshakeError::Failure(tungstenite::Error::Io(e))) => Err(Error::Io(e)),
+        Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+            Err(Error::Websocket(format!(
+                "the server at {uri} refused the upgrade: HTTP {}",
+                response.status()
+            )))
+        }
+        Err(HandshakeError::Failure(e)) => Err(Error::Websocket(format!(
+            "the upgrade at {uri} failed: {e}"
+        ))),
+    }
+}
+
+/// A websocket carrying MQTT, for the loop.
+pub(crate) struct WsStream<S: Socket> {
+    ws: WebSocket<S>,
+    fd: RawFd,
+    /// What is left of the last binary message read.
+    pending: Bytes,
+    /// A message is in tungstenite's buffer, not yet on the socket.
+    unflushed: bool,
+}
+
+impl<S: Socket> fmt::Debug for WsStream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsStream")
+            .field("fd", &self.fd)
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+/// tungstenite's errors as the loop understands them: `WouldBlock` as such, a closed websocket as
+/// end of stream (`Ok(0)` from a read), anything else as an error.
+fn io_error(e: tungstenite::Error) -> io::Error {
+    match e {
+        tungstenite::Error::Io(e) => e,
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            io::Error::new(io::ErrorKind::UnexpectedEof, "the websocket was closed")
+        }
+        other => io::Error::new(io::ErrorKind::InvalidData, format!("websocket: {other}")),
+    }
+}
+
+impl<S: Socket> Read for WsStream<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pending.is_empty() {
+            match self.ws.read() {
+                Ok(Message::Binary(data)) => self.pending = data,
+                // Pings are answered by tungstenite; pongs and empty frames carry nothing for us.
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
+                Ok(Message::Text(_)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the broker sent a websocket text message; MQTT travels in binary ones",
+                    ))
+                }
+                // The peer closes: tungstenite queues our close reply; the next read reports the end.
+                Ok(Message::Close(_)) => {}
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Ok(0)
+                }
+                Err(e) => return Err(io_error(e)),
+            }
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        let _ = self.pending.split_to(n);
+        Ok(n)
+    }
+}
+
+impl<S: Socket> Write for WsStream<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.unflushed {
+            // Nothing new until the last message is on the socket: the loop keeps the rest.
+            self.flush()?;
+        }
+        let n = buf.len().min(MAX_WRITE).min(MAX_REMAINING_LENGTH);
+        match self
+            .ws
+            .write(Message::Binary(Bytes::copy_from_slice(&buf[..n])))
+        {
+            // A WouldBlock here comes after the message was buffered: it counts as written.
+            Ok(()) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(io_error(e)),
+        }
+        match self.ws.flush() {
+            Ok(()) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.unflushed = true;
+            }
+            Err(e) => return Err(io_error(e)),
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.ws.flush().map_err(io_error)?;
+        self.unflushed = false;
+        Ok(())
+    }
+}
+
+impl<S: Socket> NetStream for WsStream<S> {
+    fn raw_fd(&self) -> RawFd {
+        self.fd
+    }
+
+    fn ack_now(&self) {
+        super::quickack(self.fd);
+    }
+
+    fn short_read_drains(&self) -> bool {
+        false
+    }
+
+    fn wants_flush(&self) -> bool {
+        self.unflushed
+    }
+
+    fn error(&self, e: io::Error) -> Error {
+        match e.kind() {
+            // A text message, a bad frame: the broker broke the websocket protocol.
+            io::ErrorKind::InvalidData => Error::Protocol(e.to_string()),
+            _ => Error::Io(e),
+        }
+    }
+
+    fn close(&mut self) {
+        let _ = self.ws.close(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_checked_when_set() {
+        assert!(check_header("X-Client", "sensor 7").is_ok());
+        assert!(check_header("bad name", "v").is_err());
+        assert!(check_header("X", "line\nbreak").is_err());
+    }
+}
