@@ -864,13 +864,22 @@ pub(crate) fn no_tls() -> Error {
     Error::NotSupported("TLS: this build lacks the `tls` feature".into())
 }
 
-#[cfg(feature = "websockets")]
+/// Checks a websocket header against HTTP's rules (RFC 9110, 5.1 and 5.5): the name a token, the value
+/// without control characters (so no CR/LF that could smuggle a header in).
 fn check_ws_header(name: &str, value: &str) -> Result<()> {
-    crate::net::websocket::check_header(name, value)
-}
-
-#[cfg(not(feature = "websockets"))]
-fn check_ws_header(_: &str, _: &str) -> Result<()> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(Error::invalid(
+            "headers",
+            format!("{name:?} is not a valid header name"),
+        ));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(Error::invalid(
+            "headers",
+            format!("the value of {name} is not a valid header value (control characters)"),
+        ));
+    }
     Ok(())
 }
 
@@ -897,6 +906,15 @@ mod tests {
         assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
         let c = Client::new("");
         assert_eq!(c.inner.state().client_id, "");
+    }
+
+    #[test]
+    fn websocket_headers_follow_http_rules() {
+        assert!(check_ws_header("X-Client", "sensor 7\tok").is_ok());
+        assert!(check_ws_header("Authorization", "Bearer a.b-c").is_ok());
+        assert!(check_ws_header("bad name", "v").is_err());
+        assert!(check_ws_header("", "v").is_err());
+        assert!(check_ws_header("X", "line\r\nInjected: 1").is_err());
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use pahoish::{
-    Client, Error, ErrorCode, MQTTv5, Proxy, ProxyType, TlsOptions, MQTT_ERR_INVAL,
-    MQTT_ERR_NOT_SUPPORTED, MQTT_ERR_NO_CONN, MQTT_ERR_PAYLOAD_SIZE,
+    Client, Error, ErrorCode, MQTTv5, Proxy, ProxyType, MQTT_ERR_INVAL, MQTT_ERR_NOT_SUPPORTED,
+    MQTT_ERR_NO_CONN, MQTT_ERR_PAYLOAD_SIZE,
 };
 
 type Call = Arc<dyn Fn(&Client) -> pahoish::Result<()> + Send + Sync>;
@@ -44,6 +44,103 @@ macro_rules! case {
 }
 
 fn table() -> Vec<Case> {
+    let mut cases = common_cases();
+    cases.extend(tls_cases());
+    cases
+}
+
+/// What TLS refuses, in a build with TLS.
+#[cfg(feature = "tls")]
+fn tls_cases() -> Vec<Case> {
+    use pahoish::TlsOptions;
+    vec![
+        case!(
+            |c: &Client| c.tls_set(Some("/nonexistent/ca.crt"), None, None),
+            Error::InvalidArgument {
+                name: "ca_certs",
+                ..
+            },
+            "cannot read /nonexistent/ca.crt",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.tls_set(None, Some("/nonexistent/client.crt"), None),
+            Error::InvalidArgument {
+                name: "certfile",
+                ..
+            },
+            "cannot read /nonexistent/client.crt",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.tls_set_with(TlsOptions {
+                keyfile: Some("/nonexistent/client.key".into()),
+                ..Default::default()
+            }),
+            Error::InvalidArgument {
+                name: "keyfile",
+                ..
+            },
+            "a keyfile needs its certfile",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.tls_set_with(TlsOptions {
+                ciphers: Some("HIGH".into()),
+                ..Default::default()
+            }),
+            Error::NotSupported(_),
+            "ciphers",
+            MQTT_ERR_NOT_SUPPORTED
+        ),
+        case!(
+            |c: &Client| c
+                .tls_set(None, None, None)
+                .and_then(|_| c.tls_set(None, None, None)),
+            Error::InvalidArgument { name: "tls", .. },
+            "already been configured",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.tls_insecure_set(true),
+            Error::InvalidArgument {
+                name: "tls_insecure_set",
+                ..
+            },
+            "configure TLS first",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c
+                .tls_set(None, None, None)
+                .and_then(|_| c.connect_url("mqtt://127.0.0.1:1883", 60)),
+            Error::InvalidArgument { name: "url", .. },
+            "but TLS is configured: use mqtts://",
+            MQTT_ERR_INVAL
+        ),
+    ]
+}
+
+/// Without the `tls` feature, every TLS call says so rather than connecting in the clear.
+#[cfg(not(feature = "tls"))]
+fn tls_cases() -> Vec<Case> {
+    vec![
+        case!(
+            |c: &Client| c.tls_set(None, None, None),
+            Error::NotSupported(_),
+            "lacks the `tls` feature",
+            MQTT_ERR_NOT_SUPPORTED
+        ),
+        case!(
+            |c: &Client| c.connect_url("mqtts://127.0.0.1:8883", 60),
+            Error::NotSupported(_),
+            "lacks the `tls` feature",
+            MQTT_ERR_NOT_SUPPORTED
+        ),
+    ]
+}
+
+fn common_cases() -> Vec<Case> {
     vec![
         // ---- publish ----
         case!(
@@ -324,62 +421,6 @@ fn table() -> Vec<Case> {
         ),
         // ---- transports (issue #3): what tls_set, ws_set_options, proxy_set and connect_url refuse ----
         case!(
-            |c: &Client| c.tls_set(Some("/nonexistent/ca.crt"), None, None),
-            Error::InvalidArgument {
-                name: "ca_certs",
-                ..
-            },
-            "cannot read /nonexistent/ca.crt",
-            MQTT_ERR_INVAL
-        ),
-        case!(
-            |c: &Client| c.tls_set(None, Some("/nonexistent/client.crt"), None),
-            Error::InvalidArgument {
-                name: "certfile",
-                ..
-            },
-            "cannot read /nonexistent/client.crt",
-            MQTT_ERR_INVAL
-        ),
-        case!(
-            |c: &Client| c.tls_set_with(TlsOptions {
-                keyfile: Some("/nonexistent/client.key".into()),
-                ..Default::default()
-            }),
-            Error::InvalidArgument {
-                name: "keyfile",
-                ..
-            },
-            "a keyfile needs its certfile",
-            MQTT_ERR_INVAL
-        ),
-        case!(
-            |c: &Client| c.tls_set_with(TlsOptions {
-                ciphers: Some("HIGH".into()),
-                ..Default::default()
-            }),
-            Error::NotSupported(_),
-            "ciphers",
-            MQTT_ERR_NOT_SUPPORTED
-        ),
-        case!(
-            |c: &Client| c
-                .tls_set(None, None, None)
-                .and_then(|_| c.tls_set(None, None, None)),
-            Error::InvalidArgument { name: "tls", .. },
-            "already been configured",
-            MQTT_ERR_INVAL
-        ),
-        case!(
-            |c: &Client| c.tls_insecure_set(true),
-            Error::InvalidArgument {
-                name: "tls_insecure_set",
-                ..
-            },
-            "configure TLS first",
-            MQTT_ERR_INVAL
-        ),
-        case!(
             |c: &Client| c.ws_set_options("mqtt", &[]),
             Error::InvalidArgument { name: "path", .. },
             "not a request path",
@@ -425,14 +466,6 @@ fn table() -> Vec<Case> {
             |c: &Client| c.connect_url("not a url", 60),
             Error::InvalidArgument { name: "url", .. },
             "relative URL without a base",
-            MQTT_ERR_INVAL
-        ),
-        case!(
-            |c: &Client| c
-                .tls_set(None, None, None)
-                .and_then(|_| c.connect_url("mqtt://127.0.0.1:1883", 60)),
-            Error::InvalidArgument { name: "url", .. },
-            "but TLS is configured: use mqtts://",
             MQTT_ERR_INVAL
         ),
         // ---- will and credentials ----

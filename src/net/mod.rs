@@ -91,7 +91,10 @@ pub(crate) struct Target {
     pub port: u16,
     pub tls: Option<TlsConfig>,
     /// The websocket request path and extra headers.
+    #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
+    // only the websocket layer reads them
     pub ws_path: String,
+    #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
     pub ws_headers: Vec<(String, String)>,
     /// The proxy from `proxy_set`; when `None`, the `mqtt_proxy` environment variable is consulted.
     pub proxy: Option<Proxy>,

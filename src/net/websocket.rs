@@ -28,19 +28,6 @@ impl<S: Read + Write + AsRawFd + Send + fmt::Debug + 'static> Socket for S {}
 /// The largest binary message one write sends; the loop writes the rest in the next call.
 const MAX_WRITE: usize = 1024 * 1024;
 
-/// Checks a header for `ws_set_options` before it is stored, so a bad one fails there.
-pub(crate) fn check_header(name: &str, value: &str) -> Result<()> {
-    HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| Error::invalid("headers", format!("{name:?} is not a valid header name")))?;
-    HeaderValue::from_str(value).map_err(|_| {
-        Error::invalid(
-            "headers",
-            format!("the value of {name} is not a valid header value"),
-        )
-    })?;
-    Ok(())
-}
-
 /// Upgrades the blocking `stream` to a websocket with the `mqtt` subprotocol.
 pub(crate) fn handshake<S: Socket>(
     target: &Target,
@@ -217,17 +204,5 @@ impl<S: Socket> NetStream for WsStream<S> {
 
     fn close(&mut self) {
         let _ = self.ws.close(None);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn headers_are_checked_when_set() {
-        assert!(check_header("X-Client", "sensor 7").is_ok());
-        assert!(check_header("bad name", "v").is_err());
-        assert!(check_header("X", "line\nbreak").is_err());
     }
 }
