@@ -49,9 +49,29 @@
 //! - `wait_for_publish` never hangs: it has a timeout and fails fast when it could never complete.
 //! - Paho's `ValueError`s are [`Error`]s naming the problem; nothing passed in or received panics.
 //!
+//! ## Transports
+//! TCP by default; TLS with [`Client::tls_set`] (or [`Client::tls_set_with`] for Paho's other `tls_set`
+//! arguments); WebSockets with [`Transport::Websockets`] and [`Client::ws_set_options`]; Unix sockets with
+//! [`Transport::Unix`]; SOCKS and HTTP proxies with [`Client::proxy_set`] or Paho's `mqtt_proxy`
+//! environment variable; and URLs (`mqtt://`, `mqtts://`, `ws://`, `wss://`, `unix://`) with
+//! [`Client::connect_url`]. All run in the same loop on one socket.
+//!
+//! ```no_run
+//! let client = pahoish::Client::new("");
+//! client.tls_set(Some("ca.crt"), Some("client.crt"), Some("client.key"))?;
+//! client.username_pw_set("guest", Some("12345678"))?;
+//! client.connect("localhost", 8883, 60)?;
+//! # Ok::<(), pahoish::Error>(())
+//! ```
+//!
 //! ## Features
+//! - `tls` (default): TLS through native-tls (OpenSSL on Linux); re-exported as [`native_tls`].
+//! - `websockets` (default): MQTT over WebSockets through tungstenite.
 //! - `testing`: brokers for your own tests: [`testing::TestBroker`], a small working broker on loopback, and
 //!   [`testing::MockBroker`], a scripted, byte-exact fake one ([`testing::guide`] shows both).
+//!
+//! `default-features = false` leaves TCP and Unix sockets, with no TLS library to link, for small
+//! embedded builds.
 //!
 //! ## Modules
 //! | where | what |
@@ -59,10 +79,10 @@
 //! | `client` | [`Client`]: configuration, publish, subscribe |
 //! | `event_loop` | connect, `loop`, `loop_forever`, `loop_start`, reading, writing, dispatch |
 //! | `callbacks` | the `on_*` setters, [`ConnectFlags`], [`DisconnectFlags`], [`LogLevel`] |
-//! | `options` | [`Builder`], [`Transport`], [`Seconds`], [`IntoQos`] |
+//! | `options` | [`Builder`], [`Transport`], [`TlsOptions`], [`Proxy`], [`Seconds`], [`IntoQos`] |
 //! | `message` | [`Message`], [`MessageInfo`], [`Payload`] |
 //! | `session` | the protocol state machine (no sockets, no clocks) |
-//! | `net` | TCP connect, `poll(2)`, the wake-up channel |
+//! | `net` | connecting (TCP, proxies, TLS, websockets, Unix sockets), `poll(2)`, the wake-up channel |
 //! | [`packet`] | the MQTT 3.1/3.1.1 codec, one file per packet |
 //! | `topic` | [`topic_matches_sub`], topic validation, [`SubscribeTopics`], [`UnsubscribeTopics`] |
 //! | `error` | [`Error`], [`ErrorCode`] (`MQTT_ERR_*`), [`error_string`], [`connack_string`] |
@@ -70,7 +90,7 @@
 //! | [`publish`] | `publish::single`, `publish::multiple`: connect, publish, wait, disconnect |
 //! | [`subscribe`] | `subscribe::simple`, `subscribe::callback`: connect, subscribe, receive |
 //! | [`testing`] | `TestBroker`, `MockBroker`, the testing `guide` (feature `testing`) |
-#![deny(unsafe_code)] // one exception: the poll(2) call in net.rs, with its safety argument
+#![deny(unsafe_code)] // two exceptions, in net/mod.rs with their safety arguments: poll(2), setsockopt(2)
 #![deny(missing_docs)]
 
 mod callbacks;
