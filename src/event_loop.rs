@@ -681,10 +681,18 @@ impl<U: Send + 'static> Client<U> {
     }
 
     /// Reads and handles what the socket has (for an external event loop, when the socket is readable).
+    ///
+    /// Over TLS and websockets it reads until the layers' buffers are empty too, since the socket's
+    /// readiness cannot show what they hold.
     pub fn loop_read(&self) -> Result<()> {
         self.manual_entry()?;
-        self.read_in().map_err(|e| self.fail(e))?;
-        self.dispatch().map_err(|e| self.fail(e))
+        loop {
+            self.read_in().map_err(|e| self.fail(e))?;
+            self.dispatch().map_err(|e| self.fail(e))?;
+            if !self.inner.io().read_more {
+                return Ok(());
+            }
+        }
     }
 
     /// Writes what is pending (for an external event loop, when the socket is writable and

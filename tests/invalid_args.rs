@@ -52,8 +52,18 @@ fn table() -> Vec<Case> {
 /// What TLS refuses, in a build with TLS.
 #[cfg(feature = "tls")]
 fn tls_cases() -> Vec<Case> {
-    use pahoish::TlsOptions;
+    use pahoish::{TlsOptions, Transport};
     vec![
+        case!(
+            |_c: &Client| {
+                let unix = Client::builder().transport(Transport::Unix).build()?;
+                unix.tls_set(None, None, None)?;
+                unix.connect("/nonexistent/mqtt.sock", 0, 60)
+            },
+            Error::NotSupported(_),
+            "TLS over a Unix socket",
+            MQTT_ERR_NOT_SUPPORTED
+        ),
         case!(
             |c: &Client| c.tls_set(Some("/nonexistent/ca.crt"), None, None),
             Error::InvalidArgument {

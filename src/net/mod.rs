@@ -115,6 +115,12 @@ impl Target {
 /// bound), and returns it non-blocking, ready for the loop.
 pub(crate) fn open(target: &Target, timeout: Duration) -> Result<Box<dyn NetStream>> {
     if target.transport == Transport::Unix {
+        if target.tls.is_some() {
+            // Never quietly in the clear: the user asked for TLS.
+            return Err(Error::NotSupported(
+                "TLS over a Unix socket: use Transport::Tcp for TLS, or no tls_set".into(),
+            ));
+        }
         let stream = UnixStream::connect(&target.host).map_err(|e| {
             Error::Io(io::Error::new(
                 e.kind(),
