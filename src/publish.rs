@@ -18,6 +18,38 @@
 //! # Ok::<(), mqtt::Error>(())
 //! ```
 //!
+//! # TLS, websockets, Unix sockets and proxies
+//!
+//! [`Options::tls`], [`Options::transport`] and [`Options::proxy`] set them up as Paho's `tls=`,
+//! `transport=` and `proxy_args=` do:
+//!
+//! ```no_run
+//! use pahoish::publish::{self, Options, Proxy, ProxyType, Tls, Transport};
+//!
+//! let tls = Options {
+//!     hostname: "broker.example".into(),
+//!     port: 8883,
+//!     tls: Some(Tls { ca_certs: Some("/etc/mosquitto/ca.crt".into()), ..Default::default() }),
+//!     ..Default::default()
+//! };
+//! publish::single("sensors/7/status", "online", 1, true, &tls)?;
+//!
+//! // The host is the socket's path; the port is ignored.
+//! let unix = Options { hostname: "/run/mosquitto/mqtt.sock".into(), transport: Transport::Unix, ..Default::default() };
+//! publish::single("sensors/7/status", "online", 1, true, &unix)?;
+//!
+//! // ws://broker.example:9001/mqtt through a SOCKS5 proxy.
+//! let ws = Options {
+//!     hostname: "broker.example".into(),
+//!     port: 9001,
+//!     transport: Transport::Websockets,
+//!     proxy: Some(Proxy { proxy_port: Some(1080), ..Proxy::new(ProxyType::Socks5, "proxy.example") }),
+//!     ..Default::default()
+//! };
+//! publish::single("sensors/7/status", "online", 1, true, &ws)?;
+//! # Ok::<(), pahoish::Error>(())
+//! ```
+//!
 //! # How long the helpers wait
 //!
 //! Paho's helpers wait forever. These give up when the broker makes no progress for
@@ -47,8 +79,8 @@ use crate::callbacks::LogLevel;
 use crate::client::{relock, Client};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageInfo, Payload};
-use crate::options::{IntoQos, Transport};
-pub use crate::options::{Proxy, ProxyType};
+pub use crate::options::{CertReqs, Proxy, ProxyType, TlsVersion, Transport};
+use crate::options::{IntoQos, TlsOptions};
 use crate::packet::{Protocol, Publish, QoS, MAX_REMAINING_LENGTH};
 use crate::reason::ReasonCode;
 use crate::topic::validate_topic;
@@ -58,9 +90,9 @@ use crate::topic::validate_topic;
 /// `protocol=`, `transport=`, `proxy_args=`.
 ///
 /// Every field states its default; write the ones you change and end with `..Default::default()`.
-/// `tls`, `proxy` and a `transport` other than TCP arrive with issue #3 (TLS and websockets) and
-/// MQTT 5 later: until then a helper given them fails with [`Error::NotSupported`] before connecting,
-/// rather than silently connecting without them.
+/// TLS ([`Options::tls`]), a proxy ([`Options::proxy`]) and the websockets and Unix socket transports
+/// ([`Options::transport`]) work as with a [`Client`] of your own; MQTT 5 is refused with
+/// [`Error::NotSupported`] before connecting.
 ///
 /// ```
 /// use pahoish::publish::{Auth, Options, Will};
@@ -91,17 +123,23 @@ pub struct Options {
     pub will: Option<Will>,
     /// User name and password. Defaults to `None`.
     pub auth: Option<Auth>,
-    /// TLS settings. Defaults to `None`. Not supported yet (issue #3): `Some` is refused with
-    /// [`Error::NotSupported`].
+    /// TLS settings (Paho's `tls=`), as [`Client::tls_set_with`] and
+    /// [`Client::tls_insecure_set`] take them: over TCP, or with [`Transport::Websockets`] for `wss://`.
+    /// Defaults to `None`: no TLS. Files that cannot be read or parsed fail the helper before it
+    /// connects, naming the file. Remember the port: TLS brokers usually listen on 8883.
     pub tls: Option<Tls>,
     /// The protocol version. Defaults to [`MQTTv311`](crate::MQTTv311); [`MQTTv31`](crate::MQTTv31) works
     /// too, [`MQTTv5`](crate::MQTTv5) is refused with [`Error::NotSupported`].
     pub protocol: Protocol,
-    /// The transport. Defaults to [`Transport::Tcp`]; websockets and Unix sockets arrive with issue #3
-    /// and are refused with [`Error::NotSupported`] until then.
+    /// The transport (Paho's `transport=`). Defaults to [`Transport::Tcp`].
+    /// [`Transport::Websockets`] connects to `ws://hostname:port/mqtt` (`wss://` with [`Options::tls`]);
+    /// [`Transport::Unix`] connects to the Unix socket whose path is [`Options::hostname`], and ignores
+    /// the port. TLS over a Unix socket is not supported ([`Error::NotSupported`]).
     pub transport: Transport,
-    /// A proxy to connect through (Paho's `proxy_args`). Defaults to `None`. Not supported yet (issue
-    /// #3): `Some` is refused with [`Error::NotSupported`].
+    /// A proxy to connect through (Paho's `proxy_args`), as [`Client::proxy_set`] takes it. Defaults to
+    /// `None`: none, unless the `mqtt_proxy` (or `MQTT_PROXY`) environment variable names one, as with
+    /// any client. Not used with [`Transport::Unix`], so giving one there is an
+    /// [`Error::InvalidArgument`].
     pub proxy: Option<Proxy>,
 }
 
@@ -144,24 +182,40 @@ impl Options {
         Duration::from_secs(2 * u64::from(keepalive))
     }
 
-    /// Refuses what this version cannot do, naming the option and when it arrives.
+    /// Refuses, before connecting, what this version cannot do and what cannot work together.
     fn check_supported(&self) -> Result<()> {
-        let refuse = |what: &str| Err(Error::NotSupported(format!("{what} arrives with issue #3")));
-        if self.tls.is_some() {
-            return refuse("TLS (Options::tls)");
-        }
-        if self.proxy.is_some() {
-            return refuse("connecting through a proxy (Options::proxy)");
-        }
-        match self.transport {
-            Transport::Tcp => {}
-            Transport::Websockets => return refuse("the websockets transport"),
-            Transport::Unix => return refuse("the Unix socket transport"),
-        }
         if self.protocol == Protocol::V5 {
             return Err(Error::NotSupported(
                 "MQTT 5 (MQTTv5) is not supported yet: use MQTTv311 or MQTTv31".into(),
             ));
+        }
+        if self.transport == Transport::Unix {
+            if self.tls.is_some() {
+                return Err(Error::NotSupported(
+                    "TLS over a Unix socket (Options::tls with Transport::Unix)".into(),
+                ));
+            }
+            if self.proxy.is_some() {
+                return Err(Error::invalid(
+                    "proxy",
+                    "a Unix socket (Transport::Unix) is not reached through a proxy",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Configures TLS and the proxy on a helper's client, as Paho's helpers call `tls_set`,
+    /// `tls_insecure_set` and `proxy_set`.
+    fn configure(&self, client: &Client) -> Result<()> {
+        if let Some(tls) = &self.tls {
+            client.tls_set_with(tls.options())?;
+            if tls.insecure {
+                client.tls_insecure_set(true)?;
+            }
+        }
+        if let Some(proxy) = &self.proxy {
+            client.proxy_set(proxy.clone())?;
         }
         Ok(())
     }
@@ -242,36 +296,74 @@ impl Auth {
     }
 }
 
-/// The TLS settings of [`Options::tls`], with the keys of Paho's `tls={...}` dictionary.
+/// The TLS settings of [`Options::tls`], with the keys of Paho's `tls={...}` dictionary: the arguments
+/// of `tls_set` (see [`TlsOptions`] for what each accepts) and `insecure`, which Paho's helpers pass to
+/// `tls_insecure_set`.
 ///
-/// Not supported yet: TLS arrives with issue #3, and until then a helper given `tls: Some(..)` fails
-/// with [`Error::NotSupported`] instead of connecting in the clear.
+/// Paho's helpers also take an `ssl.SSLContext` as `tls=`; for a connector built by hand, use a
+/// [`Client`] with [`Client::tls_set_context`].
+///
+/// Everything is checked before the helper connects: a CA file that cannot be read fails at once,
+/// naming it.
 ///
 /// ```
-/// use pahoish::publish::{self, Options, Tls};
+/// use pahoish::publish::{self, Options, Tls, TlsVersion};
 ///
 /// let options = Options {
-///     tls: Some(Tls { ca_certs: Some("/etc/ssl/ca.pem".into()), ..Default::default() }),
+///     hostname: "127.0.0.1".into(),
+///     port: 8883,
+///     tls: Some(Tls {
+///         ca_certs: Some("/no/such/ca.pem".into()),
+///         tls_version: Some(TlsVersion::Tlsv1_2),
+///         ..Default::default()
+///     }),
 ///     ..Default::default()
 /// };
 /// let err = publish::single("a/b", "x", 0, false, &options).unwrap_err();
-/// assert!(matches!(err, pahoish::Error::NotSupported(_)));
-/// assert!(err.to_string().contains("issue #3"));
+/// assert!(err.to_string().contains("/no/such/ca.pem"), "{err}");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tls {
-    /// CA certificates to trust (`ca_certs`).
+    /// CA certificates to trust (`ca_certs`), a PEM file. Defaults to `None`: the system's trusted
+    /// roots (Paho's helpers document `ca_certs` as required; Python's `tls_set` then also falls back
+    /// to the system's).
     pub ca_certs: Option<PathBuf>,
-    /// The client certificate (`certfile`).
+    /// The client certificate (`certfile`), for brokers that require one. Defaults to `None`.
     pub certfile: Option<PathBuf>,
-    /// The client certificate's private key (`keyfile`).
+    /// The client certificate's private key (`keyfile`). Defaults to `None`: read from `certfile`.
     pub keyfile: Option<PathBuf>,
-    /// The TLS version (`tls_version`).
-    pub tls_version: Option<String>,
-    /// The allowed ciphers (`ciphers`).
+    /// The password of an encrypted `keyfile` (`keyfile_password`). Defaults to `None`.
+    pub keyfile_password: Option<String>,
+    /// Whether the broker's certificate must verify (`cert_reqs`). Defaults to
+    /// [`CertReqs::Required`].
+    pub cert_reqs: CertReqs,
+    /// The lowest TLS version accepted (`tls_version`; Paho takes `ssl.PROTOCOL_TLSv1_2` and the
+    /// like). Defaults to `None`: the TLS library's minimum (TLS 1.2 with current OpenSSL).
+    pub tls_version: Option<TlsVersion>,
+    /// The allowed ciphers (`ciphers`). The TLS library offers no cipher selection, so `Some` is
+    /// refused with [`Error::NotSupported`] rather than ignored. Defaults to `None`.
     pub ciphers: Option<String>,
-    /// Skip the check that the certificate names the host (`insecure`).
+    /// ALPN protocols to offer (`alpn_protocols`). Defaults to none.
+    pub alpn_protocols: Vec<String>,
+    /// Skip the check that the broker's certificate names the host (`insecure`; its chain is still
+    /// verified). Defaults to `false`.
     pub insecure: bool,
+}
+
+impl Tls {
+    /// The `tls_set` arguments (everything but `insecure`).
+    fn options(&self) -> TlsOptions {
+        TlsOptions {
+            ca_certs: self.ca_certs.clone(),
+            certfile: self.certfile.clone(),
+            keyfile: self.keyfile.clone(),
+            keyfile_password: self.keyfile_password.clone(),
+            cert_reqs: self.cert_reqs,
+            tls_version: self.tls_version,
+            alpn_protocols: self.alpn_protocols.clone(),
+            ciphers: self.ciphers.clone(),
+        }
+    }
 }
 
 /// One message for [`multiple`]: a `(topic, payload, qos, retain)` tuple, as in Paho, or a [`Message`].
@@ -352,7 +444,11 @@ pub fn single(
 /// Every message is checked before anything is sent, so a bad one does not leave half a batch
 /// published. Fails:
 /// - for an empty `msgs` ([`Error::InvalidArgument`]), an invalid topic, QoS or payload size;
-/// - for options this version does not support ([`Error::NotSupported`]);
+/// - for options this version does not support ([`Error::NotSupported`]: MQTT 5, TLS ciphers, TLS over
+///   a Unix socket), and for TLS files that cannot be read or used (the error names the file);
+/// - when the TLS handshake fails ([`Error::Tls`]: `certificate verify failed: ...` for a broker
+///   certificate that does not verify), the proxy refuses ([`Error::Proxy`]) or the websocket upgrade
+///   fails ([`Error::Websocket`]);
 /// - when the first connection cannot be made (the I/O error, for instance "Connection refused");
 /// - when the broker refuses the connection: [`Error::ConnectionRefused`] with the CONNACK code, whose
 ///   text is Paho's `connack_string` (`"Connection Refused: not authorised."`);
@@ -560,6 +656,7 @@ impl Connection {
         if let Some(a) = &options.auth {
             client.username_pw_set(&a.username, a.password.as_deref())?;
         }
+        options.configure(&client)?;
         let (tx, rx) = mpsc::sync_channel(EVENT_QUEUE);
         let closing = Arc::new(AtomicBool::new(false));
         let last_problem = Arc::new(Mutex::new(None));
@@ -744,41 +841,201 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn unsupported_options_name_the_issue() {
-        let cases = [
-            Options {
-                transport: Transport::Websockets,
-                ..Default::default()
-            },
-            Options {
-                transport: Transport::Unix,
-                ..Default::default()
-            },
-            Options {
-                proxy: Some(Proxy::new(ProxyType::Http, "p")),
-                ..Default::default()
-            },
-            Options {
-                tls: Some(Tls::default()),
-                ..Default::default()
-            },
-        ];
-        for o in cases {
-            let e = single("a", "x", 0, false, &o).unwrap_err();
-            assert!(
-                matches!(&e, Error::NotSupported(s) if s.contains("issue #3")),
-                "{e}"
-            );
+    /// Nothing listens on this port: a helper that got as far as connecting to it would fail with
+    /// "Connection refused", so any other error was raised before connecting.
+    fn nowhere() -> Options {
+        Options {
+            hostname: "127.0.0.1".into(),
+            port: 1,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn mqtt5_and_impossible_combinations_are_refused_before_connecting() {
         let v5 = Options {
             protocol: Protocol::V5,
-            ..Default::default()
+            ..nowhere()
         };
         assert!(matches!(
             single("a", "x", 0, false, &v5),
             Err(Error::NotSupported(_))
         ));
+        let unix_tls = Options {
+            transport: Transport::Unix,
+            tls: Some(Tls::default()),
+            ..nowhere()
+        };
+        let e = single("a", "x", 0, false, &unix_tls).unwrap_err();
+        assert!(
+            matches!(&e, Error::NotSupported(s) if s.contains("Unix socket")),
+            "{e}"
+        );
+        let unix_proxy = Options {
+            transport: Transport::Unix,
+            proxy: Some(Proxy::new(ProxyType::Socks5, "127.0.0.1")),
+            ..nowhere()
+        };
+        let e = single("a", "x", 0, false, &unix_proxy).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidArgument { name: "proxy", .. }),
+            "{e}"
+        );
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_files_are_read_before_connecting_and_named_when_missing() {
+        let o = Options {
+            tls: Some(Tls {
+                ca_certs: Some("/nonexistent/pahoish/ca.pem".into()),
+                ..Default::default()
+            }),
+            ..nowhere()
+        };
+        let e = single("a", "x", 0, false, &o).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidArgument { name: "ca_certs", reason } if reason.contains("/nonexistent/pahoish/ca.pem")),
+            "{e}"
+        );
+        let o = Options {
+            tls: Some(Tls {
+                keyfile: Some("/nonexistent/pahoish/client.key".into()),
+                ..Default::default()
+            }),
+            ..nowhere()
+        };
+        let e = single("a", "x", 0, false, &o).unwrap_err();
+        assert!(e.to_string().contains("needs its certfile"), "{e}");
+        let o = Options {
+            tls: Some(Tls {
+                ciphers: Some("HIGH".into()),
+                ..Default::default()
+            }),
+            ..nowhere()
+        };
+        let e = subscribe_err(&o);
+        assert!(
+            matches!(&e, Error::NotSupported(s) if s.contains("ciphers")),
+            "{e}"
+        );
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_with_the_system_roots_and_insecure_reaches_the_connect() {
+        // Valid settings (the system's roots, no host-name check) get as far as the TCP connect.
+        let o = Options {
+            tls: Some(Tls {
+                insecure: true,
+                tls_version: Some(TlsVersion::Tlsv1_2),
+                alpn_protocols: vec!["mqtt".into()],
+                ..Default::default()
+            }),
+            ..nowhere()
+        };
+        let e = single("a", "x", 0, false, &o).unwrap_err();
+        assert!(
+            matches!(&e, Error::Io(io) if io.kind() == io::ErrorKind::ConnectionRefused),
+            "{e}"
+        );
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_needs_the_tls_feature() {
+        let o = Options {
+            tls: Some(Tls::default()),
+            ..nowhere()
+        };
+        assert!(matches!(
+            single("a", "x", 0, false, &o),
+            Err(Error::NotSupported(_))
+        ));
+    }
+
+    #[test]
+    fn the_unix_transport_connects_to_the_socket_named_by_hostname() {
+        let path = "/nonexistent/pahoish/mqtt.sock";
+        let o = Options {
+            hostname: path.into(),
+            port: 1,
+            transport: Transport::Unix,
+            ..Default::default()
+        };
+        let e = single("a", "x", 0, false, &o).unwrap_err();
+        assert!(
+            matches!(&e, Error::Io(io) if io.kind() == io::ErrorKind::NotFound),
+            "{e}"
+        );
+        assert!(e.to_string().contains(path), "{e}");
+    }
+
+    /// A server that reads what a client sends first, hands it to the test and closes the connection.
+    /// Join it with [`first_bytes`].
+    fn first_bytes_server() -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = vec![0u8; 1024];
+            let n = s.read(&mut buf).unwrap_or(0);
+            buf.truncate(n);
+            buf
+        });
+        (port, server)
+    }
+
+    /// What the client sent first to [`first_bytes_server`]. A connection of our own first, so that a
+    /// client which never connected fails the test (with nothing read) instead of hanging the accept.
+    fn first_bytes(port: u16, server: std::thread::JoinHandle<Vec<u8>>) -> Vec<u8> {
+        let _unblock = std::net::TcpStream::connect(("127.0.0.1", port));
+        server.join().unwrap()
+    }
+
+    #[test]
+    fn a_socks5_proxy_is_asked_for_the_broker() {
+        let (port, server) = first_bytes_server();
+        let o = Options {
+            proxy: Some(Proxy {
+                proxy_port: Some(port),
+                ..Proxy::new(ProxyType::Socks5, "127.0.0.1")
+            }),
+            ..nowhere()
+        };
+        let e = single("a", "x", 0, false, &o).unwrap_err();
+        // The SOCKS5 greeting (version 5, then the methods offered), not an MQTT CONNECT.
+        assert_eq!(first_bytes(port, server).first(), Some(&5), "{e}");
+        assert!(matches!(e, Error::Proxy(_) | Error::Io(_)), "{e}");
+    }
+
+    #[cfg(feature = "websockets")]
+    #[test]
+    fn the_websockets_transport_sends_an_upgrade_request() {
+        let (port, server) = first_bytes_server();
+        let o = Options {
+            hostname: "127.0.0.1".into(),
+            port,
+            transport: Transport::Websockets,
+            ..Default::default()
+        };
+        let e = single("a", "x", 0, false, &o).unwrap_err();
+        let request = String::from_utf8_lossy(&first_bytes(port, server)).into_owned();
+        assert!(request.starts_with("GET /mqtt HTTP/1.1\r\n"), "{request:?}");
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("sec-websocket-protocol: mqtt"),
+            "{request:?}"
+        );
+        assert!(matches!(e, Error::Websocket(_) | Error::Io(_)), "{e}");
+    }
+
+    /// The error of `subscribe::simple` with these options (the subscribe helpers share `Connection`).
+    fn subscribe_err(o: &Options) -> Error {
+        crate::subscribe::simple("a", 0, 1, true, o).unwrap_err()
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! `on_connect` (so a reconnect subscribes again, as in Paho), and disconnect cleanly when done. The
 //! wait for the broker to accept the connection and the subscription is bounded by
 //! [`Options::ack_timeout`]; the wait for messages is not (a subscriber may wait for hours), and a lost
-//! connection meanwhile is re-established with the client's backoff.
+//! connection meanwhile is re-established with the client's backoff. TLS, websockets, Unix sockets
+//! and proxies are set in the options as for publishing (see
+//! [the publish module](crate::publish#tls-websockets-unix-sockets-and-proxies)).
 //!
 //! ```no_run
 //! use pahoish as mqtt;
@@ -41,7 +43,9 @@ use crate::options::IntoQos;
 use crate::publish::{Connection, Event};
 use crate::topic::SubscribeTopics;
 
-pub use crate::publish::{Auth, Options, Proxy, ProxyType, Tls, Will};
+pub use crate::publish::{
+    Auth, CertReqs, Options, Proxy, ProxyType, Tls, TlsVersion, Transport, Will,
+};
 
 /// Subscribes, waits for `msg_count` messages and returns them in the order they arrived (Paho's
 /// `subscribe.simple`; Paho returns a single message when `msg_count` is 1, this always a `Vec`).
@@ -112,8 +116,10 @@ pub fn simple(
 /// callback, the network thread waits too.
 ///
 /// Fails:
-/// - for invalid topics or QoS, and options this version does not support ([`Error::NotSupported`]);
-/// - when the first connection cannot be made, and when the broker refuses a connection
+/// - for invalid topics or QoS, options this version does not support ([`Error::NotSupported`]: MQTT
+///   5, TLS ciphers, TLS over a Unix socket), and TLS files that cannot be read or used;
+/// - when the first connection cannot be made (an I/O error, or [`Error::Tls`], [`Error::Proxy`],
+///   [`Error::Websocket`] for those layers), and when the broker refuses a connection
 ///   ([`Error::ConnectionRefused`], whose text is Paho's `connack_string`);
 /// - when the broker refuses every filter of the first SUBACK ([`Error::InvalidFilter`] for the
 ///   first filter, saying so);
