@@ -194,6 +194,7 @@ fn run(config: &Config) -> Result<(), Failure> {
     let (tx, events) = mpsc::channel();
     forward_events(
         &client,
+        config.conn.debug,
         Arc::new(move |e| {
             // The receiver only goes away when pub is finishing.
             let _ = tx.send(e);
@@ -210,6 +211,11 @@ fn run(config: &Config) -> Result<(), Failure> {
         match events.recv() {
             Ok(Event::Connected) => break,
             Ok(Event::Refused(rc)) => return Err(refused(rc)),
+            // Closed before the broker accepted it (a TLS broker wanting a client certificate, say):
+            // as mosquitto_pub, give up rather than retry.
+            Ok(Event::Lost(why)) => {
+                return Err(Failure::new(EXIT_FAILURE, format!("Error: {why}")))
+            }
             Ok(_) => {}
             Err(_) => {
                 return Err(Failure::new(

@@ -195,6 +195,7 @@ fn run(config: &Config) -> Result<(), Failure> {
     let unsubscribe = config.unsubscribe.clone();
     forward_events(
         &client,
+        config.conn.debug,
         Arc::new(move |e| {
             // The receiver only goes away when sub is finishing.
             let _ = tx.send(e);
@@ -247,6 +248,7 @@ fn receive(
     let mut out = io::stdout().lock();
     let mut printed = 0u64;
     let mut unsubscribed = 0usize;
+    let mut connected = false;
     loop {
         let event = match deadline {
             Some(d) => match events.recv_timeout(d.saturating_duration_since(Instant::now())) {
@@ -293,7 +295,13 @@ fn receive(
                     return Ok(());
                 }
             }
-            Event::Connected | Event::Published(_) => {}
+            Event::Connected => connected = true,
+            // Closed before the broker accepted it (a TLS broker wanting a client certificate, say):
+            // as mosquitto_sub, give up rather than retry. Later losses reconnect.
+            Event::Lost(why) if !connected => {
+                return Err(Failure::new(EXIT_FAILURE, format!("Error: {why}")))
+            }
+            Event::Lost(_) | Event::Published(_) => {}
         }
     }
 }

@@ -8,14 +8,19 @@
 
 pub mod format;
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pahoish::{connack_string, Client, Error, LogLevel, Message, ReasonCode};
+use pahoish::{
+    connack_string, Client, Error, LogLevel, Message, Proxy, ProxyType, ReasonCode, TlsOptions,
+    TlsVersion, Transport,
+};
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -170,6 +175,57 @@ pub enum Version {
     V5,
 }
 
+/// The scheme of a `-L` URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `mqtt://`: TCP.
+    Mqtt,
+    /// `mqtts://`: TCP with TLS.
+    Mqtts,
+    /// `ws://`: websockets.
+    Ws,
+    /// `wss://`: websockets with TLS.
+    Wss,
+}
+
+/// The TLS options, as given. Any of them turns TLS on.
+#[derive(Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// `--cafile`: a PEM file of CA certificates to trust instead of the system's.
+    pub cafile: Option<String>,
+    /// `--capath`: a directory whose PEM files hold CA certificates to trust.
+    pub capath: Option<String>,
+    /// `--cert`: the client certificate (and its key, without `--key`).
+    pub cert: Option<String>,
+    /// `--key`: the client certificate's key.
+    pub key: Option<String>,
+    /// `--insecure`: the broker's certificate need not name the host.
+    pub insecure: bool,
+    /// `--tls-alpn`: the ALPN protocol to offer.
+    pub alpn: Option<String>,
+    /// `--tls-version`: the lowest TLS version.
+    pub version: Option<TlsVersion>,
+    /// `--ciphers`: refused, the TLS library has no cipher selection.
+    pub ciphers: Option<String>,
+    /// `--tls-use-os-certs`: trust the system's CA certificates.
+    pub os_certs: bool,
+}
+
+impl TlsArgs {
+    /// Whether any TLS option was given.
+    pub fn any(&self) -> bool {
+        self.cafile.is_some()
+            || self.capath.is_some()
+            || self.cert.is_some()
+            || self.key.is_some()
+            || self.insecure
+            || self.alpn.is_some()
+            || self.version.is_some()
+            || self.ciphers.is_some()
+            || self.os_certs
+    }
+}
+
 /// The options both tools take, with mosquitto's defaults.
 #[derive(Debug, Clone)]
 pub struct Conn {
@@ -199,14 +255,14 @@ pub struct Conn {
     pub will_qos: u8,
     /// `--will-retain`.
     pub will_retain: bool,
-    /// TLS options given (`--cafile`, `mqtts://`, ...), by name: not supported yet.
-    pub tls: Vec<String>,
-    /// `ws://` or `wss://` in `-L`: not supported yet.
-    pub websockets: Option<String>,
-    /// `--unix`: not supported yet.
+    /// `--cafile`, `--cert`, ...: TLS.
+    pub tls: TlsArgs,
+    /// The scheme of `-L`, if given.
+    pub url: Option<Scheme>,
+    /// `--unix`: the broker's Unix socket.
     pub unix: Option<String>,
-    /// `--proxy`: not supported yet.
-    pub proxy: Option<String>,
+    /// `--proxy`.
+    pub proxy: Option<Proxy>,
     /// `-d`.
     pub debug: bool,
     /// `--quiet`: no error messages.
@@ -238,8 +294,8 @@ impl Default for Conn {
             will_payload: None,
             will_qos: 0,
             will_retain: false,
-            tls: Vec::new(),
-            websockets: None,
+            tls: TlsArgs::default(),
+            url: None,
             unix: None,
             proxy: None,
             debug: false,
@@ -350,22 +406,37 @@ impl Conn {
             "--will-payload" => self.will_payload = Some(args.bytes(opt, "will payload")?),
             "--will-qos" => self.will_qos = args.number(opt, "will QoS", 0, 2)? as u8,
             "--will-retain" => self.will_retain = true,
-            "--cafile" | "--capath" | "--cert" | "--key" | "--tls-alpn" | "--tls-version"
-            | "--ciphers" => {
-                args.text(opt, "value")?;
-                self.tls.push(opt.to_owned());
+            "--cafile" => self.tls.cafile = Some(args.text(opt, "file")?),
+            "--capath" => self.tls.capath = Some(args.text(opt, "directory")?),
+            "--cert" => self.tls.cert = Some(args.text(opt, "file")?),
+            "--key" => self.tls.key = Some(args.text(opt, "file")?),
+            "--tls-alpn" => self.tls.alpn = Some(args.text(opt, "protocol")?),
+            "--tls-version" => {
+                let v = args.text(opt, "version")?;
+                self.tls.version = Some(match v.to_ascii_lowercase().as_str() {
+                    "tlsv1.3" => TlsVersion::Tlsv1_3,
+                    "tlsv1.2" => TlsVersion::Tlsv1_2,
+                    "tlsv1.1" => TlsVersion::Tlsv1_1,
+                    _ => {
+                        return Err(Failure::usage(format!(
+                            "Error: Invalid TLS version '{v}' for {opt}: use tlsv1.3, tlsv1.2 or tlsv1.1."
+                        )))
+                    }
+                });
             }
-            "--insecure" | "--tls-use-os-certs" => self.tls.push(opt.to_owned()),
-            "--unix" => self.unix = Some(args.text(opt, "socket path")?),
+            "--ciphers" => self.tls.ciphers = Some(args.text(opt, "cipher list")?),
+            "--insecure" => self.tls.insecure = true,
+            "--tls-use-os-certs" => self.tls.os_certs = true,
+            "--unix" => {
+                let path = args.text(opt, "socket path")?;
+                if path.is_empty() {
+                    return Err(Failure::usage("Error: Empty socket path for --unix."));
+                }
+                self.unix = Some(path);
+            }
             "--proxy" => {
                 let url = args.text(opt, "proxy URL")?;
-                let lower = url.to_ascii_lowercase();
-                if !(lower.starts_with("socks5h://") || lower.starts_with("http://")) {
-                    return Err(Failure::usage(format!(
-                        "Error: Unsupported proxy protocol: {url} (use socks5h:// or http://)."
-                    )));
-                }
-                self.proxy = Some(url);
+                self.proxy = Some(parse_proxy(&url)?);
             }
             "-M" => self.max_inflight = args.number(opt, "max inflight", 1, 65_535)? as usize,
             // TCP_NODELAY is always on in pahoish; accepted so mosquitto command lines carry over.
@@ -403,23 +474,20 @@ impl Conn {
     /// `-L mqtt[s]://[user[:pass]@]host[:port]/topic` (also `ws://`, `wss://`).
     fn parse_url(&mut self, tool: Tool, url: &str) -> Result<(), Failure> {
         let lower = url.to_ascii_lowercase();
-        let (rest, default_port) = if lower.starts_with("mqtt://") {
-            (&url[7..], 1883)
-        } else if lower.starts_with("mqtts://") {
-            self.tls.push("-L mqtts://".into());
-            (&url[8..], 8883)
-        } else if lower.starts_with("ws://") {
-            self.websockets = Some("-L ws://".into());
-            (&url[5..], 1883)
-        } else if lower.starts_with("wss://") {
-            self.tls.push("-L wss://".into());
-            self.websockets = Some("-L wss://".into());
-            (&url[6..], 8883)
-        } else {
+        let schemes = [
+            ("mqtt://", Scheme::Mqtt, 1883),
+            ("mqtts://", Scheme::Mqtts, 8883),
+            ("ws://", Scheme::Ws, 80),
+            ("wss://", Scheme::Wss, 443),
+        ];
+        let Some(&(prefix, scheme, default_port)) =
+            schemes.iter().find(|(p, _, _)| lower.starts_with(p))
+        else {
             return Err(Failure::usage(format!(
                 "Error: Unsupported URL scheme in '{url}': use mqtt://, mqtts://, ws:// or wss://."
             )));
         };
+        let rest = &url[prefix.len()..];
         let Some((authority, topic)) = rest.split_once('/') else {
             return Err(Failure::usage(
                 "Error: Invalid URL for -L argument specified - topic missing.",
@@ -438,22 +506,11 @@ impl Conn {
             }
             None => authority,
         };
-        let (host, port) = match host_port.rsplit_once(':') {
-            Some((host, port)) => match port.parse::<u16>() {
-                Ok(p) if p > 0 => (host, p),
-                _ => {
-                    return Err(Failure::usage(format!(
-                        "Error: Invalid port '{port}' in URL '{url}'."
-                    )))
-                }
-            },
-            None => (host_port, default_port),
-        };
-        if host.is_empty() {
-            return Err(Failure::usage(format!("Error: No host in URL '{url}'.")));
-        }
-        self.host = host.to_owned();
+        let (host, port) = host_and_port(host_port, default_port)
+            .map_err(|why| Failure::usage(format!("Error: {why} in URL '{url}'.")))?;
+        self.host = host;
         self.port = Some(port);
+        self.url = Some(scheme);
         self.add_topic(tool, topic.to_owned(), "-L")
     }
 
@@ -479,13 +536,59 @@ impl Conn {
                 "Error: A password (-P) needs a username (-u) in MQTT 3.1/3.1.1.",
             ));
         }
+        if self.tls.key.is_some() && self.tls.cert.is_none() {
+            return Err(Failure::usage(
+                "Error: --key given, but no --cert (the client certificate it belongs to).",
+            ));
+        }
+        if self.unix.is_some() {
+            let conflict = if self.url.is_some() {
+                Some("-L (a URL names a TCP or websocket broker)")
+            } else if self.proxy.is_some() {
+                Some("--proxy (a Unix socket is not reached through a proxy)")
+            } else if self.tls.any() {
+                Some("TLS options (TLS over a Unix socket is not supported)")
+            } else {
+                None
+            };
+            if let Some(other) = conflict {
+                return Err(Failure::usage(format!(
+                    "Error: --unix cannot be used with {other}."
+                )));
+            }
+        }
         Ok(())
     }
 
-    /// The port to connect to: `-p`, or the default (1883; 8883 with TLS options, once they work).
+    /// Whether TLS was asked for explicitly: a TLS option, or `-L mqtts://` or `wss://`.
+    fn tls_explicit(&self) -> bool {
+        self.tls.any() || matches!(self.url, Some(Scheme::Mqtts | Scheme::Wss))
+    }
+
+    /// Whether the connection uses TLS: asked for explicitly, or, as in mosquitto's tools, port 8883
+    /// without any TLS option (then with the system's CA certificates).
+    pub fn uses_tls(&self) -> bool {
+        self.tls_explicit()
+            || (self.port == Some(8883)
+                && self.unix.is_none()
+                && self.transport() == Transport::Tcp)
+    }
+
+    /// The transport: `--unix`, `-L ws://` or `wss://`, or TCP.
+    pub fn transport(&self) -> Transport {
+        if self.unix.is_some() {
+            Transport::Unix
+        } else if matches!(self.url, Some(Scheme::Ws | Scheme::Wss)) {
+            Transport::Websockets
+        } else {
+            Transport::Tcp
+        }
+    }
+
+    /// The port to connect to: `-p` (or the URL's), or the default: 1883, 8883 with TLS.
     pub fn port(&self) -> u16 {
         self.port
-            .unwrap_or(if self.tls.is_empty() { 1883 } else { 8883 })
+            .unwrap_or(if self.tls_explicit() { 8883 } else { 1883 })
     }
 
     /// The client id: `-i`, or `-I` with the process id appended, or empty (the broker assigns one).
@@ -497,39 +600,34 @@ impl Conn {
         }
     }
 
-    /// Refuses, before connecting, what this version cannot do yet: it would otherwise connect without
-    /// the TLS, proxy or transport the user asked for.
+    /// Refuses, before connecting, what this version cannot do: it would otherwise connect without
+    /// something the user asked for.
     pub fn check_supported(&self) -> Result<(), Failure> {
-        let not_yet = |what: String| {
-            Failure::new(
-                EXIT_FAILURE,
-                format!("Error: {what} is not supported yet (it arrives with pahoish issue #3)."),
-            )
-        };
         if self.version == Version::V5 {
             return Err(Failure::new(
                 EXIT_FAILURE,
                 "Error: MQTT 5 (-V mqttv5) is not supported yet by pahoish; use -V mqttv311 or mqttv31.",
             ));
         }
-        if let Some(opt) = self.tls.first() {
-            return Err(not_yet(format!("TLS ({opt})")));
+        if self.tls.ciphers.is_some() {
+            return Err(Failure::new(
+                EXIT_FAILURE,
+                "Error: --ciphers is not supported: pahoish's TLS library (native-tls) offers no cipher \
+                 selection; leave it out to use the platform's secure defaults.",
+            ));
         }
-        if let Some(opt) = &self.websockets {
-            return Err(not_yet(format!("MQTT over websockets ({opt})")));
-        }
-        if self.unix.is_some() {
-            return Err(not_yet("Connecting through a Unix socket (--unix)".into()));
-        }
-        if self.proxy.is_some() {
-            return Err(not_yet("Connecting through a proxy (--proxy)".into()));
+        if self.tls.os_certs && (self.tls.cafile.is_some() || self.tls.capath.is_some()) {
+            return Err(Failure::new(
+                EXIT_FAILURE,
+                "Error: --tls-use-os-certs cannot be combined with --cafile or --capath: pahoish trusts \
+                 either the CA certificates given or the system's.",
+            ));
         }
         Ok(())
     }
 
-    /// Builds the client these options describe: id, clean session, protocol, credentials, will, the
-    /// inflight window, and with `-d` a line on stderr for every log line (every packet sent and
-    /// received among them).
+    /// Builds the client these options describe: id, clean session, protocol, transport, TLS, proxy,
+    /// credentials, will and the inflight window.
     pub fn build_client(&self) -> Result<Client, Failure> {
         self.check_supported()?;
         let protocol = match self.version {
@@ -540,9 +638,16 @@ impl Conn {
             .client_id(self.client_id())
             .clean_session(self.clean_session)
             .protocol(protocol)
+            .transport(self.transport())
             .manual_ack(self.manual_ack)
             .build()
             .map_err(fail)?;
+        if self.uses_tls() {
+            self.set_tls(&client)?;
+        }
+        if let Some(proxy) = &self.proxy {
+            client.proxy_set(proxy.clone()).map_err(fail)?;
+        }
         if let Some(topic) = &self.will_topic {
             let payload = self.will_payload.clone().unwrap_or_default();
             client
@@ -555,20 +660,277 @@ impl Conn {
                 .map_err(fail)?;
         }
         client.max_inflight_messages_set(self.max_inflight);
-        if self.debug {
-            client.on_log(|_client, _userdata, _level: LogLevel, line| {
-                // A closed stderr is nothing to fail over.
-                let _ = writeln!(io::stderr(), "{line}");
-            });
-        }
         Ok(client)
     }
 
-    /// Connects `client` (blocking, with the client's connect timeout).
-    pub fn connect(&self, client: &Client) -> Result<(), Failure> {
+    /// `tls_set_with` (and `tls_insecure_set`) from the TLS options. The files are read and checked
+    /// here, before any connection.
+    fn set_tls(&self, client: &Client) -> Result<(), Failure> {
+        let t = &self.tls;
+        // --capath: the certificates of the directory, with --cafile's, in one temporary bundle file,
+        // since the library takes one file. It reads the file in tls_set (and tls_insecure_set, which
+        // rebuilds the TLS settings), so the bundle is removed as soon as both are done.
+        let bundle = match &t.capath {
+            Some(dir) => Some(CaBundle::write(t.cafile.as_deref(), dir)?),
+            None => None,
+        };
+        let ca_certs = match &bundle {
+            Some(b) => Some(b.path.clone()),
+            None => t.cafile.as_ref().map(PathBuf::from),
+        };
+        let options = TlsOptions {
+            ca_certs,
+            certfile: t.cert.as_ref().map(PathBuf::from),
+            keyfile: t.key.as_ref().map(PathBuf::from),
+            tls_version: t.version,
+            alpn_protocols: t.alpn.iter().cloned().collect(),
+            ..TlsOptions::default()
+        };
+        let names = OptionNames {
+            ca: if bundle.is_some() {
+                "--capath"
+            } else {
+                "--cafile"
+            },
+            // Without --key the key is read from --cert's file.
+            key: if t.key.is_some() { "--key" } else { "--cert" },
+        };
         client
-            .connect(&self.host, self.port(), self.keepalive)
+            .tls_set_with(options)
+            .map_err(|e| tls_option_failure(e, names))?;
+        if t.insecure {
+            client
+                .tls_insecure_set(true)
+                .map_err(|e| tls_option_failure(e, names))?;
+        }
+        drop(bundle);
+        Ok(())
+    }
+
+    /// Connects `client` (blocking, with the client's connect timeout): to `--unix`'s socket, or to
+    /// the host and port.
+    pub fn connect(&self, client: &Client) -> Result<(), Failure> {
+        let host = self.unix.as_deref().unwrap_or(&self.host);
+        client
+            .connect(host, self.port(), self.keepalive)
             .map_err(fail)
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`; the port defaults to `default_port`. The error says
+/// what is wrong ("Invalid port '0'", "No host").
+fn host_and_port(text: &str, default_port: u16) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(v6) = text.strip_prefix('[') {
+        let Some((host, after)) = v6.split_once(']') else {
+            return Err(format!("Invalid IPv6 address '{text}'"));
+        };
+        match after {
+            "" => (host, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err(format!("Invalid IPv6 address '{text}'")),
+            },
+        }
+    } else {
+        match text.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("Invalid port '{p}'")),
+        },
+    };
+    if host.is_empty() {
+        return Err("No host".into());
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// `--proxy socks5h://[user[:pass]@]host[:port]` (port 1080; the proxy resolves the broker's name) or
+/// `http://[user[:pass]@]host[:port]` (an HTTP CONNECT proxy, port 8080).
+pub fn parse_proxy(url: &str) -> Result<Proxy, Failure> {
+    let lower = url.to_ascii_lowercase();
+    let (proxy_type, rest) = if lower.starts_with("socks5h://") {
+        (ProxyType::Socks5, &url["socks5h://".len()..])
+    } else if lower.starts_with("http://") {
+        (ProxyType::Http, &url["http://".len()..])
+    } else {
+        return Err(Failure::usage(format!(
+            "Error: Unsupported proxy protocol: {url} (use socks5h:// or http://)."
+        )));
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (credentials, host_port) = match rest.rsplit_once('@') {
+        Some((userinfo, host_port)) => (Some(userinfo), host_port),
+        None => (None, rest),
+    };
+    let (host, port) = host_and_port(host_port, proxy_type.default_port())
+        .map_err(|why| Failure::usage(format!("Error: {why} in proxy URL '{url}'.")))?;
+    let (username, password) = match credentials.map(|c| c.split_once(':')) {
+        None => (None, None),
+        Some(None) => (credentials.map(str::to_owned), None),
+        Some(Some((user, pass))) => (Some(user.to_owned()), Some(pass.to_owned())),
+    };
+    Ok(Proxy {
+        proxy_port: Some(port),
+        proxy_username: username,
+        proxy_password: password,
+        ..Proxy::new(proxy_type, host)
+    })
+}
+
+/// The CA certificates of `--capath` (and `--cafile`) in one temporary PEM file, removed on drop.
+struct CaBundle {
+    path: PathBuf,
+}
+
+impl CaBundle {
+    /// Collects every PEM certificate in the files of `dir` (OpenSSL's hashed `*.0` links and
+    /// `*.pem`/`*.crt` files alike; other files hold none and add nothing), once each, after those of
+    /// `cafile`, and writes them to a new file only this user can read.
+    fn write(cafile: Option<&str>, dir: &str) -> Result<CaBundle, Failure> {
+        let failure = |what: String| Failure::new(EXIT_FAILURE, format!("Error: {what}."));
+        let mut pem = String::new();
+        let mut seen = HashSet::new();
+        let mut add = |text: &str| {
+            for cert in pem_certificates(text) {
+                if seen.insert(cert.to_owned()) {
+                    pem.push_str(cert);
+                    pem.push('\n');
+                }
+            }
+        };
+        if let Some(file) = cafile {
+            let text = std::fs::read(file)
+                .map_err(|e| failure(format!("--cafile: cannot read {file}: {}", os_text(&e))))?;
+            add(&String::from_utf8_lossy(&text));
+        }
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| failure(format!("--capath: cannot read {dir}: {}", os_text(&e))))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for file in &files {
+            // A file that cannot be read (permissions) holds nothing we can trust; skip it as
+            // OpenSSL's directory lookup does.
+            if let Ok(bytes) = std::fs::read(file) {
+                add(&String::from_utf8_lossy(&bytes));
+            }
+        }
+        if pem.is_empty() {
+            return Err(failure(format!(
+                "--capath: no PEM certificate (BEGIN CERTIFICATE) in the files of {dir}"
+            )));
+        }
+        let path = std::env::temp_dir().join(format!(
+            "pahoish-capath-{}-{}.pem",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let bundle = CaBundle { path };
+        let written = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&bundle.path)
+                .and_then(|mut f| f.write_all(pem.as_bytes()))
+        };
+        written.map_err(|e| {
+            failure(format!(
+                "--capath: cannot write the CA bundle {}: {}",
+                bundle.path.display(),
+                os_text(&e)
+            ))
+        })?;
+        Ok(bundle)
+    }
+}
+
+impl Drop for CaBundle {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The `BEGIN CERTIFICATE` blocks of a PEM text, each with its armour.
+fn pem_certificates(text: &str) -> Vec<&str> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut certs = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(len) = rest[start..].find(END) else {
+            break;
+        };
+        let stop = start + len + END.len();
+        certs.push(&rest[start..stop]);
+        rest = &rest[stop..];
+    }
+    certs
+}
+
+/// An I/O error's text without Rust's " (os error N)".
+fn os_text(e: &io::Error) -> String {
+    strip_os_error(&e.to_string())
+}
+
+/// `text` without the " (os error N)" Rust appends to operating-system errors, as mosquitto's tools
+/// print them ("No such file or directory").
+fn strip_os_error(text: &str) -> String {
+    let mut out = text.to_owned();
+    while let Some(start) = out.find(" (os error ") {
+        match out[start..].find(')') {
+            Some(len) => out.replace_range(start..start + len + 1, ""),
+            None => break,
+        }
+    }
+    out
+}
+
+/// The command-line options behind the library's `ca_certs` and `keyfile`.
+#[derive(Clone, Copy)]
+struct OptionNames {
+    ca: &'static str,
+    key: &'static str,
+}
+
+/// A failure of `tls_set_with` or `tls_insecure_set`, naming the command-line option rather than the
+/// library's argument (`--cafile` rather than `ca_certs`).
+fn tls_option_failure(e: Error, names: OptionNames) -> Failure {
+    match &e {
+        Error::InvalidArgument { name, reason } => {
+            let option = match *name {
+                "ca_certs" => names.ca,
+                "certfile" => "--cert",
+                "keyfile" => names.key,
+                _ => return fail(e),
+            };
+            let reason = if reason.contains("give keyfile_password") {
+                // The library never prompts for a password, and the tools have no option for one.
+                format!(
+                    "{}: the key is encrypted; the tools do not ask for its password: give them a \
+                     decrypted copy (openssl pkey -in KEY -out KEY.plain)",
+                    reason.split(':').next().unwrap_or_default()
+                )
+            } else {
+                reason.clone()
+            };
+            Failure::new(
+                EXIT_FAILURE,
+                format!("Error: {option}: {}", strip_os_error(&reason)),
+            )
+        }
+        _ => fail(e),
     }
 }
 
@@ -577,22 +939,23 @@ pub fn fail(e: Error) -> Failure {
     Failure::new(EXIT_FAILURE, format!("Error: {}", describe(&e)))
 }
 
+/// A reason as one line: a multi-line message from a lower layer must not break "one line on stderr".
+fn one_line(text: &str) -> String {
+    text.split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The error's text, with an operating-system error shown as mosquitto shows it ("Connection
 /// refused", without Rust's " (os error 111)").
 pub fn describe(e: &Error) -> String {
-    match e {
-        Error::Io(io) => {
-            let text = io.to_string();
-            match io.raw_os_error() {
-                Some(code) => text
-                    .strip_suffix(&format!(" (os error {code})"))
-                    .unwrap_or(&text)
-                    .to_owned(),
-                None => text,
-            }
-        }
+    let text = match e {
+        Error::Io(io) => io.to_string(),
         other => other.to_string(),
-    }
+    };
+    one_line(&strip_os_error(&text))
 }
 
 /// The MQTT 3.1/3.1.1 CONNACK code behind an `on_connect` reason code (the inverse of
@@ -631,16 +994,50 @@ pub enum Event {
     Unsubscribed(u16),
     /// A message arrived.
     Message(Message),
+    /// The connection closed, with the reason the client logged (`TLS error: ...`, `the connection
+    /// was lost`). Before the first CONNACK this ends the tool: the broker or a layer below it turned
+    /// the connection down (a TLS 1.3 broker that wants a client certificate says so only now).
+    Lost(String),
 }
 
 /// Installs callbacks that forward every [`Event`] through `send`. `on_accepted` runs on the loop
 /// thread when a CONNACK accepts the connection, before the event is sent (sub subscribes there, so a
-/// reconnect subscribes again, as mosquitto_sub does).
+/// reconnect subscribes again, as mosquitto_sub does). With `debug` (`-d`), every log line (every
+/// packet sent and received among them) goes to stderr.
 pub fn forward_events(
     client: &Client,
+    debug: bool,
     send: Arc<dyn Fn(Event) + Send + Sync>,
     mut on_accepted: impl FnMut(&Client) + Send + 'static,
 ) {
+    // The last warning or error logged: the reason a connection closed.
+    let problem = Arc::new(Mutex::new(None::<String>));
+    let last = Arc::clone(&problem);
+    client.on_log(move |_client, _userdata, level, line| {
+        if debug {
+            // A closed stderr is nothing to fail over.
+            let _ = writeln!(io::stderr(), "{line}");
+        }
+        if matches!(level, LogLevel::Warning | LogLevel::Err) {
+            *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(line.to_owned());
+        }
+    });
+    let s = Arc::clone(&send);
+    client.on_disconnect(move |_, _, _, rc, _| {
+        if rc.is_failure() {
+            let why = problem
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .map(|line| {
+                    line.strip_prefix("Connection closed: ")
+                        .unwrap_or(&line)
+                        .to_owned()
+                })
+                .unwrap_or_else(|| "the connection was lost".into());
+            s(Event::Lost(one_line(&strip_os_error(&why))));
+        }
+    });
     let s = Arc::clone(&send);
     client.on_connect(move |client, _, _, rc, _| {
         if rc.is_failure() {
@@ -712,7 +1109,8 @@ pub const COMMON_HELP: &str = "\
 Connection:
  -h, --host HOST        broker host. Defaults to localhost.
  -p, --port PORT        broker port. Defaults to 1883 (8883 with TLS options).
- -L, --url URL          mqtt://[user[:pass]@]host[:port]/topic (also mqtts://, ws://, wss://).
+ -L, --url URL          mqtt://[user[:pass]@]host[:port]/topic; also mqtts:// (TLS, port 8883),
+                        ws:// (websockets, port 80) and wss:// (port 443); websockets use /mqtt.
  -i, --id ID            client id. Defaults to none: the broker assigns one (MQTT 3.1: random).
  -I, --id-prefix PREFIX client id is PREFIX followed by the process id.
  -k, --keepalive SECS   keepalive, 5 to 65535 seconds. Defaults to 60.
@@ -727,10 +1125,22 @@ Connection:
  --will-qos QOS         will QoS, 0 to 2. Defaults to 0.
  --will-retain          retain the will.
  --nodelay              accepted; TCP_NODELAY is always on.
-Not supported yet (refused with an error until pahoish issue #3):
- --cafile FILE, --capath DIR, --cert FILE, --key FILE, --insecure, --tls-alpn PROTO,
- --tls-version VER, --ciphers LIST, --tls-use-os-certs, --unix PATH,
- --proxy socks5h://[user[:pass]@]host[:port] or http://..., and mqtts://, ws://, wss:// URLs.
+TLS (any of these turns TLS on, and the default port becomes 8883; -p 8883 alone turns it on
+with the system's CA certificates, as in mosquitto's tools):
+ --cafile FILE          trust the CA certificates in FILE (PEM) instead of the system's.
+ --capath DIR           trust the CA certificates in the PEM files of DIR.
+ --tls-use-os-certs     trust the system's CA certificates (the default without --cafile/--capath).
+ --cert FILE            client certificate (PEM), for brokers that require one; holds the key too
+                        unless --key is given.
+ --key FILE             the client certificate's private key (PEM, not encrypted).
+ --insecure             do not check that the broker's certificate names the host.
+ --tls-alpn PROTOCOL    offer this ALPN protocol.
+ --tls-version VERSION  the lowest TLS version: tlsv1.3, tlsv1.2 or tlsv1.1. Defaults to TLS 1.2.
+ --ciphers LIST         not supported: refused (the TLS library has no cipher selection).
+Transports:
+ --unix PATH            connect to the broker's Unix socket at PATH (-h and -p are not used).
+ --proxy URL            connect through a proxy: socks5h://[user[:pass]@]host[:port] (port 1080)
+                        or http://[user[:pass]@]host[:port] (HTTP CONNECT, port 8080).
 Output:
  -d, --debug            print a line on stderr for every packet sent and received.
  --quiet                do not print error messages.
