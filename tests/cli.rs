@@ -1785,11 +1785,11 @@ fn pub_qos1_line_survives_a_broker_restart() {
 
 // ---- TLS, Unix sockets and proxies, against mosquitto ----
 
-/// The test PKI, made once per test process with the openssl command line: a CA, a second CA that
-/// signed nothing the broker uses, the broker's certificate (for 127.0.0.1 and localhost), one for the
-/// wrong host name, and a client certificate with its key. EC P-256 keys: instant to make.
+/// The test PKI, made for each [`TransportBroker`] in its directory with the openssl command line
+/// (EC P-256 keys: instant to make): a CA, a second CA that signed nothing the broker uses, the
+/// broker's certificate (for 127.0.0.1 and localhost), one for the wrong host name, and a client
+/// certificate with its key.
 struct Pki {
-    dir: PathBuf,
     ca: String,
     other_ca: String,
     server_cert: String,
@@ -1799,12 +1799,6 @@ struct Pki {
     client_key: String,
     /// A directory for `--capath`: the CA, the unrelated CA and a file that holds no certificate.
     capath: String,
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 const OPENSSL_CNF: &str = "\
@@ -1866,13 +1860,9 @@ fn openssl_available() -> bool {
     found
 }
 
-fn pki() -> &'static Pki {
-    static PKI: OnceLock<Pki> = OnceLock::new();
-    PKI.get_or_init(|| {
-        // Under the system's temp directory rather than target/: mosquitto started as root drops to
-        // the `mosquitto` user before it reads certificates, and every directory above must let it in.
-        let dir = std::env::temp_dir().join(format!("pahoish-cli-pki-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+impl Pki {
+    /// Makes the certificates in `dir`, which must not exist yet.
+    fn make(dir: &Path) -> Pki {
         std::fs::create_dir_all(dir.join("capath")).expect("creating the PKI directory");
         std::fs::write(dir.join("openssl.cnf"), OPENSSL_CNF).expect("writing openssl.cnf");
         let ec = [
@@ -1900,7 +1890,7 @@ fn pki() -> &'static Pki {
             args.extend([
                 "-keyout", &key, "-out", &crt, "-days", "3650", "-subj", &subj,
             ]);
-            openssl(&dir, &args);
+            openssl(dir, &args);
         }
         for (name, cn) in [("server", "localhost"), ("client", "pahoish cli client")] {
             let (key, csr, subj) = (
@@ -1911,7 +1901,7 @@ fn pki() -> &'static Pki {
             let mut args = vec!["req", "-new", "-config", "openssl.cnf"];
             args.extend(ec);
             args.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
-            openssl(&dir, &args);
+            openssl(dir, &args);
         }
         for (csr, ext, out, serial) in [
             ("server.csr", "server", "server.crt", "1"),
@@ -1919,7 +1909,7 @@ fn pki() -> &'static Pki {
             ("client.csr", "client", "client.crt", "3"),
         ] {
             openssl(
-                &dir,
+                dir,
                 &[
                     "x509",
                     "-req",
@@ -1947,7 +1937,7 @@ fn pki() -> &'static Pki {
         std::fs::write(dir.join("capath/README"), "not a certificate\n").expect("writing");
         // Readable by the `mosquitto` user (see above): test keys, nothing to protect.
         use std::os::unix::fs::PermissionsExt;
-        for d in [dir.clone(), dir.join("capath")] {
+        for d in [dir.to_path_buf(), dir.join("capath")] {
             for entry in std::fs::read_dir(&d).expect("listing the PKI") {
                 let path = entry.expect("PKI entry").path();
                 let mode = if path.is_dir() { 0o755 } else { 0o644 };
@@ -1966,9 +1956,8 @@ fn pki() -> &'static Pki {
             client_cert: file("client.crt"),
             client_key: file("client.key"),
             capath: file("capath"),
-            dir,
         }
-    })
+    }
 }
 
 /// A mosquitto with a listener per case: plain TCP, TLS, TLS requiring a client certificate, TLS
@@ -1980,6 +1969,7 @@ struct TransportBroker {
     mutual: u16,
     wrong_host: u16,
     unix: String,
+    pki: Pki,
     dir: PathBuf,
     child: Option<Child>,
 }
@@ -2000,8 +1990,9 @@ impl TransportBroker {
         if !openssl_available() {
             return None;
         }
-        let pki = pki();
-        // Short: a Unix socket's path must fit in 108 bytes.
+        // Short (a Unix socket's path must fit in 108 bytes), and under the system's temp directory
+        // rather than target/: mosquitto started as root drops to the `mosquitto` user before it
+        // reads certificates, and every directory above them must let that user in.
         let dir = std::env::temp_dir().join(format!(
             "pahoish-cli-{}-{}",
             std::process::id(),
@@ -2016,6 +2007,7 @@ impl TransportBroker {
             mutual: 0,
             wrong_host: 0,
             unix,
+            pki: Pki::make(&dir.join("pki")),
             dir,
             child: None,
         };
@@ -2024,7 +2016,7 @@ impl TransportBroker {
         let mut last = String::new();
         for _ in 0..5 {
             [broker.tcp, broker.tls, broker.mutual, broker.wrong_host] = free_ports();
-            match broker.spawn(&binary, pki) {
+            match broker.spawn(&binary) {
                 Ok(()) => return Some(broker),
                 Err(e) => last = e,
             }
@@ -2036,7 +2028,8 @@ impl TransportBroker {
         std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
     }
 
-    fn spawn(&mut self, binary: &Path, pki: &Pki) -> Result<(), String> {
+    fn spawn(&mut self, binary: &Path) -> Result<(), String> {
+        let pki = &self.pki;
         let tls = |port: u16, cert: &str, extra: &str| {
             format!(
                 "listener {port} 127.0.0.1\ncafile {}\ncertfile {cert}\nkeyfile {}\n{extra}",
@@ -2160,7 +2153,7 @@ fn tls_pub_and_sub_with_cafile_capath_and_mqtts_url() {
     let Some(broker) = TransportBroker::start_or_skip() else {
         return;
     };
-    let pki = pki();
+    let pki = &broker.pki;
     let port = broker.tls.to_string();
     let topic = format!("cli/tls/{}", common::unique());
     let sub = our_sub_subscribed(&[
@@ -2233,7 +2226,7 @@ fn tls_client_certificate_required() {
     let Some(broker) = TransportBroker::start_or_skip() else {
         return;
     };
-    let pki = pki();
+    let pki = &broker.pki;
     let port = broker.mutual.to_string();
     let topic = format!("cli/mutual/{}", common::unique());
     let tls = [
@@ -2301,7 +2294,7 @@ fn tls_verification_failures_are_one_line() {
     let Some(broker) = TransportBroker::start_or_skip() else {
         return;
     };
-    let pki = pki();
+    let pki = &broker.pki;
     let (tls, wrong_host) = (broker.tls.to_string(), broker.wrong_host.to_string());
     let verify: &[&str] = &["certificate verify failed"];
     let cases: Vec<(Vec<&str>, &[&str])> = vec![
@@ -2808,7 +2801,7 @@ fn proxies_carry_pub_and_sub() {
     let Some(broker) = TransportBroker::start_or_skip() else {
         return;
     };
-    let pki = pki();
+    let pki = &broker.pki;
     let socks = TestProxy::start(ProxyKind::Socks5, Some(("me", "secret")));
     let http = TestProxy::start(ProxyKind::Http, None);
     let socks_url = format!("socks5h://me:secret@{HOST}:{}", socks.port);
