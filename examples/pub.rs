@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --example pub -- -t sensors/7/temp -m 21.5 -q 1
 //! seq 1 100 | cargo run --example pub -- -t counting -l
+//! cargo run --example pub -- -h broker.example --cafile ca.crt -t sensors/7/temp -m 21.5   # TLS, 8883
 //! cargo run --example pub -- --help
 //! ```
 //!
@@ -27,11 +28,13 @@ use cli_common::{
 use pahoish::{Client, Error, MessageInfo};
 
 const SYNOPSIS: &str = "\
-Usage: pub {[-h host] [-p port] [-u username [-P password]] -t topic | -L URL}
+Usage: pub {[-h host] [-p port] [--unix path] [-u username [-P password]] -t topic | -L URL}
            {-m message | -f file | -s | -l | -n}
            [-q qos] [-r] [--repeat N] [--repeat-delay seconds] [-M max_inflight]
            [-c] [-k keepalive] [-i id | -I id_prefix] [-V protocol_version] [-d] [--quiet]
            [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]
+           [[--cafile file | --capath dir | --tls-use-os-certs] [--cert file [--key file]]
+            [--insecure] [--tls-alpn protocol] [--tls-version version]] [--proxy URL]
 ";
 
 const PUB_HELP: &str = "\

@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --example sub -- -t 'sensors/#' -v
 //! cargo run --example sub -- -t counting -C 10 -F '%I %t %p'
+//! cargo run --example sub -- --unix /run/mosquitto/mqtt.sock -t 'sensors/#' -v
 //! cargo run --example sub -- --help
 //! ```
 //!
@@ -29,11 +30,13 @@ use cli_common::{
 use pahoish::{topic_matches_sub, Client, Message, MessageInfo};
 
 const SYNOPSIS: &str = "\
-Usage: sub {[-h host] [-p port] [-u username [-P password]] -t topic ... | -L URL [-t topic ...]}
+Usage: sub {[-h host] [-p port] [--unix path] [-u username [-P password]] -t topic ... | -L URL [-t topic ...]}
            [-q qos] [-C msg_count] [-W timeout] [-E] [-R | --retained-only] [--remove-retained]
            [-T filter_out ...] [-U topic ...] [-v] [-N] [-F format]
            [-c] [-k keepalive] [-i id | -I id_prefix] [-V protocol_version] [-d] [--quiet]
            [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]
+           [[--cafile file | --capath dir | --tls-use-os-certs] [--cert file [--key file]]
+            [--insecure] [--tls-alpn protocol] [--tls-version version]] [--proxy URL]
 ";
 
 const SUB_HELP: &str = "\
