@@ -384,11 +384,13 @@ impl<U: Send + 'static> Client<U> {
     /// (as Paho's ValueError), and in a build without the `tls` feature.
     ///
     /// ```
+    /// # if cfg!(feature = "tls") {
     /// let client = pahoish::Client::new("");
     /// let e = client.tls_set(Some("/no/such/ca.crt"), None, None).unwrap_err();
     /// assert!(e.to_string().contains("/no/such/ca.crt"));
     /// client.tls_set(None, None, None)?; // the system's roots
     /// assert!(client.tls_set(None, None, None).is_err()); // once only
+    /// # }
     /// # Ok::<(), pahoish::Error>(())
     /// ```
     pub fn tls_set(
@@ -464,8 +466,10 @@ impl<U: Send + 'static> Client<U> {
     /// ```
     /// let client = pahoish::Client::new("");
     /// assert!(client.tls_insecure_set(true).is_err()); // tls_set first
+    /// # if cfg!(feature = "tls") {
     /// client.tls_set(None, None, None)?;
     /// client.tls_insecure_set(true)?;
+    /// # }
     /// # Ok::<(), pahoish::Error>(())
     /// ```
     pub fn tls_insecure_set(&self, insecure: bool) -> Result<()> {
@@ -502,7 +506,7 @@ impl<U: Send + 'static> Client<U> {
     /// Fails for a path not starting with `/` and for a header name or value HTTP does not allow.
     ///
     /// ```
-    /// let client = pahoish::Client::builder().transport(pahoish::Transport::Websockets).build()?;
+    /// let client = pahoish::Client::new(""); // with .transport(pahoish::Transport::Websockets)
     /// client.ws_set_options("/ws", &[("Authorization", "Bearer t0k3n")])?;
     /// assert!(client.ws_set_options("ws", &[]).is_err());
     /// # Ok::<(), pahoish::Error>(())

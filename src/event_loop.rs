@@ -817,7 +817,7 @@ impl<U: Send + 'static> Client<U> {
             };
             let space = io.rbuf.len() - io.rend;
             match stream.read(&mut io.rbuf[io.rend..]) {
-                Ok(0) => return Err(Error::ConnectionLost),
+                Ok(0) => return Err(self.closed_early(&**stream, Error::ConnectionLost)),
                 Ok(n) => {
                     io.rend += n;
                     total += n;
@@ -833,7 +833,10 @@ impl<U: Send + 'static> Client<U> {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
-                    return Err(Error::ConnectionLost)
+                    return Err(self.closed_early(&**stream, Error::ConnectionLost))
+                }
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                    return Err(self.closed_early(&**stream, Error::Io(e)))
                 }
                 Err(e) => return Err(stream.error(e)),
             }
@@ -841,6 +844,19 @@ impl<U: Send + 'static> Client<U> {
         // The budget ran out. A layer that buffers may hold what poll cannot see: read on next turn.
         io.read_more = io.stream.as_ref().is_some_and(|s| !s.short_read_drains());
         Ok(())
+    }
+
+    /// The error for a connection the broker closed: if it did so before CONNACK and the stream's kind
+    /// has a likely reason for that, a TLS error saying so.
+    fn closed_early(&self, stream: &dyn net::NetStream, e: Error) -> Error {
+        match stream.early_close_hint() {
+            Some(hint) if self.inner.state().session.state() == ConnState::Connecting => {
+                Error::Tls(format!(
+                    "the broker closed the connection before CONNACK ({e}); {hint}"
+                ))
+            }
+            _ => e,
+        }
     }
 
     /// Decodes every whole packet in the read buffer and hands each to the session.

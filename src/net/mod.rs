@@ -61,6 +61,13 @@ pub(crate) trait NetStream: Read + Write + Send {
         Error::Io(e)
     }
 
+    /// Why a broker might close this kind of connection before CONNACK, beyond what the error says:
+    /// a TLS broker that wants a client certificate refuses it after a TLS 1.3 handshake, and its
+    /// alert is often lost to the reset that follows.
+    fn early_close_hint(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Ends the connection politely after our DISCONNECT (TLS close_notify, websocket close frame),
     /// best effort and without blocking.
     fn close(&mut self) {}

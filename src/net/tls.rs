@@ -20,20 +20,27 @@ use crate::error::{Error, Result};
 use crate::options::{CertReqs, TlsOptions, TlsVersion};
 
 /// The TLS settings of a client: the connector, and what it was built from (to rebuild it when
-/// `tls_insecure_set` changes).
+/// `tls_insecure_set` changes, without reading the files again).
 #[derive(Clone)]
 pub(crate) struct TlsConfig {
     connector: TlsConnector,
     /// `None` for a connector the application built (`tls_set_context`).
-    options: Option<TlsOptions>,
+    source: Option<(TlsOptions, Loaded)>,
     /// Host-name verification is off.
     pub insecure: bool,
+}
+
+/// The certificates and identity read from the files of a [`TlsOptions`].
+#[derive(Clone)]
+struct Loaded {
+    roots: Vec<Certificate>,
+    identity: Option<Identity>,
 }
 
 impl fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsConfig")
-            .field("options", &self.options)
+            .field("options", &self.source.as_ref().map(|(o, _)| o))
             .field("insecure", &self.insecure)
             .finish_non_exhaustive()
     }
@@ -42,10 +49,11 @@ impl fmt::Debug for TlsConfig {
 impl TlsConfig {
     /// Reads the files and builds the connector.
     pub(crate) fn from_options(options: TlsOptions) -> Result<TlsConfig> {
-        let connector = build(&options, false)?;
+        let loaded = load(&options)?;
+        let connector = build(&options, &loaded, false)?;
         Ok(TlsConfig {
             connector,
-            options: Some(options),
+            source: Some((options, loaded)),
             insecure: false,
         })
     }
@@ -54,21 +62,21 @@ impl TlsConfig {
     pub(crate) fn from_connector(connector: TlsConnector) -> TlsConfig {
         TlsConfig {
             connector,
-            options: None,
+            source: None,
             insecure: false,
         }
     }
 
     /// Turns host-name verification off or back on.
     pub(crate) fn set_insecure(&mut self, insecure: bool) -> Result<()> {
-        let Some(options) = &self.options else {
+        let Some((options, loaded)) = &self.source else {
             return Err(Error::invalid(
                 "tls_insecure_set",
                 "the connector given to tls_set_context decides host-name checking: build it with \
                  danger_accept_invalid_hostnames(true)",
             ));
         };
-        self.connector = build(options, insecure)?;
+        self.connector = build(options, loaded, insecure)?;
         self.insecure = insecure;
         Ok(())
     }
@@ -168,8 +176,8 @@ fn protocol(v: TlsVersion) -> Protocol {
     }
 }
 
-/// Builds the connector for `o`.
-fn build(o: &TlsOptions, insecure: bool) -> Result<TlsConnector> {
+/// Reads and parses the files `o` names.
+fn load(o: &TlsOptions) -> Result<Loaded> {
     if o.ciphers.is_some() {
         return Err(Error::NotSupported(
             "ciphers: the TLS library (native-tls) offers no cipher selection; its defaults are \
@@ -177,7 +185,7 @@ fn build(o: &TlsOptions, insecure: bool) -> Result<TlsConnector> {
                 .into(),
         ));
     }
-    let mut b = TlsConnector::builder();
+    let mut roots = Vec::new();
     if let Some(path) = &o.ca_certs {
         let pem = read_file("ca_certs", path)?;
         let pem = String::from_utf8_lossy(&pem);
@@ -198,13 +206,11 @@ fn build(o: &TlsOptions, insecure: bool) -> Result<TlsConnector> {
                     format!("{}: bad certificate: {e}", path.display()),
                 )
             })?;
-            b.add_root_certificate(cert);
+            roots.push(cert);
         }
-        // As Python's ssl with ca_certs: trust these, not the system's roots as well.
-        b.disable_built_in_roots(true);
     }
-    match (&o.certfile, &o.keyfile) {
-        (None, None) => {}
+    let identity = match (&o.certfile, &o.keyfile) {
+        (None, None) => None,
         (None, Some(_)) => {
             return Err(Error::invalid(
                 "keyfile",
@@ -240,8 +246,24 @@ fn build(o: &TlsOptions, insecure: bool) -> Result<TlsConnector> {
                     key_from.display()
                 ))
             })?;
-            b.identity(identity);
+            Some(identity)
         }
+    };
+    Ok(Loaded { roots, identity })
+}
+
+/// Builds the connector for `o` from what [`load`] read.
+fn build(o: &TlsOptions, loaded: &Loaded, insecure: bool) -> Result<TlsConnector> {
+    let mut b = TlsConnector::builder();
+    if o.ca_certs.is_some() {
+        for cert in &loaded.roots {
+            b.add_root_certificate(cert.clone());
+        }
+        // As Python's ssl with ca_certs: trust these, not the system's roots as well.
+        b.disable_built_in_roots(true);
+    }
+    if let Some(identity) = &loaded.identity {
+        b.identity(identity.clone());
     }
     if o.cert_reqs == CertReqs::None {
         b.danger_accept_invalid_certs(true);
@@ -367,6 +389,13 @@ impl<S: Read + Write + Send> NetStream for TlsStream<S> {
         }
     }
 
+    fn early_close_hint(&self) -> Option<&'static str> {
+        Some(
+            "a TLS broker closes like this when it requires a client certificate (tls_set's certfile \
+             and keyfile) or refuses the one given",
+        )
+    }
+
     fn close(&mut self) {
         // close_notify; on a full socket it is simply not sent, which only costs the broker a log line.
         let _ = self.inner.shutdown();
@@ -430,6 +459,57 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(e, Error::NotSupported(_)));
+    }
+
+    /// A CA certificate and an RSA key made by the openssl command line in a fresh directory.
+    fn make_ca(tag: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("pahoish-tls-unit-{tag}-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=unit-test-ca", "-keyout"])
+            .arg(dir.join("ca.key"))
+            .arg("-out")
+            .arg(dir.join("ca.crt"))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("the openssl command line");
+        assert!(status.success());
+        dir
+    }
+
+    #[test]
+    fn tls_insecure_set_rebuilds_from_what_was_read_not_from_the_files() {
+        let dir = make_ca("insecure");
+        let mut cfg = TlsConfig::from_options(TlsOptions {
+            ca_certs: Some(dir.join("ca.crt")),
+            certfile: Some(dir.join("ca.crt")),
+            keyfile: Some(dir.join("ca.key")),
+            ..Default::default()
+        })
+        .unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        cfg.set_insecure(true).unwrap();
+        assert!(cfg.insecure);
+        cfg.set_insecure(false).unwrap();
+    }
+
+    #[test]
+    fn a_key_in_the_certfile_is_found_after_the_certificate() {
+        let dir = make_ca("both");
+        let both = dir.join("both.pem");
+        let mut pem = fs::read(dir.join("ca.crt")).unwrap();
+        pem.extend(fs::read(dir.join("ca.key")).unwrap());
+        fs::write(&both, pem).unwrap();
+        let r = TlsConfig::from_options(TlsOptions {
+            certfile: Some(both),
+            ..Default::default()
+        });
+        fs::remove_dir_all(&dir).unwrap();
+        r.unwrap();
     }
 
     #[test]
