@@ -158,6 +158,39 @@ fn convert_key(key: &str, password: Option<&str>, path: &Path) -> Result<Vec<u8>
         .map_err(|e| Error::Tls(format!("cannot convert the key in {}: {e}", path.display())))
 }
 
+/// Fails unless `key` (PKCS#8 PEM) is the private half of the first certificate in `chain`, as
+/// Python's `load_cert_chain` does ("key values mismatch"). OpenSSL would otherwise take a key of
+/// another type (an RSA key for an EC certificate) into a slot of its own, and the broker would
+/// just drop the connection after the handshake.
+#[cfg(not(any(target_vendor = "apple", target_os = "windows")))]
+fn check_key_matches(chain: &str, key: &[u8], cert_path: &Path, key_path: &Path) -> Result<()> {
+    use openssl::pkey::PKey;
+    use openssl::x509::X509;
+    let unreadable = |what: &Path, e: openssl::error::ErrorStack| {
+        Error::Tls(format!("cannot read {}: {e}", what.display()))
+    };
+    let cert = X509::from_pem(chain.as_bytes()).map_err(|e| unreadable(cert_path, e))?;
+    let public = cert.public_key().map_err(|e| unreadable(cert_path, e))?;
+    let private = PKey::private_key_from_pem(key).map_err(|e| unreadable(key_path, e))?;
+    if !public.public_eq(&private) {
+        return Err(Error::invalid(
+            "keyfile",
+            format!(
+                "the key in {} does not belong to the certificate in {} (key values mismatch)",
+                key_path.display(),
+                cert_path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Without OpenSSL at hand, native-tls checks what it can when the identity is made.
+#[cfg(any(target_vendor = "apple", target_os = "windows"))]
+fn check_key_matches(_: &str, _: &[u8], _: &Path, _: &Path) -> Result<()> {
+    Ok(())
+}
+
 #[cfg(any(target_vendor = "apple", target_os = "windows"))]
 fn convert_key(_key: &str, _password: Option<&str>, path: &Path) -> Result<Vec<u8>> {
     Err(Error::NotSupported(format!(
@@ -239,6 +272,7 @@ fn load(o: &TlsOptions) -> Result<Loaded> {
                 None => (cert.clone(), cert_path),
             };
             let key = private_key(&key_pem, o.keyfile_password.as_deref(), key_from)?;
+            check_key_matches(&chain, &key, cert_path, key_from)?;
             let identity = Identity::from_pkcs8(chain.as_bytes(), &key).map_err(|e| {
                 Error::Tls(format!(
                     "the client certificate {} and key {} do not make an identity: {e}",
@@ -510,6 +544,34 @@ mod tests {
         });
         fs::remove_dir_all(&dir).unwrap();
         r.unwrap();
+    }
+
+    #[test]
+    fn a_key_of_another_certificate_is_refused_naming_both_files() {
+        let (a, b) = (make_ca("mismatch-a"), make_ca("mismatch-b"));
+        let e = TlsConfig::from_options(TlsOptions {
+            certfile: Some(a.join("ca.crt")),
+            keyfile: Some(b.join("ca.key")),
+            ..Default::default()
+        })
+        .unwrap_err();
+        fs::remove_dir_all(&a).unwrap();
+        fs::remove_dir_all(&b).unwrap();
+        let msg = e.to_string();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidArgument {
+                    name: "keyfile",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            msg.contains("does not belong") && msg.contains("mismatch-a"),
+            "{msg}"
+        );
     }
 
     #[test]
