@@ -277,6 +277,12 @@ pub(crate) struct PublishState {
 }
 
 impl PublishState {
+    /// Back to pending, for reuse by another message (only when nothing else refers to it).
+    pub(crate) fn reset(&mut self) {
+        *self.state.get_mut() = 0;
+        *self.discard_rc.get_mut() = 0;
+    }
+
     pub(crate) fn set_published(&self) {
         self.state.store(PUBLISHED, Ordering::SeqCst);
     }

@@ -17,6 +17,11 @@
 //! - Keepalive follows Paho 2.2: when `keepalive` passes without a packet sent or received, send PINGREQ
 //!   (and count both directions as fresh); if it passes again with the PINGREQ unanswered, or a CONNACK
 //!   never came, the connection is dead.
+//! - No allocation per published message beyond the payload the caller hands over (docs/performance.md):
+//!   a QoS 0 message is encoded straight into `out`, and the QoS 0 messages in one `out` buffer share one
+//!   completion flag (they are written, or lost, together); a QoS 1/2 message shares its topic with the
+//!   message before it when the topic is the same, and takes a completion flag whose `MessageInfo` is
+//!   gone from the ones kept back for reuse.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -90,7 +95,8 @@ struct OutMsg {
     mid: u16,
     qos: QoS,
     retain: bool,
-    topic: String,
+    /// Shared with the other messages to the same topic published one after the other.
+    topic: Arc<str>,
     payload: Vec<u8>,
     state: OutState,
     /// Connection generation this message was last sent on (0: never sent).
@@ -143,6 +149,10 @@ impl MidSet {
     }
 }
 
+/// Completion flags kept back for reuse: a publishing burst of up to this many QoS 1/2 messages at a
+/// time allocates none.
+const SPARE_STATES: usize = 1024;
+
 /// The protocol state of one client, across connections.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -164,9 +174,14 @@ pub(crate) struct Session {
     ping_outstanding: bool,
     /// Bytes to write, in order.
     pub out: Vec<u8>,
-    /// QoS 0 messages in `out`, completed once `out` is written.
+    /// QoS 0 messages in `out`, completed once `out` is written. They all share one `PublishState`: the
+    /// loop writes `out` whole (or loses it whole with the connection), so they complete together.
     pub qos0_pending: Vec<(u16, Arc<PublishState>)>,
     pub events: Vec<Event>,
+    /// The topic of the last QoS 1/2 message, shared by the next ones to the same topic.
+    last_topic: Option<Arc<str>>,
+    /// Completion flags of acknowledged QoS 1/2 messages nobody held any more, for new messages.
+    spare_states: Vec<Arc<PublishState>>,
     /// Produce `Event::Log` lines for every packet (costs a format per packet; off unless someone listens).
     pub trace: bool,
 }
@@ -192,6 +207,8 @@ impl Session {
             out: Vec::with_capacity(4096),
             qos0_pending: Vec::new(),
             events: Vec::new(),
+            last_topic: None,
+            spare_states: Vec::new(),
             trace: false,
         }
     }
@@ -364,13 +381,18 @@ impl Session {
             return Err(Error::PayloadTooLarge(payload.len()));
         }
         let open = self.conn != ConnState::Closed && !self.disconnecting;
-        let info = Arc::new(PublishState::default());
         if qos == QoS::AtMostOnce {
             let mid = self.next_mid().unwrap_or(0);
             if !open {
+                let info = Arc::new(PublishState::default());
                 info.set_discarded(ErrorCode::NoConn);
                 return Ok((mid, ErrorCode::NoConn, info));
             }
+            // Everything in `qos0_pending` goes out with this message, in the same buffer.
+            let info = match self.qos0_pending.last() {
+                Some((_, batch)) => Arc::clone(batch),
+                None => self.new_state(),
+            };
             Publish::encode_parts(&mut self.out, false, qos, retain, topic, mid, &payload);
             self.log(|| {
                 format!(
@@ -386,11 +408,12 @@ impl Session {
             return Err(Error::QueueFull);
         }
         let mid = self.reserve_mid()?;
+        let info = self.new_state();
         let msg = OutMsg {
             mid,
             qos,
             retain,
-            topic: topic.to_owned(),
+            topic: self.shared_topic(topic),
             payload,
             state: if qos == QoS::AtLeastOnce {
                 OutState::Puback
@@ -408,6 +431,23 @@ impl Session {
             ErrorCode::NoConn
         };
         Ok((mid, rc, info))
+    }
+
+    /// A fresh completion flag: a spare one if there is one.
+    fn new_state(&mut self) -> Arc<PublishState> {
+        self.spare_states.pop().unwrap_or_default()
+    }
+
+    /// `topic` as an `Arc`, the last message's when it is the same topic (publishers mostly repeat one).
+    fn shared_topic(&mut self, topic: &str) -> Arc<str> {
+        match &self.last_topic {
+            Some(last) if **last == *topic => Arc::clone(last),
+            _ => {
+                let shared: Arc<str> = Arc::from(topic);
+                self.last_topic = Some(Arc::clone(&shared));
+                shared
+            }
+        }
     }
 
     fn window_has_room(&self) -> bool {
@@ -632,9 +672,9 @@ impl Session {
                     .find(|m| m.mid == pkid && m.qos == QoS::ExactlyOnce)
                 {
                     m.state = OutState::Pubcomp;
-                    // The broker owns the message now: only its id is needed from here on.
+                    // The broker owns the message now: only its id is needed from here on. (The topic
+                    // is shared with the messages around it, so keeping it costs nothing.)
                     m.payload = Vec::new();
-                    m.topic = String::new();
                     self.send(|out| PubRel { pkid }.encode(out));
                     self.log(|| format!("Sending PUBREL (Mid: {pkid})"));
                 }
@@ -770,9 +810,17 @@ impl Session {
             self.log(|| format!("Ignoring acknowledgement for unknown message id {pkid}"));
             return;
         };
-        if let Some(m) = self.inflight.remove(i) {
+        if let Some(mut m) = self.inflight.remove(i) {
             self.mids.remove(pkid);
-            m.info.set_published();
+            match Arc::get_mut(&mut m.info) {
+                // No `MessageInfo` is left to see the flag (the session holds the only reference, and
+                // only the session hands out new ones): keep it for the next message instead.
+                Some(state) if self.spare_states.len() < SPARE_STATES => {
+                    state.reset();
+                    self.spare_states.push(m.info);
+                }
+                _ => m.info.set_published(),
+            }
             self.events.push(Event::Published { mid: pkid });
         }
         self.fill_window();
@@ -1431,5 +1479,100 @@ mod tests {
             s.publish(topic, too_big, QoS::AtMostOnce, false),
             Err(Error::PayloadTooLarge(_))
         ));
+    }
+
+    fn info(state: Arc<PublishState>) -> crate::MessageInfo {
+        crate::MessageInfo {
+            mid: 0,
+            rc: ErrorCode::Success,
+            state,
+            signal: Arc::new(crate::message::PublishSignal::default()),
+        }
+    }
+
+    #[test]
+    fn qos0_messages_in_one_buffer_share_a_completion_flag_and_the_next_buffer_gets_its_own() {
+        let (mut s, _) = connected(SessionConfig::default());
+        let (_, _, a) = s
+            .publish("t", b"a".to_vec(), QoS::AtMostOnce, false)
+            .unwrap();
+        let (_, _, b) = s
+            .publish("u", b"b".to_vec(), QoS::AtMostOnce, false)
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(s.qos0_pending.len(), 2);
+        // The loop takes `out` and `qos0_pending` together (a swap) and writes them.
+        let written = std::mem::take(&mut s.qos0_pending);
+        s.out.clear();
+        let (_, _, c) = s
+            .publish("t", b"c".to_vec(), QoS::AtMostOnce, false)
+            .unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        for (_, state) in &written {
+            state.set_published();
+        }
+        assert!(info(a).is_published() && info(b).is_published());
+        assert!(!info(c.clone()).is_published());
+        // Lost with the connection: only the unwritten one says so.
+        s.connection_closed();
+        assert!(matches!(
+            info(c).wait_for_publish(None),
+            Err(Error::PublishDiscarded(ErrorCode::ConnLost))
+        ));
+    }
+
+    #[test]
+    fn a_qos1_completion_flag_nobody_holds_is_reused_and_one_still_held_is_set() {
+        let (mut s, now) = connected(SessionConfig::default());
+        let (m1, _, dropped) = s
+            .publish("t", b"1".to_vec(), QoS::AtLeastOnce, false)
+            .unwrap();
+        let dropped_addr = Arc::as_ptr(&dropped);
+        drop(dropped);
+        let (m2, _, held) = s
+            .publish("t", b"2".to_vec(), QoS::AtLeastOnce, false)
+            .unwrap();
+        s.handle(Packet::PubAck(PubAck { pkid: m1 }), now).unwrap();
+        s.handle(Packet::PubAck(PubAck { pkid: m2 }), now).unwrap();
+        assert!(matches!(
+            s.events[..],
+            [Event::Published { .. }, Event::Published { .. }]
+        ));
+        assert!(info(held).is_published());
+        // The next message gets the first one's flag back, reset to pending.
+        let (_, _, reused) = s
+            .publish("t", b"3".to_vec(), QoS::AtLeastOnce, false)
+            .unwrap();
+        assert_eq!(Arc::as_ptr(&reused), dropped_addr);
+        assert!(!info(reused).is_published());
+    }
+
+    #[test]
+    fn queued_messages_to_the_same_topic_share_it_and_go_out_unchanged() {
+        let cfg = SessionConfig {
+            max_inflight: 1,
+            ..SessionConfig::default()
+        };
+        let (mut s, now) = connected(cfg);
+        for (topic, payload) in [("a/b", "1"), ("a/b", "2"), ("c", "3")] {
+            s.publish(topic, payload.into(), QoS::AtLeastOnce, false)
+                .unwrap();
+        }
+        assert!(Arc::ptr_eq(&s.inflight[0].topic, &s.queued[0].topic));
+        assert!(!Arc::ptr_eq(&s.queued[0].topic, &s.queued[1].topic));
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            for p in sent(&mut s) {
+                let Packet::Publish(p) = p else { panic!() };
+                got.push((p.topic.clone(), p.payload.clone()));
+                s.handle(Packet::PubAck(PubAck { pkid: p.pkid }), now)
+                    .unwrap();
+            }
+        }
+        let want: Vec<(String, Vec<u8>)> = [("a/b", "1"), ("a/b", "2"), ("c", "3")]
+            .iter()
+            .map(|(t, p)| (t.to_string(), p.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(got, want);
     }
 }
