@@ -336,7 +336,6 @@ impl<U: Send + 'static> Client<U> {
     /// For the crate's own tests: connects through a stream of the test's making (for instance one that
     /// counts writes), as `connect` would through a socket it opened: CONNECT is queued, nothing written.
     #[cfg(test)]
-    #[allow(dead_code)] // until the write-batching tests use it
     pub(crate) fn adopt_stream(&self, stream: Box<dyn net::NetStream>) {
         let connect = self.inner.state().connect_packet();
         self.install_stream(stream, &connect);

@@ -93,6 +93,8 @@
 #![deny(unsafe_code)] // two exceptions, in net/mod.rs with their safety arguments: poll(2), setsockopt(2)
 #![deny(missing_docs)]
 
+#[cfg(test)]
+mod batching_tests;
 mod callbacks;
 mod client;
 mod error;

@@ -1,0 +1,307 @@
+//! Write batching, counted rather than timed: what the loop has pending goes out in a handful of
+//! `write(2)` calls, however many messages that is. The client talks through [`CountingStream`], a real
+//! non-blocking TCP socket that counts the writes made on it, to a broker played by the test on a
+//! listener of its own (so the broker's side is exact and nothing depends on the machine's speed).
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use crate::net::NetStream;
+use crate::packet::{self, ConnAck, Packet, PubAck, MAX_REMAINING_LENGTH};
+use crate::Client;
+
+/// Every blocking wait in these tests gives up after this long.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A TCP stream that counts the `write` calls made on it and the bytes they took.
+struct CountingStream {
+    inner: TcpStream,
+    counts: Arc<WriteCounts>,
+}
+
+#[derive(Default)]
+struct WriteCounts {
+    writes: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+impl WriteCounts {
+    fn snapshot(&self) -> (usize, usize) {
+        (
+            self.writes.load(Ordering::SeqCst),
+            self.bytes.load(Ordering::SeqCst),
+        )
+    }
+}
+
+impl Read for CountingStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl Write for CountingStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.counts.writes.fetch_add(1, Ordering::SeqCst);
+        self.counts.bytes.fetch_add(n, Ordering::SeqCst);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+// Only `raw_fd`: the other hooks keep their defaults (a plain socket's behaviour, minus the TCP_QUICKACK
+// hint, which writes nothing).
+impl NetStream for CountingStream {
+    fn raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// The broker's end of the connection: reads whole packets.
+struct BrokerSide {
+    sock: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl BrokerSide {
+    fn next_packet(&mut self) -> io::Result<Option<Packet>> {
+        loop {
+            if let Some((p, used)) = packet::decode(&self.buf, MAX_REMAINING_LENGTH)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
+            {
+                self.buf.drain(..used);
+                return Ok(Some(p));
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            match self.sock.read(&mut chunk)? {
+                0 => return Ok(None),
+                n => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
+
+/// A client connected through a `CountingStream` to a listener the test accepts on; the broker's side
+/// has read CONNECT and answered CONNACK (accepted) when this returns. The loop is not started.
+fn connected_client() -> (Client, BrokerSide, Arc<WriteCounts>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let tcp = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    tcp.set_nonblocking(true).expect("nonblocking");
+    let (sock, _) = listener.accept().expect("accept");
+    sock.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let counts = Arc::new(WriteCounts::default());
+    let client = Client::new("batching");
+    client.adopt_stream(Box::new(CountingStream {
+        inner: tcp,
+        counts: Arc::clone(&counts),
+    }));
+    let broker = BrokerSide {
+        sock,
+        buf: Vec::new(),
+    };
+    (client, broker, counts)
+}
+
+/// Runs the broker's side on a thread: CONNECT in, CONNACK out, then `serve` until the client closes.
+/// The thread's result comes back on the returned channel.
+fn serve<T: Send + 'static>(
+    mut broker: BrokerSide,
+    serve: impl FnOnce(&mut BrokerSide) -> io::Result<T> + Send + 'static,
+) -> mpsc::Receiver<io::Result<T>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let r = (|| {
+            match broker.next_packet()? {
+                Some(Packet::Connect(_)) => {}
+                other => return Err(io::Error::other(format!("expected CONNECT, got {other:?}"))),
+            }
+            let connack = Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: 0,
+            });
+            broker.sock.write_all(&connack.to_bytes())?;
+            serve(&mut broker)
+        })();
+        let _ = tx.send(r);
+    });
+    rx
+}
+
+/// The length of one encoded QoS 0 PUBLISH of `payload` bytes on `topic`.
+fn publish_len(topic: &str, qos: crate::QoS, payload: usize) -> usize {
+    let mut out = Vec::new();
+    packet::Publish::encode_parts(&mut out, false, qos, false, topic, 1, &vec![0; payload]);
+    out.len()
+}
+
+/// The scenario of issue #6: 1,000 QoS 0 messages published from another thread while the loop is busy
+/// (here: inside `on_connect`, held there by the test) go out in a handful of writes once the loop is
+/// free, not one write per message, and every byte of them arrives.
+#[test]
+fn qos0_messages_queued_while_the_loop_is_busy_go_out_in_a_handful_of_writes() {
+    const N: usize = 1000;
+    let (client, broker, counts) = connected_client();
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    client.on_connect(move |_c, _u, _f, _rc, _p| {
+        let _ = entered_tx.send(());
+        let _ = release_rx.recv_timeout(TIMEOUT);
+    });
+    let (published_tx, published_rx) = mpsc::channel();
+    let mut published = 0;
+    client.on_publish(move |_c, _u, _mid, _rc, _p| {
+        published += 1;
+        if published == N {
+            let _ = published_tx.send(());
+        }
+    });
+    let received = serve(broker, |b| {
+        let mut publishes = 0;
+        while let Some(p) = b.next_packet()? {
+            match p {
+                Packet::Publish(_) => publishes += 1,
+                Packet::Disconnect => break,
+                other => return Err(io::Error::other(format!("unexpected {other:?}"))),
+            }
+        }
+        Ok(publishes)
+    });
+    client.loop_start().expect("loop_start");
+    entered_rx
+        .recv_timeout(TIMEOUT)
+        .expect("on_connect never ran");
+
+    // The loop is inside on_connect: everything published now waits in the session's buffer.
+    let before = counts.snapshot();
+    for i in 0..N {
+        let info = client
+            .publish("batch/qos0", format!("{i:04}"), 0, false)
+            .expect("publish");
+        assert_eq!(info.rc, crate::ErrorCode::Success);
+    }
+    assert_eq!(
+        counts.snapshot(),
+        before,
+        "nothing is written while the loop is busy"
+    );
+    release_tx.send(()).expect("release on_connect");
+    published_rx
+        .recv_timeout(TIMEOUT)
+        .expect("not every message was published");
+    let after = counts.snapshot();
+
+    let writes = after.0 - before.0;
+    let bytes = after.1 - before.1;
+    assert_eq!(
+        bytes,
+        N * publish_len("batch/qos0", crate::QoS::AtMostOnce, 4)
+    );
+    // One write takes the whole buffer; a few more are allowed for a socket that takes it in parts.
+    assert!(
+        writes <= 4,
+        "{N} queued messages took {writes} writes; expected at most 4"
+    );
+
+    client.disconnect().expect("disconnect");
+    client.loop_stop().expect("loop_stop");
+    let got = received
+        .recv_timeout(TIMEOUT)
+        .expect("the broker's side never finished")
+        .expect("the broker's side failed");
+    assert_eq!(got, N);
+}
+
+/// QoS 1 with a window of 100: the broker acknowledges each window in one write, and the client sends
+/// the next window's 100 messages in a handful of writes (the acks are decoded together, the window
+/// refilled, then written once), so 1,000 messages take a few writes per window, not one per message.
+#[test]
+fn qos1_window_refills_go_out_in_a_handful_of_writes_per_batch_of_acks() {
+    const N: usize = 1000;
+    const WINDOW: usize = 100;
+    let (client, broker, counts) = connected_client();
+    client.max_inflight_messages_set(WINDOW);
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    client.on_connect(move |_c, _u, _f, _rc, _p| {
+        let _ = entered_tx.send(());
+        let _ = release_rx.recv_timeout(TIMEOUT);
+    });
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut acked = 0;
+    client.on_publish(move |_c, _u, _mid, _rc, _p| {
+        acked += 1;
+        if acked == N {
+            let _ = done_tx.send(());
+        }
+    });
+    // The broker acks only whole windows, each in one write, so every refill is one batch.
+    let received = serve(broker, |b| {
+        let (mut unacked, mut total) = (Vec::new(), 0);
+        while let Some(p) = b.next_packet()? {
+            match p {
+                Packet::Publish(p) => {
+                    unacked.push(p.pkid);
+                    total += 1;
+                    if unacked.len() == WINDOW {
+                        let mut acks = Vec::new();
+                        for pkid in unacked.drain(..) {
+                            PubAck { pkid }.encode(&mut acks);
+                        }
+                        b.sock.write_all(&acks)?;
+                    }
+                }
+                Packet::Disconnect => break,
+                other => return Err(io::Error::other(format!("unexpected {other:?}"))),
+            }
+        }
+        Ok(total)
+    });
+    client.loop_start().expect("loop_start");
+    entered_rx
+        .recv_timeout(TIMEOUT)
+        .expect("on_connect never ran");
+    let before = counts.snapshot();
+    for i in 0..N {
+        client
+            .publish("batch/qos1", format!("{i:04}"), 1, false)
+            .expect("publish");
+    }
+    release_tx.send(()).expect("release on_connect");
+    done_rx
+        .recv_timeout(TIMEOUT)
+        .expect("not every message was acknowledged");
+    let after = counts.snapshot();
+
+    let writes = after.0 - before.0;
+    let bytes = after.1 - before.1;
+    assert_eq!(
+        bytes,
+        N * publish_len("batch/qos1", crate::QoS::AtLeastOnce, 4)
+    );
+    let batches = N / WINDOW;
+    // Per batch: one write normally; up to three when the acks arrive split over reads or the socket
+    // takes the window in parts. One write per message would be 1,000.
+    assert!(
+        writes <= 3 * batches,
+        "{N} messages in {batches} windows took {writes} writes; expected at most {}",
+        3 * batches
+    );
+
+    client.disconnect().expect("disconnect");
+    client.loop_stop().expect("loop_stop");
+    let got = received
+        .recv_timeout(TIMEOUT)
+        .expect("the broker's side never finished")
+        .expect("the broker's side failed");
+    assert_eq!(got, N);
+}
