@@ -6,10 +6,11 @@
 //!   mosquitto_pub to our sub): QoS 0/1/2, retained messages, `-l` with 10,000 lines in order, `-C`,
 //!   `-W`, `-R`, `-F`. Skipped with a message when mosquitto is not installed, unless
 //!   `PAHOISH_REQUIRE_MOSQUITTO=1`;
-//! - against a mosquitto with TLS listeners (certificates made here with the openssl command line),
-//!   a Unix socket listener, and through SOCKS5 and HTTP CONNECT proxies written here: `--cafile`,
-//!   `--capath`, `--cert`/`--key`, `--insecure`, `--tls-version`, `-L mqtts://`, `--unix`, `--proxy`,
-//!   and the one-line failures of certificates that do not verify;
+//! - against a mosquitto with TLS listeners (certificates made with the openssl command line), a Unix
+//!   socket listener, through SOCKS5 and HTTP CONNECT proxies and a websocket relay, all shared with
+//!   tests/transports.rs (tests/transport_support): `--cafile`, `--capath`, `--cert`/`--key`,
+//!   `--insecure`, `--tls-version`, `-L mqtts://`, `-L ws://`, `--unix`, `--proxy`, and the one-line
+//!   failures of certificates that do not verify;
 //! - the `-F` formatter itself, included from examples/cli_common/format.rs.
 //!
 //! The examples are built once per run of this file (`cargo build --example pub --example sub`, into
@@ -19,6 +20,7 @@
 //! exit, or for the mock broker's script, each bounded; a subprocess still running at a limit is killed.
 
 mod common;
+mod transport_support;
 
 #[path = "../examples/cli_common/format.rs"]
 mod format;
@@ -35,6 +37,9 @@ use common::{watchdog, Mosquitto, HOST, TEST_LIMIT, WAIT};
 use pahoish::packet::{Packet, PubAck, Publish, SubAck, UnsubAck};
 use pahoish::testing::{MockBroker, MockError, MockSession};
 use pahoish::{Message, QoS};
+use transport_support::broker::Broker;
+use transport_support::certs::certs;
+use transport_support::proxy::{HttpConnect, HttpProxy, SocksProxy, SocksRequest, Target};
 
 /// What `MockBroker::finish` is given.
 const FINISH: Duration = Duration::from_secs(15);
@@ -1784,63 +1789,9 @@ fn pub_qos1_line_survives_a_broker_restart() {
 }
 
 // ---- TLS, Unix sockets and proxies, against mosquitto ----
-
-/// The test PKI, made for each [`TransportBroker`] in its directory with the openssl command line
-/// (EC P-256 keys: instant to make): a CA, a second CA that signed nothing the broker uses, the
-/// broker's certificate (for 127.0.0.1 and localhost), one for the wrong host name, and a client
-/// certificate with its key.
-struct Pki {
-    ca: String,
-    other_ca: String,
-    server_cert: String,
-    server_key: String,
-    wrong_host_cert: String,
-    client_cert: String,
-    client_key: String,
-    /// A directory for `--capath`: the CA, the unrelated CA and a file that holds no certificate.
-    capath: String,
-}
-
-const OPENSSL_CNF: &str = "\
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
-[wrong_host]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:wrong.host.invalid
-[client]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-";
-
-/// Runs openssl in `dir`, failing the test with its output if it fails.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running openssl {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+//
+// The broker (a listener per transport), the certificates, the proxies and the websocket relay are
+// those of tests/transports.rs, in tests/transport_support.
 
 /// Whether the openssl command line is there; without it (and without PAHOISH_REQUIRE_MOSQUITTO=1,
 /// which makes it a failure) the TLS tests say they skipped.
@@ -1860,263 +1811,19 @@ fn openssl_available() -> bool {
     found
 }
 
-impl Pki {
-    /// Makes the certificates in `dir`, which must not exist yet.
-    fn make(dir: &Path) -> Pki {
-        std::fs::create_dir_all(dir.join("capath")).expect("creating the PKI directory");
-        std::fs::write(dir.join("openssl.cnf"), OPENSSL_CNF).expect("writing openssl.cnf");
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        for (name, cn) in [("ca", "pahoish cli test CA"), ("other-ca", "unrelated CA")] {
-            let (key, crt, subj) = (
-                format!("{name}.key"),
-                format!("{name}.crt"),
-                format!("/CN={cn}"),
-            );
-            let mut args = vec![
-                "req",
-                "-x509",
-                "-config",
-                "openssl.cnf",
-                "-extensions",
-                "ca",
-            ];
-            args.extend(ec);
-            args.extend([
-                "-keyout", &key, "-out", &crt, "-days", "3650", "-subj", &subj,
-            ]);
-            openssl(dir, &args);
-        }
-        for (name, cn) in [("server", "localhost"), ("client", "pahoish cli client")] {
-            let (key, csr, subj) = (
-                format!("{name}.key"),
-                format!("{name}.csr"),
-                format!("/CN={cn}"),
-            );
-            let mut args = vec!["req", "-new", "-config", "openssl.cnf"];
-            args.extend(ec);
-            args.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
-            openssl(dir, &args);
-        }
-        for (csr, ext, out, serial) in [
-            ("server.csr", "server", "server.crt", "1"),
-            ("server.csr", "wrong_host", "wrong-host.crt", "2"),
-            ("client.csr", "client", "client.crt", "3"),
-        ] {
-            openssl(
-                dir,
-                &[
-                    "x509",
-                    "-req",
-                    "-in",
-                    csr,
-                    "-CA",
-                    "ca.crt",
-                    "-CAkey",
-                    "ca.key",
-                    "-set_serial",
-                    serial,
-                    "-days",
-                    "3650",
-                    "-extfile",
-                    "openssl.cnf",
-                    "-extensions",
-                    ext,
-                    "-out",
-                    out,
-                ],
-            );
-        }
-        std::fs::copy(dir.join("ca.crt"), dir.join("capath/ca.pem")).expect("copying the CA");
-        std::fs::copy(dir.join("other-ca.crt"), dir.join("capath/other.crt")).expect("copying");
-        std::fs::write(dir.join("capath/README"), "not a certificate\n").expect("writing");
-        // Readable by the `mosquitto` user (see above): test keys, nothing to protect.
-        use std::os::unix::fs::PermissionsExt;
-        for d in [dir.to_path_buf(), dir.join("capath")] {
-            for entry in std::fs::read_dir(&d).expect("listing the PKI") {
-                let path = entry.expect("PKI entry").path();
-                let mode = if path.is_dir() { 0o755 } else { 0o644 };
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                    .expect("chmod");
-            }
-            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        }
-        let file = |name: &str| dir.join(name).to_str().expect("UTF-8 temp dir").to_owned();
-        Pki {
-            ca: file("ca.crt"),
-            other_ca: file("other-ca.crt"),
-            server_cert: file("server.crt"),
-            server_key: file("server.key"),
-            wrong_host_cert: file("wrong-host.crt"),
-            client_cert: file("client.crt"),
-            client_key: file("client.key"),
-            capath: file("capath"),
-        }
+/// A mosquitto with a listener per transport (plain TCP, TLS, TLS requiring a client certificate,
+/// TLS with a certificate for the wrong host name, a Unix socket), or `None` (the test skips)
+/// without mosquitto or openssl (which makes the certificates).
+fn transport_broker() -> Option<Broker> {
+    if common::mosquitto_binary().is_some() && !openssl_available() {
+        return None;
     }
+    Broker::start_or_skip()
 }
 
-/// A mosquitto with a listener per case: plain TCP, TLS, TLS requiring a client certificate, TLS
-/// with a certificate for the wrong host name, and a Unix socket (`listener 0 PATH`, mosquitto 2.0).
-/// Killed, and its directory removed, on drop.
-struct TransportBroker {
-    tcp: u16,
-    tls: u16,
-    mutual: u16,
-    wrong_host: u16,
-    unix: String,
-    pki: Pki,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl TransportBroker {
-    /// Starts it, or `None` (the test skips) without mosquitto, its tools or openssl.
-    fn start_or_skip() -> Option<TransportBroker> {
-        let binary = match common::mosquitto_binary() {
-            Some(b) => b,
-            None if std::env::var("PAHOISH_REQUIRE_MOSQUITTO").as_deref() == Ok("1") => {
-                panic!("mosquitto is not installed but PAHOISH_REQUIRE_MOSQUITTO=1 requires it")
-            }
-            None => {
-                println!("skipped: mosquitto not installed");
-                return None;
-            }
-        };
-        if !openssl_available() {
-            return None;
-        }
-        // Short (a Unix socket's path must fit in 108 bytes), and under the system's temp directory
-        // rather than target/: mosquitto started as root drops to the `mosquitto` user before it
-        // reads certificates, and every directory above them must let that user in.
-        let dir = std::env::temp_dir().join(format!(
-            "pahoish-cli-{}-{}",
-            std::process::id(),
-            common::unique()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("creating the broker directory");
-        let unix = dir.join("mqtt.sock").to_str().expect("UTF-8").to_owned();
-        let mut broker = TransportBroker {
-            tcp: 0,
-            tls: 0,
-            mutual: 0,
-            wrong_host: 0,
-            unix,
-            pki: Pki::make(&dir.join("pki")),
-            dir,
-            child: None,
-        };
-        // The free ports are released before mosquitto binds them: another process may take one in
-        // between, and then mosquitto exits at once and other ports are tried.
-        let mut last = String::new();
-        for _ in 0..5 {
-            [broker.tcp, broker.tls, broker.mutual, broker.wrong_host] = free_ports();
-            match broker.spawn(&binary) {
-                Ok(()) => return Some(broker),
-                Err(e) => last = e,
-            }
-        }
-        panic!("mosquitto did not start: {last}");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
-    }
-
-    fn spawn(&mut self, binary: &Path) -> Result<(), String> {
-        let pki = &self.pki;
-        let tls = |port: u16, cert: &str, extra: &str| {
-            format!(
-                "listener {port} 127.0.0.1\ncafile {}\ncertfile {cert}\nkeyfile {}\n{extra}",
-                pki.ca, pki.server_key
-            )
-        };
-        let conf = [
-            // Started as root, mosquitto would drop to the `mosquitto` user, which cannot create the
-            // socket in our directory; "root" keeps the user it runs as (ignored when not root).
-            "user root\nper_listener_settings false\nallow_anonymous true\npersistence false\n"
-                .to_owned(),
-            "log_dest stderr\nlog_type all\nconnection_messages true\n".to_owned(),
-            format!("listener {} 127.0.0.1\n", self.tcp),
-            tls(self.tls, &pki.server_cert, ""),
-            tls(self.mutual, &pki.server_cert, "require_certificate true\n"),
-            tls(self.wrong_host, &pki.wrong_host_cert, ""),
-            format!("listener 0 {}\n", self.unix),
-        ]
-        .concat();
-        let conf_path = self.dir.join("mosquitto.conf");
-        std::fs::write(&conf_path, conf).map_err(|e| format!("writing the config: {e}"))?;
-        let _ = std::fs::remove_file(&self.unix);
-        let log = std::fs::File::create(self.dir.join("mosquitto.log"))
-            .map_err(|e| format!("creating the log: {e}"))?;
-        let mut child = Command::new(binary)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("running {}: {e}", binary.display()))?;
-        // mosquitto says nothing a test could wait on when it is ready: poll until every listener
-        // accepts (or it exits, which means a port was taken).
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!(
-                    "mosquitto exited with {status}; log:\n{}",
-                    self.log()
-                ));
-            }
-            let tcp_ready = [self.tcp, self.tls, self.mutual, self.wrong_host]
-                .iter()
-                .all(|&p| {
-                    std::net::TcpStream::connect_timeout(
-                        &(std::net::Ipv4Addr::LOCALHOST, p).into(),
-                        Duration::from_millis(200),
-                    )
-                    .is_ok()
-                });
-            if tcp_ready && std::os::unix::net::UnixStream::connect(&self.unix).is_ok() {
-                self.child = Some(child);
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "mosquitto not ready within {WAIT:?}; log:\n{}",
-                    self.log()
-                ));
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for TransportBroker {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if thread::panicking() {
-            eprintln!("mosquitto log:\n{}", self.log().trim_end());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Distinct ports no one listens on right now (bound at once, then released).
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind((HOST, 0)).expect("binding 127.0.0.1:0"))
-        .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("local_addr").port())
+/// A certificate file's path as the tools take it.
+fn arg(path: &Path) -> &str {
+    path.to_str().expect("temp dir paths are UTF-8")
 }
 
 /// Starts our sub with exactly `args` (plus -d) and waits until its subscription is acknowledged.
@@ -2150,41 +1857,29 @@ fn assert_one_line_failure(done: &Done, needles: &[&str], what: &str) {
 fn tls_pub_and_sub_with_cafile_capath_and_mqtts_url() {
     let pub_exe = our("pub");
     let _wd = watchdog(TEST_LIMIT);
-    let Some(broker) = TransportBroker::start_or_skip() else {
+    let Some(broker) = transport_broker() else {
         return;
     };
-    let pki = &broker.pki;
+    let (ca, capath) = (arg(&certs().ca), arg(&certs().capath));
     let port = broker.tls.to_string();
     let topic = format!("cli/tls/{}", common::unique());
     let sub = our_sub_subscribed(&[
-        "-h",
-        HOST,
-        "-p",
-        &port,
-        "--capath",
-        &pki.capath,
-        "-t",
-        &topic,
-        "-C",
-        "3",
-        "-q",
-        "1",
-        "-F",
+        "-h", HOST, "-p", &port, "--capath", capath, "-t", &topic, "-C", "3", "-q", "1", "-F",
         "%q %p",
     ]);
     let url = format!("mqtts://{HOST}:{port}/{topic}");
     let runs: [Vec<&str>; 3] = [
         vec![
-            "-h", HOST, "-p", &port, "--cafile", &pki.ca, "-t", &topic, "-m", "one",
+            "-h", HOST, "-p", &port, "--cafile", ca, "-t", &topic, "-m", "one",
         ],
-        vec!["-L", &url, "--cafile", &pki.ca, "-m", "two", "-q", "1"],
+        vec!["-L", &url, "--cafile", ca, "-m", "two", "-q", "1"],
         vec![
             "-h",
             "localhost",
             "-p",
             &port,
             "--cafile",
-            &pki.ca,
+            ca,
             "--tls-version",
             "tlsv1.3",
             "--tls-alpn",
@@ -2223,19 +1918,21 @@ fn tls_pub_and_sub_with_cafile_capath_and_mqtts_url() {
 fn tls_client_certificate_required() {
     let (pub_exe, sub_exe) = (our("pub"), our("sub"));
     let _wd = watchdog(TEST_LIMIT);
-    let Some(broker) = TransportBroker::start_or_skip() else {
+    let Some(broker) = transport_broker() else {
         return;
     };
-    let pki = &broker.pki;
+    let c = certs();
+    let ca = arg(&c.ca);
     let port = broker.mutual.to_string();
     let topic = format!("cli/mutual/{}", common::unique());
+    // The key in PKCS#8 (`BEGIN PRIVATE KEY`), the form a `--key` file usually has.
     let tls = [
         "--cafile",
-        pki.ca.as_str(),
+        ca,
         "--cert",
-        &pki.client_cert,
+        arg(&c.client_cert),
         "--key",
-        &pki.client_key,
+        arg(&c.client_key_pkcs8),
     ];
     let mut args = vec!["-h", HOST, "-p", &port, "-t", &topic, "-C", "1"];
     args.extend(tls);
@@ -2267,7 +1964,7 @@ fn tls_client_certificate_required() {
             "-p",
             &port,
             "--cafile",
-            &pki.ca,
+            ca,
             "-t",
             "cli/mutual/none",
         ];
@@ -2291,17 +1988,17 @@ fn tls_client_certificate_required() {
 fn tls_verification_failures_are_one_line() {
     let (pub_exe, sub_exe) = (our("pub"), our("sub"));
     let _wd = watchdog(TEST_LIMIT);
-    let Some(broker) = TransportBroker::start_or_skip() else {
+    let Some(broker) = transport_broker() else {
         return;
     };
-    let pki = &broker.pki;
+    let (ca, other_ca) = (arg(&certs().ca), arg(&certs().other_ca));
     let (tls, wrong_host) = (broker.tls.to_string(), broker.wrong_host.to_string());
     let verify: &[&str] = &["certificate verify failed"];
     let cases: Vec<(Vec<&str>, &[&str])> = vec![
-        (vec!["-p", &tls, "--cafile", &pki.other_ca], verify),
+        (vec!["-p", &tls, "--cafile", other_ca], verify),
         (vec!["-p", &tls, "--tls-use-os-certs"], verify),
         (
-            vec!["-p", &wrong_host, "--cafile", &pki.ca],
+            vec!["-p", &wrong_host, "--cafile", ca],
             &["certificate verify failed: IP address mismatch"],
         ),
         (
@@ -2334,7 +2031,7 @@ fn tls_verification_failures_are_one_line() {
             "-p",
             &wrong_host,
             "--cafile",
-            &pki.ca,
+            ca,
             "--insecure",
             "-t",
             "cli/verify",
@@ -2351,52 +2048,35 @@ fn tls_verification_failures_are_one_line() {
 fn unix_socket_pub_and_sub() {
     let pub_exe = our("pub");
     let _wd = watchdog(TEST_LIMIT);
-    let Some(broker) = TransportBroker::start_or_skip() else {
+    let Some(broker) = transport_broker() else {
         return;
     };
     let Some(mpub) = mosquitto_tool("mosquitto_pub") else {
         return;
     };
+    let unix = broker.unix_path();
     let topic = format!("cli/unix/{}", common::unique());
-    let sub = our_sub_subscribed(&["--unix", &broker.unix, "-t", &topic, "-C", "2", "-v"]);
+    let sub = our_sub_subscribed(&["--unix", unix, "-t", &topic, "-C", "2", "-v"]);
     let done = run(
         &pub_exe,
-        &[
-            "--unix",
-            &broker.unix,
-            "-t",
-            &topic,
-            "-m",
-            "ours",
-            "-q",
-            "1",
-        ],
+        &["--unix", unix, "-t", &topic, "-m", "ours", "-q", "1"],
     );
     assert_eq!(done.status, Some(0), "{done:?}");
     let done = run(
         &mpub,
-        &[
-            "--unix",
-            &broker.unix,
-            "-t",
-            &topic,
-            "-m",
-            "theirs",
-            "-q",
-            "1",
-        ],
+        &["--unix", unix, "-t", &topic, "-m", "theirs", "-q", "1"],
     );
     assert_eq!(done.status, Some(0), "mosquitto_pub: {done:?}");
     let got = sub.finish(WAIT);
     got.assert_no_panic();
     assert_eq!(got.status, Some(0), "{got:?}");
     assert_eq!(got.stdout_text(), format!("{topic} ours\n{topic} theirs\n"));
-    let missing = format!("{}.missing", broker.unix);
+    let missing = format!("{unix}.missing");
     let done = run(&pub_exe, &["--unix", &missing, "-t", &topic, "-m", "x"]);
     assert_one_line_failure(&done, &[&missing], "a missing socket");
 }
 
-/// What a [`TestProxy`] was asked: the destination, and the credentials if any.
+/// What a proxy (or the websocket relay) was asked: the destination, and the credentials if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ProxyRequest {
     /// `host:port` as the client named it; for the websocket relay, the request path.
@@ -2406,386 +2086,31 @@ struct ProxyRequest {
     credentials: Option<String>,
 }
 
-/// The kind of a [`TestProxy`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ProxyKind {
-    /// SOCKS5 (RFC 1928); with credentials, only user name and password authentication (RFC 1929).
-    Socks5,
-    /// HTTP CONNECT.
-    Http,
-    /// Not a proxy: a websocket server that relays the MQTT bytes of its binary frames to the broker
-    /// at 127.0.0.1:`broker` (plain TCP) and back, for `-L ws://` against a mosquitto built without
-    /// websockets.
-    #[cfg(feature = "websockets")]
-    Websocket {
-        /// The broker's TCP port.
-        broker: u16,
-    },
-}
-
-/// A small SOCKS5 or HTTP CONNECT proxy on 127.0.0.1 that records every request and relays only to
-/// 127.0.0.1 or localhost (so a test cannot reach the internet through it). Every thread is joined
-/// on drop, after every connection is shut down.
-struct TestProxy {
-    port: u16,
-    requests: Arc<Mutex<Vec<ProxyRequest>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    sockets: Arc<Mutex<Vec<std::net::TcpStream>>>,
-    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-impl TestProxy {
-    /// Starts it; SOCKS5 with `credentials` insists on them (`user`, `password`).
-    fn start(kind: ProxyKind, credentials: Option<(&str, &str)>) -> TestProxy {
-        let listener = std::net::TcpListener::bind((HOST, 0)).expect("binding the proxy");
-        let port = listener.local_addr().expect("local_addr").port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let sockets = Arc::new(Mutex::new(Vec::new()));
-        let threads = Arc::new(Mutex::new(Vec::new()));
-        let credentials = credentials.map(|(u, p)| format!("{u}:{p}"));
-        let (r, st, so, th) = (
-            Arc::clone(&requests),
-            Arc::clone(&stop),
-            Arc::clone(&sockets),
-            Arc::clone(&threads),
-        );
-        let acceptor = thread::spawn(move || {
-            for client in listener.incoming() {
-                if st.load(std::sync::atomic::Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(client) = client else { continue };
-                if let Ok(c) = client.try_clone() {
-                    so.lock().unwrap().push(c);
-                }
-                let (r, so, want) = (Arc::clone(&r), Arc::clone(&so), credentials.clone());
-                let handler = thread::spawn(move || {
-                    // A client that breaks off the handshake just ends this connection.
-                    let _ = proxy_connection(kind, client, want.as_deref(), &r, &so);
-                });
-                th.lock().unwrap().push(handler);
-            }
-        });
-        TestProxy {
-            port,
-            requests,
-            stop,
-            sockets,
-            threads,
-            acceptor: Some(acceptor),
-        }
-    }
-
-    fn requests(&self) -> Vec<ProxyRequest> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for TestProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        // Wakes the acceptor, which then sees the flag.
-        let _ = std::net::TcpStream::connect((HOST, self.port));
-        if let Some(a) = self.acceptor.take() {
-            let _ = a.join();
-        }
-        for s in self.sockets.lock().unwrap().iter() {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap());
-        for t in threads {
-            let _ = t.join();
-        }
-    }
-}
-
-/// One proxied connection: the handshake (bounded by [`WAIT`] per read), the connection to the
-/// destination, then bytes both ways until either side closes.
-fn proxy_connection(
-    kind: ProxyKind,
-    mut client: std::net::TcpStream,
-    want: Option<&str>,
-    requests: &Mutex<Vec<ProxyRequest>>,
-    sockets: &Mutex<Vec<std::net::TcpStream>>,
-) -> std::io::Result<()> {
-    client.set_read_timeout(Some(WAIT))?;
-    let request = match kind {
-        ProxyKind::Socks5 => socks5_handshake(&mut client, want)?,
-        ProxyKind::Http => http_connect_request(&mut client)?,
-        #[cfg(feature = "websockets")]
-        ProxyKind::Websocket { broker } => {
-            return websocket_relay(client, broker, requests, sockets)
-        }
-    };
-    requests.lock().unwrap().push(request.clone());
-    let (host, port) = request
-        .destination
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
-        .ok_or_else(|| std::io::Error::other("bad destination"))?;
-    let allowed = matches!(host, "127.0.0.1" | "localhost");
-    let upstream = if allowed {
-        std::net::TcpStream::connect((HOST, port)).ok()
-    } else {
-        None
-    };
-    let reply: &[u8] = match (kind, &upstream) {
-        (ProxyKind::Socks5, Some(_)) => &[5, 0, 0, 1, 0, 0, 0, 0, 0, 0],
-        (ProxyKind::Socks5, None) => &[5, 5, 0, 1, 0, 0, 0, 0, 0, 0], // connection refused
-        (ProxyKind::Http, Some(_)) => b"HTTP/1.1 200 Connection established\r\n\r\n",
-        (ProxyKind::Http, None) => b"HTTP/1.1 502 Bad Gateway\r\n\r\n",
-        #[cfg(feature = "websockets")]
-        (ProxyKind::Websocket { .. }, _) => unreachable!("relayed above"),
-    };
-    client.write_all(reply)?;
-    let Some(upstream) = upstream else {
-        return Ok(());
-    };
-    client.set_read_timeout(None)?;
-    sockets.lock().unwrap().push(upstream.try_clone()?);
-    let (mut from_client, mut to_upstream) = (client.try_clone()?, upstream.try_clone()?);
-    let forward = thread::spawn(move || {
-        let _ = std::io::copy(&mut from_client, &mut to_upstream);
-        let _ = to_upstream.shutdown(std::net::Shutdown::Write);
-    });
-    let (mut from_upstream, mut to_client) = (upstream, client);
-    let _ = std::io::copy(&mut from_upstream, &mut to_client);
-    let _ = to_client.shutdown(std::net::Shutdown::Write);
-    let _ = forward.join();
-    Ok(())
-}
-
-/// The SOCKS5 greeting, the user name and password when `want` is set, and the CONNECT request.
-fn socks5_handshake(
-    client: &mut std::net::TcpStream,
-    want: Option<&str>,
-) -> std::io::Result<ProxyRequest> {
-    let bad = |what: &str| std::io::Error::other(what.to_owned());
-    let mut head = [0u8; 2];
-    client.read_exact(&mut head)?;
-    let mut methods = vec![0u8; usize::from(head[1])];
-    client.read_exact(&mut methods)?;
-    if head[0] != 5 {
-        return Err(bad("not SOCKS5"));
-    }
-    let mut credentials = None;
-    if let Some(want) = want {
-        if !methods.contains(&2) {
-            client.write_all(&[5, 0xff])?;
-            return Err(bad("no user name and password offered"));
-        }
-        client.write_all(&[5, 2])?;
-        let field = |client: &mut std::net::TcpStream| -> std::io::Result<String> {
-            let mut len = [0u8; 1];
-            client.read_exact(&mut len)?;
-            let mut text = vec![0u8; usize::from(len[0])];
-            client.read_exact(&mut text)?;
-            Ok(String::from_utf8_lossy(&text).into_owned())
+impl ProxyRequest {
+    /// A SOCKS handshake, which must be SOCKS5 (what `socks5h://` asks for).
+    fn socks(r: &SocksRequest) -> ProxyRequest {
+        assert_eq!(r.version, 5, "not SOCKS5: {r:?}");
+        let destination = match &r.target {
+            Some((Target::Ipv4(ip), port)) => format!("{ip}:{port}"),
+            Some((Target::Domain(name), port)) => format!("{name}:{port}"),
+            Some((Target::Ipv6(ip), port)) => format!("{ip}:{port}"),
+            None => panic!("a SOCKS5 handshake without a request: {r:?}"),
         };
-        let mut version = [0u8; 1];
-        client.read_exact(&mut version)?;
-        let user = field(client)?;
-        let password = field(client)?;
-        let given = format!("{user}:{password}");
-        let ok = given == want;
-        credentials = Some(given);
-        client.write_all(&[1, if ok { 0 } else { 1 }])?;
-        if !ok {
-            return Ok(ProxyRequest {
-                destination: "refused:0".into(),
-                credentials,
-            });
-        }
-    } else {
-        client.write_all(&[5, 0])?;
-    }
-    let mut request = [0u8; 4];
-    client.read_exact(&mut request)?;
-    let host = match request[3] {
-        1 => {
-            let mut a = [0u8; 4];
-            client.read_exact(&mut a)?;
-            std::net::Ipv4Addr::from(a).to_string()
-        }
-        3 => {
-            let mut len = [0u8; 1];
-            client.read_exact(&mut len)?;
-            let mut name = vec![0u8; usize::from(len[0])];
-            client.read_exact(&mut name)?;
-            String::from_utf8_lossy(&name).into_owned()
-        }
-        4 => {
-            let mut a = [0u8; 16];
-            client.read_exact(&mut a)?;
-            std::net::Ipv6Addr::from(a).to_string()
-        }
-        _ => return Err(bad("unknown address type")),
-    };
-    let mut port = [0u8; 2];
-    client.read_exact(&mut port)?;
-    Ok(ProxyRequest {
-        destination: format!("{host}:{}", u16::from_be_bytes(port)),
-        credentials,
-    })
-}
-
-/// An HTTP request head, read up to its blank line (a byte at a time, so nothing after it is taken
-/// from the stream).
-fn http_head(client: &mut std::net::TcpStream) -> std::io::Result<String> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        client.read_exact(&mut byte)?;
-        head.push(byte[0]);
-        if head.len() > 8192 {
-            return Err(std::io::Error::other("request head too long"));
+        ProxyRequest {
+            destination,
+            credentials: r.credentials.as_ref().map(|(u, p)| format!("{u}:{p}")),
         }
     }
-    Ok(String::from_utf8_lossy(&head).into_owned())
-}
 
-/// The value of header `name` (case-insensitive) in an HTTP head.
-fn http_header(head: &str, name: &str) -> Option<String> {
-    head.lines().skip(1).find_map(|l| {
-        let (n, value) = l.split_once(':')?;
-        n.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| value.trim().to_owned())
-    })
-}
-
-/// An HTTP CONNECT request.
-fn http_connect_request(client: &mut std::net::TcpStream) -> std::io::Result<ProxyRequest> {
-    let head = http_head(client)?;
-    let first = head.lines().next().unwrap_or_default();
-    let destination = first
-        .strip_prefix("CONNECT ")
-        .and_then(|rest| rest.split(' ').next())
-        .ok_or_else(|| std::io::Error::other(format!("not a CONNECT: {first:?}")))?
-        .to_owned();
-    Ok(ProxyRequest {
-        destination,
-        credentials: http_header(&head, "proxy-authorization"),
-    })
-}
-
-/// The websocket upgrade (RFC 6455, answering with the `mqtt` subprotocol), then MQTT bytes between
-/// the client's frames and the broker's TCP connection until either side closes.
-#[cfg(feature = "websockets")]
-fn websocket_relay(
-    mut client: std::net::TcpStream,
-    broker: u16,
-    requests: &Mutex<Vec<ProxyRequest>>,
-    sockets: &Mutex<Vec<std::net::TcpStream>>,
-) -> std::io::Result<()> {
-    let head = http_head(&mut client)?;
-    let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
-    requests.lock().unwrap().push(ProxyRequest {
-        destination: path,
-        credentials: http_header(&head, "sec-websocket-protocol"),
-    });
-    let key = http_header(&head, "sec-websocket-key")
-        .ok_or_else(|| std::io::Error::other("no Sec-WebSocket-Key"))?;
-    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    client.write_all(
-        format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
-        )
-        .as_bytes(),
-    )?;
-    let upstream = std::net::TcpStream::connect((HOST, broker))?;
-    client.set_read_timeout(None)?;
-    sockets.lock().unwrap().push(upstream.try_clone()?);
-    // Both directions write to the client (data one way, pongs the other): one writer, locked.
-    let writer = Arc::new(Mutex::new(client.try_clone()?));
-    let (mut from_client, mut to_upstream) = (client, upstream.try_clone()?);
-    let pongs = Arc::clone(&writer);
-    let forward = thread::spawn(move || {
-        let _ = websocket_frames_to(&mut from_client, &mut to_upstream, &pongs);
-        let _ = to_upstream.shutdown(std::net::Shutdown::Write);
-    });
-    let mut from_upstream = upstream;
-    let mut buf = vec![0u8; 16 * 1024];
-    while let Ok(n @ 1..) = from_upstream.read(&mut buf) {
-        if writer
-            .lock()
-            .unwrap()
-            .write_all(&websocket_frame(0x2, &buf[..n]))
-            .is_err()
-        {
-            break;
-        }
-    }
-    {
-        let mut w = writer.lock().unwrap();
-        let _ = w.write_all(&websocket_frame(0x8, &[]));
-        let _ = w.shutdown(std::net::Shutdown::Write);
-    }
-    let _ = forward.join();
-    Ok(())
-}
-
-/// One unmasked frame (as a server sends them) with the FIN bit.
-#[cfg(feature = "websockets")]
-fn websocket_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0x80 | opcode];
-    match payload.len() {
-        n if n < 126 => frame.push(n as u8),
-        n if n <= 0xffff => {
-            frame.push(126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(payload);
-    frame
-}
-
-/// Reads the client's (masked) frames and writes the payload of each data frame to `out`, answering
-/// pings, until a close frame or the end of the stream.
-#[cfg(feature = "websockets")]
-fn websocket_frames_to(
-    input: &mut std::net::TcpStream,
-    out: &mut std::net::TcpStream,
-    writer: &Mutex<std::net::TcpStream>,
-) -> std::io::Result<()> {
-    loop {
-        let mut head = [0u8; 2];
-        input.read_exact(&mut head)?;
-        let mut len = u64::from(head[1] & 0x7f);
-        if len == 126 {
-            let mut b = [0u8; 2];
-            input.read_exact(&mut b)?;
-            len = u16::from_be_bytes(b).into();
-        } else if len == 127 {
-            let mut b = [0u8; 8];
-            input.read_exact(&mut b)?;
-            len = u64::from_be_bytes(b);
-        }
-        let mut mask = [0u8; 4];
-        if head[1] & 0x80 != 0 {
-            input.read_exact(&mut mask)?;
-        }
-        let len = usize::try_from(len).map_err(std::io::Error::other)?;
-        let mut payload = vec![0u8; len];
-        input.read_exact(&mut payload)?;
-        for (i, b) in payload.iter_mut().enumerate() {
-            *b ^= mask[i % 4];
-        }
-        match head[0] & 0x0f {
-            0..=2 => out.write_all(&payload)?,
-            0x8 => return Ok(()),
-            0x9 => writer
-                .lock()
-                .unwrap()
-                .write_all(&websocket_frame(0xa, &payload))?,
-            _ => {}
+    /// An HTTP request, which must be a CONNECT.
+    fn http(r: &HttpConnect) -> ProxyRequest {
+        assert!(
+            r.request_line.starts_with("CONNECT "),
+            "not a CONNECT: {r:?}"
+        );
+        ProxyRequest {
+            destination: r.target.clone(),
+            credentials: r.header("proxy-authorization").map(str::to_owned),
         }
     }
 }
@@ -2798,14 +2123,13 @@ fn websocket_frames_to(
 fn proxies_carry_pub_and_sub() {
     let pub_exe = our("pub");
     let _wd = watchdog(TEST_LIMIT);
-    let Some(broker) = TransportBroker::start_or_skip() else {
+    let Some(broker) = transport_broker() else {
         return;
     };
-    let pki = &broker.pki;
-    let socks = TestProxy::start(ProxyKind::Socks5, Some(("me", "secret")));
-    let http = TestProxy::start(ProxyKind::Http, None);
-    let socks_url = format!("socks5h://me:secret@{HOST}:{}", socks.port);
-    let http_url = format!("http://me:secret@{HOST}:{}", http.port);
+    let socks = SocksProxy::start(Some(("me", "secret")));
+    let http = HttpProxy::start(None);
+    let socks_url = format!("socks5h://me:secret@{HOST}:{}", socks.port());
+    let http_url = format!("http://me:secret@{HOST}:{}", http.port());
     let (tcp, tls) = (broker.tcp.to_string(), broker.tls.to_string());
     let topic = format!("cli/proxy/{}", common::unique());
     let sub = our_sub_subscribed(&[
@@ -2826,7 +2150,7 @@ fn proxies_carry_pub_and_sub() {
             "-p",
             &tls,
             "--cafile",
-            &pki.ca,
+            arg(&certs().ca),
             "--proxy",
             &socks_url,
             "-t",
@@ -2842,7 +2166,11 @@ fn proxies_carry_pub_and_sub() {
     assert_eq!(got.stdout_text(), "via http\nvia socks, with tls\n");
     let credentials = Some("me:secret".to_owned());
     assert_eq!(
-        socks.requests(),
+        socks
+            .requests()
+            .iter()
+            .map(ProxyRequest::socks)
+            .collect::<Vec<_>>(),
         vec![
             ProxyRequest {
                 destination: format!("{HOST}:{tcp}"),
@@ -2855,7 +2183,10 @@ fn proxies_carry_pub_and_sub() {
         ]
     );
     assert_eq!(
-        http.requests(),
+        http.requests()
+            .iter()
+            .map(ProxyRequest::http)
+            .collect::<Vec<_>>(),
         vec![ProxyRequest {
             destination: format!("{HOST}:{tcp}"),
             // base64("me:secret")
@@ -2863,7 +2194,7 @@ fn proxies_carry_pub_and_sub() {
         }]
     );
 
-    let wrong = format!("socks5h://me:wrong@{HOST}:{}", socks.port);
+    let wrong = format!("socks5h://me:wrong@{HOST}:{}", socks.port());
     let done = run(
         &pub_exe,
         &[
@@ -2875,17 +2206,19 @@ fn proxies_carry_pub_and_sub() {
 
 /// `-L ws://host:port/topic`: both tools speak MQTT over websockets, to the path /mqtt with the `mqtt`
 /// subprotocol, through a websocket relay in front of mosquitto's TCP listener.
-#[cfg(feature = "websockets")]
+#[cfg(all(feature = "tls", feature = "websockets"))]
 #[test]
 fn websockets_url_pub_and_sub() {
+    use transport_support::ws_relay::{Framing, WsRelay};
+
     let pub_exe = our("pub");
     let _wd = watchdog(TEST_LIMIT);
-    let Some(broker) = TransportBroker::start_or_skip() else {
+    let Some(broker) = transport_broker() else {
         return;
     };
-    let relay = TestProxy::start(ProxyKind::Websocket { broker: broker.tcp }, None);
+    let relay = WsRelay::start(broker.tcp, Framing::as_read());
     let topic = format!("cli/ws/{}", common::unique());
-    let url = format!("ws://{HOST}:{}/{topic}", relay.port);
+    let url = format!("ws://{HOST}:{}/{topic}", relay.port());
     let sub = our_sub_subscribed(&["-L", &url, "-C", "1", "-q", "1", "-v"]);
     let done = run(&pub_exe, &["-L", &url, "-m", "over websockets", "-q", "1"]);
     done.assert_no_panic();
@@ -2898,7 +2231,15 @@ fn websockets_url_pub_and_sub() {
         destination: "/mqtt".into(),
         credentials: Some("mqtt".into()),
     };
-    assert_eq!(relay.requests(), vec![upgrade.clone(), upgrade]);
+    let upgrades: Vec<ProxyRequest> = relay
+        .connections()
+        .iter()
+        .map(|c| ProxyRequest {
+            destination: c.path.clone(),
+            credentials: c.protocols.clone(),
+        })
+        .collect();
+    assert_eq!(upgrades, vec![upgrade.clone(), upgrade]);
 }
 
 // ---- the -F formatter ----

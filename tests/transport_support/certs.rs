@@ -1,6 +1,7 @@
 //! Certificates made at run time with the `openssl` command line, once per test process, into a directory
 //! under Cargo's `CARGO_TARGET_TMPDIR`: a CA, server certificates (good, for a wrong host name, expired),
-//! client certificates with their keys in every PEM form a user may hold, and an unrelated CA.
+//! client certificates with their keys in every PEM form a user may hold, an unrelated CA, and a CA
+//! directory for the command-line tools' `--capath`.
 //!
 //! Keys are EC P-256 (instant to make) except the one client key that has to be RSA to be written in the
 //! traditional `BEGIN RSA PRIVATE KEY` form; that one key is also written as plain and encrypted PKCS#8.
@@ -51,6 +52,9 @@ pub struct Certs {
     /// `client_cert` followed by its key (traditional RSA form) in one file, for a `certfile` without
     /// `keyfile`.
     pub client_cert_and_key: PathBuf,
+    /// A directory for `--capath` (tests/cli.rs): `ca` as `ca.pem`, `other_ca` as `other.crt`, and a
+    /// file that holds no certificate.
+    pub capath: PathBuf,
 }
 
 /// The extensions of each kind of certificate, and the `openssl ca` settings the expired certificate needs
@@ -316,6 +320,7 @@ fn make() -> Certs {
         rogue_client_cert: dir.join("rogue-client.crt"),
         ca_bundle: dir.join("ca-bundle.crt"),
         client_cert_and_key: dir.join("client-with-key.pem"),
+        capath: dir.join("capath"),
         dir,
     };
     let concat = |out: &Path, parts: &[&Path]| {
@@ -330,6 +335,10 @@ fn make() -> Certs {
         &certs.client_cert_and_key,
         &[&certs.client_cert, &certs.client_key_rsa],
     );
+    std::fs::create_dir(&certs.capath).expect("creating the capath directory");
+    concat(&certs.capath.join("ca.pem"), &[&certs.ca]);
+    concat(&certs.capath.join("other.crt"), &[&certs.other_ca]);
+    std::fs::write(certs.capath.join("README"), "not a certificate\n").expect("writing README");
     // The tests name the key forms; make sure openssl wrote those forms.
     for (path, first_line) in [
         (&certs.server_key, "-----BEGIN PRIVATE KEY-----"),
