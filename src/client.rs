@@ -102,6 +102,10 @@ pub(crate) struct Io {
     pub wqos0: Vec<(u16, Arc<PublishState>)>,
     /// Bytes were read and nothing has been written since (so our ACK for them would be delayed).
     pub ack_owed: bool,
+    /// Whole packets decoded since the last `settle_acks`.
+    pub packets_in: usize,
+    /// An acknowledgement left to the kernel's delayed ACK must have gone by then (see `settle_acks`).
+    pub ack_due: Option<Instant>,
     /// The last read stopped at its budget on a stream whose layers buffer (TLS, websocket): read
     /// again without waiting for poll, which cannot see those bytes.
     pub read_more: bool,
@@ -276,6 +280,8 @@ impl<U> Client<U> {
                     wpos: 0,
                     wqos0: Vec::new(),
                     ack_owed: false,
+                    packets_in: 0,
+                    ack_due: None,
                     read_more: false,
                 }),
                 callbacks: Mutex::new(Callbacks::default()),

@@ -26,10 +26,14 @@ use crate::session::{ConnState, Event};
 
 /// Reads go into at least this much free buffer space.
 const READ_CHUNK: usize = 64 * 1024;
-/// After this much reading in one turn, let writes and callbacks happen before reading on.
-const READ_BUDGET: usize = 1024 * 1024;
-/// Buffers that grew past this for one large packet shrink back once empty.
-const BUFFER_KEEP: usize = 1024 * 1024;
+/// After this much reading in one turn, let writes and callbacks happen before reading on. Everything
+/// read in a turn is decoded into messages before the callbacks run, so this also bounds the memory
+/// those messages take (a 64 KiB read of 64-byte messages is ~750 `Message`s, ~150 KiB).
+const READ_BUDGET: usize = 64 * 1024;
+/// Buffers that grew past this for one large packet shrink back once empty. Large enough for a stream
+/// of 1 MiB messages (the read buffer doubles to 2 MiB to hold one): shrinking after each would
+/// allocate, zero, copy and fault in the buffer again for every message.
+const BUFFER_KEEP: usize = 4 * 1024 * 1024;
 
 enum WriteOutcome {
     /// Everything pending was written.
@@ -39,6 +43,12 @@ enum WriteOutcome {
     /// Everything was written and it ended with the DISCONNECT the user asked for.
     Disconnected,
 }
+
+/// A turn that read at most this many packets and wrote nothing acknowledges them at once (see
+/// `settle_acks`).
+const QUICKACK_PACKETS: usize = 2;
+/// A turn that read more leaves the acknowledgement to the kernel, for at most this long.
+const ACK_DELAY: Duration = Duration::from_millis(1);
 
 /// Marks a loop as running (for `wait_for_publish` and for publishers choosing between waking the loop
 /// and writing themselves) until dropped, however the loop ends, panics included; waiters are woken then
@@ -704,14 +714,32 @@ impl<U: Send + 'static> Client<U> {
         Ok(())
     }
 
-    /// If this turn read something and wrote nothing, acknowledge at once (see `net::quickack`).
+    /// If this turn read something and wrote nothing, see that it is acknowledged soon (see
+    /// `net::quickack`). A turn that read a packet or two (a reply, a message now and then)
+    /// acknowledges at once, so that a broker holding its next packet back for our ACK (Nagle) sends it
+    /// now. A turn that read more is part of a stream: an ACK per turn would make the broker send a
+    /// small segment per turn, and cost both sides a wake-up and a trip through the TCP stack each
+    /// time, so the kernel goes back to delayed ACKs, which let the broker fill its segments; but no
+    /// longer than `ACK_DELAY`, after which the next turn (the poll timeout sees to it) acknowledges.
     fn settle_acks(&self) {
-        let mut io = self.inner.io();
-        if io.ack_owed {
-            io.ack_owed = false;
-            if let Some(stream) = io.stream.as_ref() {
-                stream.ack_now();
-            }
+        let mut guard = self.inner.io();
+        let io = &mut *guard;
+        let packets = std::mem::take(&mut io.packets_in);
+        let owed = std::mem::take(&mut io.ack_owed);
+        if !owed && io.ack_due.is_none() {
+            return;
+        }
+        let Some(stream) = io.stream.as_ref() else {
+            return;
+        };
+        let now = Instant::now();
+        let overdue = io.ack_due.is_some_and(|due| now >= due);
+        if owed && packets > QUICKACK_PACKETS && !overdue {
+            stream.ack_later();
+            io.ack_due.get_or_insert(now + ACK_DELAY);
+        } else if owed || overdue {
+            stream.ack_now();
+            io.ack_due = None;
         }
     }
 
@@ -738,7 +766,10 @@ impl<U: Send + 'static> Client<U> {
             let deadline = if io.read_more {
                 Some(Instant::now())
             } else {
-                st.session.next_deadline()
+                match (st.session.next_deadline(), io.ack_due) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
             };
             (stream.raw_fd(), want_write, deadline, io.read_more)
         };
@@ -869,6 +900,7 @@ impl<U: Send + 'static> Client<U> {
             };
             let packet = Packet::decode_frame(frame.header, &buf[frame.header_len..frame.len()])?;
             io.rstart += frame.len();
+            io.packets_in += 1;
             st.session.handle(packet, now)?;
         }
         if io.rstart == io.rend {
@@ -933,6 +965,7 @@ impl<U: Send + 'static> Client<U> {
                     io.wpos += n;
                     wrote = true;
                     io.ack_owed = false;
+                    io.ack_due = None;
                     if n < len {
                         // The socket is full: another write would only say WouldBlock.
                         break Ok(WriteOutcome::Blocked);
@@ -954,15 +987,21 @@ impl<U: Send + 'static> Client<U> {
     /// connection with it (`fail`).
     fn dispatch(&self) -> Result<()> {
         let mut refused = None;
+        // Swapped with the session's list, not taken, so both keep their capacity: a turn's events
+        // allocate nothing once the lists have grown to the usual batch size.
+        let mut events = Vec::new();
         loop {
-            let events = {
+            {
                 let mut st = self.inner.state();
                 if st.session.events.is_empty() {
+                    if st.session.events.capacity() < events.capacity() {
+                        std::mem::swap(&mut st.session.events, &mut events);
+                    }
                     break;
                 }
-                std::mem::take(&mut st.session.events)
-            };
-            for event in events {
+                std::mem::swap(&mut st.session.events, &mut events);
+            }
+            for event in events.drain(..) {
                 match event {
                     Event::Connected { session_present } => {
                         self.inner.state().reconnect_delay = None;
@@ -1033,6 +1072,8 @@ impl<U: Send + 'static> Client<U> {
 /// Empties the buffers for a new (or no) connection; QoS 0 messages in the write buffer are lost.
 fn reset_io(io: &mut Io) {
     io.ack_owed = false;
+    io.packets_in = 0;
+    io.ack_due = None;
     io.read_more = false;
     io.rstart = 0;
     io.rend = 0;

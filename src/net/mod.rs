@@ -42,6 +42,10 @@ pub(crate) trait NetStream: Read + Write + Send {
     /// when we have nothing to send that would carry the acknowledgement. See [`quickack`].
     fn ack_now(&self) {}
 
+    /// Lets the kernel delay its acknowledgements again (after [`ack_now`](NetStream::ack_now)), for
+    /// when the broker is streaming to us. See [`delayed_acks`].
+    fn ack_later(&self) {}
+
     /// Whether a read that returned less than the buffer's room means the socket is drained. True for
     /// plain sockets. Not for layers that buffer (TLS returns one record per read; the websocket layer
     /// reads ahead), whose readers must go on until `WouldBlock`: `poll` cannot see bytes they hold.
@@ -80,6 +84,10 @@ impl NetStream for TcpStream {
 
     fn ack_now(&self) {
         quickack(self.as_raw_fd());
+    }
+
+    fn ack_later(&self) {
+        delayed_acks(self.as_raw_fd());
     }
 }
 
@@ -223,12 +231,28 @@ pub(crate) fn percent_decode(s: &str) -> String {
 /// Why: brokers that leave Nagle's algorithm on (mosquitto's default) hold a small packet back until
 /// their previous one is acknowledged. When we received a PUBACK and have nothing to send, Linux delays
 /// our ACK by up to 40 ms, and the broker's next packet (the reply the application is waiting for) waits
-/// that long too: a QoS 1 request/response took 44 ms instead of 0.1 ms. The option is not sticky (the
-/// kernel may return to delayed ACKs), so the loop sets it after each read that leaves nothing to send;
+/// that long too: a QoS 1 request/response took 44 ms instead of 0.1 ms. So after a turn that read a
+/// packet or two and wrote nothing, the loop asks for this ACK now (`settle_acks` in the event loop);
 /// under load there is almost always something to send, and the ACK rides on it for free.
-#[cfg(target_os = "linux")]
 pub(crate) fn quickack(fd: RawFd) {
-    let on: libc::c_int = 1;
+    set_quickack(fd, 1);
+    // Setting it sends the ACK that is due and leaves delayed-ACK ("pingpong") mode, after which Linux
+    // acknowledges every small segment as soon as it is read; clearing it at once keeps the one ACK
+    // and goes back to delayed ACKs, so that whether the next one is quick stays the loop's choice.
+    set_quickack(fd, 0);
+}
+
+/// Clears TCP_QUICKACK (Linux; elsewhere nothing): the kernel goes back to delayed ACKs.
+///
+/// Why: with an ACK per read, a broker with Nagle on answers each ACK with one small segment: a wake-up
+/// and a trip through the TCP stack per handful of messages, on both sides. With delayed ACKs it fills
+/// its segments instead.
+pub(crate) fn delayed_acks(fd: RawFd) {
+    set_quickack(fd, 0);
+}
+
+#[cfg(target_os = "linux")]
+fn set_quickack(fd: RawFd, on: libc::c_int) {
     // SAFETY: `on` is a valid c_int that outlives the call and its size is passed with it; an invalid
     // or closed fd makes setsockopt fail with an error code, which we ignore (the ACK is merely late).
     #[allow(unsafe_code)]
@@ -244,7 +268,7 @@ pub(crate) fn quickack(fd: RawFd) {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn quickack(_fd: RawFd) {}
+fn set_quickack(_fd: RawFd, _on: i32) {}
 
 /// Opens a TCP connection to `host:port`, trying each resolved address in turn within `timeout` each
 /// (zero: the system's own limit), with TCP_NODELAY (MQTT packets are small and latency matters, as in

@@ -410,6 +410,10 @@ impl<S: Read + Write + Send> NetStream for TlsStream<S> {
         super::quickack(self.fd);
     }
 
+    fn ack_later(&self) {
+        super::delayed_acks(self.fd);
+    }
+
     fn short_read_drains(&self) -> bool {
         false
     }

@@ -186,6 +186,10 @@ impl<S: Socket> NetStream for WsStream<S> {
         super::quickack(self.fd);
     }
 
+    fn ack_later(&self) {
+        super::delayed_acks(self.fd);
+    }
+
     fn short_read_drains(&self) -> bool {
         false
     }
