@@ -1,6 +1,7 @@
 //! Throughput benchmark, the same job as the other clients' in ../shared/bench: a subscriber and a
 //! publisher `Client` in one process, both at QoS q, n messages of `size` bytes, timed from the first
-//! publish until the subscriber's `on_message` has seen all n.
+//! publish until the subscriber's `on_message` has seen all n. The publisher keeps at most 1,000 messages
+//! (8 MiB at most for large ones) handed over and not yet published, counted by `on_publish`.
 //!
 //! `cargo run --release --example bench -- <port> <n> <qos> <size>` prints
 //! `pahoish qos=Q size=S n=N <rate> msg/s <seconds>s`.
@@ -9,7 +10,7 @@
 //! between two clients (one publishes a ping, the other answers each with a pong from its `on_message`);
 //! prints the median and 99th percentile round trip in microseconds over n pings (after 100 warm-up
 //! ones): `pahoish latency qos=Q size=S n=N median=<us>us p99=<us>us`.
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pahoish as mqtt;
@@ -68,13 +69,33 @@ fn run(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Error> {
         .recv_timeout(Duration::from_secs(10))
         .map_err(|_| mqtt::Error::NoConn)?;
 
+    // Flow control, as a bulk publisher should have with Paho's API (publish() never blocks, and its
+    // queue is unbounded): at most `window` messages handed over and not yet published (written for
+    // QoS 0, acknowledged for 1 and 2), counted down by on_publish. rumqttc's blocking API does the
+    // same by itself; without it the whole run sits in memory, ours or the broker's.
+    let window = (8 * 1024 * 1024 / size.max(1)).clamp(8, 1000);
+    let outstanding = Arc::new((Mutex::new(0usize), Condvar::new()));
     let publ = mqtt::Client::new(&format!("pub-{pid}"));
     publ.max_inflight_messages_set(100);
+    let count = Arc::clone(&outstanding);
+    publ.on_publish(move |_c, _u, _mid, _rc, _p| {
+        let (lock, cv) = &*count;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        cv.notify_one();
+    });
     publ.connect("127.0.0.1", port, 60)?;
     publ.loop_start()?;
     let payload = vec![b'x'; size];
     let t0 = Instant::now();
     for _ in 0..n {
+        {
+            let (lock, cv) = &*outstanding;
+            let mut held = lock.lock().unwrap_or_else(|e| e.into_inner());
+            while *held >= window {
+                held = cv.wait(held).unwrap_or_else(|e| e.into_inner());
+            }
+            *held += 1;
+        }
         publ.publish(&topic, payload.as_slice(), qos, false)?;
     }
     let t1 = done_rx
