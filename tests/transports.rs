@@ -53,6 +53,15 @@ fn raw_mqtt_session(stream: &mut (impl Read + Write), id: &str) {
     assert_eq!(connack, CONNACK_ACCEPTED);
 }
 
+/// A native-tls connector (not ours) that trusts the test CA, for the infrastructure checks.
+fn test_ca_connector() -> native_tls::TlsConnector {
+    let ca = std::fs::read(&certs().ca).unwrap();
+    native_tls::TlsConnector::builder()
+        .add_root_certificate(native_tls::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap()
+}
+
 /// Infrastructure check: the generated certificates, mosquitto's TLS listener and its Unix socket work
 /// with a client that is not ours (native-tls directly), so a failing client test points at the client.
 #[test]
@@ -61,11 +70,7 @@ fn infrastructure_tls_and_unix_listeners_work() {
     let Some(broker) = Broker::start_or_skip() else {
         return;
     };
-    let ca = std::fs::read(&certs().ca).unwrap();
-    let connector = native_tls::TlsConnector::builder()
-        .add_root_certificate(native_tls::Certificate::from_pem(&ca).unwrap())
-        .build()
-        .unwrap();
+    let connector = test_ca_connector();
     let tcp = TcpStream::connect(("127.0.0.1", broker.tls)).unwrap();
     tcp.set_read_timeout(Some(WAIT)).unwrap();
     let mut tls = connector
@@ -122,11 +127,7 @@ fn infrastructure_ws_relay_works() {
     let Some(broker) = Broker::start_or_skip() else {
         return;
     };
-    let ca = std::fs::read(&certs().ca).unwrap();
-    let connector = native_tls::TlsConnector::builder()
-        .add_root_certificate(native_tls::Certificate::from_pem(&ca).unwrap())
-        .build()
-        .unwrap();
+    let connector = test_ca_connector();
     for framing in [Framing::as_read(), Framing::split(1), Framing::packed(&[1])] {
         for tls in [false, true] {
             let relay = if tls {

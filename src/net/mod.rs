@@ -120,9 +120,17 @@ impl Target {
     pub(crate) fn describe(&self) -> String {
         match self.transport {
             Transport::Unix => self.host.clone(),
-            _ if self.host.contains(':') => format!("[{}]:{}", self.host, self.port),
-            _ => format!("{}:{}", self.host, self.port),
+            _ => authority(&self.host, self.port),
         }
+    }
+}
+
+/// `host:port` as URIs and HTTP write it: an IPv6 address in brackets (`[::1]:1883`).
+pub(crate) fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 

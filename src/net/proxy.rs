@@ -239,11 +239,7 @@ fn socks4<S: Read + Write>(s: &mut S, proxy: &Proxy, host: &str, port: u16) -> R
 
 /// HTTP CONNECT (RFC 9110, 9.3.6), with Basic authentication when a user name is given.
 fn http_connect<S: Read + Write>(s: &mut S, proxy: &Proxy, host: &str, port: u16) -> Result<()> {
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let authority = super::authority(host, port);
     let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(user) = &proxy.proxy_username {
         let pass = proxy.proxy_password.as_deref().unwrap_or("");

@@ -35,12 +35,11 @@ pub(crate) fn handshake<S: Socket>(
     timeout: Duration,
 ) -> Result<WsStream<S>> {
     let scheme = if target.tls.is_some() { "wss" } else { "ws" };
-    let host = if target.host.contains(':') {
-        format!("[{}]", target.host)
-    } else {
-        target.host.clone()
-    };
-    let uri = format!("{scheme}://{host}:{}{}", target.port, target.ws_path);
+    let uri = format!(
+        "{scheme}://{}{}",
+        super::authority(&target.host, target.port),
+        target.ws_path
+    );
     let mut request = uri
         .as_str()
         .into_client_request()

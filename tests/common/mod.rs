@@ -60,6 +60,22 @@ pub fn mosquitto_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The mosquitto binary, or `None` after printing "skipped: mosquitto not installed". With
+/// `PAHOISH_REQUIRE_MOSQUITTO=1` (CI sets it) a missing mosquitto fails the test instead.
+pub fn mosquitto_or_skip() -> Option<PathBuf> {
+    match mosquitto_binary() {
+        Some(binary) => Some(binary),
+        None if std::env::var("PAHOISH_REQUIRE_MOSQUITTO").as_deref() == Ok("1") => panic!(
+            "mosquitto is not installed but PAHOISH_REQUIRE_MOSQUITTO=1 requires it: install it \
+             (apt-get install -y mosquitto) or point PAHOISH_MOSQUITTO at the binary"
+        ),
+        None => {
+            println!("skipped: mosquitto not installed");
+            None
+        }
+    }
+}
+
 /// A mosquitto process listening on a free port of 127.0.0.1, killed (and its directory removed) on drop.
 ///
 /// The configuration allows anonymous clients, keeps nothing on disk (so a restart forgets every session,
@@ -79,17 +95,7 @@ impl Mosquitto {
     /// Starts mosquitto, or returns `None` after printing "skipped: mosquitto not installed" when it is not
     /// installed. With `PAHOISH_REQUIRE_MOSQUITTO=1` (CI sets it) a missing mosquitto fails the test.
     pub fn start_or_skip() -> Option<Mosquitto> {
-        match mosquitto_binary() {
-            Some(binary) => Some(Mosquitto::start(binary)),
-            None if std::env::var("PAHOISH_REQUIRE_MOSQUITTO").as_deref() == Ok("1") => panic!(
-                "mosquitto is not installed but PAHOISH_REQUIRE_MOSQUITTO=1 requires it: install it \
-                 (apt-get install -y mosquitto) or point PAHOISH_MOSQUITTO at the binary"
-            ),
-            None => {
-                println!("skipped: mosquitto not installed");
-                None
-            }
-        }
+        mosquitto_or_skip().map(Mosquitto::start)
     }
 
     fn start(binary: PathBuf) -> Mosquitto {

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::certs::{certs, Certs};
-use crate::common::{mosquitto_binary, unique, WAIT};
+use crate::common::{mosquitto_or_skip, unique, WAIT};
 
 /// A running mosquitto with every transport's listener.
 #[derive(Debug)]
@@ -38,17 +38,7 @@ impl Broker {
     /// Starts mosquitto, or returns `None` after printing "skipped: mosquitto not installed" (a failure
     /// instead with `PAHOISH_REQUIRE_MOSQUITTO=1`), as `common::Mosquitto` does.
     pub fn start_or_skip() -> Option<Broker> {
-        match mosquitto_binary() {
-            Some(binary) => Some(Broker::start(binary)),
-            None if std::env::var("PAHOISH_REQUIRE_MOSQUITTO").as_deref() == Ok("1") => panic!(
-                "mosquitto is not installed but PAHOISH_REQUIRE_MOSQUITTO=1 requires it: install it \
-                 (apt-get install -y mosquitto) or point PAHOISH_MOSQUITTO at the binary"
-            ),
-            None => {
-                println!("skipped: mosquitto not installed");
-                None
-            }
-        }
+        mosquitto_or_skip().map(Broker::start)
     }
 
     fn start(binary: PathBuf) -> Broker {
