@@ -27,7 +27,7 @@ use rand::Rng;
 use crate::callbacks::{in_callback_of, not_in_callback, Callbacks};
 use crate::error::{Error, Result};
 use crate::message::{MessageInfo, Payload, PublishSignal, PublishState};
-use crate::net::{NetStream, TlsConfig, Waker};
+use crate::net::{NetStream, TlsLayer, Waker};
 use crate::options::{Builder, IntoQos, Proxy, Seconds, TlsOptions, Transport};
 use crate::packet::{Connect, LastWill, Protocol, QoS};
 use crate::session::{ConnState, Session, SessionConfig};
@@ -47,7 +47,7 @@ pub(crate) struct State {
     pub keepalive: u16,
     pub transport: Transport,
     /// `tls_set` and friends; `None`: no TLS.
-    pub tls: Option<TlsConfig>,
+    pub tls: Option<Arc<dyn TlsLayer>>,
     pub ws_path: String,
     pub ws_headers: Vec<(String, String)>,
     pub proxy: Option<Proxy>,
@@ -458,7 +458,7 @@ impl<U: Send + 'static> Client<U> {
         if st.tls.is_some() {
             return Err(tls_twice());
         }
-        st.tls = Some(TlsConfig::from_connector(connector));
+        st.tls = Some(crate::net::tls::from_connector(connector));
         Ok(())
     }
 
@@ -487,7 +487,7 @@ impl<U: Send + 'static> Client<U> {
                     "configure TLS first (tls_set, tls_set_with or tls_set_context)",
                 ));
             };
-            set_insecure(tls, insecure)?;
+            *tls = tls.with_insecure(insecure)?;
         }
         if insecure {
             self.log(
@@ -850,23 +850,13 @@ fn tls_twice() -> Error {
 }
 
 #[cfg(feature = "tls")]
-fn tls_config(options: TlsOptions) -> Result<TlsConfig> {
-    TlsConfig::from_options(options)
+fn tls_config(options: TlsOptions) -> Result<Arc<dyn TlsLayer>> {
+    crate::net::tls::configure(options)
 }
 
 #[cfg(not(feature = "tls"))]
-fn tls_config(_: TlsOptions) -> Result<TlsConfig> {
+fn tls_config(_: TlsOptions) -> Result<Arc<dyn TlsLayer>> {
     Err(no_tls())
-}
-
-#[cfg(feature = "tls")]
-fn set_insecure(tls: &mut TlsConfig, insecure: bool) -> Result<()> {
-    tls.set_insecure(insecure)
-}
-
-#[cfg(not(feature = "tls"))]
-fn set_insecure(tls: &mut TlsConfig, _: bool) -> Result<()> {
-    match *tls {}
 }
 
 #[cfg(not(feature = "tls"))]

@@ -9,14 +9,17 @@
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use native_tls::{Certificate, HandshakeError, Identity, Protocol, TlsConnector};
 
-use super::{NetStream, Target};
+use super::{NetStream, Target, TlsLayer};
 use crate::error::{Error, Result};
+use crate::options::Transport;
 use crate::options::{CertReqs, TlsOptions, TlsVersion};
 
 /// The TLS settings of a client: the connector, and what it was built from (to rebuild it when
@@ -79,6 +82,38 @@ impl TlsConfig {
         self.connector = build(options, loaded, insecure)?;
         self.insecure = insecure;
         Ok(())
+    }
+}
+
+/// The settings of `tls_set`/`tls_set_with`: the files are read and the connector built here.
+pub(crate) fn configure(options: TlsOptions) -> Result<Arc<dyn TlsLayer>> {
+    Ok(Arc::new(TlsConfig::from_options(options)?))
+}
+
+/// The settings of `tls_set_context`.
+pub(crate) fn from_connector(connector: TlsConnector) -> Arc<dyn TlsLayer> {
+    Arc::new(TlsConfig::from_connector(connector))
+}
+
+impl TlsLayer for TlsConfig {
+    fn with_insecure(&self, insecure: bool) -> Result<Arc<dyn TlsLayer>> {
+        let mut changed = self.clone();
+        changed.set_insecure(insecure)?;
+        Ok(Arc::new(changed))
+    }
+
+    fn connect(
+        &self,
+        target: &Target,
+        tcp: TcpStream,
+        timeout: Duration,
+    ) -> Result<Box<dyn NetStream>> {
+        let stream = handshake(self, target, tcp, timeout)?;
+        if target.transport == Transport::Websockets {
+            super::websocket_layer(target, stream, timeout)
+        } else {
+            Ok(Box::new(stream))
+        }
     }
 }
 
