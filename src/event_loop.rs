@@ -24,12 +24,16 @@ use crate::packet::{self, Packet, MAX_REMAINING_LENGTH};
 use crate::reason::{Properties, ReasonCode};
 use crate::session::{ConnState, Event};
 
-/// Reads go into at least this much free buffer space.
-const READ_CHUNK: usize = 64 * 1024;
+/// The read buffer's starting size, and the room a read gets: a buffer with less than half of this free
+/// after moving a partial packet to its front grows (doubling), so a packet larger than the buffer
+/// is read in ever larger pieces.
+const READ_CHUNK: usize = 16 * 1024;
 /// After this much reading in one turn, let writes and callbacks happen before reading on. Everything
 /// read in a turn is decoded into messages before the callbacks run, so this also bounds the memory
-/// those messages take (a 64 KiB read of 64-byte messages is ~750 `Message`s, ~150 KiB).
-const READ_BUDGET: usize = 64 * 1024;
+/// those messages take: 16 KiB of 64-byte messages is ~180 `Message`s, ~30 KiB with their event
+/// entries. (A larger budget saves no system call worth having: a subscriber that has fallen behind
+/// needs one more `poll` per 16 KiB, against one `recv` per message or two when it has not.)
+const READ_BUDGET: usize = 16 * 1024;
 /// Buffers that grew past this for one large packet shrink back once empty. Large enough for a stream
 /// of 1 MiB messages (the read buffer doubles to 2 MiB to hold one): shrinking after each would
 /// allocate, zero, copy and fault in the buffer again for every message.
@@ -1087,8 +1091,9 @@ fn reset_io(io: &mut Io) {
     }
 }
 
-/// Makes at least `READ_CHUNK` bytes of room after `rend`: moves undecoded bytes to the front, grows
-/// (by doubling) when a packet is larger than the buffer, and shrinks back after one was.
+/// Makes room for the next read: moves undecoded bytes (a partial packet) to the front, grows (by
+/// doubling) when less than half a `READ_CHUNK` is left, as when a packet is larger than the buffer,
+/// and shrinks back after one was.
 fn make_room(io: &mut Io) {
     if io.rstart == io.rend && io.rbuf.len() > BUFFER_KEEP {
         io.rbuf = Vec::new();
@@ -1103,8 +1108,72 @@ fn make_room(io: &mut Io) {
         io.rend -= io.rstart;
         io.rstart = 0;
     }
-    if io.rbuf.len() - io.rend < READ_CHUNK {
+    if io.rbuf.len() - io.rend < READ_CHUNK / 2 {
         let len = (io.rbuf.len() * 2).max(io.rend + READ_CHUNK);
-        io.rbuf.resize(len, 0);
+        // A new zeroed allocation (calloc) rather than `resize` (memset): fresh pages from the kernel
+        // are zero already and stay out of resident memory until a read reaches them.
+        let mut grown = vec![0; len];
+        grown[..io.rend].copy_from_slice(&io.rbuf[..io.rend]);
+        io.rbuf = grown;
+    }
+}
+
+#[cfg(test)]
+mod buffer_tests {
+    use super::*;
+
+    fn io() -> Io {
+        Io {
+            stream: None,
+            rbuf: Vec::new(),
+            rstart: 0,
+            rend: 0,
+            wbuf: Vec::new(),
+            wpos: 0,
+            wqos0: Vec::new(),
+            ack_owed: false,
+            packets_in: 0,
+            ack_due: None,
+            read_more: false,
+        }
+    }
+
+    #[test]
+    fn a_partial_packet_moves_to_the_front_and_the_buffer_keeps_its_size() {
+        let mut io = io();
+        make_room(&mut io);
+        assert_eq!(io.rbuf.len(), READ_CHUNK);
+        // A read filled the buffer and everything but the first 100 bytes of a packet was decoded.
+        io.rend = READ_CHUNK;
+        io.rstart = READ_CHUNK - 100;
+        io.rbuf[io.rstart] = 0x30;
+        make_room(&mut io);
+        assert_eq!(
+            io.rbuf.len(),
+            READ_CHUNK,
+            "grew around a small partial packet"
+        );
+        assert_eq!((io.rstart, io.rend), (0, 100));
+        assert_eq!(io.rbuf[0], 0x30);
+    }
+
+    #[test]
+    fn a_packet_larger_than_the_buffer_doubles_it_and_it_shrinks_back_once_done() {
+        let mut io = io();
+        make_room(&mut io);
+        let mut len = io.rbuf.len();
+        // One packet arriving in buffer-filling reads: the buffer doubles, keeping what it holds.
+        while len <= BUFFER_KEEP {
+            io.rbuf[io.rend..].fill(7);
+            io.rend = len;
+            make_room(&mut io);
+            assert_eq!(io.rbuf.len(), len * 2);
+            assert!(io.rbuf[..io.rend].iter().all(|&b| b == 7));
+            len *= 2;
+        }
+        // Decoded: a buffer past BUFFER_KEEP goes back to the starting size.
+        io.rstart = io.rend;
+        make_room(&mut io);
+        assert_eq!((io.rbuf.len(), io.rstart, io.rend), (READ_CHUNK, 0, 0));
     }
 }
