@@ -46,6 +46,8 @@ pub(crate) struct State {
     pub port: u16,
     pub keepalive: u16,
     pub transport: Transport,
+    /// Set with `transport` (see `net::ws_upgrade`).
+    pub ws: Option<crate::net::WsUpgrade>,
     /// `tls_set` and friends; `None`: no TLS.
     pub tls: Option<Arc<dyn TlsLayer>>,
     pub ws_path: String,
@@ -66,6 +68,7 @@ impl State {
     pub(crate) fn target(&self) -> Option<crate::net::Target> {
         Some(crate::net::Target {
             transport: self.transport,
+            ws: self.ws,
             host: self.host.clone()?,
             port: self.port,
             tls: self.tls.clone(),
@@ -252,6 +255,7 @@ fn new_state<U>(b: &Builder<U>, now: Instant) -> State {
         port: 1883,
         keepalive: 60,
         transport: b.transport,
+        ws: b.ws,
         tls: None,
         ws_path: "/mqtt".to_owned(),
         ws_headers: Vec::new(),

@@ -212,6 +212,7 @@ impl<U: Send + 'static> Client<U> {
         {
             let mut st = self.inner.state();
             st.transport = transport;
+            st.ws = net::ws_upgrade(transport);
             if transport == Transport::Websockets
                 && parsed.path() != "/"
                 && !parsed.path().is_empty()

@@ -299,6 +299,8 @@ pub struct Builder<U = ()> {
     pub(crate) userdata: U,
     pub(crate) protocol: Protocol,
     pub(crate) transport: Transport,
+    /// Set with `transport` (see `net::ws_upgrade`).
+    pub(crate) ws: Option<crate::net::WsUpgrade>,
     pub(crate) reconnect_on_failure: bool,
     pub(crate) manual_ack: bool,
     pub(crate) suppress_exceptions: bool,
@@ -313,6 +315,7 @@ impl Default for Builder<()> {
             userdata: (),
             protocol: Protocol::V311,
             transport: Transport::Tcp,
+            ws: None,
             reconnect_on_failure: true,
             manual_ack: false,
             suppress_exceptions: true,
@@ -345,6 +348,7 @@ impl<U> Builder<U> {
             userdata,
             protocol: self.protocol,
             transport: self.transport,
+            ws: self.ws,
             reconnect_on_failure: self.reconnect_on_failure,
             manual_ack: self.manual_ack,
             suppress_exceptions: self.suppress_exceptions,
@@ -363,6 +367,7 @@ impl<U> Builder<U> {
     /// comes with [`Client::tls_set`], over TCP or websockets.
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
+        self.ws = crate::net::ws_upgrade(transport);
         self
     }
 

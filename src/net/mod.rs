@@ -45,6 +45,20 @@ pub(crate) trait TlsLayer: std::fmt::Debug + Send + Sync {
     ) -> Result<Box<dyn NetStream>>;
 }
 
+/// The websocket upgrade of a plain TCP connection, as `open` calls it. Handed out only where the
+/// websockets transport is chosen (`Builder::transport`, `connect_url`), for the reason given at
+/// [`TlsLayer`]: a program that never asks for websockets links none of the websocket code.
+pub(crate) type WsUpgrade = fn(&Target, TcpStream, Duration) -> Result<Box<dyn NetStream>>;
+
+/// The upgrade for `transport`: `Some` for websockets in a build that has them.
+pub(crate) fn ws_upgrade(transport: Transport) -> Option<WsUpgrade> {
+    match transport {
+        #[cfg(feature = "websockets")]
+        Transport::Websockets => Some(websocket_layer::<TcpStream>),
+        _ => None,
+    }
+}
+
 /// A connected, non-blocking byte stream the loop can poll.
 pub(crate) trait NetStream: Read + Write + Send {
     /// The file descriptor to poll.
@@ -113,6 +127,8 @@ impl NetStream for UnixStream {
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub transport: Transport,
+    /// Set (by [`ws_upgrade`]) when `transport` is websockets.
+    pub ws: Option<WsUpgrade>,
     /// The broker's host name or address; for [`Transport::Unix`], the socket's path.
     pub host: String,
     pub port: u16,
@@ -194,7 +210,11 @@ pub(crate) fn open(target: &Target, timeout: Duration) -> Result<Box<dyn NetStre
 /// Puts TLS and the websocket layer, as configured, on a connected TCP stream.
 fn layer(target: &Target, tcp: TcpStream, timeout: Duration) -> Result<Box<dyn NetStream>> {
     match (&target.tls, target.transport) {
-        (None, Transport::Websockets) => websocket_layer(target, tcp, timeout),
+        (None, Transport::Websockets) => match target.ws {
+            Some(upgrade) => upgrade(target, tcp, timeout),
+            // Only in a build without websockets (Builder::build and connect_url refuse them there).
+            None => Err(no_websockets()),
+        },
         (None, _) => Ok(Box::new(tcp)),
         (Some(tls), _) => tls.connect(target, tcp, timeout),
     }
@@ -210,10 +230,15 @@ fn websocket_layer<S: websocket::Socket>(
 }
 
 #[cfg(not(feature = "websockets"))]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))] // only TLS layers websockets on another stream
 fn websocket_layer<S>(_: &Target, _: S, _: Duration) -> Result<Box<dyn NetStream>> {
-    Err(Error::NotSupported(
+    Err(no_websockets())
+}
+
+fn no_websockets() -> Error {
+    Error::NotSupported(
         "the websockets transport: this build lacks the `websockets` feature".into(),
-    ))
+    )
 }
 
 /// Decodes `%XX` escapes (URL user names and passwords); invalid escapes are kept as they are.
