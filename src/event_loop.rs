@@ -934,7 +934,7 @@ impl<U: Send + 'static> Client<U> {
                 }
                 for (mid, info) in io.wqos0.drain(..) {
                     info.set_published();
-                    st.session.events.push(Event::Published { mid });
+                    st.session.published(mid);
                 }
                 if io.wbuf.capacity() > BUFFER_KEEP {
                     io.wbuf.shrink_to(READ_CHUNK);
@@ -1029,14 +1029,16 @@ impl<U: Send + 'static> Client<U> {
                         );
                         refused = Some(code);
                     }
-                    Event::Published { mid } => {
+                    Event::Published { first, count } => {
                         let props = Properties::default();
-                        self.fire(
-                            |c| &mut c.on_publish,
-                            |cb, client, ud| {
-                                cb(client, ud, mid, ReasonCode::puback_success(), &props)
-                            },
-                        );
+                        for mid in crate::session::mids_from(first).take(usize::from(count)) {
+                            self.fire(
+                                |c| &mut c.on_publish,
+                                |cb, client, ud| {
+                                    cb(client, ud, mid, ReasonCode::puback_success(), &props)
+                                },
+                            );
+                        }
                     }
                     Event::Subscribed { mid, codes } => {
                         let props = Properties::default();

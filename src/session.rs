@@ -69,8 +69,10 @@ pub(crate) enum Event {
     Connected { session_present: bool },
     /// CONNACK refused with this 3.1.1 return code.
     ConnectRefused { code: u8 },
-    /// An outgoing message completed (QoS 0 written, PUBACK, PUBCOMP).
-    Published { mid: u16 },
+    /// Outgoing messages completed (QoS 0 written, PUBACK, PUBCOMP): `count` of them, with the ids
+    /// from `first` on, one after the other as they are handed out ([`mids_from`]). Consecutive
+    /// completions (a batch of QoS 0 messages written together, PUBACKs in order) share one event.
+    Published { first: u16, count: u16 },
     /// SUBACK for a subscribe the user made.
     Subscribed { mid: u16, codes: Vec<ReasonCode> },
     /// UNSUBACK for an unsubscribe the user made.
@@ -80,6 +82,13 @@ pub(crate) enum Event {
     Message { msg: Message, generation: u64 },
     /// A debug line for `on_log` (only produced while tracing is on).
     Log(String),
+}
+
+/// The message ids from `first` on, in the order `next_mid` hands them out: 65,535 is followed by 1.
+pub(crate) fn mids_from(first: u16) -> impl Iterator<Item = u16> {
+    std::iter::successors(Some(first), |&m| {
+        Some(if m == u16::MAX { 1 } else { m + 1 })
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +250,20 @@ impl Session {
     }
 
     // ---- message ids ----
+
+    /// Reports `mid` completed: extends the last event when that is a run `mid` continues.
+    pub(crate) fn published(&mut self, mid: u16) {
+        if let Some(Event::Published { first, count }) = self.events.last_mut() {
+            if *count < u16::MAX && mids_from(*first).nth(usize::from(*count)) == Some(mid) {
+                *count += 1;
+                return;
+            }
+        }
+        self.events.push(Event::Published {
+            first: mid,
+            count: 1,
+        });
+    }
 
     fn next_mid(&mut self) -> Option<u16> {
         for _ in 0..u16::MAX {
@@ -821,7 +844,7 @@ impl Session {
                 }
                 _ => m.info.set_published(),
             }
-            self.events.push(Event::Published { mid: pkid });
+            self.published(pkid);
         }
         self.fill_window();
     }
@@ -976,7 +999,10 @@ mod tests {
             vec![publish_pkt(mid, QoS::AtLeastOnce, false)]
         );
         s.handle(Packet::PubAck(PubAck { pkid: mid }), now).unwrap();
-        assert!(matches!(s.events[..], [Event::Published { mid: 1 }]));
+        assert!(matches!(
+            s.events[..],
+            [Event::Published { first: 1, count: 1 }]
+        ));
         assert_eq!(s.pending_messages(), 0);
         let signal = Arc::new(crate::message::PublishSignal::default());
         let mi = crate::MessageInfo {
@@ -986,6 +1012,31 @@ mod tests {
             signal,
         };
         assert!(mi.is_published());
+    }
+
+    #[test]
+    fn consecutive_completions_share_one_event_and_a_gap_or_another_event_starts_a_new_one() {
+        let (mut s, _) = connected(SessionConfig::default());
+        for mid in [65534, 65535, 1, 2] {
+            s.published(mid);
+        }
+        s.published(4); // 3 is missing
+        s.events.push(Event::Unsubscribed { mid: 9 });
+        s.published(5);
+        assert!(matches!(
+            s.events[..],
+            [
+                Event::Published {
+                    first: 65534,
+                    count: 4
+                },
+                Event::Published { first: 4, count: 1 },
+                Event::Unsubscribed { mid: 9 },
+                Event::Published { first: 5, count: 1 },
+            ]
+        ));
+        let wrapped: Vec<u16> = mids_from(65534).take(4).collect();
+        assert_eq!(wrapped, [65534, 65535, 1, 2]);
     }
 
     #[test]
@@ -1536,7 +1587,7 @@ mod tests {
         s.handle(Packet::PubAck(PubAck { pkid: m2 }), now).unwrap();
         assert!(matches!(
             s.events[..],
-            [Event::Published { .. }, Event::Published { .. }]
+            [Event::Published { first, count: 2 }] if first == m1
         ));
         assert!(info(held).is_published());
         // The next message gets the first one's flag back, reset to pending.
