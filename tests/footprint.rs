@@ -22,7 +22,11 @@ fn a_client_without_tls_set_does_not_load_openssl() {
         let (mut s, _) = listener.accept().expect("accept");
         let mut buf = [0u8; 1024];
         let n = s.read(&mut buf).expect("read CONNECT");
-        assert!(n > 0 && buf[0] == 0x10, "expected CONNECT, got {:?}", &buf[..n]);
+        assert!(
+            n > 0 && buf[0] == 0x10,
+            "expected CONNECT, got {:?}",
+            &buf[..n]
+        );
         s.write_all(&[0x20, 2, 0, 0]).expect("write CONNACK");
         while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
     });
@@ -30,7 +34,9 @@ fn a_client_without_tls_set_does_not_load_openssl() {
     let client = Client::new("footprint");
     client.connect("127.0.0.1", port, 60).expect("connect");
     client.r#loop(1.0).expect("loop");
-    let info = client.publish("footprint/test", "x", 0, false).expect("publish");
+    let info = client
+        .publish("footprint/test", "x", 0, false)
+        .expect("publish");
     assert_eq!(info.rc, pahoish::ErrorCode::Success);
     client.disconnect().expect("disconnect");
     broker.join().expect("broker thread");
