@@ -20,7 +20,7 @@ use crate::client::{Client, Io};
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::{self, Waker};
 use crate::options::{Seconds, Transport};
-use crate::packet::{self, Packet, MAX_REMAINING_LENGTH};
+use crate::packet::{self, Packet, Publish, MAX_REMAINING_LENGTH};
 use crate::reason::{Properties, ReasonCode};
 use crate::session::{ConnState, Event};
 
@@ -903,7 +903,13 @@ impl<U: Send + 'static> Client<U> {
             let Some(frame) = packet::frame(buf, MAX_REMAINING_LENGTH)? else {
                 break;
             };
-            let packet = Packet::decode_frame(frame.header, &buf[frame.header_len..frame.len()])?;
+            let body = &buf[frame.header_len..frame.len()];
+            let packet = if frame.header >> 4 == Publish::PACKET_TYPE {
+                let spare = st.session.spare_payload();
+                Packet::Publish(Publish::decode_reusing(frame.header & 0x0f, body, spare)?)
+            } else {
+                Packet::decode_frame(frame.header, body)?
+            };
             io.rstart += frame.len();
             io.packets_in += 1;
             st.session.handle(packet, now)?;
@@ -1056,10 +1062,9 @@ impl<U: Send + 'static> Client<U> {
                     }
                     Event::Message { msg, generation } => {
                         self.fire_message(&msg);
-                        self.inner
-                            .state()
-                            .session
-                            .message_handled(msg.mid, msg.qos, generation);
+                        let mut st = self.inner.state();
+                        st.session.message_handled(msg.mid, msg.qos, generation);
+                        st.session.give_back_payload(msg.payload);
                     }
                     Event::Log(line) => self.log(LogLevel::Debug, &line),
                 }

@@ -26,7 +26,7 @@ pub struct Publish {
 }
 
 impl Publish {
-    const PACKET_TYPE: u8 = 3;
+    pub(crate) const PACKET_TYPE: u8 = 3;
 
     /// Appends the whole packet to `out`; the same as [`Publish::encode_parts`] with this packet's fields.
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -85,6 +85,12 @@ impl Publish {
     /// Fails on QoS 3, DUP at QoS 0, a topic that is empty, not UTF-8 or holds a wildcard, and packet
     /// identifier 0 at QoS 1 or 2. Everything after the topic (and packet identifier) is the payload.
     pub fn decode(flags: u8, body: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_reusing(flags, body, Vec::new())
+    }
+
+    /// As [`decode`](Publish::decode), with the payload copied into `buf` (cleared first) instead of a
+    /// new allocation: the loop passes the buffer of a message it has delivered.
+    pub fn decode_reusing(flags: u8, body: &[u8], mut buf: Vec<u8>) -> Result<Self, DecodeError> {
         let qos = QoS::try_from((flags >> 1) & 0x03)?;
         let dup = flags & 0x08 != 0;
         let retain = flags & 0x01 != 0;
@@ -110,7 +116,9 @@ impl Publish {
                 pkid => pkid,
             }
         };
-        let payload = r.rest().to_vec();
+        buf.clear();
+        buf.extend_from_slice(r.rest());
+        let payload = buf;
         Ok(Publish {
             dup,
             qos,
@@ -232,6 +240,21 @@ mod tests {
                 Ok(Some((Packet::Publish(p), bytes.len())))
             );
         }
+    }
+
+    #[test]
+    fn decode_reusing_copies_the_payload_into_the_given_buffer() {
+        let (p, bytes) = cases().into_iter().last().expect("a case");
+        let mut spare = Vec::with_capacity(4096);
+        spare.extend_from_slice(b"left over from the last message");
+        let at = spare.as_ptr();
+        let got = Publish::decode_reusing(bytes[0] & 0x0f, &bytes[2..], spare).unwrap();
+        assert_eq!(got, p);
+        assert_eq!(
+            got.payload.as_ptr(),
+            at,
+            "a new allocation instead of the spare"
+        );
     }
 
     #[test]
