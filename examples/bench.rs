@@ -78,7 +78,11 @@ fn run(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Error> {
     // waiting). With large ones (a window of 8 at 1 MiB) it resumes at once: half a window would leave
     // the pipeline half empty, and a wake-up per megabyte costs nothing.
     let window = (8 * 1024 * 1024 / size.max(1)).clamp(8, 1000);
-    let resume_at = if window >= 100 { window / 2 } else { window - 1 };
+    let resume_at = if window >= 100 {
+        window / 2
+    } else {
+        window - 1
+    };
     let outstanding = Arc::new((Mutex::new(0usize), Condvar::new()));
     let publ = mqtt::Client::new(&format!("pub-{pid}"));
     publ.max_inflight_messages_set(100);
