@@ -17,6 +17,7 @@
 //! No internal lock is held while a callback runs (except the userdata one and the callback's own), so
 //! callbacks may call any method.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
@@ -32,6 +33,10 @@ use crate::options::{Builder, IntoQos, Proxy, Seconds, TlsOptions, Transport};
 use crate::packet::{Connect, LastWill, Protocol, QoS};
 use crate::session::{ConnState, Session, SessionConfig};
 use crate::topic::{validate_topic, SubscribeTopics, UnsubscribeTopics, MAX_TOPIC_LEN};
+
+/// A borrowed QoS 1/2 payload up to this size is copied into its buffer with the `state` lock held;
+/// a larger one before, so that the loop is not kept waiting for the copy.
+const COPY_UNDER_LOCK: usize = 4096;
 
 /// Connection settings and the protocol session, behind the `state` lock.
 pub(crate) struct State {
@@ -573,16 +578,16 @@ impl<U: Send + 'static> Client<U> {
     /// client.will_clear();
     /// # Ok::<(), pahoish::Error>(())
     /// ```
-    pub fn will_set(
+    pub fn will_set<'p>(
         &self,
         topic: &str,
-        payload: impl Into<Payload>,
+        payload: impl Into<Payload<'p>>,
         qos: impl IntoQos,
         retain: bool,
     ) -> Result<()> {
         validate_topic(topic)?;
         let qos = qos.into_qos()?;
-        let payload = payload.into().0;
+        let payload = payload.into().into_bytes();
         if payload.len() > MAX_TOPIC_LEN {
             return Err(Error::invalid(
                 "payload",
@@ -773,16 +778,27 @@ impl<U: Send + 'static> Client<U> {
     /// assert!(client.publish("a/b", "x", 3, false).is_err());
     /// # Ok::<(), pahoish::Error>(())
     /// ```
-    pub fn publish(
+    pub fn publish<'p>(
         &self,
         topic: &str,
-        payload: impl Into<Payload>,
+        payload: impl Into<Payload<'p>>,
         qos: impl IntoQos,
         retain: bool,
     ) -> Result<MessageInfo> {
         validate_topic(topic)?;
         let qos = qos.into_qos()?;
-        let payload = payload.into().0;
+        let payload = match payload.into().0 {
+            // A QoS 1/2 message is kept until acknowledged, so a borrowed payload is copied into a
+            // spare buffer of the session's. A large one is copied here, outside the `state` lock,
+            // which the loop needs meanwhile; a small one (a few hundred nanoseconds) under it.
+            Cow::Borrowed(bytes) if qos != QoS::AtMostOnce && bytes.len() > COPY_UNDER_LOCK => {
+                let mut buf = self.inner.state().session.spare_payload();
+                buf.clear();
+                buf.extend_from_slice(bytes);
+                Cow::Owned(buf)
+            }
+            payload => payload,
+        };
         let (mid, rc, state) = self
             .inner
             .state()

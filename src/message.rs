@@ -1,6 +1,7 @@
 //! `Message` (what `on_message` receives), `MessageInfo` (what `publish` returns) and `Payload` (what
 //! `publish` accepts).
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -41,15 +42,15 @@ pub struct Message {
 impl Message {
     /// A message with the given fields; `mid` 0, not a duplicate, timestamped now. Useful in tests of
     /// code that handles messages.
-    pub fn new(
+    pub fn new<'p>(
         topic: impl Into<String>,
-        payload: impl Into<Payload>,
+        payload: impl Into<Payload<'p>>,
         qos: u8,
         retain: bool,
     ) -> Message {
         Message {
             topic: topic.into(),
-            payload: payload.into().0,
+            payload: payload.into().into_bytes(),
             qos,
             retain,
             mid: 0,
@@ -118,96 +119,98 @@ fn bytes_repr(b: &[u8]) -> String {
 /// assert_eq!(Payload::from(vec![1u8, 2]).as_bytes(), &[1, 2]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Payload(pub(crate) Vec<u8>);
+pub struct Payload<'a>(pub(crate) Cow<'a, [u8]>);
 
-impl Payload {
+impl Payload<'_> {
     /// The payload bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
-    /// The payload bytes, owned.
+    /// The payload bytes, owned (copied if they were borrowed).
     pub fn into_bytes(self) -> Vec<u8> {
-        self.0
+        self.0.into_owned()
     }
 }
 
-impl From<&str> for Payload {
-    fn from(s: &str) -> Payload {
-        Payload(s.as_bytes().to_vec())
+impl<'a> From<&'a str> for Payload<'a> {
+    fn from(s: &'a str) -> Payload<'a> {
+        Payload(Cow::Borrowed(s.as_bytes()))
     }
 }
-impl From<String> for Payload {
-    fn from(s: String) -> Payload {
-        Payload(s.into_bytes())
+impl From<String> for Payload<'_> {
+    fn from(s: String) -> Self {
+        Payload(Cow::Owned(s.into_bytes()))
     }
 }
-impl From<&String> for Payload {
-    fn from(s: &String) -> Payload {
-        Payload(s.as_bytes().to_vec())
+impl<'a> From<&'a String> for Payload<'a> {
+    fn from(s: &'a String) -> Payload<'a> {
+        Payload(Cow::Borrowed(s.as_bytes()))
     }
 }
-impl From<&[u8]> for Payload {
-    fn from(b: &[u8]) -> Payload {
-        Payload(b.to_vec())
+impl<'a> From<&'a [u8]> for Payload<'a> {
+    fn from(b: &'a [u8]) -> Payload<'a> {
+        Payload(Cow::Borrowed(b))
     }
 }
-impl From<Vec<u8>> for Payload {
-    fn from(b: Vec<u8>) -> Payload {
-        Payload(b)
+impl From<Vec<u8>> for Payload<'_> {
+    fn from(b: Vec<u8>) -> Self {
+        Payload(Cow::Owned(b))
     }
 }
-impl From<&Vec<u8>> for Payload {
-    fn from(b: &Vec<u8>) -> Payload {
-        Payload(b.clone())
+impl<'a> From<&'a Vec<u8>> for Payload<'a> {
+    fn from(b: &'a Vec<u8>) -> Payload<'a> {
+        Payload(Cow::Borrowed(b))
     }
 }
-impl<const N: usize> From<[u8; N]> for Payload {
-    fn from(b: [u8; N]) -> Payload {
-        Payload(b.to_vec())
+impl<const N: usize> From<[u8; N]> for Payload<'_> {
+    fn from(b: [u8; N]) -> Self {
+        Payload(Cow::Owned(b.to_vec()))
     }
 }
-impl<const N: usize> From<&[u8; N]> for Payload {
-    fn from(b: &[u8; N]) -> Payload {
-        Payload(b.to_vec())
+impl<'a, const N: usize> From<&'a [u8; N]> for Payload<'a> {
+    fn from(b: &'a [u8; N]) -> Payload<'a> {
+        Payload(Cow::Borrowed(b))
     }
 }
-impl From<()> for Payload {
-    fn from(_: ()) -> Payload {
-        Payload(Vec::new())
+impl From<()> for Payload<'_> {
+    fn from(_: ()) -> Self {
+        Payload::default()
     }
 }
-impl<T: Into<Payload>> From<Option<T>> for Payload {
-    fn from(p: Option<T>) -> Payload {
+impl<'a, T: Into<Payload<'a>>> From<Option<T>> for Payload<'a> {
+    fn from(p: Option<T>) -> Payload<'a> {
         p.map(Into::into).unwrap_or_default()
     }
 }
 
 macro_rules! payload_from_number {
     ($($t:ty),*) => {$(
-        impl From<$t> for Payload {
+        impl From<$t> for Payload<'_> {
             /// The number's decimal text, as Paho sends `str(n)`.
-            fn from(n: $t) -> Payload {
-                Payload(n.to_string().into_bytes())
+            fn from(n: $t) -> Self {
+                Payload(Cow::Owned(n.to_string().into_bytes()))
             }
         }
     )*};
 }
 payload_from_number!(i8, i16, i32, i64, i128, isize, u16, u32, u64, u128, usize);
 
-impl From<f64> for Payload {
+impl From<f64> for Payload<'_> {
     /// Python's `str(float)`: `4.2` is `"4.2"`, `1.0` is `"1.0"`, `1e21` is `"1e+21"`, `1.5e-05` likewise.
-    fn from(n: f64) -> Payload {
-        Payload(python_float_str(n.abs(), n.is_nan(), n.to_string(), format!("{n:e}")).into_bytes())
+    fn from(n: f64) -> Self {
+        let text = python_float_str(n.abs(), n.is_nan(), n.to_string(), format!("{n:e}"));
+        Payload(Cow::Owned(text.into_bytes()))
     }
 }
 
-impl From<f32> for Payload {
+impl From<f32> for Payload<'_> {
     /// As for `f64`, with the shortest digits that identify the `f32` (`4.2f32` is `"4.2"`, not the
     /// `"4.199999809265137"` that widening to `f64` would print).
-    fn from(n: f32) -> Payload {
+    fn from(n: f32) -> Self {
         let abs = f64::from(n.abs());
-        Payload(python_float_str(abs, n.is_nan(), n.to_string(), format!("{n:e}")).into_bytes())
+        let text = python_float_str(abs, n.is_nan(), n.to_string(), format!("{n:e}"));
+        Payload(Cow::Owned(text.into_bytes()))
     }
 }
 

@@ -250,9 +250,9 @@ impl Will {
     /// let will = pahoish::publish::Will::new("status", (), 0, false);
     /// assert!(will.payload.is_empty());
     /// ```
-    pub fn new(
+    pub fn new<'p>(
         topic: impl Into<String>,
-        payload: impl Into<Payload>,
+        payload: impl Into<Payload<'p>>,
         qos: u8,
         retain: bool,
     ) -> Will {
@@ -403,10 +403,10 @@ impl IntoMessage for &Message {
     }
 }
 
-impl<T, P, Q> IntoMessage for (T, P, Q, bool)
+impl<'a, T, P, Q> IntoMessage for (T, P, Q, bool)
 where
     T: AsRef<str>,
-    P: Into<Payload>,
+    P: Into<Payload<'a>>,
     Q: IntoQos,
 {
     fn into_message(self) -> Result<Message> {
@@ -427,9 +427,9 @@ where
 /// publish::single("paho/test/single", "boo", 0, false, &Options::default())?;
 /// # Ok::<(), pahoish::Error>(())
 /// ```
-pub fn single(
+pub fn single<'p>(
     topic: &str,
-    payload: impl Into<Payload>,
+    payload: impl Into<Payload<'p>>,
     qos: impl IntoQos,
     retain: bool,
     options: &Options,

@@ -23,6 +23,7 @@
 //!   message before it when the topic is the same, and takes a completion flag whose `MessageInfo` is
 //!   gone from the ones kept back for reuse.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,11 +163,13 @@ impl MidSet {
 /// time allocates none.
 const SPARE_STATES: usize = 1024;
 
-/// Payload buffers of delivered messages kept for the next PUBLISHes to be decoded into: at most this
-/// many, holding at most [`SPARE_PAYLOAD_BYTES`] in all. A stream of large messages then reuses the same
-/// few buffers instead of having the allocator hand out fresh memory (and the kernel fault it in) for
-/// every one: with QoS 2's messages held until PUBREL, glibc returned freed space to the system and
-/// took it back for each message, a quarter of the CPU time at 1 MiB.
+/// Payload buffers kept for reuse, given back by delivered incoming messages and by acknowledged
+/// outgoing ones, and taken by the next PUBLISH decoded and the next QoS 1/2 `publish` of a borrowed
+/// payload: at most this many, holding at most [`SPARE_PAYLOAD_BYTES`] in all. A stream of messages
+/// then reuses the same few buffers instead of allocating one per message; with large messages, instead
+/// of having the allocator hand out fresh memory (and the kernel fault it in) for every one: with QoS
+/// 2's messages held until PUBREL, glibc returned freed space to the system and took it back for each
+/// message, a quarter of the CPU time at 1 MiB.
 const SPARE_PAYLOADS: usize = 64;
 const SPARE_PAYLOAD_BYTES: usize = 4 * 1024 * 1024;
 
@@ -430,13 +433,14 @@ impl Session {
     /// Queues a PUBLISH. Returns the message id, Paho's return code (`NoConn` when there is no
     /// connection: a QoS 0 message is then dropped, a QoS 1/2 message kept for the next connection) and
     /// the completion state for `MessageInfo`.
-    pub(crate) fn publish(
+    pub(crate) fn publish<'p>(
         &mut self,
         topic: &str,
-        payload: Vec<u8>,
+        payload: impl Into<Cow<'p, [u8]>>,
         qos: QoS,
         retain: bool,
     ) -> Result<(u16, ErrorCode, Arc<PublishState>)> {
+        let payload = payload.into();
         let len = Publish::parts_remaining_length(topic.len(), qos, payload.len());
         if len > packet::MAX_REMAINING_LENGTH {
             return Err(Error::PayloadTooLarge(payload.len()));
@@ -470,6 +474,17 @@ impl Session {
         }
         let mid = self.reserve_mid()?;
         let info = self.new_state();
+        // Kept until acknowledged: a borrowed payload is copied into a spare buffer (one an acknowledged
+        // or delivered message gave back), so a steady stream of publishes allocates nothing.
+        let payload = match payload {
+            Cow::Owned(owned) => owned,
+            Cow::Borrowed(bytes) => {
+                let mut buf = self.spare_payload();
+                buf.clear();
+                buf.extend_from_slice(bytes);
+                buf
+            }
+        };
         let msg = OutMsg {
             mid,
             qos,
@@ -735,7 +750,8 @@ impl Session {
                     m.state = OutState::Pubcomp;
                     // The broker owns the message now: only its id is needed from here on. (The topic
                     // is shared with the messages around it, so keeping it costs nothing.)
-                    m.payload = Vec::new();
+                    let payload = std::mem::take(&mut m.payload);
+                    self.give_back_payload(payload);
                     self.send(|out| PubRel { pkid }.encode(out));
                     self.log(|| format!("Sending PUBREL (Mid: {pkid})"));
                 }
@@ -873,6 +889,8 @@ impl Session {
         };
         if let Some(mut m) = self.inflight.remove(i) {
             self.mids.remove(pkid);
+            let payload = std::mem::take(&mut m.payload);
+            self.give_back_payload(payload);
             match Arc::get_mut(&mut m.info) {
                 // No `MessageInfo` is left to see the flag (the session holds the only reference, and
                 // only the session hands out new ones): keep it for the next message instead.
@@ -1679,7 +1697,7 @@ mod tests {
         };
         let (mut s, now) = connected(cfg);
         for (topic, payload) in [("a/b", "1"), ("a/b", "2"), ("c", "3")] {
-            s.publish(topic, payload.into(), QoS::AtLeastOnce, false)
+            s.publish(topic, payload.as_bytes(), QoS::AtLeastOnce, false)
                 .unwrap();
         }
         assert!(Arc::ptr_eq(&s.inflight[0].topic, &s.queued[0].topic));
