@@ -92,6 +92,13 @@ pub(crate) fn mids_from(first: u16) -> impl Iterator<Item = u16> {
     })
 }
 
+/// The id `steps` after `first` in that order (ids run 1..=65,535).
+fn mid_after(first: u16, steps: u16) -> u16 {
+    let zero_based = (u32::from(first.max(1)) - 1 + u32::from(steps)) % u32::from(u16::MAX);
+    // In range: the remainder is below 65,535.
+    (zero_based + 1) as u16
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 /// What an outgoing QoS 1/2 message waits for.
 enum OutState {
@@ -267,8 +274,8 @@ impl Session {
 
     // ---- message ids ----
 
-    /// A buffer for the payload of the next incoming PUBLISH: one a delivered message gave back, or a
-    /// new (empty) one.
+    /// A buffer for a payload (of an incoming PUBLISH, or a borrowed one `publish` must keep): one a
+    /// delivered or acknowledged message gave back, or a new (empty) one.
     pub(crate) fn spare_payload(&mut self) -> Vec<u8> {
         match self.spare_payloads.pop() {
             Some(buf) => {
@@ -279,8 +286,8 @@ impl Session {
         }
     }
 
-    /// Keeps the payload buffer of a delivered message for [`spare_payload`](Session::spare_payload),
-    /// while the spares stay within their bounds.
+    /// Keeps the payload buffer of a delivered or acknowledged message for
+    /// [`spare_payload`](Session::spare_payload), while the spares stay within their bounds.
     pub(crate) fn give_back_payload(&mut self, buf: Vec<u8>) {
         let capacity = buf.capacity();
         if capacity > 0
@@ -295,7 +302,7 @@ impl Session {
     /// Reports `mid` completed: extends the last event when that is a run `mid` continues.
     pub(crate) fn published(&mut self, mid: u16) {
         if let Some(Event::Published { first, count }) = self.events.last_mut() {
-            if *count < u16::MAX && mids_from(*first).nth(usize::from(*count)) == Some(mid) {
+            if *count < u16::MAX && mid_after(*first, *count) == mid {
                 *count += 1;
                 return;
             }
@@ -1128,6 +1135,17 @@ mod tests {
         ));
         let wrapped: Vec<u16> = mids_from(65534).take(4).collect();
         assert_eq!(wrapped, [65534, 65535, 1, 2]);
+        for (first, steps) in [
+            (1, 0),
+            (1, 1),
+            (65534, 1),
+            (65534, 2),
+            (65535, 3),
+            (7, 65535),
+        ] {
+            let walked = mids_from(first).nth(usize::from(steps));
+            assert_eq!(Some(mid_after(first, steps)), walked, "{first} + {steps}");
+        }
     }
 
     #[test]
