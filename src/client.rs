@@ -96,7 +96,8 @@ impl State {
     }
 }
 
-/// The socket and its buffers, behind the `io` lock.
+/// The socket and its buffers, behind the `io` lock. `Default`: no connection, empty buffers.
+#[derive(Default)]
 pub(crate) struct Io {
     pub stream: Option<Box<dyn NetStream>>,
     /// Read buffer: bytes `rstart..rend` are received and not yet decoded.
@@ -280,19 +281,7 @@ impl<U> Client<U> {
         Client {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
-                io: Mutex::new(Io {
-                    stream: None,
-                    rbuf: Vec::new(),
-                    rstart: 0,
-                    rend: 0,
-                    wbuf: Vec::new(),
-                    wpos: 0,
-                    wqos0: Vec::new(),
-                    ack_owed: false,
-                    packets_in: 0,
-                    ack_due: None,
-                    read_more: false,
-                }),
+                io: Mutex::new(Io::default()),
                 callbacks: Mutex::new(Callbacks::default()),
                 userdata: Mutex::new(b.userdata),
                 pending_userdata: Mutex::new(None),

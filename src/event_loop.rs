@@ -1130,25 +1130,9 @@ fn make_room(io: &mut Io) {
 mod buffer_tests {
     use super::*;
 
-    fn io() -> Io {
-        Io {
-            stream: None,
-            rbuf: Vec::new(),
-            rstart: 0,
-            rend: 0,
-            wbuf: Vec::new(),
-            wpos: 0,
-            wqos0: Vec::new(),
-            ack_owed: false,
-            packets_in: 0,
-            ack_due: None,
-            read_more: false,
-        }
-    }
-
     #[test]
     fn a_partial_packet_moves_to_the_front_and_the_buffer_keeps_its_size() {
-        let mut io = io();
+        let mut io = Io::default();
         make_room(&mut io);
         assert_eq!(io.rbuf.len(), READ_CHUNK);
         // A read filled the buffer and everything but the first 100 bytes of a packet was decoded.
@@ -1167,7 +1151,7 @@ mod buffer_tests {
 
     #[test]
     fn a_packet_larger_than_the_buffer_doubles_it_and_it_shrinks_back_once_done() {
-        let mut io = io();
+        let mut io = Io::default();
         make_room(&mut io);
         let mut len = io.rbuf.len();
         // One packet arriving in buffer-filling reads: the buffer doubles, keeping what it holds.
