@@ -110,6 +110,11 @@ fn bytes_repr(b: &[u8]) -> String {
 /// Converts from `&str`, `String`, `&[u8]`, `Vec<u8>`, byte arrays, integers and floats (as their decimal
 /// text, like Paho: `42` is `b"42"`, `4.2` is `b"4.2"`), and `()` or `Option::None` for an empty payload.
 ///
+/// The borrowed forms (`&str`, `&[u8]`, `&Vec<u8>`, `&String`, `&[u8; N]`) are not copied until they must
+/// be: `publish` at QoS 0 encodes them straight into the output buffer, and at QoS 1 and 2 copies them
+/// once, into a buffer kept until the broker acknowledges the message (an owned `Vec<u8>` or `String`
+/// moves in without a copy).
+///
 /// ```
 /// use pahoish::Payload;
 /// assert_eq!(Payload::from(42).as_bytes(), b"42");
@@ -117,6 +122,8 @@ fn bytes_repr(b: &[u8]) -> String {
 /// assert_eq!(Payload::from(()).as_bytes(), b"");
 /// assert_eq!(Payload::from(None::<&str>).as_bytes(), b"");
 /// assert_eq!(Payload::from(vec![1u8, 2]).as_bytes(), &[1, 2]);
+/// let reading = String::from("21.5");
+/// assert_eq!(Payload::from(&reading).as_bytes(), b"21.5"); // borrowed, not copied
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Payload<'a>(pub(crate) Cow<'a, [u8]>);
