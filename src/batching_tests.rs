@@ -58,8 +58,8 @@ impl Write for CountingStream {
     }
 }
 
-// Only `raw_fd`: the other hooks keep their defaults (a plain socket's behaviour, minus the TCP_QUICKACK
-// hint, which writes nothing).
+// Only `raw_fd`: the other hooks keep their defaults, a plain TCP socket's (the TCP_QUICKACK hint among
+// them, which writes nothing).
 impl NetStream for CountingStream {
     fn raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()

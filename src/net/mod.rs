@@ -65,12 +65,18 @@ pub(crate) trait NetStream: Read + Write + Send {
     fn raw_fd(&self) -> RawFd;
 
     /// Asks the peer's last data to be acknowledged now rather than after the delayed-ACK timer, for
-    /// when we have nothing to send that would carry the acknowledgement. See [`quickack`].
-    fn ack_now(&self) {}
+    /// when we have nothing to send that would carry the acknowledgement. See [`quickack`]. By default
+    /// on `raw_fd`, which is a TCP socket for every stream but a Unix socket's (TLS and websockets
+    /// run on TCP).
+    fn ack_now(&self) {
+        quickack(self.raw_fd());
+    }
 
     /// Lets the kernel delay its acknowledgements again (after [`ack_now`](NetStream::ack_now)), for
     /// when the broker is streaming to us. See [`delayed_acks`].
-    fn ack_later(&self) {}
+    fn ack_later(&self) {
+        delayed_acks(self.raw_fd());
+    }
 
     /// Whether a read that returned less than the buffer's room means the socket is drained. True for
     /// plain sockets. Not for layers that buffer (TLS returns one record per read; the websocket layer
@@ -107,20 +113,17 @@ impl NetStream for TcpStream {
     fn raw_fd(&self) -> RawFd {
         self.as_raw_fd()
     }
-
-    fn ack_now(&self) {
-        quickack(self.as_raw_fd());
-    }
-
-    fn ack_later(&self) {
-        delayed_acks(self.as_raw_fd());
-    }
 }
 
+/// No TCP underneath, so no acknowledgements to hurry or delay.
 impl NetStream for UnixStream {
     fn raw_fd(&self) -> RawFd {
         self.as_raw_fd()
     }
+
+    fn ack_now(&self) {}
+
+    fn ack_later(&self) {}
 }
 
 /// Where and how to connect: the client's settings, copied out of its state for one connection attempt.

@@ -441,14 +441,6 @@ impl<S: Read + Write + Send> NetStream for TlsStream<S> {
         self.fd
     }
 
-    fn ack_now(&self) {
-        super::quickack(self.fd);
-    }
-
-    fn ack_later(&self) {
-        super::delayed_acks(self.fd);
-    }
-
     fn short_read_drains(&self) -> bool {
         false
     }

@@ -181,14 +181,6 @@ impl<S: Socket> NetStream for WsStream<S> {
         self.fd
     }
 
-    fn ack_now(&self) {
-        super::quickack(self.fd);
-    }
-
-    fn ack_later(&self) {
-        super::delayed_acks(self.fd);
-    }
-
     fn short_read_drains(&self) -> bool {
         false
     }
