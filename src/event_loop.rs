@@ -726,16 +726,17 @@ impl<U: Send + 'static> Client<U> {
     /// small segment per turn, and cost both sides a wake-up and a trip through the TCP stack each
     /// time, so the kernel goes back to delayed ACKs, which let the broker fill its segments; but no
     /// longer than `ACK_DELAY`, after which the next turn (the poll timeout sees to it) acknowledges.
-    fn settle_acks(&self) {
+    /// Returns the number of packets the turn read.
+    fn settle_acks(&self) -> usize {
         let mut guard = self.inner.io();
         let io = &mut *guard;
         let packets = std::mem::take(&mut io.packets_in);
         let owed = std::mem::take(&mut io.ack_owed);
         if !owed && io.ack_due.is_none() {
-            return;
+            return packets;
         }
         let Some(stream) = io.stream.as_ref() else {
-            return;
+            return packets;
         };
         let now = Instant::now();
         let overdue = io.ack_due.is_some_and(|due| now >= due);
@@ -746,6 +747,7 @@ impl<U: Send + 'static> Client<U> {
             stream.ack_now();
             io.ack_due = None;
         }
+        packets
     }
 
     /// Keepalive housekeeping (for an external event loop; call it at least once a second): queues
@@ -795,7 +797,14 @@ impl<U: Send + 'static> Client<U> {
         tick.map_err(|e| self.fail(e))?;
         self.write_and_settle()?;
         self.dispatch().map_err(|e| self.fail(e))?;
-        self.settle_acks();
+        if self.settle_acks() > 0 {
+            // This turn read packets, so the broker is likely busy with what we sent it and about to
+            // answer. If it waits to run on this core, let it run now: its answer is then here when
+            // we poll, instead of this thread going to sleep in poll and being woken for it (a
+            // context switch each way). With nothing else to run, this returns at once. Never after
+            // a turn that read nothing, so an idle client still sleeps in poll.
+            thread::yield_now();
+        }
         Ok(())
     }
 
