@@ -124,7 +124,7 @@ impl<U: Send + 'static> Client<U> {
     /// | `unix:///path/to/socket` | Unix socket | - |
     ///
     /// The URL's user and password (percent-decoded) replace `username_pw_set`'s. A websocket URL's path
-    /// replaces `ws_set_options`'s when it has one other than `/`; an `mqtt://` URL's path is ignored.
+    /// replaces `ws_set_options`'s when it has one other than `/` or a query; an `mqtt://` URL's path is ignored.
     /// `mqtts://` and `wss://` use the TLS configured with `tls_set` or, if none is, the system's
     /// trusted roots. Then connects as [`connect`](Client::connect) does.
     ///
@@ -155,8 +155,8 @@ impl<U: Send + 'static> Client<U> {
 
     fn set_url(&self, url: &str, keepalive: u16) -> Result<()> {
         let bad = |why: String| Error::invalid("url", format!("{url:?}: {why}"));
-        let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
-        let (transport, tls, default_port) = match parsed.scheme() {
+        let parsed = net::url::Url::parse(url).map_err(bad)?;
+        let (transport, tls, default_port) = match parsed.scheme.as_str() {
             "mqtt" | "tcp" => (Transport::Tcp, false, 1883),
             "mqtts" | "ssl" | "tls" => (Transport::Tcp, true, 8883),
             "ws" => (Transport::Websockets, false, 80),
@@ -174,21 +174,17 @@ impl<U: Send + 'static> Client<U> {
             ));
         }
         let host = if transport == Transport::Unix {
-            let path = net::percent_decode(parsed.path());
+            let path = net::url::percent_decode(&parsed.path);
             if path.is_empty() || path == "/" {
                 return Err(bad("no socket path (unix:///path/to/socket)".into()));
             }
             path
+        } else if parsed.host.is_empty() {
+            return Err(bad("no host".into()));
         } else {
-            parsed
-                .host_str()
-                .filter(|h| !h.is_empty())
-                .ok_or_else(|| bad("no host".into()))?
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned()
+            parsed.host
         };
-        let port = parsed.port().unwrap_or(default_port);
+        let port = parsed.port.unwrap_or(default_port);
         if tls {
             if self.inner.state().tls.is_none() {
                 self.tls_set_with(crate::TlsOptions::default())?;
@@ -196,7 +192,7 @@ impl<U: Send + 'static> Client<U> {
         } else if self.inner.state().tls.is_some() && transport != Transport::Unix {
             return Err(bad(format!(
                 "a plain {}:// URL, but TLS is configured: use {}",
-                parsed.scheme(),
+                parsed.scheme,
                 if transport == Transport::Websockets {
                     "wss://"
                 } else {
@@ -204,23 +200,23 @@ impl<U: Send + 'static> Client<U> {
                 }
             )));
         }
-        let user = net::percent_decode(parsed.username());
-        let password = parsed.password().map(net::percent_decode);
-        if !user.is_empty() || password.is_some() {
-            self.username_pw_set(&user, password.as_deref())?;
+        if !parsed.user.is_empty() || parsed.password.is_some() {
+            self.username_pw_set(&parsed.user, parsed.password.as_deref())?;
         }
         {
             let mut st = self.inner.state();
             st.transport = transport;
             st.ws = net::ws_upgrade(transport);
-            if transport == Transport::Websockets
-                && parsed.path() != "/"
-                && !parsed.path().is_empty()
-            {
-                let mut path = parsed.path().to_owned();
-                if let Some(q) = parsed.query() {
+            let bare = parsed.path.is_empty() || parsed.path == "/";
+            if transport == Transport::Websockets && !(bare && parsed.query.is_none()) {
+                let mut path = if parsed.path.is_empty() {
+                    "/".to_owned()
+                } else {
+                    parsed.path
+                };
+                if let Some(q) = parsed.query {
                     path.push('?');
-                    path.push_str(q);
+                    path.push_str(&q);
                 }
                 st.ws_path = path;
             }

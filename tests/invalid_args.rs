@@ -475,7 +475,7 @@ fn common_cases() -> Vec<Case> {
         case!(
             |c: &Client| c.connect_url("not a url", 60),
             Error::InvalidArgument { name: "url", .. },
-            "relative URL without a base",
+            "not a URL: it must start with a scheme",
             MQTT_ERR_INVAL
         ),
         // ---- will and credentials ----

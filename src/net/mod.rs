@@ -22,6 +22,7 @@ use crate::options::{Proxy, Transport};
 pub(crate) mod proxy;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
+pub(crate) mod url;
 #[cfg(feature = "websockets")]
 pub(crate) mod websocket;
 
@@ -242,26 +243,6 @@ fn no_websockets() -> Error {
     Error::NotSupported(
         "the websockets transport: this build lacks the `websockets` feature".into(),
     )
-}
-
-/// Decodes `%XX` escapes (URL user names and passwords); invalid escapes are kept as they are.
-pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Sets TCP_QUICKACK on a TCP socket (Linux; elsewhere nothing).

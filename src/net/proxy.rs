@@ -356,8 +356,8 @@ fn bypassed(host: &str, no_proxy: &str) -> bool {
 
 /// A proxy from a URL like `socks5://user:pass@host:1080`.
 pub(crate) fn parse_proxy_url(value: &str) -> std::result::Result<Proxy, String> {
-    let url = url::Url::parse(value).map_err(|e| e.to_string())?;
-    let (proxy_type, rdns) = match url.scheme() {
+    let url = super::url::Url::parse(value)?;
+    let (proxy_type, rdns) = match url.scheme.as_str() {
         "http" => (ProxyType::Http, true),
         "socks" | "socks5h" => (ProxyType::Socks5, true),
         "socks5" => (ProxyType::Socks5, false),
@@ -369,21 +369,16 @@ pub(crate) fn parse_proxy_url(value: &str) -> std::result::Result<Proxy, String>
         ))
         }
     };
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or("no host")?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let username = Some(super::percent_decode(url.username())).filter(|u| !u.is_empty());
+    if url.host.is_empty() {
+        return Err("no host".into());
+    }
     Ok(Proxy {
         proxy_type,
-        proxy_addr: host,
-        proxy_port: url.port(),
+        proxy_addr: url.host,
+        proxy_port: url.port,
         proxy_rdns: rdns,
-        proxy_password: url.password().map(super::percent_decode),
-        proxy_username: username,
+        proxy_password: url.password,
+        proxy_username: Some(url.user).filter(|u| !u.is_empty()),
     })
 }
 
