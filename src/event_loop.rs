@@ -6,7 +6,8 @@
 //! feed every whole packet to the session, run the callbacks for what happened, check keepalive, then
 //! write everything pending in one call and run the callbacks that writing completes (QoS 0
 //! `on_publish`, `on_disconnect` after DISCONNECT). Callbacks run with no lock held but the userdata one,
-//! and what they queue is written before the loop sleeps again.
+//! and what they queue is written before the loop sleeps again. A turn that read packets ends by
+//! yielding the core (the broker is likely about to answer; see `run_once`).
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::sync::atomic::Ordering;
