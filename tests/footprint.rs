@@ -7,29 +7,13 @@
 //! It fails if someone makes the plain path reach the TLS code (a `TlsConnector` stored by value in the
 //! client's state, a TLS call in `open`), because the executable then needs libssl to start.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::thread;
+mod tiny_broker;
 
 use pahoish::Client;
 
 #[test]
 fn a_client_without_tls_set_does_not_load_openssl() {
-    // A broker of a few lines: accept, read CONNECT, answer CONNACK, then read until the client closes.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let broker = thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        let mut buf = [0u8; 1024];
-        let n = s.read(&mut buf).expect("read CONNECT");
-        assert!(
-            n > 0 && buf[0] == 0x10,
-            "expected CONNECT, got {:?}",
-            &buf[..n]
-        );
-        s.write_all(&[0x20, 2, 0, 0]).expect("write CONNACK");
-        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
-    });
+    let (port, broker) = tiny_broker::start(0);
 
     let client = Client::new("footprint");
     client.connect("127.0.0.1", port, 60).expect("connect");

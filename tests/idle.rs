@@ -6,9 +6,9 @@
 //! A binary of its own, because it measures the whole process's CPU time: every thread's, from the
 //! scheduler's nanosecond counters in `/proc/self/task/*/schedstat` (Linux).
 
+mod tiny_broker;
+
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -27,29 +27,8 @@ fn process_cpu_ns() -> u64 {
 
 #[test]
 fn an_idle_connected_client_uses_no_cpu() {
-    // A broker of a few lines: accept, read CONNECT, answer CONNACK, echo one QoS 0 PUBLISH back (so the
-    // client's loop has had turns that read packets), then read until the client closes.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let broker = thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        let mut buf = [0u8; 1024];
-        let n = s.read(&mut buf).expect("read CONNECT");
-        assert!(
-            n > 0 && buf[0] == 0x10,
-            "expected CONNECT, got {:?}",
-            &buf[..n]
-        );
-        s.write_all(&[0x20, 2, 0, 0]).expect("write CONNACK");
-        let n = s.read(&mut buf).expect("read PUBLISH");
-        assert!(
-            n > 0 && buf[0] == 0x30,
-            "expected PUBLISH, got {:?}",
-            &buf[..n]
-        );
-        s.write_all(&buf[..n]).expect("echo PUBLISH");
-        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
-    });
+    // Echoes one QoS 0 PUBLISH back, so the client's loop has had turns that read packets.
+    let (port, broker) = tiny_broker::start(1);
 
     let (got_tx, got_rx) = mpsc::channel();
     let client = Client::new("idle");
