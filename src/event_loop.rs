@@ -125,9 +125,10 @@ impl<U: Send + 'static> Client<U> {
     /// | `unix:///path/to/socket` | Unix socket | - |
     ///
     /// The URL's user and password (percent-decoded) replace `username_pw_set`'s. A websocket URL's path
-    /// replaces `ws_set_options`'s when it has one other than `/` or a query; an `mqtt://` URL's path is ignored.
-    /// `mqtts://` and `wss://` use the TLS configured with `tls_set` or, if none is, the system's
-    /// trusted roots. Then connects as [`connect`](Client::connect) does.
+    /// and query replace `ws_set_options`'s path when there is more than `/`; an `mqtt://` URL's path is
+    /// ignored. `mqtts://` and `wss://` use the TLS configured with `tls_set` or, if none is, the
+    /// system's trusted roots. Host names are ASCII (write an internationalized one in its `xn--`
+    /// form). Then connects as [`connect`](Client::connect) does.
     ///
     /// Fails for a URL that does not parse, an unknown scheme, a missing host, a plain scheme while TLS
     /// is configured (use `mqtts://`/`wss://`), and as `connect` fails.
