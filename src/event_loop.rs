@@ -1176,3 +1176,25 @@ mod buffer_tests {
         assert_eq!((io.rbuf.len(), io.rstart, io.rend), (READ_CHUNK, 0, 0));
     }
 }
+
+#[cfg(all(test, feature = "websockets"))]
+mod url_tests {
+    use crate::Client;
+
+    /// The websocket path `connect_url` leaves for the upgrade request, for each form of URL.
+    fn ws_path(url: &str) -> String {
+        let client = Client::new("");
+        client.connect_url_async(url, 60).expect(url);
+        let path = client.inner.state().ws_path.clone();
+        path
+    }
+
+    #[test]
+    fn a_websocket_url_sets_the_path_and_query_it_has() {
+        assert_eq!(ws_path("ws://127.0.0.1:1"), "/mqtt");
+        assert_eq!(ws_path("ws://127.0.0.1:1/"), "/mqtt");
+        assert_eq!(ws_path("ws://127.0.0.1:1/ws"), "/ws");
+        assert_eq!(ws_path("ws://127.0.0.1:1/ws?t=1"), "/ws?t=1");
+        assert_eq!(ws_path("ws://127.0.0.1:1?t=1"), "/?t=1");
+    }
+}
