@@ -55,6 +55,30 @@ const QUICKACK_PACKETS: usize = 2;
 /// A turn that read more leaves the acknowledgement to the kernel, for at most this long.
 const ACK_DELAY: Duration = Duration::from_millis(1);
 
+/// A turn that read at least this many packets and emptied the socket is reading a stream: the loop
+/// then waits a moment before it polls again (see `run_once`). A reply or a message now and then comes
+/// one packet to a turn, so it never waits.
+const COALESCE_PACKETS: usize = 2;
+/// That moment, by default (`read_coalescing_set` changes it). On Linux the kernel's timer slack adds
+/// up to 50 µs for an ordinary thread.
+pub(crate) const READ_COALESCING: Duration = Duration::from_micros(50);
+
+/// What a turn read, from `settle_acks`.
+struct TurnRead {
+    packets: usize,
+    /// The read emptied the socket (it did not stop at its budget with more to come).
+    drained: bool,
+}
+
+impl TurnRead {
+    /// How long to wait before the next poll, given the `read_coalescing_set` value and the
+    /// caller's timeout (`loop(0)` never waits); `None`: poll at once.
+    fn coalesce_wait(&self, setting: Duration, timeout: Option<Duration>) -> Option<Duration> {
+        let wait = timeout.map_or(setting, |t| t.min(setting));
+        (self.packets >= COALESCE_PACKETS && self.drained && !wait.is_zero()).then_some(wait)
+    }
+}
+
 /// Marks a loop as running (for `wait_for_publish` and for publishers choosing between waking the loop
 /// and writing themselves) until dropped, however the loop ends, panics included; waiters are woken then
 /// so they notice. `loop_start` creates it before spawning its thread, so the loop counts as running the
@@ -724,17 +748,21 @@ impl<U: Send + 'static> Client<U> {
     /// small segment per turn, and cost both sides a wake-up and a trip through the TCP stack each
     /// time, so the kernel goes back to delayed ACKs, which let the broker fill its segments; but no
     /// longer than `ACK_DELAY`, after which the next turn (the poll timeout sees to it) acknowledges.
-    /// Returns the number of packets the turn read.
-    fn settle_acks(&self) -> usize {
+    /// Returns what the turn read.
+    fn settle_acks(&self) -> TurnRead {
         let mut guard = self.inner.io();
         let io = &mut *guard;
-        let packets = std::mem::take(&mut io.packets_in);
+        let read = TurnRead {
+            packets: std::mem::take(&mut io.packets_in),
+            drained: io.drained,
+        };
+        let packets = read.packets;
         let owed = std::mem::take(&mut io.ack_owed);
         if !owed && io.ack_due.is_none() {
-            return packets;
+            return read;
         }
         let Some(stream) = io.stream.as_ref() else {
-            return packets;
+            return read;
         };
         let now = Instant::now();
         let overdue = io.ack_due.is_some_and(|due| now >= due);
@@ -745,7 +773,7 @@ impl<U: Send + 'static> Client<U> {
             stream.ack_now();
             io.ack_due = None;
         }
-        packets
+        read
     }
 
     /// Keepalive housekeeping (for an external event loop; call it at least once a second): queues
@@ -760,7 +788,7 @@ impl<U: Send + 'static> Client<U> {
     /// One turn of the loop; see the module docs.
     fn run_once(&self, timeout: Option<Duration>) -> Result<()> {
         let waker = self.ensure_waker()?;
-        let (fd, want_write, deadline, read_more) = {
+        let (fd, want_write, deadline, read_more, coalesce) = {
             let io = self.inner.io();
             let Some(stream) = io.stream.as_ref() else {
                 return Err(Error::NoConn);
@@ -776,7 +804,13 @@ impl<U: Send + 'static> Client<U> {
                     (a, b) => a.or(b),
                 }
             };
-            (stream.raw_fd(), want_write, deadline, io.read_more)
+            (
+                stream.raw_fd(),
+                want_write,
+                deadline,
+                io.read_more,
+                st.read_coalescing,
+            )
         };
         let mut wait = timeout;
         if let Some(d) = deadline {
@@ -795,12 +829,21 @@ impl<U: Send + 'static> Client<U> {
         tick.map_err(|e| self.fail(e))?;
         self.write_and_settle()?;
         self.dispatch().map_err(|e| self.fail(e))?;
-        if self.settle_acks() > 0 {
-            // This turn read packets, so the broker is likely busy with what we sent it and about to
-            // answer. If it waits to run on this core, let it run now: its answer is then here when
-            // we poll, instead of this thread going to sleep in poll and being woken for it (a
-            // context switch each way). With nothing else to run, this returns at once. Never after
-            // a turn that read nothing, so an idle client still sleeps in poll.
+        let read = self.settle_acks();
+        if let Some(wait) = read.coalesce_wait(coalesce, timeout) {
+            // Packets are streaming in and this turn caught up with them. Polling now would wake this
+            // thread for the next packet or two, and each such turn costs a wake-up, a read and a
+            // write for very little; on a machine whose cores the broker shares, it also takes CPU
+            // the broker needs to send the rest. Waiting a moment lets a batch build up, which the
+            // next turn reads, handles and acknowledges in one go. Work the user hands the loop
+            // (a publish, a disconnect) ends the wait at once.
+            net::wait_for_wake(waker.fd(), wait);
+        } else if read.packets > 0 {
+            // This turn read a packet or two, so the broker is likely busy with what we sent it and
+            // about to answer. If it waits to run on this core, let it run now: its answer is then
+            // here when we poll, instead of this thread going to sleep in poll and being woken for it
+            // (a context switch each way). With nothing else to run, this returns at once. Never
+            // after a turn that read nothing, so an idle client still sleeps in poll.
             thread::yield_now();
         }
         Ok(())
@@ -849,6 +892,7 @@ impl<U: Send + 'static> Client<U> {
         let io = &mut *guard;
         let mut total = 0;
         io.read_more = false;
+        io.drained = false;
         while total < READ_BUDGET {
             if io.stream.is_none() {
                 return Ok(());
@@ -869,10 +913,14 @@ impl<U: Send + 'static> Client<U> {
                     if n < space && drains {
                         // The socket is drained: another read would only say WouldBlock. Whatever
                         // arrives next, poll (level-triggered) reports.
+                        io.drained = true;
                         break;
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    io.drained = true;
+                    return Ok(());
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
                     return Err(self.closed_early(&**stream, Error::ConnectionLost))
@@ -1094,6 +1142,7 @@ fn reset_io(io: &mut Io) {
     io.packets_in = 0;
     io.ack_due = None;
     io.read_more = false;
+    io.drained = false;
     io.rstart = 0;
     io.rend = 0;
     if io.rbuf.len() > BUFFER_KEEP {
@@ -1136,6 +1185,32 @@ fn make_room(io: &mut Io) {
 #[cfg(test)]
 mod buffer_tests {
     use super::*;
+
+    #[test]
+    fn only_a_turn_that_caught_up_with_a_stream_waits_and_never_past_the_callers_timeout() {
+        let read = |packets, drained| TurnRead { packets, drained };
+        let us = Duration::from_micros;
+        let d = READ_COALESCING;
+        // Two packets or more, socket emptied: a stream, so wait.
+        assert_eq!(read(2, true).coalesce_wait(d, None), Some(d));
+        assert_eq!(read(180, true).coalesce_wait(d, None), Some(d));
+        // A reply or a lone message (ping-pong latency), or nothing at all (idle): poll at once.
+        assert_eq!(read(1, true).coalesce_wait(d, None), None);
+        assert_eq!(read(0, true).coalesce_wait(d, None), None);
+        // The read stopped at its budget with more waiting: falling behind, so no waiting.
+        assert_eq!(read(180, false).coalesce_wait(d, None), None);
+        // Turned off, or `loop(0)`; a shorter timeout shortens the wait.
+        assert_eq!(read(5, true).coalesce_wait(Duration::ZERO, None), None);
+        assert_eq!(read(5, true).coalesce_wait(d, Some(Duration::ZERO)), None);
+        assert_eq!(
+            read(5, true).coalesce_wait(us(50), Some(us(10))),
+            Some(us(10))
+        );
+        assert_eq!(
+            read(5, true).coalesce_wait(us(50), Some(Duration::from_secs(1))),
+            Some(us(50))
+        );
+    }
 
     #[test]
     fn a_partial_packet_moves_to_the_front_and_the_buffer_keeps_its_size() {

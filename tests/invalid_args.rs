@@ -395,6 +395,15 @@ fn common_cases() -> Vec<Case> {
             "invalid max_delay",
             MQTT_ERR_INVAL
         ),
+        case!(
+            |c: &Client| c.read_coalescing_set(std::time::Duration::from_millis(11)),
+            Error::InvalidArgument {
+                name: "read_coalescing",
+                ..
+            },
+            "invalid read_coalescing: 11ms is longer than the limit, 10ms",
+            MQTT_ERR_INVAL
+        ),
         // ---- construction ----
         case!(
             |_c: &Client| Client::builder().clean_session(false).build(),

@@ -369,6 +369,34 @@ pub(crate) fn poll(
     })
 }
 
+/// Sleeps for `wait`, or less if the wake-up channel has a byte (which stays there for the next
+/// [`poll`]). Linux and Android, where `ppoll` takes nanoseconds; elsewhere `poll` counts whole
+/// milliseconds, far longer than the loop means to wait, so this only yields the CPU.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn wait_for_wake(wake: RawFd, wait: Duration) {
+    let mut fds = [libc::pollfd {
+        fd: wake,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let ts = libc::timespec {
+        tv_sec: wait.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: wait.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `fds` is one valid, initialised pollfd and `ts` a valid timespec, both outliving the
+    // call; a null signal mask leaves the thread's mask as it is. ppoll(2) writes only `revents`.
+    // Its result needs no look: an error or an interruption just ends the wait early.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::ppoll(fds.as_mut_ptr(), 1, &ts, std::ptr::null());
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn wait_for_wake(_wake: RawFd, _wait: Duration) {
+    std::thread::yield_now();
+}
+
 /// Lets other threads wake the loop out of `poll`: a connected pair of Unix sockets (Paho's socketpair),
 /// plus a flag so that a burst of publishes costs one write, not one per message.
 #[derive(Debug)]
@@ -462,6 +490,33 @@ mod tests {
         )
         .unwrap();
         assert!(!ready.woken, "clear() drains the channel");
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn wait_for_wake_waits_its_time_and_a_wake_ends_it_early_leaving_the_byte_for_poll() {
+        let waker = std::sync::Arc::new(Waker::new().unwrap());
+        // Nothing wakes it: it sleeps at least the time asked (a wait that returned at once would
+        // leave the loop polling per packet, which is what it is there to prevent).
+        let start = Instant::now();
+        wait_for_wake(waker.fd(), Duration::from_millis(20));
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        // A wake-up from another thread, before or during the wait, ends it.
+        let w = waker.clone();
+        let t = std::thread::spawn(move || w.wake());
+        let start = Instant::now();
+        wait_for_wake(waker.fd(), Duration::from_secs(10));
+        t.join().unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the wake-up did not end the wait"
+        );
+        // The byte is still there, so the poll that follows sees the work that came in.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stream = connect_tcp("127.0.0.1", port, Duration::from_secs(5)).unwrap();
+        let r = poll(stream.raw_fd(), false, waker.fd(), Some(Duration::ZERO)).unwrap();
+        assert!(r.woken, "wait_for_wake consumed the wake-up");
     }
 
     #[test]
