@@ -68,6 +68,9 @@ struct TurnRead {
     packets: usize,
     /// The read emptied the socket (it did not stop at its budget with more to come).
     drained: bool,
+    /// Something is still to be written: the socket was full, or a callback published after the
+    /// turn's write.
+    unwritten: bool,
 }
 
 impl TurnRead {
@@ -75,7 +78,8 @@ impl TurnRead {
     /// caller's timeout (`loop(0)` never waits); `None`: poll at once.
     fn coalesce_wait(&self, setting: Duration, timeout: Option<Duration>) -> Option<Duration> {
         let wait = timeout.map_or(setting, |t| t.min(setting));
-        (self.packets >= COALESCE_PACKETS && self.drained && !wait.is_zero()).then_some(wait)
+        let stream = self.packets >= COALESCE_PACKETS && self.drained;
+        (stream && !self.unwritten && !wait.is_zero()).then_some(wait)
     }
 }
 
@@ -755,6 +759,7 @@ impl<U: Send + 'static> Client<U> {
         let read = TurnRead {
             packets: std::mem::take(&mut io.packets_in),
             drained: io.drained,
+            unwritten: wants_write(io, &self.inner.state()),
         };
         let packets = read.packets;
         let owed = std::mem::take(&mut io.ack_owed);
@@ -794,8 +799,7 @@ impl<U: Send + 'static> Client<U> {
                 return Err(Error::NoConn);
             };
             let st = self.inner.state();
-            let want_write =
-                io.wpos < io.wbuf.len() || !st.session.out.is_empty() || stream.wants_flush();
+            let want_write = wants_write(&io, &st);
             let deadline = if io.read_more {
                 Some(Instant::now())
             } else {
@@ -835,8 +839,9 @@ impl<U: Send + 'static> Client<U> {
             // thread for the next packet or two, and each such turn costs a wake-up, a read and a
             // write for very little; on a machine whose cores the broker shares, it also takes CPU
             // the broker needs to send the rest. Waiting a moment lets a batch build up, which the
-            // next turn reads, handles and acknowledges in one go. Work the user hands the loop
-            // (a publish, a disconnect) ends the wait at once.
+            // next turn reads, handles and acknowledges in one go. Never with bytes still to write
+            // (see `coalesce_wait`); work another thread hands the loop (a publish, a disconnect)
+            // ends the wait at once.
             net::wait_for_wake(waker.fd(), wait);
         } else if read.packets > 0 {
             // This turn read a packet or two, so the broker is likely busy with what we sent it and
@@ -1136,6 +1141,14 @@ impl<U: Send + 'static> Client<U> {
     }
 }
 
+/// Whether the loop has bytes to write: left over in the write buffer, queued in the session, or
+/// held by a layer of the stream.
+fn wants_write(io: &Io, st: &crate::client::State) -> bool {
+    io.wpos < io.wbuf.len()
+        || !st.session.out.is_empty()
+        || io.stream.as_ref().is_some_and(|s| s.wants_flush())
+}
+
 /// Empties the buffers for a new (or no) connection; QoS 0 messages in the write buffer are lost.
 fn reset_io(io: &mut Io) {
     io.ack_owed = false;
@@ -1188,7 +1201,11 @@ mod buffer_tests {
 
     #[test]
     fn only_a_turn_that_caught_up_with_a_stream_waits_and_never_past_the_callers_timeout() {
-        let read = |packets, drained| TurnRead { packets, drained };
+        let read = |packets, drained| TurnRead {
+            packets,
+            drained,
+            unwritten: false,
+        };
         let us = Duration::from_micros;
         let d = READ_COALESCING;
         // Two packets or more, socket emptied: a stream, so wait.
@@ -1199,6 +1216,13 @@ mod buffer_tests {
         assert_eq!(read(0, true).coalesce_wait(d, None), None);
         // The read stopped at its budget with more waiting: falling behind, so no waiting.
         assert_eq!(read(180, false).coalesce_wait(d, None), None);
+        // Bytes still to write (a full socket, a publish from a callback): they go first.
+        let pending = TurnRead {
+            packets: 5,
+            drained: true,
+            unwritten: true,
+        };
+        assert_eq!(pending.coalesce_wait(d, None), None);
         // Turned off, or `loop(0)`; a shorter timeout shortens the wait.
         assert_eq!(read(5, true).coalesce_wait(Duration::ZERO, None), None);
         assert_eq!(read(5, true).coalesce_wait(d, Some(Duration::ZERO)), None);
