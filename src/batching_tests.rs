@@ -305,3 +305,63 @@ fn qos1_window_refills_go_out_in_a_handful_of_writes_per_batch_of_acks() {
         .expect("the broker's side failed");
     assert_eq!(got, N);
 }
+
+/// A burst the client reads in one `read(2)` (CONNACK and 200 QoS 0 messages, written by the broker in
+/// one piece) is decoded `TURN_PACKETS` at a time: each `loop()` call (one turn) runs at most that many
+/// packets' callbacks, so what waits for the callbacks stays bounded, and the next call takes the rest
+/// at once from the buffer, without waiting for the socket (which has nothing more to say: a call that
+/// waited would sit out its whole timeout and deliver nothing). Every message arrives, in order.
+#[test]
+fn a_burst_is_decoded_a_turn_at_a_time_and_the_next_turn_takes_the_rest_without_waiting() {
+    use crate::event_loop::TURN_PACKETS;
+    use std::sync::Mutex;
+    const N: usize = 200;
+    let (client, mut broker, _counts) = connected_client();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&got);
+    client.on_message(move |_c, _u, msg| {
+        sink.lock().unwrap().push(msg.payload.clone());
+    });
+    // This call writes CONNECT; the broker has not answered yet.
+    client.r#loop(0.05).expect("loop");
+    match broker.next_packet().expect("read CONNECT") {
+        Some(Packet::Connect(_)) => {}
+        other => panic!("expected CONNECT, got {other:?}"),
+    }
+    let mut burst = Packet::ConnAck(ConnAck {
+        session_present: false,
+        code: 0,
+    })
+    .to_bytes();
+    for i in 0..N {
+        let payload = format!("{i:03}");
+        packet::Publish::encode_parts(
+            &mut burst,
+            false,
+            crate::QoS::AtMostOnce,
+            false,
+            "burst",
+            0,
+            payload.as_bytes(),
+        );
+    }
+    // One write on loopback: when it returns, all of it is in the client's receive queue.
+    broker.sock.write_all(&burst).expect("write the burst");
+
+    let mut per_turn = Vec::new();
+    while got.lock().unwrap().len() < N && per_turn.len() < 2 * N / TURN_PACKETS {
+        let before = got.lock().unwrap().len();
+        client.r#loop(TIMEOUT.as_secs_f64()).expect("loop");
+        per_turn.push(got.lock().unwrap().len() - before);
+    }
+    // The first turn's share includes the CONNACK.
+    let mut expected = vec![TURN_PACKETS - 1];
+    let mut left = N - (TURN_PACKETS - 1);
+    while left > 0 {
+        expected.push(left.min(TURN_PACKETS));
+        left -= left.min(TURN_PACKETS);
+    }
+    assert_eq!(per_turn, expected, "messages delivered per loop() call");
+    let want: Vec<Vec<u8>> = (0..N).map(|i| format!("{i:03}").into_bytes()).collect();
+    assert_eq!(*got.lock().unwrap(), want);
+}

@@ -121,8 +121,9 @@ pub(crate) struct Io {
     pub packets_in: usize,
     /// An acknowledgement left to the kernel's delayed ACK must have gone by then (see `settle_acks`).
     pub ack_due: Option<Instant>,
-    /// The last read stopped at its budget on a stream whose layers buffer (TLS, websocket): read
-    /// again without waiting for poll, which cannot see those bytes.
+    /// Read again without waiting for poll, which cannot see what is pending: the last read stopped
+    /// at its budget on a stream whose layers buffer (TLS, websocket), or at `TURN_PACKETS` with
+    /// whole packets left in `rbuf`.
     pub read_more: bool,
     /// The last read emptied the socket: it ended on a short read or WouldBlock, not on its budget.
     pub drained: bool,

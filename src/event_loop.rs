@@ -35,6 +35,13 @@ const READ_CHUNK: usize = 16 * 1024;
 /// entries. (A larger budget saves no system call worth having: a subscriber that has fallen behind
 /// needs one more `poll` per 16 KiB, against one `recv` per message or two when it has not.)
 const READ_BUDGET: usize = 16 * 1024;
+/// At most this many packets are decoded in one turn; whole packets beyond them stay in the read
+/// buffer for the next turn, which does not wait in `poll` for them. The messages a turn decodes wait
+/// in the event list until its callbacks run, so this bounds the memory they take whatever the packet
+/// size: a 16 KiB read of 64-byte messages is ~190 of them, each with its event entry, topic and
+/// payload allocations. 64 is also how many payload buffers the session keeps for reuse, so a stream
+/// of small messages is decoded into reused buffers.
+pub(crate) const TURN_PACKETS: usize = 64;
 /// Buffers that grew past this for one large packet shrink back once empty. Large enough for a stream
 /// of 1 MiB messages (the read buffer doubles to 2 MiB to hold one): shrinking after each would
 /// allocate, zero, copy and fault in the buffer again for every message.
@@ -723,7 +730,8 @@ impl<U: Send + 'static> Client<U> {
     /// Reads and handles what the socket has (for an external event loop, when the socket is readable).
     ///
     /// Over TLS and websockets it reads until the layers' buffers are empty too, since the socket's
-    /// readiness cannot show what they hold.
+    /// readiness cannot show what they hold. The callbacks run after every 64 packets, so a long burst
+    /// does not pile up its messages first.
     pub fn loop_read(&self) -> Result<()> {
         self.manual_entry()?;
         loop {
@@ -891,13 +899,19 @@ impl<U: Send + 'static> Client<U> {
         }
     }
 
-    /// Reads what the socket has, in large chunks, and feeds every whole packet to the session.
+    /// Reads what the socket has, in large chunks, and feeds every whole packet to the session, up
+    /// to `TURN_PACKETS` of them; whole packets left from the last call go first.
     fn read_in(&self) -> Result<()> {
         let mut guard = self.inner.io();
         let io = &mut *guard;
         let mut total = 0;
+        let mut decoded = 0;
         io.read_more = false;
         io.drained = false;
+        if io.rstart < io.rend && self.handle_buffered(io, &mut decoded)? {
+            io.read_more = true;
+            return Ok(());
+        }
         while total < READ_BUDGET {
             if io.stream.is_none() {
                 return Ok(());
@@ -914,7 +928,11 @@ impl<U: Send + 'static> Client<U> {
                     total += n;
                     io.ack_owed = true;
                     let drains = stream.short_read_drains();
-                    self.handle_buffered(io)?;
+                    if self.handle_buffered(io, &mut decoded)? {
+                        // The turn has its share: the rest is for the next one, at once.
+                        io.read_more = true;
+                        return Ok(());
+                    }
                     if n < space && drains {
                         // The socket is drained: another read would only say WouldBlock. Whatever
                         // arrives next, poll (level-triggered) reports.
@@ -954,14 +972,19 @@ impl<U: Send + 'static> Client<U> {
         }
     }
 
-    /// Decodes every whole packet in the read buffer and hands each to the session.
-    fn handle_buffered(&self, io: &mut Io) -> Result<()> {
+    /// Decodes the whole packets in the read buffer and hands each to the session, until `decoded`
+    /// (counted across the calls of one turn) reaches `TURN_PACKETS`. Returns whether it stopped
+    /// there, with whole packets perhaps left in the buffer.
+    fn handle_buffered(&self, io: &mut Io, decoded: &mut usize) -> Result<bool> {
         let now = Instant::now();
         let mut st = self.inner.state();
-        loop {
+        let capped = loop {
+            if *decoded >= TURN_PACKETS {
+                break true;
+            }
             let buf = &io.rbuf[io.rstart..io.rend];
             let Some(frame) = packet::frame(buf, MAX_REMAINING_LENGTH)? else {
-                break;
+                break false;
             };
             let body = &buf[frame.header_len..frame.len()];
             let packet = if frame.header >> 4 == Publish::PACKET_TYPE {
@@ -972,13 +995,14 @@ impl<U: Send + 'static> Client<U> {
             };
             io.rstart += frame.len();
             io.packets_in += 1;
+            *decoded += 1;
             st.session.handle(packet, now)?;
-        }
+        };
         if io.rstart == io.rend {
             io.rstart = 0;
             io.rend = 0;
         }
-        Ok(())
+        Ok(capped)
     }
 
     /// Writes the pending output: first what is left of the batch in hand, then the session's whole
