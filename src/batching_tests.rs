@@ -365,3 +365,71 @@ fn a_burst_is_decoded_a_turn_at_a_time_and_the_next_turn_takes_the_rest_without_
     let want: Vec<Vec<u8>> = (0..N).map(|i| format!("{i:03}").into_bytes()).collect();
     assert_eq!(*got.lock().unwrap(), want);
 }
+
+/// A stream of large messages keeps its write buffers: each batch past `BUFFER_KEEP` (here one 5 MiB
+/// message) leaves a buffer that holds the next one, instead of being shrunk and faulted in from the
+/// kernel again for every message. Once `SHRINK_AFTER` small batches in a row have gone out, the
+/// buffers are back under `BUFFER_KEEP`.
+#[test]
+fn large_batches_keep_their_write_buffer_and_small_ones_give_it_back() {
+    use crate::event_loop::{BUFFER_KEEP, SHRINK_AFTER};
+    let big = vec![7u8; BUFFER_KEEP + BUFFER_KEEP / 4];
+    let (client, broker, _counts) = connected_client();
+    let (published_tx, published_rx) = mpsc::channel();
+    client.on_publish(move |_c, _u, _mid, _rc, _p| {
+        let _ = published_tx.send(());
+    });
+    let (connected_tx, connected_rx) = mpsc::channel();
+    client.on_connect(move |_c, _u, _f, _rc, _p| {
+        let _ = connected_tx.send(());
+    });
+    let received = serve(broker, |b| {
+        let mut publishes = 0;
+        while let Some(p) = b.next_packet()? {
+            match p {
+                Packet::Publish(_) => publishes += 1,
+                Packet::Disconnect => break,
+                other => return Err(io::Error::other(format!("unexpected {other:?}"))),
+            }
+        }
+        Ok(publishes)
+    });
+    client.loop_start().expect("loop_start");
+    connected_rx.recv_timeout(TIMEOUT).expect("no CONNACK");
+    // The capacity of the two buffers that take turns: the loop's and the session's.
+    let capacity = |c: &Client| {
+        let io = c.inner.io();
+        io.wbuf
+            .capacity()
+            .max(c.inner.state().session.out.capacity())
+    };
+    let publish_one = |payload: &[u8]| {
+        client.publish("big", payload, 0, false).expect("publish");
+        published_rx
+            .recv_timeout(TIMEOUT)
+            .expect("the message was never written");
+    };
+    for i in 0..3 {
+        publish_one(&big);
+        assert!(
+            capacity(&client) >= big.len(),
+            "after large batch {i} the write buffers were shrunk to {}",
+            capacity(&client)
+        );
+    }
+    for _ in 0..SHRINK_AFTER + 2 {
+        publish_one(b"small");
+    }
+    assert!(
+        capacity(&client) <= BUFFER_KEEP,
+        "after small batches the write buffers still hold {}",
+        capacity(&client)
+    );
+    client.disconnect().expect("disconnect");
+    client.loop_stop().expect("loop_stop");
+    let got = received
+        .recv_timeout(TIMEOUT)
+        .expect("the broker's side never finished")
+        .expect("the broker's side failed");
+    assert_eq!(got, 3 + SHRINK_AFTER as usize + 2);
+}

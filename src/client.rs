@@ -127,6 +127,8 @@ pub(crate) struct Io {
     pub read_more: bool,
     /// The last read emptied the socket: it ended on a short read or WouldBlock, not on its budget.
     pub drained: bool,
+    /// Write batches in a row no larger than `BUFFER_KEEP` (see `SHRINK_AFTER`).
+    pub small_batches: u8,
 }
 
 pub(crate) struct Inner<U> {

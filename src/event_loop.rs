@@ -45,7 +45,13 @@ pub(crate) const TURN_PACKETS: usize = 64;
 /// Buffers that grew past this for one large packet shrink back once empty. Large enough for a stream
 /// of 1 MiB messages (the read buffer doubles to 2 MiB to hold one): shrinking after each would
 /// allocate, zero, copy and fault in the buffer again for every message.
-const BUFFER_KEEP: usize = 4 * 1024 * 1024;
+pub(crate) const BUFFER_KEEP: usize = 4 * 1024 * 1024;
+/// A write buffer past `BUFFER_KEEP` shrinks back only after this many batches in a row that would
+/// have fitted in `BUFFER_KEEP`. The publisher's batches are what it queued while the loop wrote the
+/// last one: with large messages, several MiB each time. Shrinking after every such batch made each
+/// next one fault its buffer in again from the kernel (at 1 MiB QoS 0, nine in ten of the process's
+/// page faults, a quarter of its CPU time); a burst that is over still gives its memory back.
+pub(crate) const SHRINK_AFTER: u8 = 8;
 
 enum WriteOutcome {
     /// Everything pending was written.
@@ -1016,6 +1022,13 @@ impl<U: Send + 'static> Client<U> {
                 break Ok(WriteOutcome::Flushed);
             };
             if io.wpos >= io.wbuf.len() {
+                if !io.wbuf.is_empty() {
+                    io.small_batches = if io.wbuf.len() > BUFFER_KEEP {
+                        0
+                    } else {
+                        io.small_batches.saturating_add(1)
+                    };
+                }
                 io.wbuf.clear();
                 io.wpos = 0;
                 let mut st = self.inner.state();
@@ -1026,7 +1039,7 @@ impl<U: Send + 'static> Client<U> {
                     info.set_published();
                     st.session.published(mid);
                 }
-                if io.wbuf.capacity() > BUFFER_KEEP {
+                if io.wbuf.capacity() > BUFFER_KEEP && io.small_batches >= SHRINK_AFTER {
                     io.wbuf.shrink_to(READ_CHUNK);
                 }
                 std::mem::swap(&mut io.wbuf, &mut st.session.out);
