@@ -137,6 +137,32 @@ fn serve<T: Send + 'static>(
     rx
 }
 
+/// The broker's side for a client that only publishes QoS 0: counts the PUBLISH packets until
+/// DISCONNECT.
+fn serve_counting_publishes(broker: BrokerSide) -> mpsc::Receiver<io::Result<usize>> {
+    serve(broker, |b| {
+        let mut publishes = 0;
+        while let Some(p) = b.next_packet()? {
+            match p {
+                Packet::Publish(_) => publishes += 1,
+                Packet::Disconnect => break,
+                other => return Err(io::Error::other(format!("unexpected {other:?}"))),
+            }
+        }
+        Ok(publishes)
+    })
+}
+
+/// Disconnects, stops the loop and returns what the broker's side made of the connection.
+fn disconnect_and_join<T>(client: &Client, received: mpsc::Receiver<io::Result<T>>) -> T {
+    client.disconnect().expect("disconnect");
+    client.loop_stop().expect("loop_stop");
+    received
+        .recv_timeout(TIMEOUT)
+        .expect("the broker's side never finished")
+        .expect("the broker's side failed")
+}
+
 /// The length of one encoded QoS 0 PUBLISH of `payload` bytes on `topic`.
 fn publish_len(topic: &str, qos: crate::QoS, payload: usize) -> usize {
     let mut out = Vec::new();
@@ -165,17 +191,7 @@ fn qos0_messages_queued_while_the_loop_is_busy_go_out_in_a_handful_of_writes() {
             let _ = published_tx.send(());
         }
     });
-    let received = serve(broker, |b| {
-        let mut publishes = 0;
-        while let Some(p) = b.next_packet()? {
-            match p {
-                Packet::Publish(_) => publishes += 1,
-                Packet::Disconnect => break,
-                other => return Err(io::Error::other(format!("unexpected {other:?}"))),
-            }
-        }
-        Ok(publishes)
-    });
+    let received = serve_counting_publishes(broker);
     client.loop_start().expect("loop_start");
     entered_rx
         .recv_timeout(TIMEOUT)
@@ -212,12 +228,7 @@ fn qos0_messages_queued_while_the_loop_is_busy_go_out_in_a_handful_of_writes() {
         "{N} queued messages took {writes} writes; expected at most 4"
     );
 
-    client.disconnect().expect("disconnect");
-    client.loop_stop().expect("loop_stop");
-    let got = received
-        .recv_timeout(TIMEOUT)
-        .expect("the broker's side never finished")
-        .expect("the broker's side failed");
+    let got = disconnect_and_join(&client, received);
     assert_eq!(got, N);
 }
 
@@ -297,12 +308,7 @@ fn qos1_window_refills_go_out_in_a_handful_of_writes_per_batch_of_acks() {
         3 * batches
     );
 
-    client.disconnect().expect("disconnect");
-    client.loop_stop().expect("loop_stop");
-    let got = received
-        .recv_timeout(TIMEOUT)
-        .expect("the broker's side never finished")
-        .expect("the broker's side failed");
+    let got = disconnect_and_join(&client, received);
     assert_eq!(got, N);
 }
 
@@ -383,17 +389,7 @@ fn large_batches_keep_their_write_buffer_and_small_ones_give_it_back() {
     client.on_connect(move |_c, _u, _f, _rc, _p| {
         let _ = connected_tx.send(());
     });
-    let received = serve(broker, |b| {
-        let mut publishes = 0;
-        while let Some(p) = b.next_packet()? {
-            match p {
-                Packet::Publish(_) => publishes += 1,
-                Packet::Disconnect => break,
-                other => return Err(io::Error::other(format!("unexpected {other:?}"))),
-            }
-        }
-        Ok(publishes)
-    });
+    let received = serve_counting_publishes(broker);
     client.loop_start().expect("loop_start");
     connected_rx.recv_timeout(TIMEOUT).expect("no CONNACK");
     // The capacity of the two buffers that take turns: the loop's and the session's.
@@ -425,11 +421,6 @@ fn large_batches_keep_their_write_buffer_and_small_ones_give_it_back() {
         "after small batches the write buffers still hold {}",
         capacity(&client)
     );
-    client.disconnect().expect("disconnect");
-    client.loop_stop().expect("loop_stop");
-    let got = received
-        .recv_timeout(TIMEOUT)
-        .expect("the broker's side never finished")
-        .expect("the broker's side failed");
+    let got = disconnect_and_join(&client, received);
     assert_eq!(got, 3 + SHRINK_AFTER as usize + 2);
 }

@@ -29,11 +29,10 @@ use crate::session::{ConnState, Event};
 /// after moving a partial packet to its front grows (doubling), so a packet larger than the buffer
 /// is read in ever larger pieces.
 const READ_CHUNK: usize = 16 * 1024;
-/// After this much reading in one turn, let writes and callbacks happen before reading on. Everything
-/// read in a turn is decoded into messages before the callbacks run, so this also bounds the memory
-/// those messages take: 16 KiB of 64-byte messages is ~180 `Message`s, ~30 KiB with their event
-/// entries. (A larger budget saves no system call worth having: a subscriber that has fallen behind
-/// needs one more `poll` per 16 KiB, against one `recv` per message or two when it has not.)
+/// After this much reading in one turn, let writes and callbacks happen before reading on (and after
+/// `TURN_PACKETS` packets, whichever comes first). A larger budget saves no system call worth having:
+/// a subscriber that has fallen behind needs one more `poll` per 16 KiB, against one `recv` per message
+/// or two when it has not.
 const READ_BUDGET: usize = 16 * 1024;
 /// At most this many packets are decoded in one turn; whole packets beyond them stay in the read
 /// buffer for the next turn, which does not wait in `poll` for them. The messages a turn decodes wait
