@@ -662,7 +662,8 @@ impl<U: Send + 'static> Client<U> {
     /// one packet at a time and never waits; a `publish` or `disconnect` from another thread ends the
     /// wait at once. The cost is that a packet arriving just after a batch is read up to this much
     /// later. On a 2-core machine shared with the broker, the default cut the client's CPU time for a
-    /// stream of QoS 1 messages to about a quarter and doubled its rate (docs/performance.md).
+    /// stream of QoS 1 messages to about a fifth and raised its rate about 1.6 × (docs/performance.md,
+    /// P13).
     ///
     /// ```
     /// use std::time::Duration;
