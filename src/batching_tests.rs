@@ -163,6 +163,36 @@ fn disconnect_and_join<T>(client: &Client, received: mpsc::Receiver<io::Result<T
         .expect("the broker's side failed")
 }
 
+/// Waits (up to `TIMEOUT`, else panics) until socket `fd` has at least `bytes` to read: poll(2) with
+/// the socket's low-water mark raised to that many, which is put back to 1 before returning.
+fn wait_until_queued(fd: RawFd, bytes: usize) {
+    let set_lowat = |n: libc::c_int| {
+        // SAFETY: `n` is a valid c_int that outlives the call, and its size is passed with it.
+        #[allow(unsafe_code)]
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                (&n as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "SO_RCVLOWAT: {}", io::Error::last_os_error());
+    };
+    set_lowat(bytes as libc::c_int);
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd that outlives the call.
+    #[allow(unsafe_code)]
+    let n = unsafe { libc::poll(&mut pfd, 1, TIMEOUT.as_millis() as libc::c_int) };
+    set_lowat(1);
+    assert_eq!(n, 1, "the {bytes} bytes never all arrived");
+}
+
 /// The length of one encoded QoS 0 PUBLISH of `payload` bytes on `topic`.
 fn publish_len(topic: &str, qos: crate::QoS, payload: usize) -> usize {
     let mut out = Vec::new();
@@ -351,8 +381,11 @@ fn a_burst_is_decoded_a_turn_at_a_time_and_the_next_turn_takes_the_rest_without_
             payload.as_bytes(),
         );
     }
-    // One write on loopback: when it returns, all of it is in the client's receive queue.
     broker.sock.write_all(&burst).expect("write the burst");
+    // Wait until all of it is in the client's receive queue, so that the first read takes it whole (on
+    // a loaded machine the kernel may deliver it after `write` returns).
+    let fd = client.inner.io().stream.as_ref().expect("stream").raw_fd();
+    wait_until_queued(fd, burst.len());
 
     let mut per_turn = Vec::new();
     while got.lock().unwrap().len() < N && per_turn.len() < 2 * N / TURN_PACKETS {
