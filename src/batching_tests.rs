@@ -163,22 +163,43 @@ fn disconnect_and_join<T>(client: &Client, received: mpsc::Receiver<io::Result<T
         .expect("the broker's side failed")
 }
 
+/// With no loop running: lets `client` write its CONNECT (one `loop()` call, which the broker does not
+/// answer), then has the broker answer with CONNACK and `n` QoS 0 messages (payloads "000", "001", ...)
+/// in one write, and waits until all of it is in the client's receive queue, so that the next read
+/// takes it whole (on a loaded machine the kernel may deliver it after `write` returns).
+fn connack_and_burst(client: &Client, broker: &mut BrokerSide, n: usize) {
+    client.r#loop(0.05).expect("loop");
+    match broker.next_packet().expect("read CONNECT") {
+        Some(Packet::Connect(_)) => {}
+        other => panic!("expected CONNECT, got {other:?}"),
+    }
+    let mut burst = Packet::ConnAck(ConnAck {
+        session_present: false,
+        code: 0,
+    })
+    .to_bytes();
+    for i in 0..n {
+        let payload = format!("{i:03}");
+        packet::Publish::encode_parts(
+            &mut burst,
+            false,
+            crate::QoS::AtMostOnce,
+            false,
+            "burst",
+            0,
+            payload.as_bytes(),
+        );
+    }
+    broker.sock.write_all(&burst).expect("write the burst");
+    let fd = client.inner.io().stream.as_ref().expect("stream").raw_fd();
+    wait_until_queued(fd, burst.len());
+}
+
 /// Waits (up to `TIMEOUT`, else panics) until socket `fd` has at least `bytes` to read: poll(2) with
 /// the socket's low-water mark raised to that many, which is put back to 1 before returning.
 fn wait_until_queued(fd: RawFd, bytes: usize) {
     let set_lowat = |n: libc::c_int| {
-        // SAFETY: `n` is a valid c_int that outlives the call, and its size is passed with it.
-        #[allow(unsafe_code)]
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVLOWAT,
-                (&n as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(rc, 0, "SO_RCVLOWAT: {}", io::Error::last_os_error());
+        crate::net::set_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT, n).expect("SO_RCVLOWAT")
     };
     set_lowat(bytes as libc::c_int);
     let mut pfd = libc::pollfd {
@@ -358,34 +379,7 @@ fn a_burst_is_decoded_a_turn_at_a_time_and_the_next_turn_takes_the_rest_without_
     client.on_message(move |_c, _u, msg| {
         sink.lock().unwrap().push(msg.payload.clone());
     });
-    // This call writes CONNECT; the broker has not answered yet.
-    client.r#loop(0.05).expect("loop");
-    match broker.next_packet().expect("read CONNECT") {
-        Some(Packet::Connect(_)) => {}
-        other => panic!("expected CONNECT, got {other:?}"),
-    }
-    let mut burst = Packet::ConnAck(ConnAck {
-        session_present: false,
-        code: 0,
-    })
-    .to_bytes();
-    for i in 0..N {
-        let payload = format!("{i:03}");
-        packet::Publish::encode_parts(
-            &mut burst,
-            false,
-            crate::QoS::AtMostOnce,
-            false,
-            "burst",
-            0,
-            payload.as_bytes(),
-        );
-    }
-    broker.sock.write_all(&burst).expect("write the burst");
-    // Wait until all of it is in the client's receive queue, so that the first read takes it whole (on
-    // a loaded machine the kernel may deliver it after `write` returns).
-    let fd = client.inner.io().stream.as_ref().expect("stream").raw_fd();
-    wait_until_queued(fd, burst.len());
+    connack_and_burst(&client, &mut broker, N);
 
     let mut per_turn = Vec::new();
     while got.lock().unwrap().len() < N && per_turn.len() < 2 * N / TURN_PACKETS {
@@ -456,4 +450,37 @@ fn large_batches_keep_their_write_buffer_and_small_ones_give_it_back() {
     );
     let got = disconnect_and_join(&client, received);
     assert_eq!(got, 3 + SHRINK_AFTER as usize + 2);
+}
+
+/// `read_coalescing_set` reaches the loop: a turn that reads a stream (CONNACK and three messages,
+/// the socket emptied, nothing to write) then waits that long before `loop()` returns. (ppoll never
+/// returns before its timeout, so the lower bound cannot fail on a slow machine.) Turned off, the same
+/// turn returns without it, which only a time bound could show, so that half is left to
+/// `coalesce_wait`'s unit test.
+#[test]
+fn the_read_coalescing_setting_is_the_wait_after_a_turn_that_read_a_stream() {
+    use std::time::Instant;
+    let (client, mut broker, _counts) = connected_client();
+    let wait = Duration::from_millis(10);
+    client
+        .read_coalescing_set(wait)
+        .expect("read_coalescing_set");
+    let (got_tx, got_rx) = mpsc::channel();
+    client.on_message(move |_c, _u, _msg| {
+        let _ = got_tx.send(());
+    });
+    connack_and_burst(&client, &mut broker, 3);
+    let start = Instant::now();
+    client.r#loop(TIMEOUT.as_secs_f64()).expect("loop");
+    let took = start.elapsed();
+    assert_eq!(
+        got_rx.try_iter().count(),
+        3,
+        "the turn did not read the burst"
+    );
+    assert!(
+        took >= wait,
+        "loop() returned after {took:?}, before the {wait:?} wait"
+    );
+    assert!(took < TIMEOUT, "loop() sat out its timeout: {took:?}");
 }

@@ -272,22 +272,38 @@ pub(crate) fn delayed_acks(fd: RawFd) {
 
 #[cfg(target_os = "linux")]
 fn set_quickack(fd: RawFd, on: libc::c_int) {
-    // SAFETY: `on` is a valid c_int that outlives the call and its size is passed with it; an invalid
-    // or closed fd makes setsockopt fail with an error code, which we ignore (the ACK is merely late).
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_QUICKACK,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    // An invalid or closed fd makes this fail, which we ignore: the ACK is merely late.
+    let _ = set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_QUICKACK, on);
 }
 
 #[cfg(not(target_os = "linux"))]
 fn set_quickack(_fd: RawFd, _on: i32) {}
+
+/// setsockopt(2) of an `int`-valued option.
+pub(crate) fn set_int_option(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `value` is a valid c_int that outlives the call and its size is passed with it; a bad
+    // fd or option makes setsockopt fail with an error code, which is returned.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
 
 /// Opens a TCP connection to `host:port`, trying each resolved address in turn within `timeout` each
 /// (zero: the system's own limit), with TCP_NODELAY (MQTT packets are small and latency matters, as in
