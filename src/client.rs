@@ -293,7 +293,10 @@ impl<U> Client<U> {
         Client {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
-                io: Mutex::new(Io::default()),
+                io: Mutex::new(Io {
+                    wbuf: Vec::with_capacity(crate::session::OUT_RESERVE),
+                    ..Io::default()
+                }),
                 callbacks: Mutex::new(Callbacks::default()),
                 userdata: Mutex::new(b.userdata),
                 pending_userdata: Mutex::new(None),

@@ -1039,7 +1039,7 @@ impl<U: Send + 'static> Client<U> {
                     st.session.published(mid);
                 }
                 if io.wbuf.capacity() > BUFFER_KEEP && io.small_batches >= SHRINK_AFTER {
-                    io.wbuf.shrink_to(READ_CHUNK);
+                    io.wbuf.shrink_to(crate::session::OUT_RESERVE);
                 }
                 std::mem::swap(&mut io.wbuf, &mut st.session.out);
                 std::mem::swap(&mut io.wqos0, &mut st.session.qos0_pending);
