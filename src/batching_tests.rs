@@ -452,6 +452,53 @@ fn large_batches_keep_their_write_buffer_and_small_ones_give_it_back() {
     assert_eq!(got, 3 + SHRINK_AFTER as usize + 2);
 }
 
+/// The two output buffers (the session's and the loop's, which trade places at each write) have
+/// `OUT_RESERVE` from the start, so a publishing burst that fits fills them without growing them: no
+/// copy, and no outgrown block left on the heap (P16 in docs/performance.md). Three bursts of 1,000
+/// QoS 0 messages, written while the test publishes, however the loop happens to batch them: even all
+/// 3,000 in one batch would fit.
+#[test]
+fn output_buffers_are_reserved_up_front_and_bursts_that_fit_never_grow_them() {
+    use crate::session::OUT_RESERVE;
+    const N: usize = 1000;
+    const BURSTS: usize = 3;
+    let payload = [b'x'; 64];
+    assert!(BURSTS * N * publish_len("reserve", crate::QoS::AtMostOnce, 64) < OUT_RESERVE);
+    let (client, broker, _counts) = connected_client();
+    let capacities = |c: &Client| {
+        let io = c.inner.io();
+        (c.inner.state().session.out.capacity(), io.wbuf.capacity())
+    };
+    assert_eq!(capacities(&client), (OUT_RESERVE, OUT_RESERVE));
+    let (published_tx, published_rx) = mpsc::channel();
+    let mut published = 0;
+    client.on_publish(move |_c, _u, _mid, _rc, _p| {
+        published += 1;
+        if published % N == 0 {
+            let _ = published_tx.send(());
+        }
+    });
+    let received = serve_counting_publishes(broker);
+    client.loop_start().expect("loop_start");
+    for burst in 0..BURSTS {
+        for _ in 0..N {
+            client
+                .publish("reserve", payload.as_slice(), 0, false)
+                .expect("publish");
+        }
+        published_rx
+            .recv_timeout(TIMEOUT)
+            .unwrap_or_else(|_| panic!("burst {burst} was never written"));
+    }
+    assert_eq!(
+        capacities(&client),
+        (OUT_RESERVE, OUT_RESERVE),
+        "(session's, loop's) capacity after {BURSTS} bursts"
+    );
+    let got = disconnect_and_join(&client, received);
+    assert_eq!(got, BURSTS * N);
+}
+
 /// `read_coalescing_set` reaches the loop: a turn that reads a stream (CONNACK and three messages,
 /// the socket emptied, nothing to write) then waits that long before `loop()` returns. (ppoll never
 /// returns before its timeout, so the lower bound cannot fail on a slow machine.) Turned off, the same
