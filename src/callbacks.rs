@@ -387,6 +387,7 @@ impl<U: Send + 'static> Client<U> {
     }
 
     /// Writes a line to `on_log` and (unless disabled) the `log` crate.
+    #[inline(never)]
     pub(crate) fn log(&self, level: LogLevel, line: &str) {
         if self.inner.logger_enabled() {
             log::log!(target: "pahoish", level.to_log(), "{line}");

@@ -405,6 +405,7 @@ impl<U: Send + 'static> Client<U> {
 
     /// Closes the connection and runs `on_socket_close` and `on_disconnect`; `reason` is `None` for the
     /// clean close after `disconnect()`. Does nothing if already closed.
+    #[inline(never)]
     fn close_connection(&self, reason: Option<&Error>) {
         let Some(mut stream) = self.take_stream() else {
             return;
@@ -1092,6 +1093,7 @@ impl<U: Send + 'static> Client<U> {
     /// Runs the callbacks for everything the session reported, until it reports nothing new. After a
     /// refused CONNACK (and its `on_connect`) it stops and returns the refusal; the caller closes the
     /// connection with it (`fail`).
+    #[inline(never)]
     fn dispatch(&self) -> Result<()> {
         let mut refused = None;
         // Swapped with the session's list, not taken, so both keep their capacity: a turn's events
