@@ -127,8 +127,10 @@ pub(crate) struct Io {
     pub read_more: bool,
     /// The last read emptied the socket: it ended on a short read or WouldBlock, not on its budget.
     pub drained: bool,
-    /// Write batches in a row no larger than `BUFFER_KEEP` (see `SHRINK_AFTER`).
-    pub small_batches: u8,
+    /// The lengths of the last `SHRINK_AFTER` write batches, in a ring (see `SHRINK_AFTER`).
+    pub recent_batches: [usize; crate::event_loop::SHRINK_AFTER],
+    /// Write batches so far (wrapping): where the next length goes in `recent_batches`.
+    pub batches: usize,
 }
 
 pub(crate) struct Inner<U> {

@@ -45,12 +45,15 @@ pub(crate) const TURN_PACKETS: usize = 64;
 /// of 1 MiB messages (the read buffer doubles to 2 MiB to hold one): shrinking after each would
 /// allocate, zero, copy and fault in the buffer again for every message.
 pub(crate) const BUFFER_KEEP: usize = 4 * 1024 * 1024;
-/// A write buffer past `BUFFER_KEEP` shrinks back only after this many batches in a row that would
-/// have fitted in `BUFFER_KEEP`. The publisher's batches are what it queued while the loop wrote the
-/// last one: with large messages, several MiB each time. Shrinking after every such batch made each
-/// next one fault its buffer in again from the kernel (at 1 MiB QoS 0, nine in ten of the process's
-/// page faults, a quarter of its CPU time); a burst that is over still gives its memory back.
-pub(crate) const SHRINK_AFTER: u8 = 8;
+/// A write buffer past `BUFFER_KEEP` shrinks back to what the last `SHRINK_AFTER` batches needed (at
+/// least `OUT_RESERVE`), when that is less than half its capacity. The publisher's batches are what it
+/// queued while the loop wrote the last one: with large messages, several MiB each time. Shrinking
+/// after every such batch made each next one fault its buffer in again from the kernel (at 1 MiB QoS 0,
+/// nine in ten of the process's page faults, a quarter of its CPU time). Shrinking to the start after
+/// 8 batches no larger than `BUFFER_KEEP` did the same more slowly at QoS 2, where the batches are
+/// 1–5 MiB (40 shrinks and regrowths in 500 messages, 40% of the page faults). A burst that is over
+/// still gives its memory back.
+pub(crate) const SHRINK_AFTER: usize = 8;
 
 enum WriteOutcome {
     /// Everything pending was written.
@@ -1023,11 +1026,8 @@ impl<U: Send + 'static> Client<U> {
             };
             if io.wpos >= io.wbuf.len() {
                 if !io.wbuf.is_empty() {
-                    io.small_batches = if io.wbuf.len() > BUFFER_KEEP {
-                        0
-                    } else {
-                        io.small_batches.saturating_add(1)
-                    };
+                    io.recent_batches[io.batches % SHRINK_AFTER] = io.wbuf.len();
+                    io.batches = io.batches.wrapping_add(1);
                 }
                 io.wbuf.clear();
                 io.wpos = 0;
@@ -1039,8 +1039,12 @@ impl<U: Send + 'static> Client<U> {
                     info.set_published();
                     st.session.published(mid);
                 }
-                if io.wbuf.capacity() > BUFFER_KEEP && io.small_batches >= SHRINK_AFTER {
-                    io.wbuf.shrink_to(crate::session::OUT_RESERVE);
+                if io.wbuf.capacity() > BUFFER_KEEP {
+                    let needed = io.recent_batches.iter().copied().max().unwrap_or(0);
+                    let keep = needed.max(crate::session::OUT_RESERVE);
+                    if keep < io.wbuf.capacity() / 2 {
+                        io.wbuf.shrink_to(keep);
+                    }
                 }
                 std::mem::swap(&mut io.wbuf, &mut st.session.out);
                 std::mem::swap(&mut io.wqos0, &mut st.session.qos0_pending);
