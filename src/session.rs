@@ -210,7 +210,7 @@ impl AwaitingPubrel {
 /// trades places with. Past glibc's mmap threshold (128 KiB), so it is address space rather than memory:
 /// a page becomes resident only when a write reaches it. A burst of publishes then fills a buffer that
 /// was there from the start, where growing one by doubling from 4 KiB left each outgrown block behind
-/// on the heap, resident (at QoS 0, peak RSS 140 KB lower: docs/performance.md, P16).
+/// on the heap, resident (at QoS 0, peak RSS about 100 KB lower: docs/performance.md, P16).
 pub(crate) const OUT_RESERVE: usize = 256 * 1024;
 
 /// Completion flags kept back for reuse: a publishing burst of up to this many QoS 1/2 messages at a
