@@ -129,6 +129,8 @@ pub(crate) struct Io {
     pub drained: bool,
     /// The lengths of the last `SHRINK_AFTER` write batches, in a ring (see `SHRINK_AFTER`).
     pub recent_batches: [usize; crate::event_loop::SHRINK_AFTER],
+    /// Reads into an empty read buffer since it last held more than `BUFFER_KEEP` (see `make_room`).
+    pub quiet_reads: usize,
     /// Write batches so far (wrapping): where the next length goes in `recent_batches`.
     pub batches: usize,
 }

@@ -1212,12 +1212,22 @@ fn reset_io(io: &mut Io) {
 
 /// Makes room for the next read: moves undecoded bytes (a partial packet) to the front, grows (by
 /// doubling) when less than half a `READ_CHUNK` is left, as when a packet is larger than the buffer,
-/// and shrinks back after one was.
+/// and shrinks back once a buffer grown past `BUFFER_KEEP` has been empty at `SHRINK_AFTER` reads in a
+/// row without holding more than that again: a stream of large packets keeps it (shrinking after each
+/// made every next one grow it again by doubling, copying and faulting it in), and a burst that is over
+/// gives it back.
 fn make_room(io: &mut Io) {
+    if io.rend > BUFFER_KEEP {
+        io.quiet_reads = 0;
+    }
     if io.rstart == io.rend && io.rbuf.len() > BUFFER_KEEP {
-        io.rbuf = Vec::new();
         io.rstart = 0;
         io.rend = 0;
+        if io.quiet_reads >= SHRINK_AFTER {
+            io.rbuf = Vec::new();
+        } else {
+            io.quiet_reads += 1;
+        }
     }
     if io.rbuf.len() - io.rend >= READ_CHUNK {
         return;
@@ -1297,8 +1307,24 @@ mod buffer_tests {
         assert_eq!(io.rbuf[0], 0x30);
     }
 
+    /// A packet of `total` bytes (counting what the buffer already holds) arriving in reads that fill
+    /// the buffer, with room made before each. Returns how many times the buffer moved.
+    fn assemble(io: &mut Io, total: usize) -> usize {
+        let mut moved = 0;
+        while io.rend < total {
+            let end = io.rbuf.len().min(total);
+            io.rbuf[io.rend..end].fill(7);
+            io.rend = end;
+            let before = io.rbuf.as_ptr();
+            make_room(io);
+            moved += usize::from(io.rbuf.as_ptr() != before);
+            assert!(io.rbuf[..io.rend].iter().all(|&b| b == 7));
+        }
+        moved
+    }
+
     #[test]
-    fn a_packet_larger_than_the_buffer_doubles_it_and_it_shrinks_back_once_done() {
+    fn a_packet_larger_than_the_buffer_doubles_it_and_it_shrinks_back_once_quiet() {
         let mut io = Io::default();
         make_room(&mut io);
         let mut len = io.rbuf.len();
@@ -1311,10 +1337,38 @@ mod buffer_tests {
             assert!(io.rbuf[..io.rend].iter().all(|&b| b == 7));
             len *= 2;
         }
-        // Decoded: a buffer past BUFFER_KEEP goes back to the starting size.
-        io.rstart = io.rend;
+        // Decoded (the loop then starts the buffer over). Small traffic follows: the buffer past
+        // BUFFER_KEEP is kept for SHRINK_AFTER reads into it, then goes back to the starting size.
+        io.rstart = 0;
+        io.rend = 0;
+        for i in 0..SHRINK_AFTER {
+            make_room(&mut io);
+            assert_eq!(io.rbuf.len(), len, "shrunk at quiet read {i}");
+        }
         make_room(&mut io);
         assert_eq!((io.rbuf.len(), io.rstart, io.rend), (READ_CHUNK, 0, 0));
+    }
+
+    /// A stream of packets past `BUFFER_KEEP`, each followed by a few reads of small ones, grows the
+    /// buffer for the first and then keeps it: it never moves again.
+    #[test]
+    fn a_stream_of_large_packets_keeps_the_read_buffer() {
+        let big = BUFFER_KEEP + BUFFER_KEEP / 4;
+        let mut io = Io::default();
+        make_room(&mut io);
+        assert!(assemble(&mut io, big) > 0);
+        for packet in 0..2 * SHRINK_AFTER {
+            io.rstart = 0;
+            io.rend = 0;
+            for _ in 0..SHRINK_AFTER / 2 {
+                make_room(&mut io);
+            }
+            assert_eq!(
+                assemble(&mut io, big),
+                0,
+                "packet {packet} moved the buffer"
+            );
+        }
     }
 }
 
