@@ -129,10 +129,10 @@ pub(crate) struct Io {
     pub drained: bool,
     /// The lengths of the last `SHRINK_AFTER` write batches, in a ring (see `SHRINK_AFTER`).
     pub recent_batches: [usize; crate::event_loop::SHRINK_AFTER],
-    /// Reads into an empty read buffer since it last held more than `BUFFER_KEEP` (see `make_room`).
-    pub quiet_reads: usize,
     /// Write batches so far (wrapping): where the next length goes in `recent_batches`.
     pub batches: usize,
+    /// Reads into an empty read buffer since it last held more than `BUFFER_KEEP` (see `make_room`).
+    pub quiet_reads: usize,
 }
 
 pub(crate) struct Inner<U> {
@@ -795,9 +795,7 @@ impl<U: Send + 'static> Client<U> {
     /// Whether bytes are waiting to be written (then call `loop_write` when the socket is writable).
     pub fn want_write(&self) -> bool {
         let io = self.inner.io();
-        io.stream.as_ref().is_some_and(|s| s.wants_flush())
-            || (io.stream.is_some()
-                && (io.wpos < io.wbuf.len() || !self.inner.state().session.out.is_empty()))
+        io.stream.is_some() && crate::event_loop::wants_write(&io, &self.inner.state())
     }
 
     // ---- publish / subscribe ----

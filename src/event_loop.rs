@@ -1184,8 +1184,8 @@ impl<U: Send + 'static> Client<U> {
 }
 
 /// Whether the loop has bytes to write: left over in the write buffer, queued in the session, or
-/// held by a layer of the stream.
-fn wants_write(io: &Io, st: &crate::client::State) -> bool {
+/// held by a layer of the stream. (`want_write` asks it too, for a connected client.)
+pub(crate) fn wants_write(io: &Io, st: &crate::client::State) -> bool {
     io.wpos < io.wbuf.len()
         || !st.session.out.is_empty()
         || io.stream.as_ref().is_some_and(|s| s.wants_flush())
