@@ -512,6 +512,51 @@ fn output_buffers_are_reserved_up_front_and_bursts_that_fit_never_grow_them() {
     assert_eq!(got, BURSTS * N);
 }
 
+/// The external-loop API, as Paho's: `want_write` is true while bytes wait for `loop_write`. First
+/// the CONNECT of a new connection, queued in the session; then the rest of a publish larger than the
+/// socket takes (32 MiB, against the few MiB loopback buffers hold). `loop_write`, each time the socket
+/// is writable while the broker reads, takes it out, and then nothing waits. With no connection
+/// nothing does either.
+#[test]
+fn want_write_holds_while_bytes_wait_and_loop_write_takes_them_out() {
+    assert!(!Client::new("unconnected").want_write());
+    let (client, mut broker, _counts) = connected_client();
+    assert!(client.want_write(), "CONNECT waits in the session's buffer");
+    connack_and_burst(&client, &mut broker, 0);
+    client.loop_read().expect("loop_read the CONNACK");
+    assert!(!client.want_write(), "nothing to write after CONNECT");
+
+    let big = vec![7u8; 32 * 1024 * 1024];
+    client
+        .publish("big", big.as_slice(), 0, false)
+        .expect("publish");
+    assert!(client.want_write(), "32 MiB went out in one go");
+    let reader = thread::spawn(move || match broker.next_packet() {
+        Ok(Some(Packet::Publish(p))) => p.payload.len(),
+        other => panic!("expected the PUBLISH, got {other:?}"),
+    });
+    let fd = client.socket().expect("socket");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while client.want_write() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still bytes to write after {TIMEOUT:?}"
+        );
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd that outlives the call.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::poll(&mut pfd, 1, 100)
+        };
+        client.loop_write().expect("loop_write");
+    }
+    assert_eq!(reader.join().expect("the broker's side"), big.len());
+}
+
 /// `read_coalescing_set` reaches the loop: a turn that reads a stream (CONNACK and three messages,
 /// the socket emptied, nothing to write) then waits that long before `loop()` returns. (ppoll never
 /// returns before its timeout, so the lower bound cannot fail on a slow machine.) Turned off, the same
