@@ -887,6 +887,15 @@ impl<U: Send + 'static> Client<U> {
         Ok(mid)
     }
 
+    /// A guard that calls [`disconnect`](Client::disconnect) and then
+    /// [`loop_stop`](Client::loop_stop) when it is dropped, for code that must not leave a connection
+    /// or a loop thread behind on any path out of a scope.
+    pub fn disconnect_on_drop(&self) -> DisconnectOnDrop<U> {
+        DisconnectOnDrop {
+            client: self.clone(),
+        }
+    }
+
     /// Gets queued bytes moving: from inside a callback, nothing (the loop running it writes when it
     /// returns); with a loop running, wake it; otherwise write now from this thread.
     pub(crate) fn kick(&self) {
@@ -900,6 +909,47 @@ impl<U: Send + 'static> Client<U> {
             return;
         }
         self.flush_inline();
+    }
+}
+
+/// Disconnects and stops the [`loop_start`](Client::loop_start) thread when dropped, however the
+/// scope holding it ends (a return, `?`, a panic). Made by [`Client::disconnect_on_drop`]; it derefs
+/// to the client.
+///
+/// ```
+/// let client = pahoish::Client::new("");
+/// {
+///     let client = client.disconnect_on_drop();
+///     assert!(!client.is_connected()); // a `Client` method, through the guard
+/// } // disconnect() and loop_stop() here; that there was no connection is no error
+/// ```
+#[must_use = "dropping the guard disconnects at once"]
+pub struct DisconnectOnDrop<U: Send + 'static = ()> {
+    client: Client<U>,
+}
+
+impl<U: Send + 'static> std::ops::Deref for DisconnectOnDrop<U> {
+    type Target = Client<U>;
+    fn deref(&self) -> &Client<U> {
+        &self.client
+    }
+}
+
+impl<U: Send + 'static> std::fmt::Debug for DisconnectOnDrop<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DisconnectOnDrop")
+            .field(&self.client)
+            .finish()
+    }
+}
+
+impl<U: Send + 'static> Drop for DisconnectOnDrop<U> {
+    fn drop(&mut self) {
+        // NoConn only says the connection is already gone, and loop_stop fails only when no
+        // loop_start thread runs (or reports a callback's panic, which the loop already logged): the
+        // loop is stopped either way.
+        let _ = self.client.disconnect();
+        let _ = self.client.loop_stop();
     }
 }
 

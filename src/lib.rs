@@ -121,7 +121,7 @@ pub use callbacks::{
     ConnectFlags, DisconnectFlags, LogLevel, MQTT_LOG_DEBUG, MQTT_LOG_ERR, MQTT_LOG_INFO,
     MQTT_LOG_NOTICE, MQTT_LOG_WARNING,
 };
-pub use client::Client;
+pub use client::{Client, DisconnectOnDrop};
 pub use error::*;
 pub use message::{Message, MessageInfo, Payload};
 pub use options::{
@@ -129,7 +129,9 @@ pub use options::{
 };
 pub use packet::{Protocol, QoS};
 pub use reason::{Properties, ReasonCode};
-pub use topic::{topic_matches_sub, SubscribeTopics, UnsubscribeTopics};
+pub use topic::{
+    topic_matches_sub, validate_filter, validate_topic, SubscribeTopics, UnsubscribeTopics,
+};
 
 // Paho's names, kept so that a search for the Python name finds the Rust one.
 #[allow(non_upper_case_globals)]

@@ -76,7 +76,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::callbacks::LogLevel;
-use crate::client::{relock, Client};
+use crate::client::{relock, Client, DisconnectOnDrop};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageInfo, Payload};
 pub use crate::options::{CertReqs, Proxy, ProxyType, TlsVersion, Transport};
@@ -628,7 +628,7 @@ const EVENT_QUEUE: usize = 1024;
 /// A client connected for a helper, its loop running on a `loop_start` thread, reporting through
 /// [`Event`]s. Dropping it disconnects and stops the loop.
 pub(crate) struct Connection {
-    pub(crate) client: Client,
+    pub(crate) client: DisconnectOnDrop,
     events: Option<Receiver<Event>>,
     /// The last warning or error the client logged, for timeout errors.
     last_problem: Arc<Mutex<Option<String>>>,
@@ -668,7 +668,7 @@ impl Connection {
         client.connect(&options.hostname, options.port, options.keepalive)?;
         client.loop_start()?;
         Ok(Connection {
-            client,
+            client: client.disconnect_on_drop(),
             events: Some(rx),
             last_problem,
             closing,
@@ -734,12 +734,8 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.closing.store(true, Ordering::SeqCst);
         // No more events are read: a callback blocked on a full queue must not hold up the loop.
+        // Then the client's guard disconnects and stops the loop.
         drop(self.events.take());
-        // NoConn just means the connection is already gone; the loop stops either way.
-        let _ = self.client.disconnect();
-        // After disconnect() the loop ends as soon as the connection is closed. The only error is a
-        // callback panic, and these callbacks do not panic.
-        let _ = self.client.loop_stop();
     }
 }
 
@@ -759,7 +755,7 @@ fn install_callbacks(
             return;
         }
         if rc.is_failure() {
-            let _ = events.send(Event::Connected(Err(connack_code(rc))));
+            let _ = events.send(Event::Connected(Err(rc.connack_code())));
             return;
         }
         if let Some(f) = &filters {
@@ -792,32 +788,9 @@ fn install_callbacks(
     });
 }
 
-/// The MQTT 3.1/3.1.1 CONNACK return code behind an `on_connect` reason code (the inverse of
-/// [`ReasonCode::connack`]). Reserved codes (6 and up) all arrive as Unspecified error and come back as
-/// 128, which `connack_string` calls an unknown reason.
-fn connack_code(rc: ReasonCode) -> u8 {
-    match rc.value() {
-        0x00 => 0,
-        0x84 => 1,
-        0x85 => 2,
-        0x88 => 3,
-        0x86 => 4,
-        0x87 => 5,
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn connack_codes_round_trip() {
-        for code in 0..=5 {
-            assert_eq!(connack_code(ReasonCode::connack(code)), code);
-        }
-        assert_eq!(connack_code(ReasonCode::connack(9)), 0x80);
-    }
 
     #[test]
     fn bad_messages_are_refused_before_connecting() {

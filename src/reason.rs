@@ -56,6 +56,30 @@ impl ReasonCode {
         ReasonCode::new(CONNACK, value)
     }
 
+    /// The MQTT 3.1/3.1.1 CONNACK return code this reason code stands for: the inverse of
+    /// [`connack`](ReasonCode::connack), for code that prints or exits with the 3.x code (as
+    /// `mosquitto_pub` exits with it). A code with no 3.x counterpart comes back as its own value
+    /// (Unspecified error, 0x80, which [`connack_string`](crate::connack_string) calls an unknown reason).
+    ///
+    /// ```
+    /// use pahoish::{connack_string, ReasonCode};
+    /// for code in 0..=5 {
+    ///     assert_eq!(ReasonCode::connack(code).connack_code(), code);
+    /// }
+    /// let refused = ReasonCode::connack(5);
+    /// assert_eq!(connack_string(refused.connack_code()), "Connection Refused: not authorised.");
+    /// ```
+    pub fn connack_code(&self) -> u8 {
+        match self.value {
+            0x84 => 1,
+            0x85 => 2,
+            0x88 => 3,
+            0x86 => 4,
+            0x87 => 5,
+            other => other,
+        }
+    }
+
     /// Success, as reported by `on_publish` for an acknowledged (or, at QoS 0, written) message.
     pub fn puback_success() -> ReasonCode {
         ReasonCode::new(PUBACK, 0)
@@ -208,6 +232,14 @@ mod tests {
                 "Unspecified error"
             ]
         );
+    }
+
+    #[test]
+    fn connack_codes_round_trip() {
+        for code in 0..=5 {
+            assert_eq!(ReasonCode::connack(code).connack_code(), code);
+        }
+        assert_eq!(ReasonCode::connack(9).connack_code(), 0x80);
     }
 
     #[test]

@@ -8,7 +8,17 @@ use crate::packet::QoS;
 pub(crate) const MAX_TOPIC_LEN: usize = 65_535;
 
 /// Checks a topic name for PUBLISH or a will: not empty, at most 65,535 bytes, no `+` or `#`, no U+0000.
-pub(crate) fn validate_topic(topic: &str) -> Result<()> {
+/// The check `publish` and `will_set` make, for code that wants to report a bad topic before it has a
+/// client (as the `pub` tool does).
+///
+/// ```
+/// use pahoish::{validate_topic, Error};
+/// assert!(validate_topic("sensors/7/temp").is_ok());
+/// let Err(Error::InvalidTopic { reason, .. }) = validate_topic("sensors/+") else { panic!() };
+/// assert!(reason.contains("wildcards"));
+/// assert!(validate_topic("").is_err());
+/// ```
+pub fn validate_topic(topic: &str) -> Result<()> {
     let reason = if topic.is_empty() {
         "a topic must not be empty"
     } else if topic.len() > MAX_TOPIC_LEN {
@@ -27,8 +37,16 @@ pub(crate) fn validate_topic(topic: &str) -> Result<()> {
 }
 
 /// Checks a subscription filter: not empty, at most 65,535 bytes, `+` alone in its level, `#` alone in the
-/// last level, no U+0000.
-pub(crate) fn validate_filter(filter: &str) -> Result<()> {
+/// last level, no U+0000. The check `subscribe`, `unsubscribe` and `message_callback_add` make.
+///
+/// ```
+/// use pahoish::validate_filter;
+/// assert!(validate_filter("sensors/+/temp").is_ok());
+/// assert!(validate_filter("sensors/#").is_ok());
+/// assert!(validate_filter("sensors/#/temp").is_err());
+/// assert!(validate_filter("sensors+").is_err());
+/// ```
+pub fn validate_filter(filter: &str) -> Result<()> {
     let bad = |reason| {
         Err(Error::InvalidFilter {
             filter: filter.to_owned(),

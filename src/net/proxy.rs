@@ -321,10 +321,11 @@ pub(crate) fn from_env(host: &str) -> Result<Option<Proxy>> {
     if bypassed(host, &no_proxy) {
         return Ok(None);
     }
+    // The value is not quoted in the error: it may hold the proxy's password.
     parse_proxy_url(value.trim()).map(Some).map_err(|why| {
         Error::invalid(
             "mqtt_proxy",
-            format!("the environment variable's {value:?} is not a proxy URL: {why}"),
+            format!("the environment variable is not a proxy URL: {why}"),
         )
     })
 }
@@ -354,8 +355,22 @@ fn bypassed(host: &str, no_proxy: &str) -> bool {
     })
 }
 
-/// A proxy from a URL like `socks5://user:pass@host:1080`.
-pub(crate) fn parse_proxy_url(value: &str) -> std::result::Result<Proxy, String> {
+/// A proxy from a URL: `http://`, `socks://` or `socks5h://` (SOCKS5, the proxy resolving names),
+/// `socks5://` (SOCKS5, resolving here), `socks4a://` and `socks4://`, each `[user[:pass]@]host[:port]`;
+/// what Paho's `mqtt_proxy` environment variable takes and `Proxy::from_str` parses.
+///
+/// The error never quotes the URL, which may hold a password.
+impl std::str::FromStr for Proxy {
+    type Err = Error;
+
+    fn from_str(url: &str) -> Result<Proxy> {
+        parse_proxy_url(url).map_err(|why| Error::invalid("proxy", why))
+    }
+}
+
+/// A proxy from a URL like `socks5://user:pass@host:1080`; the error says what is wrong, without the
+/// URL.
+fn parse_proxy_url(value: &str) -> std::result::Result<Proxy, String> {
     let url = super::url::Url::parse(value)?;
     let (proxy_type, rdns) = match url.scheme.as_str() {
         "http" => (ProxyType::Http, true),
@@ -604,6 +619,23 @@ mod tests {
             .unwrap_err()
             .contains("unknown scheme"));
         assert!(parse_proxy_url("h:1080").is_err());
+    }
+
+    #[test]
+    fn proxy_from_str_and_its_errors_keep_the_password_out() {
+        let p: Proxy = "socks5h://me:s3cret@127.0.0.1".parse().unwrap();
+        assert_eq!(
+            (p.port(), p.proxy_password.as_deref()),
+            (1080, Some("s3cret"))
+        );
+        for bad in [
+            "ftp://me:s3cret@h",
+            "socks5://me:s3cret@",
+            "http://me:s3cret@h:99999",
+        ] {
+            let e = bad.parse::<Proxy>().unwrap_err();
+            assert!(!format!("{e} {e:?}").contains("s3cret"), "{bad}: {e:?}");
+        }
     }
 
     #[test]
