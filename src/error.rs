@@ -3,8 +3,6 @@
 use std::fmt;
 use std::io;
 
-use crate::packet::DecodeError;
-
 /// Paho's `MQTT_ERR_*` codes (`MQTTErrorCode` in Python), for code that compares return codes.
 ///
 /// Every [`Error`] maps to one of these with [`Error::rc`]; [`error_string`] gives Paho's text.
@@ -378,12 +376,6 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         Error::Io(e)
-    }
-}
-
-impl From<DecodeError> for Error {
-    fn from(e: DecodeError) -> Error {
-        Error::Protocol(e.to_string())
     }
 }
 

@@ -93,21 +93,19 @@
 #![deny(unsafe_code)] // two exceptions, in net/mod.rs with their safety arguments: poll(2), setsockopt(2)
 #![deny(missing_docs)]
 
-#[cfg(test)]
-mod batching_tests;
-mod callbacks;
 mod client;
+mod completion;
+mod engine;
 mod error;
-mod event_loop;
 mod message;
 mod net;
-mod options;
 pub mod packet;
 pub mod publish;
 mod reason;
 mod session;
 pub mod subscribe;
 mod topic;
+mod types;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -117,20 +115,18 @@ pub mod testing;
 #[cfg(feature = "tls")]
 pub use native_tls;
 
-pub use callbacks::{
-    ConnectFlags, DisconnectFlags, LogLevel, MQTT_LOG_DEBUG, MQTT_LOG_ERR, MQTT_LOG_INFO,
-    MQTT_LOG_NOTICE, MQTT_LOG_WARNING,
-};
-pub use client::{Client, DisconnectOnDrop};
+pub use client::{Builder, Client, DisconnectOnDrop};
+pub use completion::MessageInfo;
 pub use error::*;
-pub use message::{Message, MessageInfo, Payload};
-pub use options::{
-    Builder, CertReqs, IntoQos, Proxy, ProxyType, Seconds, TlsOptions, TlsVersion, Transport,
-};
-pub use packet::{Protocol, QoS};
+pub use message::{Message, Payload};
 pub use reason::{Properties, ReasonCode};
 pub use topic::{
     topic_matches_sub, validate_filter, validate_topic, SubscribeTopics, UnsubscribeTopics,
+};
+pub use types::{
+    CertReqs, ConnectFlags, DisconnectFlags, IntoQos, LogLevel, Protocol, Proxy, ProxyType, QoS,
+    Seconds, TlsOptions, TlsVersion, Transport, MQTT_LOG_DEBUG, MQTT_LOG_ERR, MQTT_LOG_INFO,
+    MQTT_LOG_NOTICE, MQTT_LOG_WARNING,
 };
 
 // Paho's names, kept so that a search for the Python name finds the Rust one.

@@ -75,15 +75,16 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::callbacks::LogLevel;
-use crate::client::{relock, Client, DisconnectOnDrop};
+use crate::client::{Client, DisconnectOnDrop};
+use crate::completion::MessageInfo;
+use crate::engine::relock;
 use crate::error::{Error, Result};
-use crate::message::{Message, MessageInfo, Payload};
-pub use crate::options::{CertReqs, Proxy, ProxyType, TlsVersion, Transport};
-use crate::options::{IntoQos, TlsOptions};
+use crate::message::{Message, Payload};
 use crate::packet::{Protocol, Publish, QoS, MAX_REMAINING_LENGTH};
 use crate::reason::ReasonCode;
 use crate::topic::validate_topic;
+pub use crate::types::{CertReqs, Proxy, ProxyType, TlsVersion, Transport};
+use crate::types::{IntoQos, LogLevel, TlsOptions};
 
 /// Connection settings for the [`publish`](self) and [`subscribe`](crate::subscribe) helpers: Paho's
 /// keyword arguments `hostname=`, `port=`, `client_id=`, `keepalive=`, `will=`, `auth=`, `tls=`,

@@ -39,9 +39,9 @@ use std::ops::ControlFlow;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::options::IntoQos;
 use crate::publish::{Connection, Event};
 use crate::topic::SubscribeTopics;
+use crate::types::IntoQos;
 
 pub use crate::publish::{
     Auth, CertReqs, Options, Proxy, ProxyType, Tls, TlsVersion, Transport, Will,

@@ -1,8 +1,8 @@
 //! Topic names and filters: validation and Paho's `topic_matches_sub`.
 
 use crate::error::{Error, Result};
-use crate::options::IntoQos;
-use crate::packet::QoS;
+use crate::types::IntoQos;
+use crate::types::QoS;
 
 /// The longest topic or filter MQTT can carry (a two-byte length prefix).
 pub(crate) const MAX_TOPIC_LEN: usize = 65_535;

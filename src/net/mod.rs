@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::options::{Proxy, Transport};
+use crate::types::{Proxy, Transport};
 
 pub(crate) mod proxy;
 #[cfg(feature = "tls")]

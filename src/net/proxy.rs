@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::connect_tcp;
 use crate::error::{Error, Result};
-use crate::options::{Proxy, ProxyType};
+use crate::types::{Proxy, ProxyType};
 
 /// Connects to `host:port` through `proxy`. The stream returned is blocking, with no timeouts set.
 pub(crate) fn connect(

@@ -19,8 +19,8 @@ use native_tls::{Certificate, HandshakeError, Identity, Protocol, TlsConnector};
 
 use super::{NetStream, Target, TlsLayer};
 use crate::error::{Error, Result};
-use crate::options::Transport;
-use crate::options::{CertReqs, TlsOptions, TlsVersion};
+use crate::types::Transport;
+use crate::types::{CertReqs, TlsOptions, TlsVersion};
 
 /// The TLS settings of a client: the connector, and what it was built from (to rebuild it when
 /// `tls_insecure_set` changes, without reading the files again).

@@ -47,75 +47,17 @@ pub use unsubscribe::Unsubscribe;
 
 use std::fmt;
 
+use crate::error::Error;
+pub use crate::types::{Protocol, QoS};
+
 /// The largest remaining length MQTT can express (four length bytes): 268,435,455 bytes.
 pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
 
-/// The MQTT protocol version spoken on a connection.
-///
-/// Paho's integer constants [`MQTTv31`](crate::MQTTv31), [`MQTTv311`](crate::MQTTv311) and
-/// [`MQTTv5`](crate::MQTTv5) are values of this type.
-///
-/// ```
-/// assert_eq!(pahoish::MQTTv311, pahoish::Protocol::V311);
-/// assert_eq!(pahoish::Protocol::V311.level(), 4);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// MQTT 3.1: protocol name `MQIsdp`, level 3.
-    V31,
-    /// MQTT 3.1.1: protocol name `MQTT`, level 4. The default.
-    V311,
-    /// MQTT 5.0: protocol name `MQTT`, level 5 (not supported by this version of the crate).
-    V5,
-}
-
-impl Protocol {
-    /// The protocol level byte sent in CONNECT (3, 4 or 5), which is also Paho's constant value.
-    pub fn level(self) -> u8 {
-        match self {
-            Protocol::V31 => 3,
-            Protocol::V311 => 4,
-            Protocol::V5 => 5,
-        }
+/// A decoding failure closes the connection as a protocol error that keeps the [`DecodeError`].
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Error {
+        Error::Protocol(e.to_string())
     }
-
-    /// The protocol name sent in CONNECT: `MQIsdp` for 3.1, `MQTT` otherwise.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::V31 => "MQIsdp",
-            _ => "MQTT",
-        }
-    }
-}
-
-impl Default for Protocol {
-    /// MQTT 3.1.1, as in Paho.
-    fn default() -> Self {
-        Protocol::V311
-    }
-}
-
-/// Quality of service of a message or subscription.
-///
-/// The client API takes QoS as a plain integer (0, 1, 2) as Paho does; this enum is what the packets carry.
-///
-/// ```
-/// use pahoish::QoS;
-/// assert_eq!(QoS::try_from(2u8), Ok(QoS::ExactlyOnce));
-/// assert!(QoS::try_from(3u8).is_err());
-/// assert_eq!(QoS::AtLeastOnce as u8, 1);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[repr(u8)]
-pub enum QoS {
-    /// QoS 0: at most once, no acknowledgement.
-    #[default]
-    AtMostOnce = 0,
-    /// QoS 1: at least once, acknowledged by PUBACK.
-    AtLeastOnce = 1,
-    /// QoS 2: exactly once, PUBREC / PUBREL / PUBCOMP.
-    ExactlyOnce = 2,
 }
 
 impl TryFrom<u8> for QoS {
@@ -134,7 +76,7 @@ impl TryFrom<u8> for QoS {
 /// Why bytes could not be decoded as an MQTT packet.
 ///
 /// A client that receives such bytes closes the connection with a protocol error
-/// ([`Error::Protocol`](crate::Error::Protocol)).
+/// ([`Error::Protocol`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DecodeError {

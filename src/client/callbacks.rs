@@ -5,77 +5,27 @@
 //! (which is how it gets `&mut U`) and its own mutex (which makes a second thread dispatching at the same
 //! moment wait its turn rather than skip it). So a callback may replace any callback, itself included
 //! (the new one is used from the next event on), and may call any `Client` method. The methods that
-//! would need what the running callback holds return [`Error::WouldDeadlock`] instead of hanging:
+//! would need what the running callback holds return [`Error::WouldDeadlock`](crate::Error::WouldDeadlock) instead of hanging:
 //! `wait_for_publish` (the loop that would complete it is the one running the callback), `loop()` and
 //! `loop_forever` (they run callbacks, which need the userdata mutex), `connect`/`reconnect` (they run
 //! `on_pre_connect`) and `user_data_get`. Methods that queue packets leave the writing to the loop, which
 //! writes as soon as the callback returns.
 
-use std::any::Any;
-use std::cell::RefCell;
 use std::fmt;
 use std::os::unix::io::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use crate::client::{relock, Client};
-use crate::error::{Error, Result};
-use crate::message::{Message, PublishSignal};
+use super::Client;
+use crate::completion::{in_callback_of, panic_message, CallbackScope};
+use crate::engine::{relock, Handler, Notice, Plan};
+use crate::error::Result;
+use crate::message::Message;
+use crate::packet::Connect;
 use crate::reason::{Properties, ReasonCode};
-
-/// The flags passed to `on_connect` (Paho's `ConnectFlags`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct ConnectFlags {
-    /// Whether the broker resumed a session it kept for this client id.
-    pub session_present: bool,
-}
-
-/// The flags passed to `on_disconnect` (Paho's `DisconnectFlags`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct DisconnectFlags {
-    /// Whether the broker sent a DISCONNECT packet (MQTT 5 only; always false on 3.1/3.1.1).
-    pub is_disconnect_packet_from_server: bool,
-}
-
-/// The level of an `on_log` line, with Paho's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum LogLevel {
-    /// `MQTT_LOG_INFO` (1).
-    Info = 1,
-    /// `MQTT_LOG_NOTICE` (2).
-    Notice = 2,
-    /// `MQTT_LOG_WARNING` (4).
-    Warning = 4,
-    /// `MQTT_LOG_ERR` (8).
-    Err = 8,
-    /// `MQTT_LOG_DEBUG` (16).
-    Debug = 16,
-}
-
-/// `MQTT_LOG_INFO`.
-pub const MQTT_LOG_INFO: LogLevel = LogLevel::Info;
-/// `MQTT_LOG_NOTICE`.
-pub const MQTT_LOG_NOTICE: LogLevel = LogLevel::Notice;
-/// `MQTT_LOG_WARNING`.
-pub const MQTT_LOG_WARNING: LogLevel = LogLevel::Warning;
-/// `MQTT_LOG_ERR`.
-pub const MQTT_LOG_ERR: LogLevel = LogLevel::Err;
-/// `MQTT_LOG_DEBUG`.
-pub const MQTT_LOG_DEBUG: LogLevel = LogLevel::Debug;
-
-impl LogLevel {
-    pub(crate) fn to_log(self) -> log::Level {
-        match self {
-            LogLevel::Info | LogLevel::Notice => log::Level::Info,
-            LogLevel::Warning => log::Level::Warn,
-            LogLevel::Err => log::Level::Error,
-            LogLevel::Debug => log::Level::Debug,
-        }
-    }
-}
+use crate::topic::{topic_matches_sub, validate_filter};
+use crate::types::{ConnectFlags, DisconnectFlags, LogLevel};
 
 type OnConnect<U> = dyn FnMut(&Client<U>, &mut U, ConnectFlags, ReasonCode, &Properties) + Send;
 type OnDisconnect<U> =
@@ -88,15 +38,15 @@ type OnPlain<U> = dyn FnMut(&Client<U>, &mut U) + Send;
 type OnSocket<U> = dyn FnMut(&Client<U>, &mut U, RawFd) + Send;
 
 /// A callback, shared so a dispatching thread can hold it without holding the `callbacks` lock.
-pub(crate) type Shared<T> = Arc<Mutex<Box<T>>>;
+type SharedCallback<T> = Arc<Mutex<Box<T>>>;
 /// A callback slot.
-pub(crate) type Slot<T> = Option<Shared<T>>;
+type Slot<T> = Option<SharedCallback<T>>;
 
 fn slot<T: ?Sized>(callback: Box<T>) -> Slot<T> {
     Some(Arc::new(Mutex::new(callback)))
 }
 
-pub(crate) struct Callbacks<U> {
+pub(super) struct Callbacks<U> {
     pub on_connect: Slot<OnConnect<U>>,
     pub on_connect_fail: Slot<OnPlain<U>>,
     pub on_disconnect: Slot<OnDisconnect<U>>,
@@ -109,7 +59,7 @@ pub(crate) struct Callbacks<U> {
     pub on_socket_open: Slot<OnSocket<U>>,
     pub on_socket_close: Slot<OnSocket<U>>,
     /// `message_callback_add` filters in the order added.
-    pub filtered: Vec<(String, Shared<OnMessage<U>>)>,
+    pub filtered: Vec<(String, SharedCallback<OnMessage<U>>)>,
 }
 
 impl<U> Default for Callbacks<U> {
@@ -146,55 +96,6 @@ impl<U> fmt::Debug for Callbacks<U> {
     }
 }
 
-thread_local! {
-    /// The clients (by the address of their shared publish signal) whose callbacks this thread is running
-    /// right now, innermost last.
-    static IN_CALLBACK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-fn key(sig: &PublishSignal) -> usize {
-    sig as *const PublishSignal as usize
-}
-
-/// Whether the current thread is inside a callback of the client owning `sig`.
-pub(crate) fn in_callback_of(sig: &PublishSignal) -> bool {
-    let k = key(sig);
-    IN_CALLBACK.with(|v| v.borrow().contains(&k))
-}
-
-/// Marks the current thread as running a callback of one client, until dropped (also on unwind).
-struct CallbackScope(usize);
-
-impl CallbackScope {
-    fn enter(sig: &PublishSignal) -> CallbackScope {
-        let k = key(sig);
-        IN_CALLBACK.with(|v| v.borrow_mut().push(k));
-        CallbackScope(k)
-    }
-}
-
-impl Drop for CallbackScope {
-    fn drop(&mut self) {
-        IN_CALLBACK.with(|v| {
-            let mut v = v.borrow_mut();
-            if let Some(i) = v.iter().rposition(|&k| k == self.0) {
-                v.remove(i);
-            }
-        });
-    }
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-string panic payload)".to_owned()
-    }
-}
-
 macro_rules! setter {
     ($(#[$doc:meta])* $name:ident, $ty:ident, ($($arg:ty),*)) => {
         $(#[$doc])*
@@ -202,7 +103,7 @@ macro_rules! setter {
         where
             F: FnMut(&Client<U>, &mut U $(, $arg)*) + Send + 'static,
         {
-            self.inner.callbacks().$name = slot(Box::new(callback));
+            self.callbacks().$name = slot(Box::new(callback));
             self.callbacks_changed();
         }
     };
@@ -305,8 +206,8 @@ impl<U: Send + 'static> Client<U> {
     where
         F: FnMut(&Client<U>, &mut U, &Message) + Send + 'static,
     {
-        crate::topic::validate_filter(sub)?;
-        let mut cbs = self.inner.callbacks();
+        validate_filter(sub)?;
+        let mut cbs = self.callbacks();
         let boxed: Box<OnMessage<U>> = Box::new(callback);
         let cb = Arc::new(Mutex::new(boxed));
         match cbs.filtered.iter_mut().find(|(f, _)| f == sub) {
@@ -318,16 +219,16 @@ impl<U: Send + 'static> Client<U> {
 
     /// Removes the callback added for `sub`, if any (Paho's `message_callback_remove`).
     pub fn message_callback_remove(&self, sub: &str) {
-        self.inner.callbacks().filtered.retain(|(f, _)| f != sub);
+        self.callbacks().filtered.retain(|(f, _)| f != sub);
     }
 
     /// Runs the callback in `slot`, if one is set, with the userdata; handles a panic.
-    pub(crate) fn fire<T: ?Sized>(
+    fn fire<T: ?Sized>(
         &self,
         slot: fn(&mut Callbacks<U>) -> &mut Slot<T>,
         call: impl FnOnce(&mut T, &Client<U>, &mut U),
     ) {
-        let cb = slot(&mut self.inner.callbacks()).clone();
+        let cb = slot(&mut self.callbacks()).clone();
         if let Some(cb) = cb {
             self.run_user_code(|client, ud| call(&mut **relock(&cb), client, ud));
         }
@@ -335,12 +236,12 @@ impl<U: Send + 'static> Client<U> {
 
     /// Calls every filtered callback matching `msg.topic`, in the order added, or `on_message` if none
     /// matches.
-    pub(crate) fn fire_message(&self, msg: &Message) {
+    fn fire_message(&self, msg: &Message) {
         let matching: Vec<_> = {
-            let cbs = self.inner.callbacks();
+            let cbs = self.callbacks();
             cbs.filtered
                 .iter()
-                .filter(|(f, _)| crate::topic::topic_matches_sub(f, &msg.topic))
+                .filter(|(f, _)| topic_matches_sub(f, &msg.topic))
                 .map(|(_, cb)| Arc::clone(cb))
                 .collect()
         };
@@ -356,7 +257,7 @@ impl<U: Send + 'static> Client<U> {
     /// swallowed (`suppress_exceptions`, the default) or resumed once no internal lock is held.
     fn run_user_code(&self, f: impl FnOnce(&Client<U>, &mut U)) {
         let result = {
-            let _scope = CallbackScope::enter(&self.inner.signal);
+            let _scope = CallbackScope::enter(&self.engine().signal);
             let mut ud = self
                 .inner
                 .userdata
@@ -389,11 +290,11 @@ impl<U: Send + 'static> Client<U> {
     /// Writes a line to `on_log` and (unless disabled) the `log` crate.
     #[inline(never)]
     pub(crate) fn log(&self, level: LogLevel, line: &str) {
-        if self.inner.logger_enabled() {
+        if self.logger_enabled() {
             log::log!(target: "pahoish", level.to_log(), "{line}");
         }
         // on_log would need the userdata lock, which the callback running on this thread holds.
-        if !in_callback_of(&self.inner.signal) {
+        if !in_callback_of(&self.engine().signal) {
             self.fire(
                 |c| &mut c.on_log,
                 |cb, client, ud| cb(client, ud, level, line),
@@ -402,10 +303,74 @@ impl<U: Send + 'static> Client<U> {
     }
 }
 
-/// Fails with `WouldDeadlock` when called from one of this client's callbacks.
-pub(crate) fn not_in_callback(sig: &PublishSignal, what: &'static str) -> Result<()> {
-    if in_callback_of(sig) {
-        return Err(Error::WouldDeadlock(what));
+impl<U: Send + 'static> Client<U> {
+    /// Whether log lines also go to the `log` crate (`enable_logger`/`disable_logger`).
+    pub(super) fn logger_enabled(&self) -> bool {
+        self.inner.logger.load(Ordering::Relaxed)
     }
-    Ok(())
+}
+
+/// The engine reports to the client, which runs the user's callbacks.
+impl<U: Send + 'static> Handler for Client<U> {
+    fn notify(&self, notice: Notice<'_>) {
+        match notice {
+            Notice::PreConnect => {
+                self.callbacks_changed(); // the application may have installed its logger since
+                self.fire(|c| &mut c.on_pre_connect, |cb, client, ud| cb(client, ud));
+            }
+            Notice::ConnectFail => {
+                self.fire(|c| &mut c.on_connect_fail, |cb, client, ud| cb(client, ud));
+            }
+            Notice::SocketOpen(fd) => {
+                self.fire(
+                    |c| &mut c.on_socket_open,
+                    |cb, client, ud| cb(client, ud, fd),
+                );
+            }
+            Notice::SocketClose(fd) => {
+                self.fire(
+                    |c| &mut c.on_socket_close,
+                    |cb, client, ud| cb(client, ud, fd),
+                );
+            }
+            Notice::Connect(flags, rc, props) => self.fire(
+                |c| &mut c.on_connect,
+                |cb, client, ud| cb(client, ud, flags, rc, props),
+            ),
+            Notice::Disconnect(flags, rc, props) => self.fire(
+                |c| &mut c.on_disconnect,
+                |cb, client, ud| cb(client, ud, flags, rc, props),
+            ),
+            Notice::Publish(mid, rc, props) => self.fire(
+                |c| &mut c.on_publish,
+                |cb, client, ud| cb(client, ud, mid, rc, props),
+            ),
+            Notice::Subscribe(mid, codes, props) => self.fire(
+                |c| &mut c.on_subscribe,
+                |cb, client, ud| cb(client, ud, mid, codes, props),
+            ),
+            Notice::Unsubscribe(mid, codes, props) => self.fire(
+                |c| &mut c.on_unsubscribe,
+                |cb, client, ud| cb(client, ud, mid, codes, props),
+            ),
+            Notice::Message(msg) => self.fire_message(msg),
+            Notice::Log(level, line) => Client::log(self, level, line),
+        }
+    }
+
+    fn plan(&self) -> Result<Plan> {
+        self.settings().plan()
+    }
+
+    fn has_target(&self) -> bool {
+        self.settings().host.is_some()
+    }
+
+    fn connect_packet(&self) -> Connect {
+        self.settings().connect_packet()
+    }
+
+    fn log(&self, level: LogLevel, line: &str) {
+        Client::log(self, level, line);
+    }
 }

@@ -1,13 +1,81 @@
-//! Construction options (`Builder`), the transport choice and its settings (TLS, proxies), and the small
-//! conversion traits that let methods take arguments the way Python does (QoS as an integer, seconds as
-//! a number).
+//! Value types: QoS, the protocol version, the transport and its settings (TLS, proxies), the flags and
+//! log levels the callbacks receive, and the small conversion traits that let methods take arguments
+//! the way Python does (QoS as an integer, seconds as a number).
+//!
+//! Imports nothing of the crate but `error`: every other module may use these.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::packet::{Protocol, QoS};
+
+/// The MQTT protocol version spoken on a connection.
+///
+/// Paho's integer constants [`MQTTv31`](crate::MQTTv31), [`MQTTv311`](crate::MQTTv311) and
+/// [`MQTTv5`](crate::MQTTv5) are values of this type.
+///
+/// ```
+/// assert_eq!(pahoish::MQTTv311, pahoish::Protocol::V311);
+/// assert_eq!(pahoish::Protocol::V311.level(), 4);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// MQTT 3.1: protocol name `MQIsdp`, level 3.
+    V31,
+    /// MQTT 3.1.1: protocol name `MQTT`, level 4. The default.
+    V311,
+    /// MQTT 5.0: protocol name `MQTT`, level 5 (not supported by this version of the crate).
+    V5,
+}
+
+impl Protocol {
+    /// The protocol level byte sent in CONNECT (3, 4 or 5), which is also Paho's constant value.
+    pub fn level(self) -> u8 {
+        match self {
+            Protocol::V31 => 3,
+            Protocol::V311 => 4,
+            Protocol::V5 => 5,
+        }
+    }
+
+    /// The protocol name sent in CONNECT: `MQIsdp` for 3.1, `MQTT` otherwise.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::V31 => "MQIsdp",
+            _ => "MQTT",
+        }
+    }
+}
+
+impl Default for Protocol {
+    /// MQTT 3.1.1, as in Paho.
+    fn default() -> Self {
+        Protocol::V311
+    }
+}
+
+/// Quality of service of a message or subscription.
+///
+/// The client API takes QoS as a plain integer (0, 1, 2) as Paho does; this enum is what the packets carry.
+///
+/// ```
+/// use pahoish::QoS;
+/// assert_eq!(QoS::try_from(2u8), Ok(QoS::ExactlyOnce));
+/// assert!(QoS::try_from(3u8).is_err());
+/// assert_eq!(QoS::AtLeastOnce as u8, 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(u8)]
+pub enum QoS {
+    /// QoS 0: at most once, no acknowledgement.
+    #[default]
+    AtMostOnce = 0,
+    /// QoS 1: at least once, acknowledged by PUBACK.
+    AtLeastOnce = 1,
+    /// QoS 2: exactly once, PUBREC / PUBREL / PUBCOMP.
+    ExactlyOnce = 2,
+}
 
 /// How the client reaches the broker (Paho's `transport=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -17,7 +85,7 @@ pub enum Transport {
     #[default]
     Tcp,
     /// MQTT over WebSockets (`"websockets"`), `ws://` or, with TLS configured, `wss://`; see
-    /// [`Client::ws_set_options`]. Needs the `websockets` feature (on by default).
+    /// [`Client::ws_set_options`](crate::Client::ws_set_options). Needs the `websockets` feature (on by default).
     Websockets,
     /// A Unix domain socket (`"unix"`): the host given to `connect` is the socket's path and the port
     /// is ignored.
@@ -50,7 +118,7 @@ pub enum TlsVersion {
     Tlsv1_3,
 }
 
-/// Every argument of Paho's `tls_set`, for [`Client::tls_set_with`]; [`Client::tls_set`] takes the
+/// Every argument of Paho's `tls_set`, for [`Client::tls_set_with`](crate::Client::tls_set_with); [`Client::tls_set`](crate::Client::tls_set) takes the
 /// first three.
 ///
 /// Files are PEM. `ca_certs` may hold several certificates (a bundle); `certfile` may hold the client
@@ -123,7 +191,7 @@ impl ProxyType {
 }
 
 /// A proxy to reach the broker through: the arguments of Paho's `proxy_set` (and the helpers'
-/// `proxy_args`). See [`Client::proxy_set`].
+/// `proxy_args`). See [`Client::proxy_set`](crate::Client::proxy_set).
 ///
 /// ```
 /// use pahoish::{Proxy, ProxyType};
@@ -278,182 +346,63 @@ macro_rules! int_into_qos {
 }
 int_into_qos!(i32, i64, u8, u32, u64, usize);
 
-/// Builds a [`Client`] with Paho's constructor arguments (`client_id=`, `clean_session=`, `userdata=`,
-/// `protocol=`, `transport=`, `reconnect_on_failure=`, `manual_ack=`) and a few of ours.
-///
-/// ```
-/// use pahoish as mqtt;
-/// let client = mqtt::Client::builder()
-///     .client_id("sensor-7")
-///     .clean_session(false)
-///     .userdata(vec![0u8; 0])
-///     .protocol(mqtt::MQTTv311)
-///     .build()?;
-/// # Ok::<(), mqtt::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until build() is called"]
-pub struct Builder<U = ()> {
-    pub(crate) client_id: String,
-    pub(crate) clean_session: Option<bool>,
-    pub(crate) userdata: U,
-    pub(crate) protocol: Protocol,
-    pub(crate) transport: Transport,
-    /// Set with `transport` (see `net::ws_upgrade`).
-    pub(crate) ws: Option<crate::net::WsUpgrade>,
-    pub(crate) reconnect_on_failure: bool,
-    pub(crate) manual_ack: bool,
-    pub(crate) suppress_exceptions: bool,
-    pub(crate) resubscribe: bool,
+/// The flags passed to `on_connect` (Paho's `ConnectFlags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ConnectFlags {
+    /// Whether the broker resumed a session it kept for this client id.
+    pub session_present: bool,
 }
 
-impl Default for Builder<()> {
-    fn default() -> Self {
-        Builder {
-            client_id: String::new(),
-            clean_session: None,
-            userdata: (),
-            protocol: Protocol::V311,
-            transport: Transport::Tcp,
-            ws: None,
-            reconnect_on_failure: true,
-            manual_ack: false,
-            suppress_exceptions: true,
-            resubscribe: true,
-        }
-    }
+/// The flags passed to `on_disconnect` (Paho's `DisconnectFlags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DisconnectFlags {
+    /// Whether the broker sent a DISCONNECT packet (MQTT 5 only; always false on 3.1/3.1.1).
+    pub is_disconnect_packet_from_server: bool,
 }
 
-impl<U> Builder<U> {
-    /// The client id sent in CONNECT. Defaults to `""`: on MQTT 3.1.1 a zero-length id is sent and the
-    /// broker assigns one (a clean session is then required); on MQTT 3.1 a random 22-character id is
-    /// generated, as Paho does.
-    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.client_id = client_id.into();
-        self
-    }
+/// The level of an `on_log` line, with Paho's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum LogLevel {
+    /// `MQTT_LOG_INFO` (1).
+    Info = 1,
+    /// `MQTT_LOG_NOTICE` (2).
+    Notice = 2,
+    /// `MQTT_LOG_WARNING` (4).
+    Warning = 4,
+    /// `MQTT_LOG_ERR` (8).
+    Err = 8,
+    /// `MQTT_LOG_DEBUG` (16).
+    Debug = 16,
+}
 
-    /// Whether the broker discards the session when the client disconnects. Defaults to `true`.
-    /// `false` needs a non-empty client id (`build()` fails otherwise, as Paho raises ValueError).
-    pub fn clean_session(mut self, clean_session: bool) -> Self {
-        self.clean_session = Some(clean_session);
-        self
-    }
+/// `MQTT_LOG_INFO`.
+pub const MQTT_LOG_INFO: LogLevel = LogLevel::Info;
+/// `MQTT_LOG_NOTICE`.
+pub const MQTT_LOG_NOTICE: LogLevel = LogLevel::Notice;
+/// `MQTT_LOG_WARNING`.
+pub const MQTT_LOG_WARNING: LogLevel = LogLevel::Warning;
+/// `MQTT_LOG_ERR`.
+pub const MQTT_LOG_ERR: LogLevel = LogLevel::Err;
+/// `MQTT_LOG_DEBUG`.
+pub const MQTT_LOG_DEBUG: LogLevel = LogLevel::Debug;
 
-    /// The value passed as `userdata` to every callback. Defaults to `()`.
-    pub fn userdata<V>(self, userdata: V) -> Builder<V> {
-        Builder {
-            client_id: self.client_id,
-            clean_session: self.clean_session,
-            userdata,
-            protocol: self.protocol,
-            transport: self.transport,
-            ws: self.ws,
-            reconnect_on_failure: self.reconnect_on_failure,
-            manual_ack: self.manual_ack,
-            suppress_exceptions: self.suppress_exceptions,
-            resubscribe: self.resubscribe,
+impl LogLevel {
+    pub(crate) fn to_log(self) -> log::Level {
+        match self {
+            LogLevel::Info | LogLevel::Notice => log::Level::Info,
+            LogLevel::Warning => log::Level::Warn,
+            LogLevel::Err => log::Level::Error,
+            LogLevel::Debug => log::Level::Debug,
         }
-    }
-
-    /// The protocol version: [`MQTTv311`](crate::MQTTv311) (the default) or [`MQTTv31`](crate::MQTTv31).
-    /// [`MQTTv5`](crate::MQTTv5) is not supported by this version and `build()` says so.
-    pub fn protocol(mut self, protocol: Protocol) -> Self {
-        self.protocol = protocol;
-        self
-    }
-
-    /// The transport (Paho's `transport=`). Defaults to [`Transport::Tcp`]. TLS is not a transport: it
-    /// comes with [`Client::tls_set`], over TCP or websockets.
-    pub fn transport(mut self, transport: Transport) -> Self {
-        self.transport = transport;
-        self.ws = crate::net::ws_upgrade(transport);
-        self
-    }
-
-    /// Whether `loop_forever` and `loop_start` reconnect after the connection is lost. Defaults to
-    /// `true`. With `false`, `loop_forever` returns the error that closed the connection.
-    pub fn reconnect_on_failure(mut self, reconnect: bool) -> Self {
-        self.reconnect_on_failure = reconnect;
-        self
-    }
-
-    /// Whether incoming QoS 1/2 messages are acknowledged only when the application calls
-    /// [`Client::ack`]. Defaults to `false` (acknowledged when `on_message` returns).
-    pub fn manual_ack(mut self, manual_ack: bool) -> Self {
-        self.manual_ack = manual_ack;
-        self
-    }
-
-    /// Whether a panic in a callback is caught, logged (`log` and `on_log`) and the loop goes on.
-    /// Defaults to `true` (Paho's default is to let exceptions escape and kill the loop; see the porting
-    /// guide). With `false`, the panic propagates out of `loop_forever`/`loop()`, or ends the
-    /// `loop_start` thread and is reported by `loop_stop`.
-    pub fn suppress_exceptions(mut self, suppress: bool) -> Self {
-        self.suppress_exceptions = suppress;
-        self
-    }
-
-    /// Whether subscriptions the broker did not keep are restored after a reconnect. Defaults to `true`.
-    /// Subscriptions that `on_connect` makes again are not sent twice.
-    pub fn resubscribe_on_reconnect(mut self, resubscribe: bool) -> Self {
-        self.resubscribe = resubscribe;
-        self
-    }
-
-    /// Checks the options and creates the client.
-    ///
-    /// Fails when `clean_session(false)` is given with an empty client id, for MQTT 5 (not supported by
-    /// this version), for websockets in a build without the `websockets` feature, and for a client id
-    /// over 65,535 bytes.
-    pub fn build(self) -> Result<Client<U>> {
-        if self.protocol == Protocol::V5 {
-            return Err(Error::NotSupported(
-                "MQTT 5 (protocol MQTTv5): use MQTTv311 or MQTTv31".into(),
-            ));
-        }
-        if self.transport == Transport::Websockets && !cfg!(feature = "websockets") {
-            return Err(Error::NotSupported(
-                "the websockets transport: this build lacks the `websockets` feature".into(),
-            ));
-        }
-        if self.clean_session == Some(false) && self.client_id.is_empty() {
-            return Err(Error::invalid(
-                "clean_session",
-                "a client id must be provided if clean_session is false",
-            ));
-        }
-        if self.client_id.len() > crate::topic::MAX_TOPIC_LEN {
-            return Err(Error::invalid(
-                "client_id",
-                "must be at most 65535 bytes of UTF-8",
-            ));
-        }
-        Ok(Client::from_builder(self))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn invalid_constructions_are_refused_with_the_reason() {
-        let e = Builder::default().clean_session(false).build().unwrap_err();
-        assert!(e.to_string().contains("client id must be provided"), "{e}");
-        let e = Builder::default()
-            .protocol(Protocol::V5)
-            .build()
-            .unwrap_err();
-        assert!(matches!(e, Error::NotSupported(_)));
-        let built = Builder::default().transport(Transport::Websockets).build();
-        assert_eq!(built.is_ok(), cfg!(feature = "websockets"));
-        assert!(Builder::default()
-            .client_id("x")
-            .clean_session(false)
-            .build()
-            .is_ok());
-    }
 
     #[test]
     fn seconds_conversions() {

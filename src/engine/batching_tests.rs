@@ -101,10 +101,13 @@ fn connected_client() -> (Client, BrokerSide, Arc<WriteCounts>) {
     sock.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     let counts = Arc::new(WriteCounts::default());
     let client = Client::new("batching");
-    client.adopt_stream(Box::new(CountingStream {
-        inner: tcp,
-        counts: Arc::clone(&counts),
-    }));
+    client.engine().adopt_stream(
+        &client,
+        Box::new(CountingStream {
+            inner: tcp,
+            counts: Arc::clone(&counts),
+        }),
+    );
     let broker = BrokerSide {
         sock,
         buf: Vec::new(),
@@ -191,7 +194,13 @@ fn connack_and_burst(client: &Client, broker: &mut BrokerSide, n: usize) {
         );
     }
     broker.sock.write_all(&burst).expect("write the burst");
-    let fd = client.inner.io().stream.as_ref().expect("stream").raw_fd();
+    let fd = client
+        .engine()
+        .io()
+        .stream
+        .as_ref()
+        .expect("stream")
+        .raw_fd();
     wait_until_queued(fd, burst.len());
 }
 
@@ -370,7 +379,7 @@ fn qos1_window_refills_go_out_in_a_handful_of_writes_per_batch_of_acks() {
 /// waited would sit out its whole timeout and deliver nothing). Every message arrives, in order.
 #[test]
 fn a_burst_is_decoded_a_turn_at_a_time_and_the_next_turn_takes_the_rest_without_waiting() {
-    use crate::event_loop::TURN_PACKETS;
+    use crate::engine::io::TURN_PACKETS;
     use std::sync::Mutex;
     const N: usize = 200;
     let (client, mut broker, _counts) = connected_client();
@@ -406,7 +415,7 @@ fn a_burst_is_decoded_a_turn_at_a_time_and_the_next_turn_takes_the_rest_without_
 /// row have gone out, the buffers are back under `BUFFER_KEEP`.
 #[test]
 fn large_batches_keep_their_write_buffer_and_small_ones_give_it_back() {
-    use crate::event_loop::{BUFFER_KEEP, SHRINK_AFTER};
+    use crate::engine::io::{BUFFER_KEEP, SHRINK_AFTER};
     let big = vec![7u8; BUFFER_KEEP + BUFFER_KEEP / 4];
     let (client, broker, _counts) = connected_client();
     let (published_tx, published_rx) = mpsc::channel();
@@ -422,10 +431,10 @@ fn large_batches_keep_their_write_buffer_and_small_ones_give_it_back() {
     connected_rx.recv_timeout(TIMEOUT).expect("no CONNACK");
     // The capacity of the two buffers that take turns: the loop's and the session's.
     let capacity = |c: &Client| {
-        let io = c.inner.io();
+        let io = c.engine().io();
         io.wbuf
             .capacity()
-            .max(c.inner.state().session.out.capacity())
+            .max(c.engine().state().session.out_capacity())
     };
     let publish_one = |payload: &[u8]| {
         client.publish("big", payload, 0, false).expect("publish");
@@ -479,8 +488,11 @@ fn output_buffers_are_reserved_up_front_and_bursts_that_fit_never_grow_them() {
     assert!(BURSTS * N * publish_len("reserve", crate::QoS::AtMostOnce, 64) < OUT_RESERVE);
     let (client, broker, _counts) = connected_client();
     let capacities = |c: &Client| {
-        let io = c.inner.io();
-        (c.inner.state().session.out.capacity(), io.wbuf.capacity())
+        let io = c.engine().io();
+        (
+            c.engine().state().session.out_capacity(),
+            io.wbuf.capacity(),
+        )
     };
     assert_eq!(capacities(&client), (OUT_RESERVE, OUT_RESERVE));
     let (published_tx, published_rx) = mpsc::channel();

@@ -1,0 +1,184 @@
+//! [`Builder`]: Paho's constructor arguments (`client_id=`, `clean_session=`, `userdata=`, ...).
+
+use super::Client;
+use crate::error::{Error, Result};
+use crate::net::WsUpgrade;
+use crate::types::{Protocol, Transport};
+
+/// Builds a [`Client`] with Paho's constructor arguments (`client_id=`, `clean_session=`, `userdata=`,
+/// `protocol=`, `transport=`, `reconnect_on_failure=`, `manual_ack=`) and a few of ours.
+///
+/// ```
+/// use pahoish as mqtt;
+/// let client = mqtt::Client::builder()
+///     .client_id("sensor-7")
+///     .clean_session(false)
+///     .userdata(vec![0u8; 0])
+///     .protocol(mqtt::MQTTv311)
+///     .build()?;
+/// # Ok::<(), mqtt::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until build() is called"]
+pub struct Builder<U = ()> {
+    pub(super) client_id: String,
+    pub(super) clean_session: Option<bool>,
+    pub(super) userdata: U,
+    pub(super) protocol: Protocol,
+    pub(super) transport: Transport,
+    /// Set with `transport` (see `net::ws_upgrade`).
+    pub(super) ws: Option<WsUpgrade>,
+    pub(super) reconnect_on_failure: bool,
+    pub(super) manual_ack: bool,
+    pub(super) suppress_exceptions: bool,
+    pub(super) resubscribe: bool,
+}
+
+impl Default for Builder<()> {
+    fn default() -> Self {
+        Builder {
+            client_id: String::new(),
+            clean_session: None,
+            userdata: (),
+            protocol: Protocol::V311,
+            transport: Transport::Tcp,
+            ws: None,
+            reconnect_on_failure: true,
+            manual_ack: false,
+            suppress_exceptions: true,
+            resubscribe: true,
+        }
+    }
+}
+
+impl<U> Builder<U> {
+    /// The client id sent in CONNECT. Defaults to `""`: on MQTT 3.1.1 a zero-length id is sent and the
+    /// broker assigns one (a clean session is then required); on MQTT 3.1 a random 22-character id is
+    /// generated, as Paho does.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = client_id.into();
+        self
+    }
+
+    /// Whether the broker discards the session when the client disconnects. Defaults to `true`.
+    /// `false` needs a non-empty client id (`build()` fails otherwise, as Paho raises ValueError).
+    pub fn clean_session(mut self, clean_session: bool) -> Self {
+        self.clean_session = Some(clean_session);
+        self
+    }
+
+    /// The value passed as `userdata` to every callback. Defaults to `()`.
+    pub fn userdata<V>(self, userdata: V) -> Builder<V> {
+        Builder {
+            client_id: self.client_id,
+            clean_session: self.clean_session,
+            userdata,
+            protocol: self.protocol,
+            transport: self.transport,
+            ws: self.ws,
+            reconnect_on_failure: self.reconnect_on_failure,
+            manual_ack: self.manual_ack,
+            suppress_exceptions: self.suppress_exceptions,
+            resubscribe: self.resubscribe,
+        }
+    }
+
+    /// The protocol version: [`MQTTv311`](crate::MQTTv311) (the default) or [`MQTTv31`](crate::MQTTv31).
+    /// [`MQTTv5`](crate::MQTTv5) is not supported by this version and `build()` says so.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// The transport (Paho's `transport=`). Defaults to [`Transport::Tcp`]. TLS is not a transport: it
+    /// comes with [`Client::tls_set`], over TCP or websockets.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self.ws = crate::net::ws_upgrade(transport);
+        self
+    }
+
+    /// Whether `loop_forever` and `loop_start` reconnect after the connection is lost. Defaults to
+    /// `true`. With `false`, `loop_forever` returns the error that closed the connection.
+    pub fn reconnect_on_failure(mut self, reconnect: bool) -> Self {
+        self.reconnect_on_failure = reconnect;
+        self
+    }
+
+    /// Whether incoming QoS 1/2 messages are acknowledged only when the application calls
+    /// [`Client::ack`]. Defaults to `false` (acknowledged when `on_message` returns).
+    pub fn manual_ack(mut self, manual_ack: bool) -> Self {
+        self.manual_ack = manual_ack;
+        self
+    }
+
+    /// Whether a panic in a callback is caught, logged (`log` and `on_log`) and the loop goes on.
+    /// Defaults to `true` (Paho's default is to let exceptions escape and kill the loop; see the porting
+    /// guide). With `false`, the panic propagates out of `loop_forever`/`loop()`, or ends the
+    /// `loop_start` thread and is reported by `loop_stop`.
+    pub fn suppress_exceptions(mut self, suppress: bool) -> Self {
+        self.suppress_exceptions = suppress;
+        self
+    }
+
+    /// Whether subscriptions the broker did not keep are restored after a reconnect. Defaults to `true`.
+    /// Subscriptions that `on_connect` makes again are not sent twice.
+    pub fn resubscribe_on_reconnect(mut self, resubscribe: bool) -> Self {
+        self.resubscribe = resubscribe;
+        self
+    }
+
+    /// Checks the options and creates the client.
+    ///
+    /// Fails when `clean_session(false)` is given with an empty client id, for MQTT 5 (not supported by
+    /// this version), for websockets in a build without the `websockets` feature, and for a client id
+    /// over 65,535 bytes.
+    pub fn build(self) -> Result<Client<U>> {
+        if self.protocol == Protocol::V5 {
+            return Err(Error::NotSupported(
+                "MQTT 5 (protocol MQTTv5): use MQTTv311 or MQTTv31".into(),
+            ));
+        }
+        if self.transport == Transport::Websockets && !cfg!(feature = "websockets") {
+            return Err(Error::NotSupported(
+                "the websockets transport: this build lacks the `websockets` feature".into(),
+            ));
+        }
+        if self.clean_session == Some(false) && self.client_id.is_empty() {
+            return Err(Error::invalid(
+                "clean_session",
+                "a client id must be provided if clean_session is false",
+            ));
+        }
+        if self.client_id.len() > crate::topic::MAX_TOPIC_LEN {
+            return Err(Error::invalid(
+                "client_id",
+                "must be at most 65535 bytes of UTF-8",
+            ));
+        }
+        Ok(Client::from_builder(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_constructions_are_refused_with_the_reason() {
+        let e = Builder::default().clean_session(false).build().unwrap_err();
+        assert!(e.to_string().contains("client id must be provided"), "{e}");
+        let e = Builder::default()
+            .protocol(Protocol::V5)
+            .build()
+            .unwrap_err();
+        assert!(matches!(e, Error::NotSupported(_)));
+        let built = Builder::default().transport(Transport::Websockets).build();
+        assert_eq!(built.is_ok(), cfg!(feature = "websockets"));
+        assert!(Builder::default()
+            .client_id("x")
+            .clean_session(false)
+            .build()
+            .is_ok());
+    }
+}

@@ -1,0 +1,223 @@
+//! Publish completion: [`MessageInfo`] (what `publish` returns), the completion state it shares with
+//! the session, and the client-wide signal its `wait_for_publish` sleeps on. Beside them, the marker of
+//! which client's callback the current thread is running: a waiter consults it to fail instead of
+//! waiting on the loop that runs it, and so do the loop calls.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorCode, Result};
+
+// The state byte: 0 while pending (the default), then one of these.
+const PUBLISHED: u8 = 1;
+const DISCARDED: u8 = 2;
+
+/// Shared by every `MessageInfo` of one client: the condition variable that `wait_for_publish` sleeps on
+/// and what it needs to know to fail fast instead of waiting for something that cannot happen.
+#[derive(Debug, Default)]
+pub(crate) struct PublishSignal {
+    lock: Mutex<()>,
+    cv: Condvar,
+    waiters: AtomicUsize,
+    /// Threads inside a network loop (`loop_forever`, the `loop_start` thread) right now.
+    pub(crate) loops_running: AtomicUsize,
+    /// Set once `loop()`, `loop_read()`, `loop_write()` or `loop_misc()` has run on a connection (cleared
+    /// by `reinitialise`): the application drives the loop itself, so a waiter cannot tell whether it
+    /// will be driven again and waits for its timeout.
+    pub(crate) manual_loop: AtomicBool,
+}
+
+impl PublishSignal {
+    /// Wakes every `wait_for_publish`, which then checks its message again.
+    pub(crate) fn notify(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            // Taking the lock orders this notify after a waiter's check-then-wait, so no wake-up is lost.
+            drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()));
+            self.cv.notify_all();
+        }
+    }
+}
+
+/// The completion state of one published message, shared by the session and the `MessageInfo`.
+#[derive(Debug, Default)]
+pub(crate) struct PublishState {
+    state: AtomicU8,
+    discard_rc: AtomicU8,
+}
+
+impl PublishState {
+    /// Back to pending, for reuse by another message (only when nothing else refers to it).
+    pub(crate) fn reset(&mut self) {
+        *self.state.get_mut() = 0;
+        *self.discard_rc.get_mut() = 0;
+    }
+
+    pub(crate) fn set_published(&self) {
+        self.state.store(PUBLISHED, Ordering::SeqCst);
+    }
+
+    pub(crate) fn set_discarded(&self, rc: ErrorCode) {
+        self.discard_rc.store(rc as i32 as u8, Ordering::SeqCst);
+        self.state.store(DISCARDED, Ordering::SeqCst);
+    }
+
+    fn get(&self) -> u8 {
+        self.state.load(Ordering::SeqCst)
+    }
+
+    fn discard_rc(&self) -> ErrorCode {
+        ErrorCode::from_i32(i32::from(self.discard_rc.load(Ordering::SeqCst)))
+            .unwrap_or(ErrorCode::Unknown)
+    }
+}
+
+/// What `publish` returns: the message id, the return code, and a way to wait for the message to be
+/// published (Paho's `MQTTMessageInfo`).
+///
+/// "Published" means: QoS 0, written to the socket; QoS 1, PUBACK received; QoS 2, PUBCOMP received.
+///
+/// ```no_run
+/// # fn main() -> pahoish::Result<()> {
+/// use std::time::Duration;
+/// let client = pahoish::Client::new("");
+/// client.connect("localhost", 1883, 60)?;
+/// client.loop_start()?;
+/// let info = client.publish("a/b", "hello", 1, false)?;
+/// assert!(info.wait_for_publish(Some(Duration::from_secs(5)))?);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MessageInfo {
+    /// The message id (assigned at QoS 0 too, as Paho does).
+    pub mid: u16,
+    /// `MQTT_ERR_SUCCESS`, or `MQTT_ERR_NO_CONN` when the client was not connected (a QoS 0 message is then
+    /// dropped; a QoS 1/2 message is kept and sent after the next connection).
+    pub rc: ErrorCode,
+    pub(crate) state: Arc<PublishState>,
+    pub(crate) signal: Arc<PublishSignal>,
+}
+
+impl MessageInfo {
+    /// Whether the message has been published (see the type's docs for what that means per QoS).
+    pub fn is_published(&self) -> bool {
+        self.state.get() == PUBLISHED
+    }
+
+    /// Waits until the message is published, or until `timeout` passes (`None`: no limit).
+    ///
+    /// Returns `Ok(true)` once published and `Ok(false)` on timeout (Paho returns on timeout without
+    /// raising). It fails at once, instead of waiting for something that cannot happen, when:
+    /// - the message was discarded ([`Error::PublishDiscarded`]): QoS 0 while not connected, or QoS 0 lost
+    ///   with the connection before it was written, or `reinitialise` dropped it;
+    /// - it is called from one of this client's callbacks ([`Error::WouldDeadlock`]): the loop that would
+    ///   publish the message is the one waiting (a known Paho hang);
+    /// - no network loop runs ([`Error::WouldDeadlock`]): neither `loop_start` nor `loop_forever` is active
+    ///   and the application has never driven `loop()` itself. If the loop stops while this waits, it
+    ///   returns the same error.
+    pub fn wait_for_publish(&self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let sig = &*self.signal;
+        sig.waiters.fetch_add(1, Ordering::SeqCst);
+        let result = (|| {
+            let mut guard = sig.lock.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                match self.state.get() {
+                    PUBLISHED => return Ok(true),
+                    DISCARDED => return Err(Error::PublishDiscarded(self.state.discard_rc())),
+                    _ => {}
+                }
+                if in_callback_of(sig) {
+                    return Err(Error::WouldDeadlock(
+                        "wait_for_publish called from a callback: the loop running the callback is \
+                         the one that would publish the message",
+                    ));
+                }
+                if sig.loops_running.load(Ordering::SeqCst) == 0
+                    && !sig.manual_loop.load(Ordering::SeqCst)
+                {
+                    return Err(Error::WouldDeadlock(
+                        "wait_for_publish needs a running network loop: call loop_start() or \
+                         loop_forever(), or drive loop() yourself",
+                    ));
+                }
+                let wait = match deadline {
+                    Some(d) => match d.checked_duration_since(Instant::now()) {
+                        Some(left) if !left.is_zero() => left,
+                        _ => return Ok(false),
+                    },
+                    // Re-check now and then even without a deadline: cheap, and a safety net.
+                    None => Duration::from_secs(1),
+                };
+                guard = sig
+                    .cv
+                    .wait_timeout(guard, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        })();
+        sig.waiters.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+}
+
+// ---- which client's callback this thread is running ----
+
+thread_local! {
+    /// The clients (by the address of their shared publish signal) whose callbacks this thread is running
+    /// right now, innermost last.
+    static IN_CALLBACK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+fn key(sig: &PublishSignal) -> usize {
+    sig as *const PublishSignal as usize
+}
+
+/// Whether the current thread is inside a callback of the client owning `sig`.
+pub(crate) fn in_callback_of(sig: &PublishSignal) -> bool {
+    let k = key(sig);
+    IN_CALLBACK.with(|v| v.borrow().contains(&k))
+}
+
+/// Marks the current thread as running a callback of one client, until dropped (also on unwind).
+pub(crate) struct CallbackScope(usize);
+
+impl CallbackScope {
+    pub(crate) fn enter(sig: &PublishSignal) -> CallbackScope {
+        let k = key(sig);
+        IN_CALLBACK.with(|v| v.borrow_mut().push(k));
+        CallbackScope(k)
+    }
+}
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        IN_CALLBACK.with(|v| {
+            let mut v = v.borrow_mut();
+            if let Some(i) = v.iter().rposition(|&k| k == self.0) {
+                v.remove(i);
+            }
+        });
+    }
+}
+
+/// Fails with `WouldDeadlock` when called from one of this client's callbacks.
+pub(crate) fn not_in_callback(sig: &PublishSignal, what: &'static str) -> Result<()> {
+    if in_callback_of(sig) {
+        return Err(Error::WouldDeadlock(what));
+    }
+    Ok(())
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_owned()
+    }
+}

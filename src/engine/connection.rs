@@ -1,0 +1,166 @@
+//! Opening a connection (the transport, then CONNECT), closing one cleanly or on a failure, and
+//! `disconnect()`.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::{Engine, Handler, Notice};
+use crate::error::{Error, ErrorCode, Result};
+use crate::net::{self, NetStream, Waker};
+use crate::packet::Connect;
+use crate::reason::{Properties, ReasonCode};
+use crate::types::{DisconnectFlags, LogLevel};
+
+impl Engine {
+    /// Opens a connection to where the handler says and queues CONNECT. Any current connection is
+    /// closed first (with `on_socket_close`, without `on_disconnect`, as Paho's `reconnect`).
+    ///
+    /// Connecting blocks (up to the plan's timeout per step) without holding a lock, so `disconnect()`,
+    /// or `loop_stop()` for the loop's own reconnects (`from_loop`), can land meanwhile. Then the new
+    /// connection is closed unused, before CONNECT: it was asked for by nobody any more.
+    pub(crate) fn open_connection(&self, h: &dyn Handler, from_loop: bool) -> Result<()> {
+        h.notify(Notice::PreConnect);
+        let plan = h.plan()?;
+        if let Some(old) = self.take_stream() {
+            h.notify(Notice::SocketClose(old.raw_fd()));
+        }
+        let stream = net::open(&plan.target, plan.timeout)?;
+        {
+            let st = self.state();
+            if st.disconnect_requested || (from_loop && self.stop.load(Ordering::SeqCst)) {
+                drop(st);
+                drop(stream);
+                h.log(
+                    LogLevel::Debug,
+                    &format!(
+                        "Connected to {} after disconnect() or loop_stop(): closed unused",
+                        plan.target.describe()
+                    ),
+                );
+                return Ok(());
+            }
+        }
+        self.install_stream(h, stream, &h.connect_packet());
+        h.log(
+            LogLevel::Debug,
+            &format!("Connected to {}", plan.target.describe()),
+        );
+        Ok(())
+    }
+
+    /// Hands a freshly connected stream to the loop and queues CONNECT on it.
+    fn install_stream(&self, h: &dyn Handler, stream: Box<dyn NetStream>, connect: &Connect) {
+        let fd = stream.raw_fd();
+        {
+            let mut io = self.io();
+            io.reset(ErrorCode::ConnLost);
+            io.stream = Some(stream);
+            self.state()
+                .session
+                .connection_opened(connect, Instant::now());
+        }
+        self.cv.notify_all();
+        h.notify(Notice::SocketOpen(fd));
+    }
+
+    /// For the crate's own tests: connects through a stream of the test's making (for instance one that
+    /// counts writes), as `connect` would through a socket it opened: CONNECT is queued, nothing written.
+    #[cfg(test)]
+    pub(crate) fn adopt_stream(&self, h: &dyn Handler, stream: Box<dyn NetStream>) {
+        self.install_stream(h, stream, &h.connect_packet());
+    }
+
+    /// Takes the socket out (closing the session's connection state) without any notice.
+    fn take_stream(&self) -> Option<Box<dyn NetStream>> {
+        let mut io = self.io();
+        let stream = io.stream.take();
+        io.reset(ErrorCode::ConnLost);
+        self.state().session.connection_closed();
+        stream
+    }
+
+    /// Closes the connection and runs `on_socket_close` and `on_disconnect`; `reason` is `None` for the
+    /// clean close after `disconnect()`. Does nothing if already closed.
+    #[inline(never)]
+    pub(super) fn close_connection(&self, h: &dyn Handler, reason: Option<&Error>) {
+        let Some(mut stream) = self.take_stream() else {
+            return;
+        };
+        if reason.is_none() {
+            stream.close();
+        }
+        self.signal.notify();
+        h.notify(Notice::SocketClose(stream.raw_fd()));
+        drop(stream);
+        let rc = match reason {
+            None => ReasonCode::disconnect(0),
+            Some(Error::Keepalive) => ReasonCode::disconnect(0x8d),
+            Some(_) => ReasonCode::disconnect(0x80),
+        };
+        let props = Properties::default();
+        h.notify(Notice::Disconnect(DisconnectFlags::default(), rc, &props));
+        self.cv.notify_all();
+    }
+
+    /// Logs why the connection failed, delivers what arrived before the failure (so nothing decoded is
+    /// left to surface after a reconnect), closes the connection, and hands the error back.
+    pub(super) fn fail(&self, h: &dyn Handler, e: Error) -> Error {
+        let level = if matches!(e, Error::Protocol { .. }) {
+            LogLevel::Err
+        } else {
+            LogLevel::Warning
+        };
+        h.log(level, &format!("Connection closed: {e}"));
+        // A refusal among these changes nothing: the connection closes anyway.
+        let _ = self.dispatch(h);
+        self.close_connection(h, Some(&e));
+        e
+    }
+
+    /// `disconnect()`: queues DISCONNECT and makes the loop end once the connection is closed (a
+    /// reconnect wait is cut short). Fails with `NoConn` when there is no connection; the loop still
+    /// stops.
+    pub(crate) fn disconnect(&self, h: &dyn Handler) -> Result<()> {
+        let r = {
+            let mut st = self.state();
+            st.disconnect_requested = true;
+            st.session.disconnect()
+        };
+        self.cv.notify_all();
+        if let Some(w) = self.waker() {
+            w.wake();
+        }
+        if r.is_ok() {
+            self.kick(h);
+        }
+        r
+    }
+
+    /// `reconnect()`'s check: a host must have been given; a `disconnect()` before no longer holds.
+    pub(crate) fn prepare_reconnect(&self, h: &dyn Handler) -> Result<()> {
+        if !h.has_target() {
+            return Err(Error::invalid(
+                "host",
+                "reconnect() needs a host: call connect() or connect_async() first",
+            ));
+        }
+        self.state().disconnect_requested = false;
+        Ok(())
+    }
+
+    pub(super) fn socket_open(&self) -> bool {
+        self.io().stream.is_some()
+    }
+
+    pub(super) fn ensure_waker(&self) -> Result<&Waker> {
+        self.waker
+            .get_or_init(|| Waker::new().ok())
+            .as_ref()
+            .ok_or_else(|| {
+                Error::Io(io::Error::other(
+                    "could not create the loop's wake-up socket pair",
+                ))
+            })
+    }
+}

@@ -1,0 +1,63 @@
+//! The session's events turned into notices for the client's callbacks.
+
+use super::{Engine, Handler, Notice};
+use crate::error::{Error, Result};
+use crate::reason::{Properties, ReasonCode};
+use crate::session::{mids_from, Event};
+use crate::types::{ConnectFlags, LogLevel};
+
+impl Engine {
+    /// Runs the callbacks for everything the session reported, until it reports nothing new. After a
+    /// refused CONNACK (and its `on_connect`) it stops and returns the refusal; the caller closes the
+    /// connection with it (`fail`).
+    #[inline(never)]
+    pub(super) fn dispatch(&self, h: &dyn Handler) -> Result<()> {
+        let mut refused = None;
+        let mut events = Vec::new();
+        // On 3.1/3.1.1 every notice carries empty properties.
+        let props = Properties::default();
+        while self.state().session.take_events(&mut events) {
+            for event in events.drain(..) {
+                match event {
+                    Event::Connected { session_present } => {
+                        self.state().backoff.delay = None;
+                        let flags = ConnectFlags { session_present };
+                        h.notify(Notice::Connect(flags, ReasonCode::connack(0), &props));
+                        self.state().session.after_connect(session_present);
+                    }
+                    Event::ConnectRefused { code } => {
+                        let flags = ConnectFlags::default();
+                        h.notify(Notice::Connect(flags, ReasonCode::connack(code), &props));
+                        refused = Some(code);
+                    }
+                    Event::Published { first, count } => {
+                        for mid in mids_from(first).take(usize::from(count)) {
+                            h.notify(Notice::Publish(mid, ReasonCode::puback_success(), &props));
+                        }
+                    }
+                    Event::Subscribed { mid, codes } => {
+                        h.notify(Notice::Subscribe(mid, &codes, &props));
+                    }
+                    Event::Unsubscribed { mid } => {
+                        h.notify(Notice::Unsubscribe(mid, &[], &props));
+                    }
+                    Event::Message { msg, generation } => {
+                        h.notify(Notice::Message(&msg));
+                        let mut st = self.state();
+                        st.session.message_handled(msg.mid, msg.qos, generation);
+                        st.session.give_back_payload(msg.payload);
+                    }
+                    Event::Log(line) => h.log(LogLevel::Debug, &line),
+                }
+            }
+            if refused.is_some() {
+                break;
+            }
+        }
+        self.signal.notify();
+        match refused {
+            Some(code) => Err(Error::ConnectionRefused(code)),
+            None => Ok(()),
+        }
+    }
+}

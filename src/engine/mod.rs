@@ -1,0 +1,262 @@
+//! The engine: connections, the network loop and its I/O, between the pure session below and the
+//! client facade above.
+//!
+//! Design:
+//! - The engine knows nothing of callbacks, userdata or the user's connection settings. It asks its
+//!   [`Handler`] (the client) where to connect and for the CONNECT packet, and reports what happens
+//!   through it as [`Notice`]s, which the client turns into the user's callbacks. So the engine is
+//!   compiled once, whatever the userdata type, and the layers import downwards only.
+//! - `connection`: opening a connection (`net::open`, then CONNECT), closing one, failing one.
+//! - `drive`: the loop drivers (`loop`, `loop_forever`, `loop_start`, the external-loop calls) and the
+//!   reconnect backoff.
+//! - `io`: reading and writing in batches, acknowledgement timing, the buffers.
+//! - `dispatch`: the session's events turned into notices.
+//!
+//! Locks (see docs/architecture.md): `io` (the socket and its buffers) before `state` (the session
+//! and the loop's runtime); neither is held while a notice runs the user's code, and only the engine
+//! takes `io`.
+
+mod connection;
+mod dispatch;
+mod drive;
+mod io;
+
+#[cfg(test)]
+mod batching_tests;
+
+use std::os::unix::io::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::completion::PublishSignal;
+use crate::error::Result;
+use crate::message::Message;
+use crate::net::{Target, Waker};
+use crate::packet::Connect;
+use crate::reason::{Properties, ReasonCode};
+use crate::session::{ConnState, Session, SessionConfig};
+use crate::types::{ConnectFlags, DisconnectFlags, LogLevel};
+
+use io::wants_write;
+use io::Io;
+
+/// The `read_coalescing_set` default: see `io::COALESCE_PACKETS` and docs/performance.md (P13).
+pub(crate) const READ_COALESCING: Duration = Duration::from_micros(50);
+
+/// Where the next connection goes and how long each step of opening it may take.
+pub(crate) struct Plan {
+    pub target: Target,
+    pub timeout: Duration,
+}
+
+/// What happened, for the client to turn into the user's callbacks (each variant names the callback).
+#[derive(Debug)]
+pub(crate) enum Notice<'a> {
+    PreConnect,
+    ConnectFail,
+    SocketOpen(RawFd),
+    SocketClose(RawFd),
+    Connect(ConnectFlags, ReasonCode, &'a Properties),
+    Disconnect(DisconnectFlags, ReasonCode, &'a Properties),
+    Publish(u16, ReasonCode, &'a Properties),
+    Subscribe(u16, &'a [ReasonCode], &'a Properties),
+    Unsubscribe(u16, &'a [ReasonCode], &'a Properties),
+    Message(&'a Message),
+    Log(LogLevel, &'a str),
+}
+
+/// The engine's view of the client that owns it.
+pub(crate) trait Handler {
+    /// Runs what `notice` calls for (the user's callback). Called with no engine lock held.
+    fn notify(&self, notice: Notice<'_>);
+
+    /// Where to connect; fails when no host was given (`connect` or `connect_async` first).
+    fn plan(&self) -> Result<Plan>;
+
+    /// Whether a host was given: `loop_start` before `connect_async` waits for one.
+    fn has_target(&self) -> bool;
+
+    /// The CONNECT packet for a connection opened now.
+    fn connect_packet(&self) -> Connect;
+
+    /// A log line (`on_log` and the `log` crate).
+    fn log(&self, level: LogLevel, line: &str) {
+        self.notify(Notice::Log(level, line));
+    }
+}
+
+/// The reconnect backoff of `loop_forever`/`loop_start`.
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    /// The last wait; the next one doubles it. `None` after a successful CONNACK.
+    delay: Option<Duration>,
+}
+
+/// The session and the loop's runtime, behind the `state` lock.
+pub(crate) struct State {
+    pub(crate) session: Session,
+    backoff: Backoff,
+    reconnect_on_failure: bool,
+    /// `read_coalescing_set`: how long the loop waits after a turn that read a stream's worth.
+    read_coalescing: Duration,
+    /// `disconnect()` was called: the loop ends once the connection is closed.
+    disconnect_requested: bool,
+}
+
+/// The connection, the session and the loop of one client.
+pub(crate) struct Engine {
+    state: Mutex<State>,
+    io: Mutex<Io>,
+    /// What `MessageInfo::wait_for_publish` sleeps on, and whether a loop runs.
+    pub(crate) signal: Arc<PublishSignal>,
+    /// Created by the first loop that needs it; `None` inside if the OS refused the socket pair.
+    waker: OnceLock<Option<Waker>>,
+    /// Wakes the reconnect backoff wait and `loop_start`'s wait for a host (paired with `state`).
+    cv: Condvar,
+    /// The `loop_start` thread.
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// `loop_stop()` was called.
+    stop: AtomicBool,
+    /// A `loop_forever` (possibly the `loop_start` thread) is running.
+    forever_running: AtomicBool,
+}
+
+/// Locks, ignoring poisoning. Our own locks guard plain data a panic cannot leave half-updated in a way
+/// that matters more than refusing service forever; a callback's own mutex is poisoned whenever that
+/// callback panics, and the callback stays usable, as in Paho.
+pub(crate) fn relock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Engine {
+    pub(crate) fn new(cfg: SessionConfig, reconnect_on_failure: bool) -> Engine {
+        Engine {
+            state: Mutex::new(State {
+                session: Session::new(cfg, std::time::Instant::now()),
+                backoff: Backoff {
+                    min: Duration::from_secs(1),
+                    max: Duration::from_secs(120),
+                    delay: None,
+                },
+                reconnect_on_failure,
+                read_coalescing: READ_COALESCING,
+                disconnect_requested: false,
+            }),
+            io: Mutex::new(Io::new()),
+            signal: Arc::new(PublishSignal::default()),
+            waker: OnceLock::new(),
+            cv: Condvar::new(),
+            thread: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            forever_running: AtomicBool::new(false),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        relock(&self.state)
+    }
+
+    fn io(&self) -> MutexGuard<'_, Io> {
+        relock(&self.io)
+    }
+
+    fn waker(&self) -> Option<&Waker> {
+        self.waker.get().and_then(Option::as_ref)
+    }
+
+    /// Runs `f` on the session under the `state` lock: the one way the client reaches it.
+    pub(crate) fn with_session<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
+        f(&mut self.state().session)
+    }
+
+    /// Where the connection stands.
+    pub(crate) fn conn_state(&self) -> ConnState {
+        self.state().session.state()
+    }
+
+    /// The socket's file descriptor while a connection is open.
+    pub(crate) fn socket(&self) -> Option<RawFd> {
+        self.io().stream.as_ref().map(|s| s.raw_fd())
+    }
+
+    /// Whether bytes wait to be written on an open connection.
+    pub(crate) fn want_write(&self) -> bool {
+        let io = self.io();
+        io.stream.is_some() && wants_write(&io, &self.state())
+    }
+
+    /// Sets the reconnect backoff (checked by the caller: `min <= max`).
+    pub(crate) fn set_reconnect_delay(&self, min: Duration, max: Duration) {
+        let mut st = self.state();
+        st.backoff.min = min;
+        st.backoff.max = max;
+    }
+
+    /// Sets `read_coalescing_set`'s wait (checked by the caller).
+    pub(crate) fn set_read_coalescing(&self, wait: Duration) {
+        self.state().read_coalescing = wait;
+    }
+
+    /// A host was given (`connect_async` and the like): a `disconnect()` before it no longer holds, and
+    /// a `loop_start` thread waiting for a host goes on.
+    pub(crate) fn target_set(&self) {
+        self.state().disconnect_requested = false;
+        self.cv.notify_all();
+    }
+
+    /// Back to a new client's state (`reinitialise`): closes any connection without a notice, discards
+    /// every message held (their `MessageInfo`s say so) and starts a new session with `cfg`.
+    pub(crate) fn reset(&self, cfg: SessionConfig, reconnect_on_failure: bool) {
+        let old_stream = {
+            let mut io = self.io();
+            let stream = io.stream.take();
+            io.reset(crate::ErrorCode::NoConn);
+            let mut st = self.state();
+            st.session.connection_closed();
+            st.session.discard_messages(crate::ErrorCode::NoConn);
+            *st = State {
+                session: Session::new(cfg, std::time::Instant::now()),
+                backoff: Backoff {
+                    min: Duration::from_secs(1),
+                    max: Duration::from_secs(120),
+                    delay: None,
+                },
+                reconnect_on_failure,
+                read_coalescing: READ_COALESCING,
+                disconnect_requested: false,
+            };
+            stream
+        };
+        drop(old_stream);
+        self.signal.manual_loop.store(false, Ordering::SeqCst);
+        self.signal.notify();
+    }
+
+    /// Whether `loop_forever` (or the `loop_start` thread) runs.
+    pub(crate) fn forever_running(&self) -> bool {
+        self.forever_running.load(Ordering::SeqCst)
+    }
+}
+
+/// Marks a loop as running (for `wait_for_publish` and for publishers choosing between waking the loop
+/// and writing themselves) until dropped, however the loop ends, panics included; waiters are woken then
+/// so they notice. `loop_start` creates it before spawning its thread, so the loop counts as running the
+/// moment `loop_start` returns.
+struct LoopGuard {
+    engine: Arc<Engine>,
+    forever: bool,
+}
+
+impl Drop for LoopGuard {
+    fn drop(&mut self) {
+        let e = &self.engine;
+        e.signal.loops_running.fetch_sub(1, Ordering::SeqCst);
+        if self.forever {
+            e.forever_running.store(false, Ordering::SeqCst);
+        }
+        e.signal.notify();
+    }
+}
