@@ -83,8 +83,8 @@
 //!
 //! [`hex`] formats bytes the way the errors do, for your own assertions and messages.
 
+mod broker;
 mod mock;
-mod test_broker;
 
 /// How to test your own code with [`MockBroker`] and [`TestBroker`] (docs/testing.md in the repository).
 ///
@@ -92,8 +92,8 @@ mod test_broker;
 #[doc = include_str!("../../docs/testing.md")]
 pub mod guide {}
 
+pub use broker::{Direction, TestBroker};
 pub use mock::{MockBroker, MockError, MockSession};
-pub use test_broker::{Direction, TestBroker};
 
 use std::fmt::Write;
 
