@@ -140,7 +140,7 @@ pub enum Direction {
 /// on a condition variable, at most the time they are given.
 pub struct TestBroker {
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    shared: Arc<BrokerShared>,
     acceptor: Option<JoinHandle<()>>,
 }
 
@@ -159,7 +159,7 @@ impl TestBroker {
     pub fn start() -> io::Result<TestBroker> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let addr = listener.local_addr()?;
-        let mut state = State::default();
+        let mut state = BrokerState::default();
         state.retained.insert(
             VERSION_TOPIC.to_owned(),
             Retained {
@@ -167,7 +167,7 @@ impl TestBroker {
                 qos: QoS::AtMostOnce,
             },
         );
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(BrokerShared {
             state: Mutex::new(state),
             changed: Condvar::new(),
             stopping: AtomicBool::new(false),
@@ -714,26 +714,27 @@ impl fmt::Debug for TestBroker {
 
 // ---- shared state ----
 
-/// What the broker's threads share.
-struct Shared {
-    state: Mutex<State>,
+/// What the broker's threads share: the state behind its one lock, and what they need without the lock.
+struct BrokerShared {
+    state: Mutex<BrokerState>,
     /// Notified after every change of `state`.
     changed: Condvar,
-    /// Set (after `State::stopping`) when the broker stops, for the acceptor, which holds no lock.
+    /// Set (after [`BrokerState::stopping`]) when the broker stops, for the acceptor, which holds no
+    /// lock.
     stopping: AtomicBool,
     /// The connection threads, joined when the broker stops.
     threads: Mutex<Vec<JoinHandle<()>>>,
     port: u16,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+impl BrokerShared {
+    fn lock(&self) -> MutexGuard<'_, BrokerState> {
         // A panic while the lock was held (a bug) must not turn every later call into a panic too.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs `f` on the state, then wakes everyone waiting for a change.
-    fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+    fn update<T>(&self, f: impl FnOnce(&mut BrokerState) -> T) -> T {
         let out = f(&mut self.lock());
         self.changed.notify_all();
         out
@@ -743,7 +744,7 @@ impl Shared {
     fn wait_until<T>(
         &self,
         timeout: Duration,
-        mut check: impl FnMut(&State) -> Option<T>,
+        mut check: impl FnMut(&BrokerState) -> Option<T>,
     ) -> Option<T> {
         let deadline = Instant::now().checked_add(timeout);
         let mut st = self.lock();
@@ -767,7 +768,7 @@ impl Shared {
     }
 
     /// Blocks while the broker is paused; returns the guard, and whether the broker is stopping.
-    fn unpaused(&self) -> (MutexGuard<'_, State>, bool) {
+    fn unpaused(&self) -> (MutexGuard<'_, BrokerState>, bool) {
         let mut st = self.lock();
         while st.paused && !st.stopping {
             st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -832,16 +833,16 @@ impl Shared {
     }
 }
 
-/// The broker's state, behind [`Shared::state`].
+/// The broker's state, behind [`BrokerShared::state`].
 #[derive(Default)]
-struct State {
+struct BrokerState {
     stopping: bool,
     paused: bool,
     auth: Option<(String, Vec<u8>)>,
     next_conn: u64,
     next_auto_id: u64,
     wire: Wire,
-    sessions: HashMap<String, Session>,
+    sessions: HashMap<String, ClientSession>,
     retained: BTreeMap<String, Retained>,
 }
 
@@ -941,8 +942,9 @@ enum Inflight {
     Released,
 }
 
-/// What the broker keeps for a client id.
-struct Session {
+/// What the broker keeps for a client id: its MQTT session, clean or persistent, with or without a
+/// connection.
+struct ClientSession {
     clean: bool,
     /// The connection that has this session now, if any.
     conn: Option<u64>,
@@ -956,9 +958,9 @@ struct Session {
     incoming: Vec<(u16, Msg)>,
 }
 
-impl Session {
-    fn new(clean: bool) -> Session {
-        Session {
+impl ClientSession {
+    fn new(clean: bool) -> ClientSession {
+        ClientSession {
             clean,
             conn: None,
             subs: Vec::new(),
@@ -1091,8 +1093,9 @@ enum Flow {
     End(End, String),
 }
 
-/// What a connection's reader knows about it.
-struct ConnState {
+/// What a connection's reader thread knows about its connection, and only that thread: the [`Conn`]
+/// entry is what the rest of the broker sees of the connection, under the lock.
+struct ReaderState {
     id: u64,
     /// Set when CONNECT is accepted.
     client_id: Option<String>,
@@ -1100,7 +1103,7 @@ struct ConnState {
     keepalive: Option<u16>,
 }
 
-impl State {
+impl BrokerState {
     /// Sends a message published by a client (or a will) to every matching subscription, and updates the
     /// retained message of its topic when it is flagged `retain`.
     fn route(&mut self, msg: Msg) {
@@ -1169,7 +1172,7 @@ impl State {
     }
 
     /// Handles one packet (its first byte and its body) from connection `conn`.
-    fn handle(&mut self, conn: &mut ConnState, header: u8, body: &[u8]) -> Flow {
+    fn handle(&mut self, conn: &mut ReaderState, header: u8, body: &[u8]) -> Flow {
         if self
             .wire
             .conns
@@ -1192,7 +1195,7 @@ impl State {
         };
         self.wire
             .record(&client_id, Direction::Received, packet.clone());
-        let State {
+        let BrokerState {
             wire,
             sessions,
             retained,
@@ -1298,7 +1301,7 @@ impl State {
     }
 
     /// Handles the first packet of a connection, which must be an acceptable CONNECT.
-    fn handle_connect(&mut self, conn: &mut ConnState, header: u8, body: &[u8]) -> Flow {
+    fn handle_connect(&mut self, conn: &mut ReaderState, header: u8, body: &[u8]) -> Flow {
         if header >> 4 != 1 {
             return Flow::End(
                 End::Unclean,
@@ -1358,13 +1361,14 @@ impl State {
             );
         }
         let present = if connect.clean_session {
-            self.sessions.insert(client_id.clone(), Session::new(true));
+            self.sessions
+                .insert(client_id.clone(), ClientSession::new(true));
             false
         } else {
             let present = self.sessions.contains_key(&client_id);
             self.sessions
                 .entry(client_id.clone())
-                .or_insert_with(|| Session::new(false));
+                .or_insert_with(|| ClientSession::new(false));
             present
         };
         if let Some(c) = self.wire.conns.get_mut(&conn.id) {
@@ -1373,7 +1377,7 @@ impl State {
         }
         conn.client_id = Some(client_id.clone());
         conn.keepalive = Some(connect.keepalive);
-        let State { wire, sessions, .. } = self;
+        let BrokerState { wire, sessions, .. } = self;
         if let Some(session) = sessions.get_mut(&client_id) {
             session.conn = Some(conn.id);
             let connack = ConnAck {
@@ -1389,7 +1393,7 @@ impl State {
     }
 
     /// Answers CONNECT with a refusing CONNACK and ends the connection.
-    fn refuse(&mut self, conn: &ConnState, log_as: &str, code: u8, why: String) -> Flow {
+    fn refuse(&mut self, conn: &ReaderState, log_as: &str, code: u8, why: String) -> Flow {
         let connack = ConnAck {
             session_present: false,
             code,
@@ -1420,7 +1424,7 @@ fn peek_protocol(body: &[u8]) -> Option<(&[u8], u8)> {
 // ---- threads ----
 
 /// Accepts connections until the broker stops.
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+fn accept_loop(listener: TcpListener, shared: Arc<BrokerShared>) {
     loop {
         let accepted = listener.accept();
         if shared.stopping.load(Ordering::SeqCst) {
@@ -1449,13 +1453,13 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 /// A connection's reader thread: runs the connection, then ends it and joins its writer.
-fn serve(shared: Arc<Shared>, id: u64, stream: TcpStream, rx: Receiver<Vec<u8>>) {
+fn serve(shared: Arc<BrokerShared>, id: u64, stream: TcpStream, rx: Receiver<Vec<u8>>) {
     let writer = stream.try_clone().and_then(|w| {
         thread::Builder::new()
             .name(format!("tb-{}-w{id}", shared.port))
             .spawn(move || write_loop(w, rx))
     });
-    let mut conn = ConnState {
+    let mut conn = ReaderState {
         id,
         client_id: None,
         keepalive: None,
@@ -1490,7 +1494,11 @@ fn write_loop(mut stream: TcpStream, rx: Receiver<Vec<u8>>) {
 }
 
 /// Reads and handles packets until the connection ends; returns how, and why.
-fn read_loop(shared: &Shared, conn: &mut ConnState, mut stream: &TcpStream) -> (End, String) {
+fn read_loop(
+    shared: &BrokerShared,
+    conn: &mut ReaderState,
+    mut stream: &TcpStream,
+) -> (End, String) {
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; READ_CHUNK];
     let mut last_in = Instant::now();
