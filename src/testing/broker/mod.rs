@@ -10,21 +10,26 @@
 //! nothing polls. Stopping shuts every socket down (which ends blocked reads and writes), wakes the accept
 //! thread with a connection of its own, and joins every thread.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+mod state;
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::packet::{
-    self, packet_name, ConnAck, Connect, LastWill, Packet, Protocol, PubAck, PubComp, PubRec,
-    PubRel, Publish, QoS, SubAck, UnsubAck, MAX_REMAINING_LENGTH,
+    self, packet_name, ConnAck, Connect, Packet, Protocol, PubAck, PubComp, PubRec, PubRel, QoS,
+    SubAck, UnsubAck, MAX_REMAINING_LENGTH,
 };
 use crate::topic::{topic_matches_sub, validate_filter};
+
+use state::{BrokerState, ClientSession, Conn, End, Msg, Retained};
 
 /// How long a new connection may take to send CONNECT before it is closed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -833,260 +838,6 @@ impl BrokerShared {
     }
 }
 
-/// The broker's state, behind [`BrokerShared::state`].
-#[derive(Default)]
-struct BrokerState {
-    stopping: bool,
-    paused: bool,
-    auth: Option<(String, Vec<u8>)>,
-    next_conn: u64,
-    next_auto_id: u64,
-    wire: Wire,
-    sessions: HashMap<String, ClientSession>,
-    retained: BTreeMap<String, Retained>,
-}
-
-/// The connections and the packet log: what sending a packet touches, kept apart from the sessions so
-/// that a session can send while it is borrowed.
-#[derive(Default)]
-struct Wire {
-    conns: HashMap<u64, Conn>,
-    log: HashMap<String, Vec<(Direction, Packet)>>,
-}
-
-impl Wire {
-    /// Logs `packet` under `client_id` and queues it for connection `conn`'s writer; does neither when the
-    /// connection has ended.
-    fn send(&mut self, conn: u64, client_id: &str, packet: Packet) {
-        let Some(out) = self.conns.get(&conn).and_then(|c| c.out.as_ref()) else {
-            return;
-        };
-        // The writer is gone only after a write failed, which also ends the connection.
-        let _ = out.send(packet.to_bytes());
-        self.record(client_id, Direction::Sent, packet);
-    }
-
-    fn record(&mut self, client_id: &str, direction: Direction, packet: Packet) {
-        self.log
-            .entry(client_id.to_owned())
-            .or_default()
-            .push((direction, packet));
-    }
-}
-
-/// One client connection, from accept until its reader thread ends.
-struct Conn {
-    /// A handle on the socket, to shut it down from another thread.
-    stream: TcpStream,
-    /// The writer thread's queue; `None` once the MQTT side of the connection has ended.
-    out: Option<Sender<Vec<u8>>>,
-    /// Set when CONNECT is accepted.
-    client_id: Option<String>,
-    will: Option<LastWill>,
-}
-
-struct Retained {
-    payload: Vec<u8>,
-    qos: QoS,
-}
-
-/// An application message on its way to subscribers.
-#[derive(Debug, Clone)]
-struct Msg {
-    topic: String,
-    payload: Vec<u8>,
-    qos: QoS,
-    retain: bool,
-}
-
-impl Msg {
-    fn publish(&self, pkid: u16, dup: bool) -> Packet {
-        Packet::Publish(Publish {
-            dup,
-            qos: self.qos,
-            retain: self.retain,
-            topic: self.topic.clone(),
-            pkid,
-            payload: self.payload.clone(),
-        })
-    }
-}
-
-impl From<LastWill> for Msg {
-    fn from(w: LastWill) -> Msg {
-        Msg {
-            topic: w.topic,
-            payload: w.payload,
-            qos: w.qos,
-            retain: w.retain,
-        }
-    }
-}
-
-impl From<Publish> for Msg {
-    fn from(p: Publish) -> Msg {
-        Msg {
-            topic: p.topic,
-            payload: p.payload,
-            qos: p.qos,
-            retain: p.retain,
-        }
-    }
-}
-
-/// A message sent to a client and not yet completely acknowledged.
-enum Inflight {
-    /// PUBLISH sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
-    Publish(Msg),
-    /// PUBREL sent; waiting for PUBCOMP.
-    Released,
-}
-
-/// What the broker keeps for a client id: its MQTT session, clean or persistent, with or without a
-/// connection.
-struct ClientSession {
-    clean: bool,
-    /// The connection that has this session now, if any.
-    conn: Option<u64>,
-    subs: Vec<(String, QoS)>,
-    next_pkid: u16,
-    /// Outgoing QoS 1/2 messages in flight, in the order they were sent.
-    inflight: Vec<(u16, Inflight)>,
-    /// QoS 1/2 messages waiting for the client to be connected (or for a free packet identifier).
-    queued: VecDeque<Msg>,
-    /// Incoming QoS 2 messages received and waiting for their PUBREL.
-    incoming: Vec<(u16, Msg)>,
-}
-
-impl ClientSession {
-    fn new(clean: bool) -> ClientSession {
-        ClientSession {
-            clean,
-            conn: None,
-            subs: Vec::new(),
-            next_pkid: 1,
-            inflight: Vec::new(),
-            queued: VecDeque::new(),
-            incoming: Vec::new(),
-        }
-    }
-
-    /// The highest QoS granted to a subscription matching `topic`, if any matches.
-    fn granted(&self, topic: &str) -> Option<QoS> {
-        self.subs
-            .iter()
-            .filter(|(filter, _)| topic_matches_sub(filter, topic))
-            .map(|(_, qos)| *qos)
-            .max()
-    }
-
-    fn free_pkid(&mut self) -> Option<u16> {
-        if self.inflight.len() >= usize::from(u16::MAX) {
-            return None;
-        }
-        loop {
-            let id = self.next_pkid.max(1);
-            self.next_pkid = id.wrapping_add(1);
-            if !self.inflight.iter().any(|(p, _)| *p == id) {
-                return Some(id);
-            }
-        }
-    }
-
-    /// Sends `msg` to the client now, or queues it while the client is offline (QoS 0 is then dropped).
-    fn deliver(&mut self, wire: &mut Wire, client_id: &str, msg: Msg) {
-        match self.conn {
-            Some(conn) if msg.qos == QoS::AtMostOnce => {
-                wire.send(conn, client_id, msg.publish(0, false))
-            }
-            None if msg.qos == QoS::AtMostOnce => {}
-            _ => {
-                self.queued.push_back(msg);
-                self.flush(wire, client_id);
-            }
-        }
-    }
-
-    /// Sends queued messages while connected and packet identifiers are free.
-    fn flush(&mut self, wire: &mut Wire, client_id: &str) {
-        let Some(conn) = self.conn else {
-            return;
-        };
-        while !self.queued.is_empty() {
-            let Some(pkid) = self.free_pkid() else {
-                return;
-            };
-            let Some(msg) = self.queued.pop_front() else {
-                return;
-            };
-            wire.send(conn, client_id, msg.publish(pkid, false));
-            self.inflight.push((pkid, Inflight::Publish(msg)));
-        }
-    }
-
-    /// After a reconnect to this session: sends again what is in flight, then what is queued.
-    fn resume(&mut self, wire: &mut Wire, client_id: &str) {
-        let Some(conn) = self.conn else {
-            return;
-        };
-        for (pkid, inflight) in &self.inflight {
-            let packet = match inflight {
-                Inflight::Publish(msg) => msg.publish(*pkid, true),
-                Inflight::Released => Packet::PubRel(PubRel { pkid: *pkid }),
-            };
-            wire.send(conn, client_id, packet);
-        }
-        self.flush(wire, client_id);
-    }
-
-    /// Handles PUBACK, PUBREC or PUBCOMP (`ack`: 4, 5 or 7) for an outgoing message.
-    fn acked(&mut self, wire: &mut Wire, client_id: &str, ack: u8, pkid: u16) {
-        let Some(i) = self.inflight.iter().position(|(p, _)| *p == pkid) else {
-            log::debug!(
-                "TestBroker: {client_id:?} sent {} for unknown packet id {pkid}",
-                packet_name(ack)
-            );
-            return;
-        };
-        match (ack, &self.inflight[i].1) {
-            (4, Inflight::Publish(m)) if m.qos == QoS::AtLeastOnce => {
-                self.inflight.remove(i);
-            }
-            (5, Inflight::Publish(m)) if m.qos == QoS::ExactlyOnce => {
-                self.inflight[i].1 = Inflight::Released;
-                if let Some(conn) = self.conn {
-                    wire.send(conn, client_id, Packet::PubRel(PubRel { pkid }));
-                }
-            }
-            // A PUBREC repeated after our PUBREL: repeat the PUBREL.
-            (5, Inflight::Released) => {
-                if let Some(conn) = self.conn {
-                    wire.send(conn, client_id, Packet::PubRel(PubRel { pkid }));
-                }
-            }
-            (7, Inflight::Released) => {
-                self.inflight.remove(i);
-            }
-            _ => log::debug!(
-                "TestBroker: {client_id:?} sent {} for packet id {pkid}, which is in another state",
-                packet_name(ack)
-            ),
-        }
-        self.flush(wire, client_id);
-    }
-}
-
-/// How the MQTT side of a connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// DISCONNECT: no will.
-    Clean,
-    /// Anything else after CONNECT was accepted: the will is published.
-    Unclean,
-    /// The broker is stopping: no will.
-    Stopped,
-}
-
 /// What the reader does after a packet.
 enum Flow {
     Continue,
@@ -1104,73 +855,6 @@ struct ReaderState {
 }
 
 impl BrokerState {
-    /// Sends a message published by a client (or a will) to every matching subscription, and updates the
-    /// retained message of its topic when it is flagged `retain`.
-    fn route(&mut self, msg: Msg) {
-        if msg.retain {
-            if msg.payload.is_empty() {
-                self.retained.remove(&msg.topic);
-            } else {
-                self.retained.insert(
-                    msg.topic.clone(),
-                    Retained {
-                        payload: msg.payload.clone(),
-                        qos: msg.qos,
-                    },
-                );
-            }
-        }
-        for (client_id, session) in &mut self.sessions {
-            if let Some(granted) = session.granted(&msg.topic) {
-                let copy = Msg {
-                    qos: msg.qos.min(granted),
-                    retain: false,
-                    ..msg.clone()
-                };
-                session.deliver(&mut self.wire, client_id, copy);
-            }
-        }
-    }
-
-    /// Ends the MQTT side of connection `conn` (once; later calls do nothing): detaches it from its
-    /// session (a clean session ends with it) and publishes its will after an unclean end. The socket is
-    /// left to the connection's reader thread.
-    fn close(&mut self, conn: u64, end: End, why: &str) {
-        let Some(c) = self.wire.conns.get_mut(&conn) else {
-            return;
-        };
-        if c.out.take().is_none() {
-            return;
-        }
-        let will = c.will.take();
-        let Some(client_id) = c.client_id.take() else {
-            log::debug!("TestBroker: connection {conn} closed before CONNECT was accepted: {why}");
-            return;
-        };
-        log::debug!("TestBroker: {client_id:?} disconnected: {why}");
-        if let Some(session) = self.sessions.get_mut(&client_id) {
-            if session.conn == Some(conn) {
-                session.conn = None;
-                if session.clean {
-                    self.sessions.remove(&client_id);
-                }
-            }
-        }
-        if end == End::Unclean {
-            if let Some(will) = will {
-                self.route(will.into());
-            }
-        }
-    }
-
-    /// Cuts connection `conn` (the client reads an end of stream) and ends it uncleanly.
-    fn cut(&mut self, conn: u64, why: &str) {
-        if let Some(c) = self.wire.conns.get(&conn) {
-            let _ = c.stream.shutdown(Shutdown::Both);
-        }
-        self.close(conn, End::Unclean, why);
-    }
-
     /// Handles one packet (its first byte and its body) from connection `conn`.
     fn handle(&mut self, conn: &mut ReaderState, header: u8, body: &[u8]) -> Flow {
         if self
@@ -1591,6 +1275,3 @@ fn linger(mut stream: &TcpStream) {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;
