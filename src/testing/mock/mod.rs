@@ -1,11 +1,11 @@
 //! [`MockBroker`]: the scripted, byte-exact fake broker described in the [module docs](super).
 //!
 //! Design: the script runs on its own thread with a [`MockSession`]; the result comes back over a channel, so
-//! [`MockBroker::finish`] can wait with a timeout and never hangs. Every socket read has a read timeout set to
-//! what is left of the step's deadline, so no wait is unbounded and nothing polls. std has no accept with a
+//! [`MockBroker::finish`] can wait with a timeout and never hangs. std has no accept with a
 //! timeout, so a second thread blocks in `accept` and hands connections over a channel that the session
 //! waits on with `recv_timeout`; when the session ends it wakes that thread with a connection of its own.
 
+mod connection;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -14,7 +14,7 @@ pub use report::MockError;
 
 use std::any::Any;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,13 +23,12 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::packet::{self, Frame, Packet, MAX_REMAINING_LENGTH};
+use crate::packet::Packet;
+use connection::{Connection, Quiet};
 use report::describe;
 
 /// The step timeout a session starts with.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How many bytes one socket read asks for.
-const READ_CHUNK: usize = 16 * 1024;
 
 /// A scripted fake MQTT broker listening on `127.0.0.1`, for tests.
 ///
@@ -561,200 +560,6 @@ fn accept_loop(listener: TcpListener, tx: Sender<io::Result<TcpStream>>, stop: A
             }
         }
     }
-}
-
-/// A client connection and the bytes read from it that no step has consumed yet.
-struct Connection {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-/// Why a read brought no bytes.
-enum Stop {
-    Timeout,
-    /// End of stream or reset: the client closed the connection.
-    Closed,
-    Io(io::Error),
-}
-
-impl Stop {
-    fn into_error(self, step: usize, waiting_for: String, got: &[u8]) -> MockError {
-        match self {
-            Stop::Timeout => MockError::Timeout {
-                step,
-                waiting_for,
-                got: got.to_vec(),
-            },
-            Stop::Closed => MockError::Closed {
-                step,
-                waiting_for,
-                got: got.to_vec(),
-            },
-            Stop::Io(error) => MockError::Io { step, error },
-        }
-    }
-}
-
-/// How a wait for nothing ended.
-enum Quiet {
-    Deadline,
-    Closed,
-}
-
-impl Connection {
-    /// Reads once, appending to `buf`, waiting at most until `deadline`.
-    fn fill(&mut self, deadline: Instant) -> Result<(), Stop> {
-        let mut chunk = [0u8; READ_CHUNK];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Stop::Timeout);
-            }
-            self.stream.set_read_timeout(Some(left)).map_err(Stop::Io)?;
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(Stop::Closed),
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    return Ok(());
-                }
-                Err(e) => match e.kind() {
-                    // The read timeout expired (the kind depends on the platform) or a signal came: the
-                    // deadline check above decides whether to read again.
-                    io::ErrorKind::WouldBlock
-                    | io::ErrorKind::TimedOut
-                    | io::ErrorKind::Interrupted => {}
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
-                        return Err(Stop::Closed)
-                    }
-                    _ => return Err(Stop::Io(e)),
-                },
-            }
-        }
-    }
-
-    fn expect(&mut self, step: usize, expected: &[u8], deadline: Instant) -> Result<(), MockError> {
-        loop {
-            match judge(&self.buf, expected) {
-                Verdict::Match(n) => {
-                    self.buf.drain(..n);
-                    return Ok(());
-                }
-                Verdict::Mismatch(n) => {
-                    return Err(MockError::Mismatch {
-                        step,
-                        expected: expected.to_vec(),
-                        got: self.buf[..n].to_vec(),
-                    })
-                }
-                Verdict::NeedMore => {}
-            }
-            if let Err(stop) = self.fill(deadline) {
-                // A client that sent something else and then stopped mid-packet: what it did send is a
-                // better report than "timed out".
-                if first_difference(&self.buf, expected) < self.buf.len().min(expected.len()) {
-                    let got = self.buf.clone();
-                    return Err(MockError::Mismatch {
-                        step,
-                        expected: expected.to_vec(),
-                        got,
-                    });
-                }
-                return Err(stop.into_error(step, describe(expected), &self.buf));
-            }
-        }
-    }
-
-    /// Reads until a whole packet is at the front of `buf` and returns its frame, consuming nothing.
-    fn next_frame(&mut self, step: usize, deadline: Instant) -> Result<Frame, MockError> {
-        loop {
-            match packet::frame(&self.buf, MAX_REMAINING_LENGTH) {
-                Ok(Some(f)) => return Ok(f),
-                Ok(None) => {}
-                Err(error) => {
-                    return Err(MockError::Decode {
-                        step,
-                        error,
-                        got: self.buf.clone(),
-                    })
-                }
-            }
-            if let Err(stop) = self.fill(deadline) {
-                return Err(stop.into_error(step, "a packet".to_string(), &self.buf));
-            }
-        }
-    }
-
-    /// Waits until `deadline` or the end of the stream, failing if any byte arrives (or is buffered).
-    fn watch_quiet(&mut self, step: usize, deadline: Instant) -> Result<Quiet, MockError> {
-        let unexpected = |got: &[u8]| MockError::Mismatch {
-            step,
-            expected: Vec::new(),
-            got: got.to_vec(),
-        };
-        loop {
-            // Wait for the rest of a packet that has begun, so the error can show it whole.
-            if !self.buf.is_empty()
-                && !matches!(packet::frame(&self.buf, MAX_REMAINING_LENGTH), Ok(None))
-            {
-                return Err(unexpected(&self.buf));
-            }
-            match self.fill(deadline) {
-                Ok(()) => {}
-                Err(_) if !self.buf.is_empty() => return Err(unexpected(&self.buf)),
-                Err(Stop::Timeout) => return Ok(Quiet::Deadline),
-                Err(Stop::Closed) => return Ok(Quiet::Closed),
-                Err(Stop::Io(error)) => return Err(MockError::Io { step, error }),
-            }
-        }
-    }
-}
-
-/// What the buffered bytes say about an expectation.
-#[derive(Debug, PartialEq, Eq)]
-enum Verdict {
-    /// The first this many bytes are the expected ones, as whole packets.
-    Match(usize),
-    /// The first this many bytes (whole packets where they can be delimited) differ from the expected ones.
-    Mismatch(usize),
-    /// Not decidable yet.
-    NeedMore,
-}
-
-/// Compares the buffered bytes with the expected ones, packet by packet.
-///
-/// The decision needs whole packets up to the first differing byte, or up to the end of `expected` when
-/// no byte differs; the packet holding that point must be complete, so that a mismatch is shown whole and a
-/// longer packet with the expected bytes as its prefix does not pass. Bytes that cannot be framed (which
-/// the script may expect on purpose) are compared as they are.
-fn judge(buf: &[u8], expected: &[u8]) -> Verdict {
-    let common = buf.len().min(expected.len());
-    let diff = first_difference(buf, expected);
-    let differs = diff < common;
-    let needed = if differs { diff + 1 } else { expected.len() };
-    let mut end = 0;
-    while end < needed {
-        match packet::frame(&buf[end..], MAX_REMAINING_LENGTH) {
-            Ok(Some(f)) => end += f.len(),
-            Ok(None) => return Verdict::NeedMore,
-            Err(_) if differs => return Verdict::Mismatch(buf.len()),
-            Err(_) if buf.len() >= expected.len() => return Verdict::Match(expected.len()),
-            Err(_) => return Verdict::NeedMore,
-        }
-    }
-    if !differs && end == expected.len() {
-        Verdict::Match(end)
-    } else {
-        Verdict::Mismatch(end)
-    }
-}
-
-/// The offset of the first byte that differs, or the length of the shorter slice when one is a prefix of
-/// the other.
-fn first_difference(a: &[u8], b: &[u8]) -> usize {
-    a.iter()
-        .zip(b)
-        .position(|(x, y)| x != y)
-        .unwrap_or(a.len().min(b.len()))
 }
 
 fn deadline_after(timeout: Duration) -> Instant {

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-use super::first_difference;
+use super::connection::first_difference;
 use crate::packet::{self, DecodeError, MAX_REMAINING_LENGTH};
 use crate::testing::hex;
 

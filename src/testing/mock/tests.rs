@@ -5,7 +5,8 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::{judge, MockBroker, MockError, MockSession, Verdict};
+use super::connection::{judge, Verdict};
+use super::{MockBroker, MockError, MockSession};
 use crate::packet::{DecodeError, Packet, PubAck};
 use crate::testing::hex;
 
