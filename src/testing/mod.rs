@@ -83,6 +83,15 @@
 //!
 //! [`hex`] formats bytes the way the errors do, for your own assertions and messages.
 
+// The source: each broker is a folder whose mod.rs holds its public handle and the overview of its design.
+// - broker/ (TestBroker): state.rs, the sessions, subscriptions, retained messages and routing; protocol.rs,
+//   what the broker does with each packet of a connection; threads.rs, the accept, reader and writer
+//   threads; tests.rs.
+// - mock/ (MockBroker): script.rs, MockSession and its steps; connection.rs, reads bounded by a step's
+//   deadline and the packet-by-packet comparison; report.rs, MockError and its hex-and-decoded text;
+//   tests.rs.
+// They share nothing with the client but the codec (crate::packet) and topic matching and validation
+// (crate::topic): a broker built on the client's internals could share their bugs and hide them from tests.
 mod broker;
 mod mock;
 
