@@ -20,8 +20,8 @@ pub(super) enum Flow {
     End(End, String),
 }
 
-/// What a connection's reader thread knows about its connection, and only that thread: the [`Conn`](super::state::Conn)
-/// entry is what the rest of the broker sees of the connection, under the lock.
+/// What a connection's reader thread knows about its connection, and only that thread: the
+/// [`Conn`](super::state::Conn) entry is what the rest of the broker sees of the connection, under the lock.
 pub(super) struct ReaderState {
     pub(super) id: u64,
     /// Set when CONNECT is accepted.

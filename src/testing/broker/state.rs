@@ -2,8 +2,8 @@
 //! kept for client ids (subscriptions, messages in flight and queued), the retained messages, the
 //! connections and the packet log.
 //!
-//! Nothing here blocks or takes a lock: all of it sits behind the broker's one lock, and the protocol code
-//! and the threads change it between two packets.
+//! Nothing here blocks or takes a lock: all of it sits behind the broker's one lock, which a reader thread
+//! holds for each packet it handles and the handle's hooks for each call.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Shutdown, TcpStream};
