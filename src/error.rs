@@ -14,6 +14,7 @@ use std::io;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(i32)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// -1: try again (internal to Paho's loop).
     Again = -1,
@@ -204,6 +205,12 @@ pub fn connack_string(rc: impl Into<i32>) -> &'static str {
 /// Each variant names the problem; [`Error::rc`] gives the Paho `MQTT_ERR_*` code a ported script compares
 /// against. What Python Paho raises as `ValueError` is one of the `Invalid*` variants here.
 ///
+/// An error that comes from a lower layer keeps it: [`source`](std::error::Error::source) returns the
+/// operating system's `io::Error`, the TLS library's error, the websocket library's error or the
+/// codec's [`DecodeError`](crate::packet::DecodeError), for code that needs its type. The
+/// [`Display`](fmt::Display) text already includes what it says, so that one line printed (as a ported
+/// script prints an exception) tells the whole story.
+///
 /// ```
 /// let client = pahoish::Client::new("");
 /// let err = client.publish("a/+", "x", 0, false).unwrap_err();
@@ -250,21 +257,42 @@ pub enum Error {
     ConnectionLost,
     /// No PINGRESP (or no CONNACK) arrived within the keepalive interval.
     Keepalive,
-    /// The broker sent bytes that are not valid MQTT; the connection was closed.
-    Protocol(String),
+    /// The broker sent bytes that are not valid MQTT, or a packet MQTT does not allow at that point; the
+    /// connection was closed.
+    Protocol {
+        /// What was wrong.
+        reason: String,
+        /// The decoding error or websocket error behind it, if any.
+        source: Option<Source>,
+    },
     /// An I/O error from the operating system (DNS, connect, read, write).
     Io(io::Error),
     /// TLS failed (`MQTT_ERR_TLS`): the handshake, or a certificate or key that could not be used. A
     /// broker certificate that does not verify reads `certificate verify failed: <why>`, the why being
     /// for instance `unable to get local issuer certificate` (wrong CA), `certificate has expired` or
     /// `hostname mismatch`.
-    Tls(String),
+    Tls {
+        /// What failed, with the TLS library's words.
+        reason: String,
+        /// The TLS library's error (or the I/O error) behind it, if any.
+        source: Option<Source>,
+    },
     /// The websocket upgrade failed: the server answered something else than `101 Switching
     /// Protocols` with the `mqtt` subprotocol, or the URL or a header was not valid.
-    Websocket(String),
+    Websocket {
+        /// What failed.
+        reason: String,
+        /// The websocket library's error behind it, if any.
+        source: Option<Source>,
+    },
     /// The proxy could not open the connection to the broker (refused, failed authentication, or did
     /// not speak its protocol).
-    Proxy(String),
+    Proxy {
+        /// What failed.
+        reason: String,
+        /// The I/O error behind it, if any.
+        source: Option<Source>,
+    },
     /// The feature is not supported by this build or version.
     NotSupported(String),
     /// The call would wait on the network loop from the loop's own thread (for instance `wait_for_publish`
@@ -297,11 +325,11 @@ impl Error {
             Error::ConnectionRefused(_) => ErrorCode::ConnRefused,
             Error::ConnectionLost => ErrorCode::ConnLost,
             Error::Keepalive => ErrorCode::Keepalive,
-            Error::Protocol(_) => ErrorCode::Protocol,
+            Error::Protocol { .. } => ErrorCode::Protocol,
             Error::Io(_) => ErrorCode::Errno,
-            Error::Tls(_) => ErrorCode::Tls,
-            Error::Websocket(_) => ErrorCode::ConnRefused,
-            Error::Proxy(_) => ErrorCode::ConnRefused,
+            Error::Tls { .. } => ErrorCode::Tls,
+            Error::Websocket { .. } => ErrorCode::ConnRefused,
+            Error::Proxy { .. } => ErrorCode::ConnRefused,
             Error::NotSupported(_) => ErrorCode::NotSupported,
             Error::PublishDiscarded(rc) => *rc,
             Error::CallbackPanicked(_) => ErrorCode::Unknown,
@@ -312,6 +340,38 @@ impl Error {
         Error::InvalidArgument {
             name,
             reason: reason.into(),
+        }
+    }
+
+    /// A protocol error with no lower-level error behind it.
+    pub(crate) fn protocol(reason: impl Into<String>) -> Error {
+        Error::Protocol {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// A TLS error caused by `source`.
+    pub(crate) fn tls_from(reason: impl Into<String>, source: impl Into<Source>) -> Error {
+        Error::Tls {
+            reason: reason.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A websocket error, caused by `source` if given.
+    pub(crate) fn websocket(reason: impl Into<String>, source: Option<Source>) -> Error {
+        Error::Websocket {
+            reason: reason.into(),
+            source,
+        }
+    }
+
+    /// A proxy error, caused by `source` if given.
+    pub(crate) fn proxy(reason: impl Into<String>, source: Option<Source>) -> Error {
+        Error::Proxy {
+            reason: reason.into(),
+            source,
         }
     }
 }
@@ -342,11 +402,11 @@ impl fmt::Display for Error {
             Error::Keepalive => {
                 f.write_str("the broker did not answer within the keepalive interval")
             }
-            Error::Protocol(what) => write!(f, "protocol error: {what}"),
+            Error::Protocol { reason, .. } => write!(f, "protocol error: {reason}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
-            Error::Tls(what) => write!(f, "TLS error: {what}"),
-            Error::Websocket(what) => write!(f, "websocket error: {what}"),
-            Error::Proxy(what) => write!(f, "proxy error: {what}"),
+            Error::Tls { reason, .. } => write!(f, "TLS error: {reason}"),
+            Error::Websocket { reason, .. } => write!(f, "websocket error: {reason}"),
+            Error::Proxy { reason, .. } => write!(f, "proxy error: {reason}"),
             Error::NotSupported(what) => write!(f, "not supported: {what}"),
             Error::WouldDeadlock(what) => write!(f, "would deadlock: {what}"),
             Error::LoopAlreadyRunning => f.write_str(
@@ -368,10 +428,17 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
+            Error::Protocol { source, .. }
+            | Error::Tls { source, .. }
+            | Error::Websocket { source, .. }
+            | Error::Proxy { source, .. } => source.as_deref().map(|e| e as _),
             _ => None,
         }
     }
 }
+
+/// The lower-level error an [`Error`] keeps as its [`source`](std::error::Error::source).
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {

@@ -986,7 +986,7 @@ mod tests {
         let e = single("a", "x", 0, false, &o).unwrap_err();
         // The SOCKS5 greeting (version 5, then the methods offered), not an MQTT CONNECT.
         assert_eq!(first_bytes(port, server).first(), Some(&5), "{e}");
-        assert!(matches!(e, Error::Proxy(_) | Error::Io(_)), "{e}");
+        assert!(matches!(e, Error::Proxy { .. } | Error::Io(_)), "{e}");
     }
 
     #[cfg(feature = "websockets")]
@@ -1008,7 +1008,7 @@ mod tests {
                 .contains("sec-websocket-protocol: mqtt"),
             "{request:?}"
         );
-        assert!(matches!(e, Error::Websocket(_) | Error::Io(_)), "{e}");
+        assert!(matches!(e, Error::Websocket { .. } | Error::Io(_)), "{e}");
     }
 
     /// The error of `subscribe::simple` with these options (the subscribe helpers share `Connection`).

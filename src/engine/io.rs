@@ -221,8 +221,9 @@ impl Engine {
     /// has a likely reason for that, a TLS error saying so.
     fn closed_early(&self, stream: &dyn net::NetStream, e: Error) -> Error {
         match stream.early_close_hint() {
-            Some(hint) if self.state().session.state() == ConnState::Connecting => Error::Tls(
+            Some(hint) if self.state().session.state() == ConnState::Connecting => Error::tls_from(
                 format!("the broker closed the connection before CONNACK ({e}); {hint}"),
+                e,
             ),
             _ => e,
         }

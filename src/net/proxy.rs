@@ -21,11 +21,14 @@ pub(crate) fn connect(
     timeout: Duration,
 ) -> Result<TcpStream> {
     let mut stream = connect_tcp(&proxy.proxy_addr, proxy.port(), timeout).map_err(|e| {
-        Error::Proxy(format!(
-            "cannot reach the proxy at {}:{}: {e}",
-            proxy.proxy_addr,
-            proxy.port()
-        ))
+        Error::proxy(
+            format!(
+                "cannot reach the proxy at {}:{}: {e}",
+                proxy.proxy_addr,
+                proxy.port()
+            ),
+            Some(e.into()),
+        )
     })?;
     let bound = (!timeout.is_zero()).then_some(timeout);
     stream.set_read_timeout(bound)?;
@@ -36,16 +39,22 @@ pub(crate) fn connect(
         ProxyType::Http => http_connect(&mut stream, proxy, host, port),
     };
     r.map_err(|e| match e {
-        Error::Io(io) if is_timeout(&io) => Error::Proxy(format!(
-            "the proxy at {}:{} did not answer within {timeout:?}",
-            proxy.proxy_addr,
-            proxy.port()
-        )),
-        Error::Io(io) => Error::Proxy(format!(
-            "the proxy at {}:{} failed: {io}",
-            proxy.proxy_addr,
-            proxy.port()
-        )),
+        Error::Io(io) if is_timeout(&io) => Error::proxy(
+            format!(
+                "the proxy at {}:{} did not answer within {timeout:?}",
+                proxy.proxy_addr,
+                proxy.port()
+            ),
+            Some(io.into()),
+        ),
+        Error::Io(io) => Error::proxy(
+            format!(
+                "the proxy at {}:{} failed: {io}",
+                proxy.proxy_addr,
+                proxy.port()
+            ),
+            Some(io.into()),
+        ),
         other => other,
     })?;
     stream.set_read_timeout(None)?;
@@ -82,11 +91,10 @@ fn destination(proxy: &Proxy, host: &str, port: u16) -> Result<Dest> {
 }
 
 fn refused(proxy: &Proxy, what: impl std::fmt::Display) -> Error {
-    Error::Proxy(format!(
-        "the proxy at {}:{} {what}",
-        proxy.proxy_addr,
-        proxy.port()
-    ))
+    Error::proxy(
+        format!("the proxy at {}:{} {what}", proxy.proxy_addr, proxy.port()),
+        None,
+    )
 }
 
 /// SOCKS5, RFC 1928; user name and password by RFC 1929 when a user name is given.
@@ -619,6 +627,27 @@ mod tests {
             .unwrap_err()
             .contains("unknown scheme"));
         assert!(parse_proxy_url("h:1080").is_err());
+    }
+
+    #[test]
+    fn an_unreachable_proxy_is_a_proxy_error_that_keeps_the_io_error() {
+        use std::error::Error as _;
+        // A port nothing listens on: bound, then closed again.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let p = Proxy {
+            proxy_port: Some(port),
+            ..Proxy::new(ProxyType::Socks5, "127.0.0.1")
+        };
+        let e = connect(&p, "broker", 1883, Duration::from_secs(5)).unwrap_err();
+        assert!(matches!(e, Error::Proxy { .. }), "{e:?}");
+        let io = e.source().and_then(|s| s.downcast_ref::<io::Error>());
+        assert_eq!(
+            io.map(io::Error::kind),
+            Some(io::ErrorKind::ConnectionRefused)
+        );
     }
 
     #[test]

@@ -189,8 +189,12 @@ fn convert_key(key: &str, password: Option<&str>, path: &Path) -> Result<Vec<u8>
         };
         Error::invalid("keyfile", format!("{}: {why}", path.display()))
     })?;
-    pkey.private_key_to_pem_pkcs8()
-        .map_err(|e| Error::Tls(format!("cannot convert the key in {}: {e}", path.display())))
+    pkey.private_key_to_pem_pkcs8().map_err(|e| {
+        Error::tls_from(
+            format!("cannot convert the key in {}: {e}", path.display()),
+            e,
+        )
+    })
 }
 
 /// Fails unless `key` (PKCS#8 PEM) is the private half of the first certificate in `chain`, as
@@ -202,7 +206,7 @@ fn check_key_matches(chain: &str, key: &[u8], cert_path: &Path, key_path: &Path)
     use openssl::pkey::PKey;
     use openssl::x509::X509;
     let unreadable = |what: &Path, e: openssl::error::ErrorStack| {
-        Error::Tls(format!("cannot read {}: {e}", what.display()))
+        Error::tls_from(format!("cannot read {}: {e}", what.display()), e)
     };
     let cert = X509::from_pem(chain.as_bytes()).map_err(|e| unreadable(cert_path, e))?;
     let public = cert.public_key().map_err(|e| unreadable(cert_path, e))?;
@@ -309,11 +313,14 @@ fn load(o: &TlsOptions) -> Result<Loaded> {
             let key = private_key(&key_pem, o.keyfile_password.as_deref(), key_from)?;
             check_key_matches(&chain, &key, cert_path, key_from)?;
             let identity = Identity::from_pkcs8(chain.as_bytes(), &key).map_err(|e| {
-                Error::Tls(format!(
-                    "the client certificate {} and key {} do not make an identity: {e}",
-                    cert_path.display(),
-                    key_from.display()
-                ))
+                Error::tls_from(
+                    format!(
+                        "the client certificate {} and key {} do not make an identity: {e}",
+                        cert_path.display(),
+                        key_from.display()
+                    ),
+                    e,
+                )
             })?;
             Some(identity)
         }
@@ -349,7 +356,7 @@ fn build(o: &TlsOptions, loaded: &Loaded, insecure: bool) -> Result<TlsConnector
         b.request_alpns(&alpn);
     }
     b.build()
-        .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))
+        .map_err(|e| Error::tls_from(format!("cannot set up TLS: {e}"), e))
 }
 
 /// Runs the TLS handshake on the blocking stream `tcp` (its reads and writes bounded by `timeout`).
@@ -372,10 +379,10 @@ where
                 target.describe()
             ),
         ))),
-        Err(HandshakeError::Failure(e)) => Err(Error::Tls(describe_failure(
-            &e.to_string(),
-            &target.describe(),
-        ))),
+        Err(HandshakeError::Failure(e)) => Err(Error::tls_from(
+            describe_failure(&e.to_string(), &target.describe()),
+            e,
+        )),
     }
 }
 
@@ -448,7 +455,7 @@ impl<S: Read + Write + Send> NetStream for TlsStream<S> {
     fn error(&self, e: io::Error) -> Error {
         match e.kind() {
             io::ErrorKind::Other | io::ErrorKind::InvalidData => {
-                Error::Tls(describe_failure(&e.to_string(), "the broker"))
+                Error::tls_from(describe_failure(&e.to_string(), "the broker"), e)
             }
             _ => Error::Io(e),
         }

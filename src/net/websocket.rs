@@ -43,7 +43,7 @@ pub(crate) fn handshake<S: Socket>(
     let mut request = uri
         .as_str()
         .into_client_request()
-        .map_err(|e| Error::Websocket(format!("bad websocket URL {uri}: {e}")))?;
+        .map_err(|e| Error::websocket(format!("bad websocket URL {uri}: {e}"), Some(e.into())))?;
     let headers = request.headers_mut();
     headers.insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
     for (name, value) in &target.ws_headers {
@@ -72,15 +72,17 @@ pub(crate) fn handshake<S: Socket>(
             format!("the websocket upgrade at {uri} did not finish within {timeout:?}"),
         ))),
         Err(HandshakeError::Failure(tungstenite::Error::Io(e))) => Err(Error::Io(e)),
-        Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => {
-            Err(Error::Websocket(format!(
+        Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => Err(Error::websocket(
+            format!(
                 "the server at {uri} refused the upgrade: HTTP {}",
                 response.status()
-            )))
-        }
-        Err(HandshakeError::Failure(e)) => Err(Error::Websocket(format!(
-            "the upgrade at {uri} failed: {e}"
-        ))),
+            ),
+            None,
+        )),
+        Err(HandshakeError::Failure(e)) => Err(Error::websocket(
+            format!("the upgrade at {uri} failed: {e}"),
+            Some(e.into()),
+        )),
     }
 }
 
@@ -192,7 +194,10 @@ impl<S: Socket> NetStream for WsStream<S> {
     fn error(&self, e: io::Error) -> Error {
         match e.kind() {
             // A text message, a bad frame: the broker broke the websocket protocol.
-            io::ErrorKind::InvalidData => Error::Protocol(e.to_string()),
+            io::ErrorKind::InvalidData => Error::Protocol {
+                reason: e.to_string(),
+                source: Some(e.into()),
+            },
             _ => Error::Io(e),
         }
     }

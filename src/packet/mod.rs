@@ -56,7 +56,10 @@ pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
 /// A decoding failure closes the connection as a protocol error that keeps the [`DecodeError`].
 impl From<DecodeError> for Error {
     fn from(e: DecodeError) -> Error {
-        Error::Protocol(e.to_string())
+        Error::Protocol {
+            reason: e.to_string(),
+            source: Some(Box::new(e)),
+        }
     }
 }
 
@@ -574,6 +577,15 @@ pub(crate) fn check_flags(packet_type: u8, flags: u8, expected: u8) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decoding_failure_is_a_protocol_error_that_keeps_it_as_its_source() {
+        use std::error::Error as _;
+        let e = Error::from(DecodeError::InvalidPacketType(15));
+        assert!(matches!(e, Error::Protocol { .. }));
+        let source = e.source().and_then(|s| s.downcast_ref::<DecodeError>());
+        assert_eq!(source, Some(&DecodeError::InvalidPacketType(15)));
+    }
 
     #[test]
     fn remaining_length_round_trips_at_every_boundary() {

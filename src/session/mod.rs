@@ -760,7 +760,7 @@ impl Session {
     pub(crate) fn handle(&mut self, packet: Packet, now: Instant) -> Result<()> {
         self.last_in = now;
         if self.conn == ConnState::Connecting && !matches!(packet, Packet::ConnAck(_)) {
-            return Err(Error::Protocol(format!(
+            return Err(Error::protocol(format!(
                 "the broker sent {} before CONNACK",
                 packet.name()
             )));
@@ -768,8 +768,8 @@ impl Session {
         match packet {
             Packet::ConnAck(c) => {
                 if self.conn != ConnState::Connecting {
-                    return Err(Error::Protocol(
-                        "unexpected CONNACK on an established connection".into(),
+                    return Err(Error::protocol(
+                        "unexpected CONNACK on an established connection",
                     ));
                 }
                 self.log(|| {
@@ -873,7 +873,7 @@ impl Session {
             | Packet::Subscribe(_)
             | Packet::Unsubscribe(_)
             | Packet::Disconnect) => {
-                return Err(Error::Protocol(format!(
+                return Err(Error::protocol(format!(
                     "the broker sent {}, which only a client may send",
                     p.name()
                 )));

@@ -124,7 +124,7 @@ fn packets_before_connack_are_a_protocol_error() {
     s.connection_opened(&connect_packet(), now);
     assert!(matches!(
         s.handle(Packet::PingResp, now),
-        Err(Error::Protocol(_))
+        Err(Error::Protocol { .. })
     ));
 }
 
@@ -675,14 +675,14 @@ fn client_only_packets_from_the_broker_are_protocol_errors() {
     let (mut s, now) = connected(SessionConfig::default());
     assert!(matches!(
         s.handle(Packet::Disconnect, now),
-        Err(Error::Protocol(_))
+        Err(Error::Protocol { .. })
     ));
     let (mut s, now) = connected(SessionConfig::default());
     let c = Packet::ConnAck(ConnAck {
         session_present: false,
         code: 0,
     });
-    assert!(matches!(s.handle(c, now), Err(Error::Protocol(_))));
+    assert!(matches!(s.handle(c, now), Err(Error::Protocol { .. })));
 }
 
 #[test]
