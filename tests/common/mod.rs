@@ -1,19 +1,17 @@
-//! Shared helpers for the integration tests that need a real broker or run threads: a mosquitto started on
-//! a free loopback port, a watchdog that fails a hung test, bounded waits, and clients that stop their
-//! loop on drop.
+//! Shared helpers for the integration tests that need a real broker or run threads: mosquitto started on
+//! free loopback ports (`mosquitto.rs`, the only place that starts it), a watchdog that fails a hung
+//! test, bounded waits, and clients that stop their loop on drop.
 //!
 //! Each test file that uses this module (`mod common;`) compiles it separately and uses a different part
 //! of it, so whatever one file leaves unused would warn there.
 #![allow(dead_code)] // shared by several test crates, each using a subset
 
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pahoish::{Client, Message, ReasonCode};
 
@@ -42,203 +40,10 @@ pub fn client_id(tag: &str) -> String {
 
 // ---- mosquitto ----
 
-/// Where mosquitto is: `PAHOISH_MOSQUITTO` if set, else the first `mosquitto` on `PATH`, else the sbin
-/// directories Debian and Homebrew-style installs use (often not on a user's `PATH`).
-pub fn mosquitto_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("PAHOISH_MOSQUITTO") {
-        let p = PathBuf::from(p);
-        return p.is_file().then_some(p);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(
-            ["/usr/sbin", "/usr/local/sbin", "/opt/homebrew/sbin"]
-                .iter()
-                .map(PathBuf::from),
-        )
-        .map(|dir| dir.join("mosquitto"))
-        .find(|p| p.is_file())
-}
+mod mosquitto;
 
-/// The mosquitto binary, or `None` after printing "skipped: mosquitto not installed". With
-/// `PAHOISH_REQUIRE_MOSQUITTO=1` (CI sets it) a missing mosquitto fails the test instead.
-pub fn mosquitto_or_skip() -> Option<PathBuf> {
-    match mosquitto_binary() {
-        Some(binary) => Some(binary),
-        None if std::env::var("PAHOISH_REQUIRE_MOSQUITTO").as_deref() == Ok("1") => panic!(
-            "mosquitto is not installed but PAHOISH_REQUIRE_MOSQUITTO=1 requires it: install it \
-             (apt-get install -y mosquitto) or point PAHOISH_MOSQUITTO at the binary"
-        ),
-        None => {
-            println!("skipped: mosquitto not installed");
-            None
-        }
-    }
-}
-
-/// A mosquitto process listening on a free port of 127.0.0.1, killed (and its directory removed) on drop.
-///
-/// The configuration allows anonymous clients, keeps nothing on disk (so a restart forgets every session,
-/// subscription and retained message, which is what the resubscribe tests rely on) and lifts the
-/// per-client queue limit (by default mosquitto drops QoS 1/2 messages beyond 1000 queued for a slow
-/// subscriber, which the many-publisher test would hit).
-#[derive(Debug)]
-pub struct Mosquitto {
-    /// The port it listens on.
-    pub port: u16,
-    binary: PathBuf,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Mosquitto {
-    /// Starts mosquitto, or returns `None` after printing "skipped: mosquitto not installed" when it is not
-    /// installed. With `PAHOISH_REQUIRE_MOSQUITTO=1` (CI sets it) a missing mosquitto fails the test.
-    pub fn start_or_skip() -> Option<Mosquitto> {
-        mosquitto_or_skip().map(Mosquitto::start)
-    }
-
-    fn start(binary: PathBuf) -> Mosquitto {
-        let dir = std::env::temp_dir().join(format!(
-            "pahoish-mosquitto-{}-{}-{}",
-            std::process::id(),
-            unique(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        std::fs::create_dir_all(&dir).expect("creating the mosquitto temp dir");
-        let mut m = Mosquitto {
-            port: 0,
-            binary,
-            dir,
-            child: None,
-        };
-        // The free port is released before mosquitto binds it, so another process may take it in between:
-        // then mosquitto exits at once and another port is tried.
-        let mut last = String::new();
-        for _ in 0..5 {
-            m.port = free_port();
-            match m.spawn() {
-                Ok(()) => return m,
-                Err(e) => last = e,
-            }
-        }
-        panic!("mosquitto did not start: {last}");
-    }
-
-    /// Kills mosquitto (SIGKILL: clients see their connection drop, as in a broker crash) and starts it
-    /// again on the same port, with no memory of the previous run.
-    pub fn restart(&mut self) {
-        self.kill();
-        // The old listening socket is gone with the process; mosquitto sets SO_REUSEADDR, so connections
-        // in TIME_WAIT do not block the port. A few attempts cover a slow process exit.
-        let mut last = String::new();
-        for _ in 0..5 {
-            match self.spawn() {
-                Ok(()) => return,
-                Err(e) => last = e,
-            }
-        }
-        panic!("mosquitto did not restart on port {}: {last}", self.port);
-    }
-
-    /// Kills mosquitto without starting it again (clients then fail to reconnect).
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// The address to connect to.
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
-    }
-
-    /// mosquitto's log so far (its stderr), for failure messages.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.join("mosquitto.log")
-    }
-
-    fn spawn(&mut self) -> Result<(), String> {
-        let conf = self.dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\n\
-                 allow_anonymous true\n\
-                 persistence false\n\
-                 max_queued_messages 0\n\
-                 log_dest stderr\n\
-                 log_type error\n\
-                 log_type warning\n\
-                 log_type notice\n\
-                 log_type information\n\
-                 connection_messages true\n",
-                port = self.port
-            ),
-        )
-        .map_err(|e| format!("writing {}: {e}", conf.display()))?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .map_err(|e| format!("opening the log: {e}"))?;
-        let mut child = Command::new(&self.binary)
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("running {}: {e}", self.binary.display()))?;
-        // Starting a process is not something a test can be signalled about: poll until the listener
-        // accepts a connection (or the process exits, which means the port was taken).
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!(
-                    "mosquitto exited with {status} on port {}; log:\n{}",
-                    self.port,
-                    self.log()
-                ));
-            }
-            if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok() {
-                self.child = Some(child);
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "mosquitto did not accept connections on port {} within 5 s; log:\n{}",
-                    self.port,
-                    self.log()
-                ));
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        self.kill();
-        if thread::panicking() {
-            eprintln!(
-                "mosquitto log (port {}):\n{}",
-                self.port,
-                self.log().trim_end()
-            );
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+#[allow(unused_imports)] // as dead_code above: each test crate uses a subset
+pub use mosquitto::{mosquitto_binary, mosquitto_or_skip, Mosquitto, MosquittoBuilder};
 
 /// A port no one listens on right now (bound, then released).
 pub fn free_port() -> u16 {
