@@ -19,10 +19,12 @@
 //! line (our sub's and mosquitto_sub's `-d` output say when the subscription is acknowledged), for its
 //! exit, or for the mock broker's script, each bounded; a subprocess still running at a limit is killed.
 
+#[path = "../common/mod.rs"]
 mod common;
+#[path = "../transport_support/mod.rs"]
 mod transport_support;
 
-#[path = "../examples/cli_common/format.rs"]
+#[path = "../../examples/cli_common/format.rs"]
 mod format;
 
 use std::io::{BufRead, BufReader, Read, Write};
