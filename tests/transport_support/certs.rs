@@ -52,7 +52,7 @@ pub struct Certs {
     /// `client_cert` followed by its key (traditional RSA form) in one file, for a `certfile` without
     /// `keyfile`.
     pub client_cert_and_key: PathBuf,
-    /// A directory for `--capath` (tests/cli.rs): `ca` as `ca.pem`, `other_ca` as `other.crt`, and a
+    /// A directory for `--capath` (tests/cli/): `ca` as `ca.pem`, `other_ca` as `other.crt`, and a
     /// file that holds no certificate.
     pub capath: PathBuf,
 }
