@@ -10,7 +10,9 @@
 //!
 //! Every wait is bounded by `common::WAIT`; a watchdog fails a test that hangs anyway.
 
+#[path = "../common/mod.rs"]
 mod common;
+#[path = "../transport_support/mod.rs"]
 mod transport_support;
 
 use std::io::{Read, Write};
