@@ -1,0 +1,205 @@
+//! Websockets (`ws://` and `wss://`, through a relay in the test since Debian's mosquitto has no
+//! websockets listener): packets split across frames and packed into one, paths and headers, refused
+//! upgrades, and Ping while idle.
+
+use mqtt::{Error, Transport};
+use pahoish as mqtt;
+
+use crate::common::{self, bounded, recv, subscribe_and_wait, watchdog, TEST_LIMIT};
+use crate::support::{
+    assert_mqtt_upgrade, client_with, connected, path_str, publish_and_wait, round_trips, Peer,
+};
+use crate::transport_support::broker::Broker;
+use crate::transport_support::certs::certs;
+use crate::transport_support::misbehaving::{Breakage, Misbehaving};
+use crate::transport_support::ws_relay::{Framing, WsRelay};
+
+/// MQTT over websockets (`ws://`, default path `/mqtt`) with the relay cutting every packet into
+/// messages of at most 3 bytes: the client reassembles packets across frames, and QoS 0, 1 and 2 round
+/// trips work between two websocket clients.
+#[test]
+fn websockets_round_trips_with_packets_split_across_frames() {
+    let _wd = watchdog(TEST_LIMIT);
+    let Some(broker) = Broker::start_or_skip() else {
+        return;
+    };
+    let relay = WsRelay::start(broker.tcp, Framing::split(3));
+    let sub = connected(client_with("ws-sub", Transport::Websockets), |c| {
+        c.connect("127.0.0.1", relay.port(), 60)
+    });
+    let publ = connected(client_with("ws-pub", Transport::Websockets), |c| {
+        c.connect("127.0.0.1", relay.port(), 60)
+    });
+    round_trips(&publ, &sub, "transports/ws", &[0, 1, 2]);
+    publ.stop();
+    sub.stop();
+    let conns = relay.connections();
+    assert_eq!(conns.len(), 2);
+    for conn in &conns {
+        assert_mqtt_upgrade(conn, "/mqtt");
+        assert!(conn.messages_ending_mid_packet > 0, "{conn:?}");
+    }
+}
+
+/// Several MQTT packets in one websocket message: the relay holds three PUBLISH packets for the
+/// subscriber and sends them in one message (and, to a second subscriber, the same three cut into 7-byte
+/// messages, so that a message ends inside one packet and holds the start of the next); both get all three
+/// messages, in order.
+#[test]
+fn websockets_several_packets_in_one_frame() {
+    let _wd = watchdog(TEST_LIMIT);
+    let Some(broker) = Broker::start_or_skip() else {
+        return;
+    };
+    // What the broker sends each subscriber: CONNACK, SUBACK, then the three PUBLISH packets.
+    let packed = WsRelay::start(broker.tcp, Framing::packed(&[1, 1, 3]));
+    let straddled = WsRelay::start(broker.tcp, Framing::packed_split(&[1, 1, 3], 7));
+    let topic = "transports/ws-packed";
+    let subs: Vec<Peer> = [&packed, &straddled]
+        .iter()
+        .map(|relay| {
+            let sub = connected(client_with("ws-packed", Transport::Websockets), |c| {
+                c.connect("127.0.0.1", relay.port(), 60)
+            });
+            subscribe_and_wait(&sub, topic, 1);
+            sub
+        })
+        .collect();
+    let publ = common::publisher(broker.tcp);
+    for i in 0..3 {
+        publish_and_wait(&publ, topic, format!("message {i}").as_bytes(), 1);
+    }
+    for sub in &subs {
+        for i in 0..3 {
+            let msg = recv(&sub.messages, &format!("message {i}"));
+            assert_eq!(msg.payload, format!("message {i}").as_bytes());
+        }
+    }
+    publ.stop().unwrap();
+    for sub in subs {
+        sub.stop();
+    }
+    let packed = &packed.connections()[0];
+    assert!(packed.max_packets_in_message >= 3, "{packed:?}");
+    let straddled = &straddled.connections()[0];
+    assert!(straddled.messages_ending_mid_packet > 0, "{straddled:?}");
+}
+
+/// `ws_set_options` sets the request path and adds headers to the upgrade request; the relay sees both.
+#[test]
+fn ws_set_options_path_and_headers_reach_the_server() {
+    let _wd = watchdog(TEST_LIMIT);
+    let Some(broker) = Broker::start_or_skip() else {
+        return;
+    };
+    let relay = WsRelay::start(broker.tcp, Framing::as_read());
+    let client = client_with("ws-options", Transport::Websockets);
+    client
+        .ws_set_options(
+            "/custom/mqtt?tenant=7",
+            &[("X-Pahoish-Test", "yes"), ("Authorization", "Bearer t0k3n")],
+        )
+        .unwrap();
+    let peer = connected(client, |c| c.connect("127.0.0.1", relay.port(), 60));
+    round_trips(&peer, &peer, "transports/ws-options", &[1]);
+    peer.stop();
+    let conn = &relay.connections()[0];
+    assert_mqtt_upgrade(conn, "/custom/mqtt?tenant=7");
+    assert_eq!(conn.header("x-pahoish-test"), Some("yes"));
+    let host = conn.header("host").unwrap_or_default();
+    assert!(host.starts_with("127.0.0.1"), "Host: {host}");
+    assert_eq!(conn.header("authorization"), Some("Bearer t0k3n"));
+}
+
+/// MQTT over websockets over TLS (`wss://`): QoS 0, 1 and 2 round trips through a TLS relay that also
+/// splits packets across frames.
+#[test]
+fn wss_round_trips_at_qos_0_1_2() {
+    let _wd = watchdog(TEST_LIMIT);
+    let Some(broker) = Broker::start_or_skip() else {
+        return;
+    };
+    let relay = WsRelay::start_tls(broker.tcp, Framing::split(5), certs());
+    let wss_client = |tag: &str| {
+        let client = client_with(tag, Transport::Websockets);
+        client
+            .tls_set(Some(path_str(&certs().ca)), None, None)
+            .unwrap();
+        client
+    };
+    let sub = connected(wss_client("wss-sub"), |c| {
+        c.connect("localhost", relay.port(), 60)
+    });
+    let publ = connected(wss_client("wss-pub"), |c| {
+        c.connect("127.0.0.1", relay.port(), 60)
+    });
+    round_trips(&publ, &sub, "transports/wss", &[0, 1, 2]);
+    publ.stop();
+    sub.stop();
+    for conn in relay.connections() {
+        assert_mqtt_upgrade(&conn, "/mqtt");
+    }
+}
+
+/// A web server that answers the upgrade with `404 Not Found` makes `connect` fail with
+/// `Error::Websocket`.
+#[test]
+fn websocket_upgrade_refused_is_an_error() {
+    let _wd = watchdog(TEST_LIMIT);
+    let server = Misbehaving::start(Breakage::HttpNotFound);
+    let client = client_with("ws-404", Transport::Websockets);
+    let port = server.port();
+    let e = bounded("connect to a server refusing the upgrade", move || {
+        client.connect("127.0.0.1", port, 60)
+    })
+    .expect_err("a refused upgrade must fail connect");
+    assert!(
+        matches!(e, Error::Websocket(_)),
+        "expected Error::Websocket, got {e:?}"
+    );
+    assert!(e.to_string().contains("404"), "{e}");
+    let head = String::from_utf8(server.first_bytes()[0].clone()).unwrap();
+    assert!(head.starts_with("GET /mqtt HTTP/1.1"), "{head}");
+}
+
+/// A server's websocket Ping is answered with a Pong while the client is idle (nothing else to write
+/// after its CONNECT), not only with the next message the client happens to send.
+#[test]
+fn websocket_ping_is_answered_while_idle() {
+    let _wd = watchdog(TEST_LIMIT);
+    let Some(broker) = Broker::start_or_skip() else {
+        return;
+    };
+    let (relay, pongs) = WsRelay::start_pinging(broker.tcp);
+    let peer = connected(client_with("ws-ping", Transport::Websockets), |c| {
+        c.connect("127.0.0.1", relay.port(), 60)
+    });
+    recv(
+        &pongs,
+        "the Pong answering the relay's Ping, from an idle client",
+    );
+    round_trips(&peer, &peer, "transports/ws-ping", &[1]);
+    peer.stop();
+    assert_eq!(relay.connections()[0].pongs, 1);
+}
+
+/// A server that completes the upgrade without the `mqtt` subprotocol the client asked for is not an
+/// MQTT endpoint: `connect` fails with `Error::Websocket`.
+#[test]
+fn websocket_upgrade_without_the_mqtt_subprotocol_is_an_error() {
+    let _wd = watchdog(TEST_LIMIT);
+    let Some(broker) = Broker::start_or_skip() else {
+        return;
+    };
+    let relay = WsRelay::start_without_subprotocol(broker.tcp);
+    let client = client_with("ws-no-subprotocol", Transport::Websockets);
+    let port = relay.port();
+    let e = bounded("connect to a server ignoring the subprotocol", move || {
+        client.connect("127.0.0.1", port, 60)
+    })
+    .expect_err("an upgrade without the mqtt subprotocol must fail connect");
+    assert!(
+        matches!(e, Error::Websocket(_)),
+        "expected Error::Websocket, got {e:?}"
+    );
+}
