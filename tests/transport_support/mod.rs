@@ -1,4 +1,4 @@
-//! Test-side infrastructure for the transport tests (tests/transports.rs, and the command-line tools'
+//! Test-side infrastructure for the transport tests (tests/transports/, and the command-line tools'
 //! TLS, Unix socket, proxy and websocket tests in tests/cli/): certificates made with the openssl
 //! command line, a mosquitto with a listener per transport, a websocket relay in front of mosquitto's
 //! TCP listener, SOCKS and HTTP proxies, and servers that break handshakes on purpose. Every server
