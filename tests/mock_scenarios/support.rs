@@ -1,0 +1,332 @@
+//! What the scenarios share: the packets every script uses, what the callbacks saw ([`Ev`], recorded
+//! by [`record`]), and driving the client and the script ([`run`], [`start`], [`stop_loop`], ...).
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread;
+use std::time::Duration;
+
+use pahoish::testing::{MockBroker, MockError, MockSession};
+use pahoish::Client;
+
+/// The longest the test body waits for any one callback or thread.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// What `MockBroker::finish` is given.
+pub const FINISH: Duration = Duration::from_secs(10);
+/// What `wait_for_publish` is given.
+pub const PUBLISH_WAIT: Option<Duration> = Some(Duration::from_secs(5));
+pub const HOST: &str = "127.0.0.1";
+
+/// CONNECT of `Client::new("")` with keepalive 60.
+pub const CONNECT_DEFAULT: [u8; 14] = [
+    0x10, 0x0c, // CONNECT, remaining length 12
+    0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+    0x04, // protocol level 4 (MQTT 3.1.1)
+    0x02, // connect flags: clean session
+    0x00, 0x3c, // keepalive 60 s
+    0x00, 0x00, // client id: zero length (the broker assigns one)
+];
+
+/// CONNACK: accepted, no session present.
+pub const CONNACK_ACCEPTED: [u8; 4] = [
+    0x20, 0x02, // CONNACK, remaining length 2
+    0x00, // acknowledge flags: no session present
+    0x00, // return code 0: connection accepted
+];
+
+/// CONNACK refused with "not authorised".
+pub const CONNACK_REFUSED_5: [u8; 4] = [
+    0x20, 0x02, // CONNACK, remaining length 2
+    0x00, // no session present
+    0x05, // return code 5: not authorised
+];
+
+/// DISCONNECT.
+pub const DISCONNECT: [u8; 2] = [
+    0xe0, 0x00, // DISCONNECT, remaining length 0
+];
+
+/// PINGREQ.
+pub const PINGREQ: [u8; 2] = [
+    0xc0, 0x00, // PINGREQ, remaining length 0
+];
+
+/// PINGRESP.
+pub const PINGRESP: [u8; 2] = [
+    0xd0, 0x00, // PINGRESP, remaining length 0
+];
+
+// ---- what the callbacks saw ----
+
+/// One callback, with the arguments a test checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ev {
+    Connect {
+        rc: u8,
+        name: String,
+        session_present: bool,
+    },
+    Disconnect {
+        rc: u8,
+        name: String,
+    },
+    Subscribe {
+        mid: u16,
+        codes: Vec<(u8, String)>,
+    },
+    Unsubscribe {
+        mid: u16,
+    },
+    Publish {
+        mid: u16,
+    },
+    Message(Msg),
+}
+
+/// The fields of a received message that the scenarios check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: u8,
+    pub retain: bool,
+    pub mid: u16,
+    pub dup: bool,
+}
+
+impl Msg {
+    pub fn of(m: &pahoish::Message) -> Msg {
+        Msg {
+            topic: m.topic.clone(),
+            payload: m.payload.clone(),
+            qos: m.qos,
+            retain: m.retain,
+            mid: m.mid,
+            dup: m.dup,
+        }
+    }
+}
+
+/// `on_connect` with `Success` and no session present.
+pub fn connected() -> Ev {
+    Ev::Connect {
+        rc: 0,
+        name: "Success".into(),
+        session_present: false,
+    }
+}
+
+/// `on_disconnect` after `disconnect()`.
+pub fn disconnected() -> Ev {
+    Ev::Disconnect {
+        rc: 0,
+        name: "Normal disconnection".into(),
+    }
+}
+
+/// `on_disconnect` after the connection was lost or closed for a protocol error (Paho: rc 0x80).
+pub fn lost() -> Ev {
+    Ev::Disconnect {
+        rc: 0x80,
+        name: "Unspecified error".into(),
+    }
+}
+
+pub fn published(mid: u16) -> Ev {
+    Ev::Publish { mid }
+}
+
+pub fn subscribed(mid: u16, codes: &[(u8, &str)]) -> Ev {
+    Ev::Subscribe {
+        mid,
+        codes: codes.iter().map(|&(v, n)| (v, n.to_string())).collect(),
+    }
+}
+
+pub fn message(topic: &str, payload: &[u8], qos: u8, mid: u16) -> Ev {
+    Ev::Message(Msg {
+        topic: topic.into(),
+        payload: payload.to_vec(),
+        qos,
+        retain: false,
+        mid,
+        dup: false,
+    })
+}
+
+/// The callbacks a client made, in the order it made them.
+pub struct Events {
+    tx: Sender<Ev>,
+    rx: Receiver<Ev>,
+}
+
+impl Events {
+    /// The next callback; fails the test if none comes within `WAIT`.
+    pub fn next(&self) -> Ev {
+        self.rx
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|e| panic!("no callback within {WAIT:?}: {e}"))
+    }
+
+    /// Checks that the next callback is `expected`.
+    #[track_caller]
+    pub fn expect(&self, expected: Ev) {
+        assert_eq!(self.next(), expected);
+    }
+
+    /// Checks that no callback is waiting to be seen.
+    #[track_caller]
+    pub fn assert_idle(&self) {
+        match self.rx.try_recv() {
+            Err(TryRecvError::Empty) => {}
+            other => panic!("unexpected callback: {other:?}"),
+        }
+    }
+
+    /// Another sender, for a test's own callbacks.
+    pub fn sender(&self) -> Sender<Ev> {
+        self.tx.clone()
+    }
+}
+
+/// Sets the six main callbacks of `client` to report to the returned `Events`. A test may replace any of
+/// them afterwards (with one that reports to `Events::sender`).
+pub fn record<U: Send + 'static>(client: &Client<U>) -> Events {
+    let (tx, rx) = mpsc::channel();
+    let t = tx.clone();
+    client.on_connect(move |_, _, flags, rc, _| {
+        let _ = t.send(Ev::Connect {
+            rc: rc.value(),
+            name: rc.to_string(),
+            session_present: flags.session_present,
+        });
+    });
+    let t = tx.clone();
+    client.on_disconnect(move |_, _, _, rc, _| {
+        let _ = t.send(Ev::Disconnect {
+            rc: rc.value(),
+            name: rc.to_string(),
+        });
+    });
+    let t = tx.clone();
+    client.on_subscribe(move |_, _, mid, codes, _| {
+        let codes = codes.iter().map(|c| (c.value(), c.to_string())).collect();
+        let _ = t.send(Ev::Subscribe { mid, codes });
+    });
+    let t = tx.clone();
+    client.on_unsubscribe(move |_, _, mid, _, _| {
+        let _ = t.send(Ev::Unsubscribe { mid });
+    });
+    let t = tx.clone();
+    client.on_publish(move |_, _, mid, _, _| {
+        let _ = t.send(Ev::Publish { mid });
+    });
+    let t = tx.clone();
+    client.on_message(move |_, _, m| {
+        let _ = t.send(Ev::Message(Msg::of(m)));
+    });
+    Events { tx, rx }
+}
+
+// ---- driving the client and the script ----
+
+/// Connects `client` to the broker on `port` and starts its loop thread.
+pub fn start<U: Send + 'static>(client: &Client<U>, port: u16, keepalive: u16) {
+    client
+        .connect(HOST, port, keepalive)
+        .expect("connect to the MockBroker");
+    client.loop_start().expect("loop_start");
+}
+
+/// `loop_stop`, failing the test instead of hanging it if the loop thread does not end.
+pub fn stop_loop<U: Send + 'static>(client: &Client<U>) {
+    let c = client.clone();
+    let (tx, rx) = mpsc::channel();
+    let t = thread::spawn(move || {
+        let _ = tx.send(c.loop_stop());
+    });
+    let r = rx
+        .recv_timeout(WAIT)
+        .unwrap_or_else(|e| panic!("loop_stop did not return within {WAIT:?}: {e}"));
+    t.join().expect("the loop_stop thread");
+    r.expect("loop_stop");
+}
+
+/// Runs the test body, then the broker's verdict: both must succeed. When both fail, the script's error is
+/// printed before the body's panic is passed on, since it usually says what the client did wrong.
+pub fn run(broker: MockBroker, body: impl FnOnce()) {
+    let outcome = panic::catch_unwind(AssertUnwindSafe(body));
+    let script = broker.finish(FINISH);
+    match (outcome, script) {
+        (Ok(()), Ok(())) => {}
+        (Ok(()), Err(e)) => panic!("the broker script failed: {e}"),
+        (Err(p), Ok(())) => panic::resume_unwind(p),
+        (Err(p), Err(e)) => {
+            eprintln!("the broker script failed too: {e}");
+            panic::resume_unwind(p)
+        }
+    }
+}
+
+/// In a script: waits until the test body gives the script the turn.
+pub fn wait_turn(rx: &Receiver<()>) -> Result<(), MockError> {
+    rx.recv_timeout(WAIT).map_err(|e| {
+        MockError::script(format!("the test body never gave the script its turn: {e}"))
+    })
+}
+
+/// In a script: fails unless `elapsed` is in `range`.
+pub fn check_time(
+    what: &str,
+    elapsed: Duration,
+    range: std::ops::Range<Duration>,
+) -> Result<(), MockError> {
+    if range.contains(&elapsed) {
+        Ok(())
+    } else {
+        Err(MockError::script(format!(
+            "{what} after {elapsed:?}, expected within {range:?}"
+        )))
+    }
+}
+
+/// In a script: the client connects with `Client::new("")` and keepalive 60, and is accepted.
+pub fn accept_default(s: &mut MockSession) -> Result<(), MockError> {
+    s.accept()?;
+    s.expect(&CONNECT_DEFAULT)?;
+    s.send(&CONNACK_ACCEPTED)
+}
+
+/// In a script: the client sends DISCONNECT and closes the connection.
+pub fn expect_disconnect(s: &mut MockSession) -> Result<(), MockError> {
+    s.expect(&DISCONNECT)?;
+    s.expect_closed()
+}
+
+/// The whole of a CONNECT scenario: `client` connects and must send exactly `connect`; the broker accepts;
+/// `disconnect()` sends DISCONNECT and closes.
+pub fn connect_sends<U: Send + 'static>(client: Client<U>, connect: &'static [u8]) {
+    let broker = MockBroker::start(move |s| {
+        s.accept()?;
+        s.expect(connect)?;
+        s.send(&CONNACK_ACCEPTED)?;
+        expect_disconnect(s)
+    });
+    let port = broker.port();
+    run(broker, || {
+        let events = record(&client);
+        start(&client, port, 60);
+        events.expect(connected());
+        client.disconnect().expect("disconnect");
+        events.expect(disconnected());
+        stop_loop(&client);
+        events.assert_idle();
+    });
+}
+
+/// A client that reconnects quickly after the broker drops it.
+pub fn reconnecting_client() -> Client {
+    let client = Client::new("");
+    client.reconnect_delay_set(0.05, 0.2).unwrap();
+    client
+}
