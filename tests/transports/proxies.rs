@@ -100,7 +100,10 @@ fn socks5_refusing_the_credentials_is_a_proxy_error() {
             client.connect("127.0.0.1", 1, 60)
         })
         .expect_err("a refused proxy handshake must fail connect");
-        assert!(matches!(e, Error::Proxy(_)), "password {password:?}: {e:?}");
+        assert!(
+            matches!(e, Error::Proxy { .. }),
+            "password {password:?}: {e:?}"
+        );
     }
     let requests = socks.requests();
     assert_eq!(requests.len(), 2, "{requests:?}");
@@ -206,7 +209,10 @@ fn http_proxy_refusing_the_credentials_is_a_proxy_error() {
             client.connect("127.0.0.1", 1, 60)
         })
         .expect_err("a 407 must fail connect");
-        assert!(matches!(e, Error::Proxy(_)), "password {password:?}: {e:?}");
+        assert!(
+            matches!(e, Error::Proxy { .. }),
+            "password {password:?}: {e:?}"
+        );
         assert!(e.to_string().contains("407"), "{e}");
     }
 }
@@ -231,7 +237,7 @@ fn proxy_that_cannot_reach_the_broker_is_a_proxy_error() {
             move || client.connect("192.0.2.1", 1883, 60),
         )
         .expect_err("an unreachable broker must fail connect");
-        assert!(matches!(e, Error::Proxy(_)), "{kind:?}: {e:?}");
+        assert!(matches!(e, Error::Proxy { .. }), "{kind:?}: {e:?}");
         println!("{kind:?}: {e}");
     }
     let r = &socks.requests()[0];

@@ -148,8 +148,14 @@ pub fn expect_no_session(
 /// "certificate verify failed" and contains one of `why`, with `rc()` MQTT_ERR_TLS.
 pub fn assert_verify_failed(result: mqtt::Result<()>, why: &[&str]) {
     match result {
-        Err(e @ Error::Tls(_)) => {
-            let Error::Tls(msg) = &e else { unreachable!() };
+        Err(e @ Error::Tls { .. }) => {
+            let Error::Tls { reason: msg, .. } = &e else {
+                unreachable!()
+            };
+            assert!(
+                std::error::Error::source(&e).is_some(),
+                "Error::Tls keeps the TLS library's error as its source: {e:?}"
+            );
             assert!(
                 msg.starts_with("certificate verify failed"),
                 "Error::Tls message {msg:?} does not start with \"certificate verify failed\""

@@ -276,7 +276,7 @@ fn mutual_tls_with_a_certificate_from_another_ca_is_refused() {
 }
 
 /// A broker certificate from a CA the client does not trust fails `connect` with
-/// `Error::Tls("certificate verify failed: ...")`, rc MQTT_ERR_TLS.
+/// `Error::Tls` reading "certificate verify failed: ...", rc MQTT_ERR_TLS.
 #[test]
 fn wrong_ca_is_rejected_with_certificate_verify_failed() {
     let _wd = watchdog(TEST_LIMIT);
@@ -617,7 +617,7 @@ fn tls_version_is_the_lowest_version_accepted() {
     };
     let client = client_at_least(mqtt::TlsVersion::Tlsv1_3);
     match client.connect("127.0.0.1", relay.port(), 60) {
-        Err(e @ Error::Tls(_)) => println!("TLS 1.3 minimum against a TLS 1.2 server: {e}"),
+        Err(e @ Error::Tls { .. }) => println!("TLS 1.3 minimum against a TLS 1.2 server: {e}"),
         other => panic!("expected Error::Tls for a TLS 1.3 minimum, got {other:?}"),
     }
     let peer = connected(client_at_least(mqtt::TlsVersion::Tlsv1_2), |c| {

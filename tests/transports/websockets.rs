@@ -154,7 +154,7 @@ fn websocket_upgrade_refused_is_an_error() {
     })
     .expect_err("a refused upgrade must fail connect");
     assert!(
-        matches!(e, Error::Websocket(_)),
+        matches!(e, Error::Websocket { .. }),
         "expected Error::Websocket, got {e:?}"
     );
     assert!(e.to_string().contains("404"), "{e}");
@@ -199,7 +199,7 @@ fn websocket_upgrade_without_the_mqtt_subprotocol_is_an_error() {
     })
     .expect_err("an upgrade without the mqtt subprotocol must fail connect");
     assert!(
-        matches!(e, Error::Websocket(_)),
+        matches!(e, Error::Websocket { .. }),
         "expected Error::Websocket, got {e:?}"
     );
 }
