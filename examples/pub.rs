@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cli_common::{
-    exit_with, fail, forward_events, install_panic_hook, refused, topic_problem, version_line,
-    Args, Conn, Event, Failure, Parsed, Tool, COMMON_HELP, EXIT_FAILURE,
+    exit_with, fail, forward_events, install_panic_hook, refused, version_line, Args, Conn, Event,
+    Failure, Parsed, Tool, COMMON_HELP, EXIT_FAILURE,
 };
 use pahoish::{Client, Error, MessageInfo};
 
@@ -279,7 +279,7 @@ fn run(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
-/// MQTT's limit on one PUBLISH, checked before connecting.
+/// MQTT's limit on one PUBLISH, checked before connecting (the topic was checked with the options).
 fn check_size(topic: &str, payload: &[u8]) -> Result<(), Failure> {
     let packet = 2 + topic.len() + 2 + payload.len();
     if packet > 268_435_455 {
@@ -289,12 +289,6 @@ fn check_size(topic: &str, payload: &[u8]) -> Result<(), Failure> {
                 "Error: The message of {} bytes is too large for MQTT (at most 268435455 bytes with its topic).",
                 payload.len()
             ),
-        ));
-    }
-    if let Some(why) = topic_problem(topic) {
-        return Err(Failure::new(
-            EXIT_FAILURE,
-            format!("Error: Invalid publish topic '{topic}', {why}"),
         ));
     }
     Ok(())

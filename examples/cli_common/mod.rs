@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pahoish::{
-    connack_string, Client, Error, LogLevel, Message, Proxy, ProxyType, ReasonCode, TlsOptions,
-    TlsVersion, Transport,
+    connack_string, validate_filter, validate_topic, Client, Error, LogLevel, Message, Proxy,
+    ProxyType, ReasonCode, TlsOptions, TlsVersion, Transport,
 };
 
 /// Success.
@@ -308,41 +308,35 @@ impl Default for Conn {
     }
 }
 
-/// Why a topic name cannot be published to, if it cannot.
-pub fn topic_problem(topic: &str) -> Option<&'static str> {
-    if topic.is_empty() {
-        Some("it is empty")
-    } else if topic.len() > 65_535 {
-        Some("it is longer than 65535 bytes")
-    } else if topic.contains(['+', '#']) {
-        Some("does it contain '+' or '#'?")
-    } else if topic.contains('\0') {
-        Some("it contains a NUL character")
-    } else {
-        None
+/// Why `topic` cannot be published to, if it cannot ([`validate_topic`]): in mosquitto_pub's words when
+/// the wildcards are the problem, else in the library's.
+pub fn topic_problem(topic: &str) -> Option<String> {
+    let e = validate_topic(topic).err()?;
+    // Wildcards alone are the problem when the topic is valid without them.
+    if validate_topic(&topic.replace(['+', '#'], "x")).is_ok() {
+        return Some("does it contain '+' or '#'?".into());
     }
+    Some(problem(&e))
 }
 
-/// Why a topic filter cannot be subscribed to, if it cannot.
-pub fn filter_problem(filter: &str) -> Option<&'static str> {
-    if filter.is_empty() {
-        return Some("it is empty");
+/// Why `filter` cannot be subscribed to, if it cannot ([`validate_filter`]): in mosquitto_sub's words
+/// when the wildcards are the problem, else in the library's.
+pub fn filter_problem(filter: &str) -> Option<String> {
+    let e = validate_filter(filter).err()?;
+    if validate_filter(&filter.replace(['+', '#'], "x")).is_ok() {
+        return Some("are all '+' and '#' wildcards correct?".into());
     }
-    if filter.len() > 65_535 {
-        return Some("it is longer than 65535 bytes");
-    }
-    if filter.contains('\0') {
-        return Some("it contains a NUL character");
-    }
-    let levels: Vec<&str> = filter.split('/').collect();
-    for (i, level) in levels.iter().enumerate() {
-        let wildcard_misused = (level.contains('+') && *level != "+")
-            || (level.contains('#') && (*level != "#" || i + 1 != levels.len()));
-        if wildcard_misused {
-            return Some("are all '+' and '#' wildcards correct?");
+    Some(problem(&e))
+}
+
+/// The reason of a topic or filter error, without the topic the message already quotes.
+fn problem(e: &Error) -> String {
+    match e {
+        Error::InvalidTopic { reason, .. } | Error::InvalidFilter { reason, .. } => {
+            (*reason).into()
         }
+        other => describe(other),
     }
-    None
 }
 
 impl Conn {
