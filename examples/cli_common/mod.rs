@@ -14,12 +14,13 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pahoish::{
     connack_string, validate_filter, validate_topic, Client, Error, LogLevel, Message, Proxy,
-    ProxyType, ReasonCode, TlsOptions, TlsVersion, Transport,
+    ReasonCode, TlsOptions, TlsVersion, Transport,
 };
 
 /// Success.
@@ -745,36 +746,37 @@ fn host_and_port(text: &str, default_port: u16) -> Result<(String, u16), String>
 }
 
 /// `--proxy socks5h://[user[:pass]@]host[:port]` (port 1080; the proxy resolves the broker's name) or
-/// `http://[user[:pass]@]host[:port]` (an HTTP CONNECT proxy, port 8080).
+/// `http://[user[:pass]@]host[:port]` (an HTTP CONNECT proxy, port 8080), read by [`Proxy::from_str`]
+/// once the scheme is one of these two (mosquitto's tools take only `socks5h://`). The errors never
+/// quote the URL: it may hold a password.
 pub fn parse_proxy(url: &str) -> Result<Proxy, Failure> {
-    let lower = url.to_ascii_lowercase();
-    let (proxy_type, rest) = if lower.starts_with("socks5h://") {
-        (ProxyType::Socks5, &url["socks5h://".len()..])
-    } else if lower.starts_with("http://") {
-        (ProxyType::Http, &url["http://".len()..])
-    } else {
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "socks5h" | "http") {
+        // Named only when it is a plain word: anything else may be part of the credentials.
+        let named = if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            format!(" '{scheme}://'")
+        } else {
+            String::new()
+        };
         return Err(Failure::usage(format!(
-            "Error: Unsupported proxy protocol: {url} (use socks5h:// or http://)."
+            "Error: Unsupported proxy protocol{named} (use socks5h:// or http://)."
         )));
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let (credentials, host_port) = match rest.rsplit_once('@') {
-        Some((userinfo, host_port)) => (Some(userinfo), host_port),
-        None => (None, rest),
-    };
-    let (host, port) = host_and_port(host_port, proxy_type.default_port())
-        .map_err(|why| Failure::usage(format!("Error: {why} in proxy URL '{url}'.")))?;
-    let (username, password) = match credentials.map(|c| c.split_once(':')) {
-        None => (None, None),
-        Some(None) => (credentials.map(str::to_owned), None),
-        Some(Some((user, pass))) => (Some(user.to_owned()), Some(pass.to_owned())),
-    };
-    Ok(Proxy {
-        proxy_port: Some(port),
-        proxy_username: username,
-        proxy_password: password,
-        ..Proxy::new(proxy_type, host)
-    })
+    }
+    let proxy = Proxy::from_str(url).map_err(|e| {
+        let why = match e {
+            Error::InvalidArgument { reason, .. } => reason,
+            other => describe(&other),
+        };
+        let (first, rest) = why.split_at(why.chars().next().map_or(0, char::len_utf8));
+        Failure::usage(format!(
+            "Error: {}{rest} in proxy URL.",
+            first.to_uppercase()
+        ))
+    })?;
+    if proxy.proxy_port == Some(0) {
+        return Err(Failure::usage("Error: Invalid port '0' in proxy URL."));
+    }
+    Ok(proxy)
 }
 
 /// The CA certificates of `--capath` (and `--cafile`) in one temporary PEM file, removed on drop.
