@@ -954,24 +954,11 @@ pub fn describe(e: &Error) -> String {
     one_line(&strip_os_error(&text))
 }
 
-/// The MQTT 3.1/3.1.1 CONNACK code behind an `on_connect` reason code (the inverse of
-/// `ReasonCode::connack`).
-pub fn connack_code(rc: ReasonCode) -> u8 {
-    match rc.value() {
-        0x84 => 1,
-        0x85 => 2,
-        0x88 => 3,
-        0x86 => 4,
-        0x87 => 5,
-        other => other,
-    }
-}
-
 /// The failure for a refused CONNACK: mosquitto's line and status.
 pub fn refused(rc: ReasonCode) -> Failure {
     Failure::new(
         EXIT_REFUSED,
-        format!("Connection error: {}", connack_string(connack_code(rc))),
+        format!("Connection error: {}", connack_string(rc.connack_code())),
     )
 }
 
