@@ -156,17 +156,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Disconnects and stops the loop when dropped, however `run` ends.
-struct Session(Client);
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        // NoConn only means the connection is already gone; the loop stops either way.
-        let _ = self.0.disconnect();
-        let _ = self.0.loop_stop();
-    }
-}
-
 fn run(config: &Config) -> Result<(), Failure> {
     let topic = &config.conn.topics[0];
     // Read what can be read before connecting, so a missing file fails before any network traffic.
@@ -206,8 +195,8 @@ fn run(config: &Config) -> Result<(), Failure> {
     );
     config.conn.connect(&client)?;
     client.loop_start().map_err(fail)?;
-    let session = Session(client);
-    let client = &session.0;
+    // Disconnects and stops the loop however `run` ends.
+    let client = client.disconnect_on_drop();
 
     // As mosquitto_pub: publish once the broker has accepted the connection.
     loop {
@@ -251,13 +240,13 @@ fn run(config: &Config) -> Result<(), Failure> {
                     line.pop();
                 }
                 check_size(topic, &line)?;
-                let info = publish(client, &events, topic, &line, qos, config.retain)?;
+                let info = publish(&client, &events, topic, &line, qos, config.retain)?;
                 pending.push(info)?;
             }
         }
         _ => {
             for i in 0..config.repeat {
-                let info = publish(client, &events, topic, &payload, qos, config.retain)?;
+                let info = publish(&client, &events, topic, &payload, qos, config.retain)?;
                 if !config.repeat_delay.is_zero() && i + 1 < config.repeat {
                     // As mosquitto_pub: the delay counts from the moment the message is published.
                     wait_published(&info)?;
@@ -275,7 +264,7 @@ fn run(config: &Config) -> Result<(), Failure> {
             "Warning: {lost} QoS 0 message(s) were lost with the connection (QoS 0 is sent at most once)."
         );
     }
-    drop(session);
+    drop(client);
     Ok(())
 }
 

@@ -169,17 +169,6 @@ fn main() -> ExitCode {
 /// TCP tells the broker to slow down) instead of sub buffering without limit.
 const EVENT_QUEUE: usize = 1024;
 
-/// Disconnects and stops the loop when dropped, however `run` ends.
-struct Session(Client);
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        // NoConn only means the connection is already gone; the loop stops either way.
-        let _ = self.0.disconnect();
-        let _ = self.0.loop_stop();
-    }
-}
-
 /// Whether to go on after a message.
 enum Next {
     Continue,
@@ -217,13 +206,14 @@ fn run(config: &Config) -> Result<(), Failure> {
     );
     config.conn.connect(&client)?;
     client.loop_start().map_err(fail)?;
-    let session = Session(client);
+    // Disconnects and stops the loop however `run` ends.
+    let client = client.disconnect_on_drop();
     let deadline = config
         .timeout
         .and_then(|secs| Instant::now().checked_add(Duration::from_secs(secs)));
 
     let mut removals = Vec::new();
-    let result = receive(config, &session.0, &events, deadline, &mut removals);
+    let result = receive(config, &client, &events, deadline, &mut removals);
     // Nothing more is read: a callback waiting on a full queue must not hold up the loop.
     drop(events);
     result?;
@@ -236,7 +226,7 @@ fn run(config: &Config) -> Result<(), Failure> {
             Err(e) => return Err(fail(e)),
         }
     }
-    drop(session);
+    drop(client);
     Ok(())
 }
 
