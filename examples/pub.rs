@@ -18,7 +18,6 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, Read, Write};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver};
-use std::sync::Arc;
 use std::time::Duration;
 
 use cli_common::{
@@ -184,15 +183,13 @@ fn run(config: &Config) -> Result<(), Failure> {
     // and also bounds QoS 0 messages not yet written).
     client.max_queued_messages_set(config.conn.max_inflight + 1000);
     let (tx, events) = mpsc::channel();
-    forward_events(
-        &client,
-        config.conn.debug,
-        Arc::new(move |e| {
-            // The receiver only goes away when pub is finishing.
-            let _ = tx.send(e);
-        }),
-        |_| {},
-    );
+    let send = move |e| {
+        // The receiver only goes away when pub is finishing.
+        let _ = tx.send(e);
+    };
+    let published = send.clone();
+    client.on_publish(move |_, _, _, _, _| published(Event::Tool(Published)));
+    forward_events(&client, config.conn.debug, send, |_| {});
     config.conn.connect(&client)?;
     client.loop_start().map_err(fail)?;
     // Disconnects and stops the loop however `run` ends.
@@ -283,10 +280,15 @@ fn check_size(topic: &str, payload: &[u8]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What pub's own callback reports besides the connection's events: a message was published (QoS 0
+/// written, QoS 1 PUBACK, QoS 2 PUBCOMP), which makes room in the queue.
+#[derive(Debug)]
+struct Published;
+
 /// Publishes, waiting for the queue to make room when it is full.
 fn publish(
     client: &Client,
-    events: &Receiver<Event>,
+    events: &Receiver<Event<Published>>,
     topic: &str,
     payload: &[u8],
     qos: u8,

@@ -18,7 +18,6 @@ mod cli_common;
 use std::io::{self, ErrorKind, Write};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use cli_common::format::{Format, Output};
@@ -27,7 +26,7 @@ use cli_common::{
     write_stdout, Args, Conn, Event, Failure, Parsed, Tool, COMMON_HELP, EXIT_FAILURE,
     EXIT_TIMEOUT,
 };
-use pahoish::{topic_matches_sub, Client, Message, MessageInfo};
+use pahoish::{topic_matches_sub, Client, Message, MessageInfo, ReasonCode};
 
 const SYNOPSIS: &str = "\
 Usage: sub {[-h host] [-p port] [--unix path] [-u username [-P password]] -t topic ... | -L URL [-t topic ...]}
@@ -169,6 +168,17 @@ fn main() -> ExitCode {
 /// TCP tells the broker to slow down) instead of sub buffering without limit.
 const EVENT_QUEUE: usize = 1024;
 
+/// What sub's own callbacks report besides the connection's events.
+#[derive(Debug)]
+enum Received {
+    /// SUBACK, with its message id and one code per filter.
+    Subscribed(u16, Vec<ReasonCode>),
+    /// UNSUBACK.
+    Unsubscribed,
+    /// A message arrived.
+    Message(Message),
+}
+
 /// Whether to go on after a message.
 enum Next {
     Continue,
@@ -185,13 +195,22 @@ fn run(config: &Config) -> Result<(), Failure> {
         .map(|t| (t.clone(), config.conn.qos))
         .collect();
     let unsubscribe = config.unsubscribe.clone();
+    let send = move |e| {
+        // The receiver only goes away when sub is finishing.
+        let _ = tx.send(e);
+    };
+    let s = send.clone();
+    client.on_subscribe(move |_, _, mid, codes, _| {
+        s(Event::Tool(Received::Subscribed(mid, codes.to_vec())))
+    });
+    let s = send.clone();
+    client.on_unsubscribe(move |_, _, _, _, _| s(Event::Tool(Received::Unsubscribed)));
+    let s = send.clone();
+    client.on_message(move |_, _, msg| s(Event::Tool(Received::Message(msg.clone()))));
     forward_events(
         &client,
         config.conn.debug,
-        Arc::new(move |e| {
-            // The receiver only goes away when sub is finishing.
-            let _ = tx.send(e);
-        }),
+        send,
         // As mosquitto_sub: every accepted connection subscribes (one SUBSCRIBE for all filters), then
         // unsubscribes (one UNSUBSCRIBE per filter).
         move |client| {
@@ -234,7 +253,7 @@ fn run(config: &Config) -> Result<(), Failure> {
 fn receive(
     config: &Config,
     client: &Client,
-    events: &Receiver<Event>,
+    events: &Receiver<Event<Received>>,
     deadline: Option<Instant>,
     removals: &mut Vec<MessageInfo>,
 ) -> Result<(), Failure> {
@@ -255,7 +274,7 @@ fn receive(
         };
         match event {
             Event::Refused(rc) => return Err(refused(rc)),
-            Event::Subscribed(mid, codes) => {
+            Event::Tool(Received::Subscribed(mid, codes)) => {
                 if config.conn.debug && !config.conn.quiet {
                     let granted: Vec<String> =
                         codes.iter().map(|c| c.value().to_string()).collect();
@@ -275,14 +294,14 @@ fn receive(
                     return Ok(());
                 }
             }
-            Event::Unsubscribed(_) => {
+            Event::Tool(Received::Unsubscribed) => {
                 // With nothing subscribed, sub is done once every -U is acknowledged.
                 unsubscribed += 1;
                 if config.conn.topics.is_empty() && unsubscribed >= config.unsubscribe.len() {
                     return Ok(());
                 }
             }
-            Event::Message(msg) => {
+            Event::Tool(Received::Message(msg)) => {
                 let next = handle(config, client, &mut out, &msg, &mut printed, removals)?;
                 if let Next::Stop = next {
                     return Ok(());
@@ -294,7 +313,7 @@ fn receive(
             Event::Lost(why) if !connected => {
                 return Err(Failure::new(EXIT_FAILURE, format!("Error: {why}")))
             }
-            Event::Lost(_) | Event::Published(_) => {}
+            Event::Lost(_) => {}
         }
     }
 }

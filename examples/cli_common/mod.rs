@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pahoish::{
-    connack_string, validate_filter, validate_topic, Client, Error, LogLevel, Message, Proxy,
-    ReasonCode, TlsOptions, TlsVersion, Transport,
+    connack_string, validate_filter, validate_topic, Client, Error, LogLevel, Proxy, ReasonCode,
+    TlsOptions, TlsVersion, Transport,
 };
 
 /// Success.
@@ -962,35 +962,31 @@ pub fn refused(rc: ReasonCode) -> Failure {
     )
 }
 
-/// What the client's callbacks tell the tool's main thread.
+/// What the client's callbacks tell the tool's main thread: how the connection goes, and what the
+/// tool's own callbacks report (`T`).
 #[derive(Debug)]
-pub enum Event {
+pub enum Event<T> {
     /// CONNACK accepted.
     Connected,
     /// CONNACK refused with this reason code.
     Refused(ReasonCode),
-    /// A message was published (QoS 0 written, QoS 1 PUBACK, QoS 2 PUBCOMP).
-    Published(u16),
-    /// SUBACK, with its message id and one code per filter.
-    Subscribed(u16, Vec<ReasonCode>),
-    /// UNSUBACK.
-    Unsubscribed(u16),
-    /// A message arrived.
-    Message(Message),
     /// The connection closed, with the reason the client logged (`TLS error: ...`, `the connection
     /// was lost`). Before the first CONNACK this ends the tool: the broker or a layer below it turned
     /// the connection down (a TLS 1.3 broker that wants a client certificate says so only now).
     Lost(String),
+    /// From a callback the tool installed itself, through the same `send`.
+    Tool(T),
 }
 
-/// Installs callbacks that forward every [`Event`] through `send`. `on_accepted` runs on the loop
-/// thread when a CONNACK accepts the connection, before the event is sent (sub subscribes there, so a
-/// reconnect subscribes again, as mosquitto_sub does). With `debug` (`-d`), every log line (every
-/// packet sent and received among them) goes to stderr.
-pub fn forward_events(
+/// Installs the callbacks that report the connection through `send`: `on_connect` (`Connected`,
+/// `Refused`), `on_disconnect` (`Lost`) and `on_log`. `on_accepted` runs on the loop thread when a
+/// CONNACK accepts the connection, before the event is sent (sub subscribes there, so a reconnect
+/// subscribes again, as mosquitto_sub does). With `debug` (`-d`), every log line (every packet sent and
+/// received among them) goes to stderr.
+pub fn forward_events<T>(
     client: &Client,
     debug: bool,
-    send: Arc<dyn Fn(Event) + Send + Sync>,
+    send: impl Fn(Event<T>) + Clone + Send + 'static,
     mut on_accepted: impl FnMut(&Client) + Send + 'static,
 ) {
     // The last warning or error logged: the reason a connection closed.
@@ -1005,7 +1001,7 @@ pub fn forward_events(
             *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(line.to_owned());
         }
     });
-    let s = Arc::clone(&send);
+    let s = send.clone();
     client.on_disconnect(move |_, _, _, rc, _| {
         if rc.is_failure() {
             let why = problem
@@ -1021,23 +1017,14 @@ pub fn forward_events(
             s(Event::Lost(one_line(&strip_os_error(&why))));
         }
     });
-    let s = Arc::clone(&send);
     client.on_connect(move |client, _, _, rc, _| {
         if rc.is_failure() {
-            s(Event::Refused(rc));
+            send(Event::Refused(rc));
         } else {
             on_accepted(client);
-            s(Event::Connected);
+            send(Event::Connected);
         }
     });
-    let s = Arc::clone(&send);
-    client.on_publish(move |_, _, mid, _, _| s(Event::Published(mid)));
-    let s = Arc::clone(&send);
-    client.on_subscribe(move |_, _, mid, codes, _| s(Event::Subscribed(mid, codes.to_vec())));
-    let s = Arc::clone(&send);
-    client.on_unsubscribe(move |_, _, mid, _, _| s(Event::Unsubscribed(mid)));
-    let s = send;
-    client.on_message(move |_, _, msg| s(Event::Message(msg.clone())));
 }
 
 /// Prints `failure` (unless `--quiet` silences it; usage errors are always printed, as mosquitto does)
