@@ -26,6 +26,11 @@ use cli_common::{
 };
 use pahoish::{Client, Error, MessageInfo};
 
+const TOOL: Tool = Tool {
+    name: "pub",
+    publishes: true,
+};
+
 const SYNOPSIS: &str = "\
 Usage: pub {[-h host] [-p port] [--unix path] [-u username [-P password]] -t topic | -L URL}
            {-m message | -f file | -s | -l | -n}
@@ -86,7 +91,7 @@ fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
     let mut repeat = 1;
     let mut repeat_delay = Duration::ZERO;
     while let Some(opt) = args.next_option()? {
-        if conn.parse_option(Tool::Pub, &opt, &mut args)? {
+        if conn.parse_option(TOOL, &opt, &mut args)? {
             continue;
         }
         let new_source = match opt.as_str() {
@@ -101,7 +106,7 @@ fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
                 None
             }
             "--repeat-delay" => {
-                repeat_delay = args.seconds(&opt, "repeat delay")?;
+                repeat_delay = seconds(&mut args, &opt, "repeat delay")?;
                 None
             }
             "-m" | "--message" => Some(Source::Message(args.bytes(&opt, "message")?)),
@@ -135,8 +140,19 @@ fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
     }))
 }
 
+/// The value after `opt` as a number of seconds >= 0 (fractions allowed).
+fn seconds(args: &mut Args, opt: &str, what: &str) -> Result<Duration, Failure> {
+    let v = args.text(opt, what)?;
+    match v.trim().parse::<f64>().map(Duration::try_from_secs_f64) {
+        Ok(Ok(d)) => Ok(d),
+        _ => Err(Failure::usage(format!(
+            "Error: Invalid {what} '{v}' for {opt}: it must be a number of seconds, 0 or more."
+        ))),
+    }
+}
+
 fn main() -> ExitCode {
-    install_panic_hook(Tool::Pub);
+    install_panic_hook(TOOL);
     let config = match parse(Args::new(std::env::args_os().skip(1))) {
         Ok(Parsed::Run(c)) => c,
         Ok(Parsed::Help) => {
@@ -144,14 +160,14 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Version) => {
-            let _ = writeln!(io::stdout(), "{}", version_line(Tool::Pub));
+            let _ = writeln!(io::stdout(), "{}", version_line(TOOL));
             return ExitCode::SUCCESS;
         }
-        Err(f) => return exit_with(Tool::Pub, &f, false, SYNOPSIS),
+        Err(f) => return exit_with(TOOL, &f, false, SYNOPSIS),
     };
     match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => exit_with(Tool::Pub, &f, config.conn.quiet, SYNOPSIS),
+        Err(f) => exit_with(TOOL, &f, config.conn.quiet, SYNOPSIS),
     }
 }
 

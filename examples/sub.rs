@@ -14,19 +14,28 @@
 //! tool differs from mosquitto_sub.
 
 mod cli_common;
+#[path = "cli_common/format.rs"]
+mod format;
 
 use std::io::{self, ErrorKind, Write};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
-use cli_common::format::{Format, Output};
 use cli_common::{
     exit_with, fail, filter_problem, forward_events, install_panic_hook, refused, version_line,
-    write_stdout, Args, Conn, Event, Failure, Parsed, Tool, COMMON_HELP, EXIT_FAILURE,
-    EXIT_TIMEOUT,
+    Args, Conn, Event, Failure, Parsed, Tool, COMMON_HELP, EXIT_FAILURE,
 };
+use format::{Format, Output};
 use pahoish::{topic_matches_sub, Client, Message, MessageInfo, ReasonCode};
+
+const TOOL: Tool = Tool {
+    name: "sub",
+    publishes: false,
+};
+
+/// The `-W` time ran out, as mosquitto_sub exits.
+const EXIT_TIMEOUT: u8 = 27;
 
 const SYNOPSIS: &str = "\
 Usage: sub {[-h host] [-p port] [--unix path] [-u username [-P password]] -t topic ... | -L URL [-t topic ...]}
@@ -96,7 +105,7 @@ fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
         output: Output::default(),
     };
     while let Some(opt) = args.next_option()? {
-        if c.conn.parse_option(Tool::Sub, &opt, &mut args)? {
+        if c.conn.parse_option(TOOL, &opt, &mut args)? {
             continue;
         }
         match opt.as_str() {
@@ -145,7 +154,7 @@ fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
 }
 
 fn main() -> ExitCode {
-    install_panic_hook(Tool::Sub);
+    install_panic_hook(TOOL);
     let config = match parse(Args::new(std::env::args_os().skip(1))) {
         Ok(Parsed::Run(c)) => c,
         Ok(Parsed::Help) => {
@@ -153,14 +162,14 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Version) => {
-            let _ = writeln!(io::stdout(), "{}", version_line(Tool::Sub));
+            let _ = writeln!(io::stdout(), "{}", version_line(TOOL));
             return ExitCode::SUCCESS;
         }
-        Err(f) => return exit_with(Tool::Sub, &f, false, SYNOPSIS),
+        Err(f) => return exit_with(TOOL, &f, false, SYNOPSIS),
     };
     match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => exit_with(Tool::Sub, &f, config.conn.quiet, SYNOPSIS),
+        Err(f) => exit_with(TOOL, &f, config.conn.quiet, SYNOPSIS),
     }
 }
 
@@ -320,6 +329,12 @@ fn receive(
 
 fn loop_stopped() -> Failure {
     Failure::new(EXIT_FAILURE, "Error: the network loop stopped.")
+}
+
+/// Writes `bytes` to stdout and flushes, so a reader sees each message as it arrives.
+fn write_stdout(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    out.write_all(bytes)?;
+    out.flush()
 }
 
 /// Acknowledges a QoS 1/2 message sub is done with. A message sub stops before handling (the one

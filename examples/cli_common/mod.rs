@@ -3,10 +3,10 @@
 //! the client, the events its callbacks forward, and how errors end the program.
 //!
 //! Exit statuses, as mosquitto's tools use them: 0 success, 1 bad arguments or any other failure, 5 the
-//! broker refused the connection (CONNACK), 27 `sub -W` ran out of time.
-#![allow(dead_code)] // pub.rs and sub.rs (and tests/cli.rs) each use a part of this module
-
-pub mod format;
+//! broker refused the connection (CONNACK), 27 `sub -W` ran out of time (sub's own).
+//!
+//! Each tool uses all of this module; what only one of them needs is in that tool (and sub's `-F`
+//! formatter in format.rs, which only sub includes).
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -16,39 +16,25 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use pahoish::{
     connack_string, validate_filter, validate_topic, Client, Error, LogLevel, Proxy, ReasonCode,
     TlsOptions, TlsVersion, Transport,
 };
 
-/// Success.
-pub const EXIT_OK: u8 = 0;
 /// Bad arguments, a connection that could not be made, anything else that went wrong.
 pub const EXIT_FAILURE: u8 = 1;
 /// The broker refused the connection (CONNACK with a failure code), as mosquitto's tools exit.
 pub const EXIT_REFUSED: u8 = 5;
-/// `sub -W` ran out of time, as mosquitto_sub exits.
-pub const EXIT_TIMEOUT: u8 = 27;
 
-/// Which tool is running: the options and messages differ a little.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tool {
-    /// examples/pub.rs.
-    Pub,
-    /// examples/sub.rs.
-    Sub,
-}
-
-impl Tool {
+/// Which tool is running (each has its constant): the options and messages differ a little.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
     /// The command name used in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tool::Pub => "pub",
-            Tool::Sub => "sub",
-        }
-    }
+    pub name: &'static str,
+    /// pub: `-t` (or `-L`) is the topic to publish to, the last one given. sub: each is one more
+    /// filter to subscribe to.
+    pub publishes: bool,
 }
 
 /// Why the program stops: the line to print on stderr (if any) and the exit status.
@@ -149,17 +135,6 @@ impl Args {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
             _ => Err(Failure::usage(format!(
                 "Error: Invalid {what} '{v}' for {opt}: it must be a whole number from {min} to {max}."
-            ))),
-        }
-    }
-
-    /// The value after `opt` as a number of seconds >= 0 (fractions allowed).
-    pub fn seconds(&mut self, opt: &str, what: &str) -> Result<Duration, Failure> {
-        let v = self.text(opt, what)?;
-        match v.trim().parse::<f64>().map(Duration::try_from_secs_f64) {
-            Ok(Ok(d)) => Ok(d),
-            _ => Err(Failure::usage(format!(
-                "Error: Invalid {what} '{v}' for {opt}: it must be a number of seconds, 0 or more."
             ))),
         }
     }
@@ -444,24 +419,21 @@ impl Conn {
     }
 
     fn add_topic(&mut self, tool: Tool, topic: String, opt: &str) -> Result<(), Failure> {
-        match tool {
-            Tool::Pub => {
-                if let Some(why) = topic_problem(&topic) {
-                    return Err(Failure::usage(format!(
-                        "Error: Invalid publish topic '{topic}', {why}"
-                    )));
-                }
-                // As mosquitto_pub: the last -t wins.
-                self.topics = vec![topic];
+        if tool.publishes {
+            if let Some(why) = topic_problem(&topic) {
+                return Err(Failure::usage(format!(
+                    "Error: Invalid publish topic '{topic}', {why}"
+                )));
             }
-            Tool::Sub => {
-                if let Some(why) = filter_problem(&topic) {
-                    return Err(Failure::usage(format!(
-                        "Error: Invalid subscription topic '{topic}' ({opt}), {why}"
-                    )));
-                }
-                self.topics.push(topic);
+            // As mosquitto_pub: the last -t wins.
+            self.topics = vec![topic];
+        } else {
+            if let Some(why) = filter_problem(&topic) {
+                return Err(Failure::usage(format!(
+                    "Error: Invalid subscription topic '{topic}' ({opt}), {why}"
+                )));
             }
+            self.topics.push(topic);
         }
         Ok(())
     }
@@ -1035,7 +1007,7 @@ pub fn exit_with(tool: Tool, failure: &Failure, quiet: bool, synopsis: &str) -> 
         let _ = writeln!(err, "{}", failure.message);
         let _ = writeln!(err);
         let _ = write!(err, "{synopsis}");
-        let _ = writeln!(err, "Run '{} --help' to see every option.", tool.name());
+        let _ = writeln!(err, "Run '{} --help' to see every option.", tool.name);
     } else if !quiet && !failure.message.is_empty() {
         let _ = writeln!(err, "{}", failure.message);
     }
@@ -1045,7 +1017,7 @@ pub fn exit_with(tool: Tool, failure: &Failure, quiet: bool, synopsis: &str) -> 
 /// Makes a panic print one line instead of Rust's message and backtrace hint. Nothing in the tools is
 /// meant to panic; this is the last line of defence for a user's terminal.
 pub fn install_panic_hook(tool: Tool) {
-    let name = tool.name();
+    let name = tool.name;
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
         let what = payload
@@ -1068,9 +1040,9 @@ pub fn install_panic_hook(tool: Tool) {
 pub fn version_line(tool: Tool) -> String {
     format!(
         "{} (pahoish {}), a mosquitto_{}-compatible MQTT 3.1/3.1.1 client",
-        tool.name(),
+        tool.name,
         env!("CARGO_PKG_VERSION"),
-        tool.name()
+        tool.name
     )
 }
 
@@ -1117,9 +1089,3 @@ Output:
  --help                 print this help and exit.
  --version              print the version and exit.
 ";
-
-/// Writes `bytes` to stdout and flushes, so a reader sees each message as it arrives.
-pub fn write_stdout(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
-    out.write_all(bytes)?;
-    out.flush()
-}
