@@ -11,8 +11,9 @@
 //!   line), a Unix socket listener, through SOCKS5 and HTTP CONNECT proxies and a websocket relay, all
 //!   shared with tests/transports/ (tests/transport_support): `--cafile`, `--capath`, `--cert`/`--key`,
 //!   `--insecure`, `--tls-version`, `-L mqtts://`, `-L ws://`, `--unix`, `--proxy`, and the one-line
-//!   failures of certificates that do not verify;
-//! - `formatter`: the `-F` formatter itself, included from examples/cli_common/format.rs.
+//!   failures of certificates that do not verify.
+//!
+//! The `-F` formatter's own tests are the `sub` example's unit tests (examples/cli_common/format.rs).
 //!
 //! The examples are built once per run of this test binary (`cargo build --example pub --example sub`,
 //! into the target directory and profile this test binary was built in; see `support`), since cargo
@@ -27,7 +28,6 @@ mod common;
 mod transport_support;
 
 mod arguments;
-mod formatter;
 mod mock_broker;
 mod mosquitto_tools;
 mod support;
