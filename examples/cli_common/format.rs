@@ -3,7 +3,6 @@
 //!
 //! Times are UTC (mosquitto_sub uses the local time zone); `%z` is `+0000`. Its unit tests below run
 //! with `cargo test --example sub`.
-#![allow(dead_code)] // tests/cli.rs uses a part of it
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
