@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -167,22 +167,14 @@ pub enum Scheme {
 /// The TLS options, as given. Any of them turns TLS on.
 #[derive(Debug, Clone, Default)]
 pub struct TlsArgs {
-    /// `--cafile`: a PEM file of CA certificates to trust instead of the system's.
-    pub cafile: Option<String>,
+    /// What goes to `tls_set_with` as it is: `--cafile` (`ca_certs`), `--cert` (`certfile`), `--key`
+    /// (`keyfile`), `--tls-alpn` (`alpn_protocols`, the last one given), `--tls-version`
+    /// (`tls_version`) and `--ciphers` (`ciphers`, refused: the TLS library has no cipher selection).
+    pub options: TlsOptions,
     /// `--capath`: a directory whose PEM files hold CA certificates to trust.
     pub capath: Option<String>,
-    /// `--cert`: the client certificate (and its key, without `--key`).
-    pub cert: Option<String>,
-    /// `--key`: the client certificate's key.
-    pub key: Option<String>,
     /// `--insecure`: the broker's certificate need not name the host.
     pub insecure: bool,
-    /// `--tls-alpn`: the ALPN protocol to offer.
-    pub alpn: Option<String>,
-    /// `--tls-version`: the lowest TLS version.
-    pub version: Option<TlsVersion>,
-    /// `--ciphers`: refused, the TLS library has no cipher selection.
-    pub ciphers: Option<String>,
     /// `--tls-use-os-certs`: trust the system's CA certificates.
     pub os_certs: bool,
 }
@@ -190,14 +182,9 @@ pub struct TlsArgs {
 impl TlsArgs {
     /// Whether any TLS option was given.
     pub fn any(&self) -> bool {
-        self.cafile.is_some()
+        self.options != TlsOptions::default()
             || self.capath.is_some()
-            || self.cert.is_some()
-            || self.key.is_some()
             || self.insecure
-            || self.alpn.is_some()
-            || self.version.is_some()
-            || self.ciphers.is_some()
             || self.os_certs
     }
 }
@@ -376,14 +363,14 @@ impl Conn {
             "--will-payload" => self.will_payload = Some(args.bytes(opt, "will payload")?),
             "--will-qos" => self.will_qos = args.number(opt, "will QoS", 0, 2)? as u8,
             "--will-retain" => self.will_retain = true,
-            "--cafile" => self.tls.cafile = Some(args.text(opt, "file")?),
+            "--cafile" => self.tls.options.ca_certs = Some(args.text(opt, "file")?.into()),
             "--capath" => self.tls.capath = Some(args.text(opt, "directory")?),
-            "--cert" => self.tls.cert = Some(args.text(opt, "file")?),
-            "--key" => self.tls.key = Some(args.text(opt, "file")?),
-            "--tls-alpn" => self.tls.alpn = Some(args.text(opt, "protocol")?),
+            "--cert" => self.tls.options.certfile = Some(args.text(opt, "file")?.into()),
+            "--key" => self.tls.options.keyfile = Some(args.text(opt, "file")?.into()),
+            "--tls-alpn" => self.tls.options.alpn_protocols = vec![args.text(opt, "protocol")?],
             "--tls-version" => {
                 let v = args.text(opt, "version")?;
-                self.tls.version = Some(match v.to_ascii_lowercase().as_str() {
+                self.tls.options.tls_version = Some(match v.to_ascii_lowercase().as_str() {
                     "tlsv1.3" => TlsVersion::Tlsv1_3,
                     "tlsv1.2" => TlsVersion::Tlsv1_2,
                     "tlsv1.1" => TlsVersion::Tlsv1_1,
@@ -394,7 +381,7 @@ impl Conn {
                     }
                 });
             }
-            "--ciphers" => self.tls.ciphers = Some(args.text(opt, "cipher list")?),
+            "--ciphers" => self.tls.options.ciphers = Some(args.text(opt, "cipher list")?),
             "--insecure" => self.tls.insecure = true,
             "--tls-use-os-certs" => self.tls.os_certs = true,
             "--unix" => {
@@ -503,7 +490,7 @@ impl Conn {
                 "Error: A password (-P) needs a username (-u) in MQTT 3.1/3.1.1.",
             ));
         }
-        if self.tls.key.is_some() && self.tls.cert.is_none() {
+        if self.tls.options.keyfile.is_some() && self.tls.options.certfile.is_none() {
             return Err(Failure::usage(
                 "Error: --key given, but no --cert (the client certificate it belongs to).",
             ));
@@ -576,14 +563,14 @@ impl Conn {
                 "Error: MQTT 5 (-V mqttv5) is not supported yet by pahoish; use -V mqttv311 or mqttv31.",
             ));
         }
-        if self.tls.ciphers.is_some() {
+        if self.tls.options.ciphers.is_some() {
             return Err(Failure::new(
                 EXIT_FAILURE,
                 "Error: --ciphers is not supported: pahoish's TLS library (native-tls) offers no cipher \
                  selection; leave it out to use the platform's secure defaults.",
             ));
         }
-        if self.tls.os_certs && (self.tls.cafile.is_some() || self.tls.capath.is_some()) {
+        if self.tls.os_certs && (self.tls.options.ca_certs.is_some() || self.tls.capath.is_some()) {
             return Err(Failure::new(
                 EXIT_FAILURE,
                 "Error: --tls-use-os-certs cannot be combined with --cafile or --capath: pahoish trusts \
@@ -638,21 +625,13 @@ impl Conn {
         // since the library takes one file. It reads the file in tls_set (and tls_insecure_set, which
         // rebuilds the TLS settings), so the bundle is removed as soon as both are done.
         let bundle = match &t.capath {
-            Some(dir) => Some(CaBundle::write(t.cafile.as_deref(), dir)?),
+            Some(dir) => Some(CaBundle::write(t.options.ca_certs.as_deref(), dir)?),
             None => None,
         };
-        let ca_certs = match &bundle {
-            Some(b) => Some(b.path.clone()),
-            None => t.cafile.as_ref().map(PathBuf::from),
-        };
-        let options = TlsOptions {
-            ca_certs,
-            certfile: t.cert.as_ref().map(PathBuf::from),
-            keyfile: t.key.as_ref().map(PathBuf::from),
-            tls_version: t.version,
-            alpn_protocols: t.alpn.iter().cloned().collect(),
-            ..TlsOptions::default()
-        };
+        let mut options = t.options.clone();
+        if let Some(b) = &bundle {
+            options.ca_certs = Some(b.path.clone());
+        }
         let names = OptionNames {
             ca: if bundle.is_some() {
                 "--capath"
@@ -660,7 +639,11 @@ impl Conn {
                 "--cafile"
             },
             // Without --key the key is read from --cert's file.
-            key: if t.key.is_some() { "--key" } else { "--cert" },
+            key: if t.options.keyfile.is_some() {
+                "--key"
+            } else {
+                "--cert"
+            },
         };
         client
             .tls_set_with(options)
@@ -760,7 +743,7 @@ impl CaBundle {
     /// Collects every PEM certificate in the files of `dir` (OpenSSL's hashed `*.0` links and
     /// `*.pem`/`*.crt` files alike; other files hold none and add nothing), once each, after those of
     /// `cafile`, and writes them to a new file only this user can read.
-    fn write(cafile: Option<&str>, dir: &str) -> Result<CaBundle, Failure> {
+    fn write(cafile: Option<&Path>, dir: &str) -> Result<CaBundle, Failure> {
         let failure = |what: String| Failure::new(EXIT_FAILURE, format!("Error: {what}."));
         let mut pem = String::new();
         let mut seen = HashSet::new();
@@ -773,8 +756,13 @@ impl CaBundle {
             }
         };
         if let Some(file) = cafile {
-            let text = std::fs::read(file)
-                .map_err(|e| failure(format!("--cafile: cannot read {file}: {}", os_text(&e))))?;
+            let text = std::fs::read(file).map_err(|e| {
+                failure(format!(
+                    "--cafile: cannot read {}: {}",
+                    file.display(),
+                    os_text(&e)
+                ))
+            })?;
             add(&String::from_utf8_lossy(&text));
         }
         let entries = std::fs::read_dir(dir)
