@@ -21,14 +21,15 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 use cli_common::{
-    exit_with, fail, forward_events, install_panic_hook, refused, version_line, Args, Conn, Event,
-    Failure, Parsed, Tool, COMMON_HELP, EXIT_FAILURE,
+    fail, forward_events, refused, Args, Conn, Event, Failure, Parsed, Tool, EXIT_FAILURE,
 };
 use pahoish::{Client, Error, MessageInfo};
 
 const TOOL: Tool = Tool {
     name: "pub",
     publishes: true,
+    synopsis: SYNOPSIS,
+    help: PUB_HELP,
 };
 
 const SYNOPSIS: &str = "\
@@ -152,23 +153,7 @@ fn seconds(args: &mut Args, opt: &str, what: &str) -> Result<Duration, Failure> 
 }
 
 fn main() -> ExitCode {
-    install_panic_hook(TOOL);
-    let config = match parse(Args::new(std::env::args_os().skip(1))) {
-        Ok(Parsed::Run(c)) => c,
-        Ok(Parsed::Help) => {
-            let _ = write!(io::stdout(), "{SYNOPSIS}\n{PUB_HELP}{COMMON_HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Ok(Parsed::Version) => {
-            let _ = writeln!(io::stdout(), "{}", version_line(TOOL));
-            return ExitCode::SUCCESS;
-        }
-        Err(f) => return exit_with(TOOL, &f, false, SYNOPSIS),
-    };
-    match run(&config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => exit_with(TOOL, &f, config.conn.quiet, SYNOPSIS),
-    }
+    cli_common::main(TOOL, parse, run, |config| config.conn.quiet)
 }
 
 fn run(config: &Config) -> Result<(), Failure> {

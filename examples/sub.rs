@@ -23,8 +23,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
 use cli_common::{
-    exit_with, fail, filter_problem, forward_events, install_panic_hook, refused, version_line,
-    Args, Conn, Event, Failure, Parsed, Tool, COMMON_HELP, EXIT_FAILURE,
+    fail, filter_problem, forward_events, refused, Args, Conn, Event, Failure, Parsed, Tool,
+    EXIT_FAILURE,
 };
 use format::{Format, Output};
 use pahoish::{topic_matches_sub, Client, Message, MessageInfo, ReasonCode};
@@ -32,6 +32,8 @@ use pahoish::{topic_matches_sub, Client, Message, MessageInfo, ReasonCode};
 const TOOL: Tool = Tool {
     name: "sub",
     publishes: false,
+    synopsis: SYNOPSIS,
+    help: SUB_HELP,
 };
 
 /// The `-W` time ran out, as mosquitto_sub exits.
@@ -154,23 +156,7 @@ fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
 }
 
 fn main() -> ExitCode {
-    install_panic_hook(TOOL);
-    let config = match parse(Args::new(std::env::args_os().skip(1))) {
-        Ok(Parsed::Run(c)) => c,
-        Ok(Parsed::Help) => {
-            let _ = write!(io::stdout(), "{SYNOPSIS}\n{SUB_HELP}{COMMON_HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Ok(Parsed::Version) => {
-            let _ = writeln!(io::stdout(), "{}", version_line(TOOL));
-            return ExitCode::SUCCESS;
-        }
-        Err(f) => return exit_with(TOOL, &f, false, SYNOPSIS),
-    };
-    match run(&config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => exit_with(TOOL, &f, config.conn.quiet, SYNOPSIS),
-    }
+    cli_common::main(TOOL, parse, run, |config| config.conn.quiet)
 }
 
 /// How many events may wait for the main thread; beyond that the network thread waits for it (and

@@ -35,6 +35,10 @@ pub struct Tool {
     /// pub: `-t` (or `-L`) is the topic to publish to, the last one given. sub: each is one more
     /// filter to subscribe to.
     pub publishes: bool,
+    /// The usage synopsis, printed after a bad argument and at the top of `--help`.
+    pub synopsis: &'static str,
+    /// `--help`'s text for the tool's own options ([`COMMON_HELP`] follows it).
+    pub help: &'static str,
 }
 
 /// Why the program stops: the line to print on stderr (if any) and the exit status.
@@ -987,14 +991,43 @@ pub fn forward_events<T>(
     });
 }
 
+/// A tool's `main`: reads the command line with `parse`, answers `--help` and `--version`, runs
+/// `run` with what was parsed, and ends with the failure's message and status, if any (`quiet` says
+/// whether `--quiet` was given).
+pub fn main<C>(
+    tool: Tool,
+    parse: fn(Args) -> Result<Parsed<C>, Failure>,
+    run: fn(&C) -> Result<(), Failure>,
+    quiet: fn(&C) -> bool,
+) -> ExitCode {
+    install_panic_hook(tool);
+    let config = match parse(Args::new(std::env::args_os().skip(1))) {
+        Ok(Parsed::Run(c)) => c,
+        Ok(Parsed::Help) => {
+            let (synopsis, help) = (tool.synopsis, tool.help);
+            let _ = write!(io::stdout(), "{synopsis}\n{help}{COMMON_HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            let _ = writeln!(io::stdout(), "{}", version_line(tool));
+            return ExitCode::SUCCESS;
+        }
+        Err(f) => return exit_with(tool, &f, false),
+    };
+    match run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => exit_with(tool, &f, quiet(&config)),
+    }
+}
+
 /// Prints `failure` (unless `--quiet` silences it; usage errors are always printed, as mosquitto does)
 /// and returns its exit status.
-pub fn exit_with(tool: Tool, failure: &Failure, quiet: bool, synopsis: &str) -> ExitCode {
+fn exit_with(tool: Tool, failure: &Failure, quiet: bool) -> ExitCode {
     let mut err = io::stderr().lock();
     if failure.usage {
         let _ = writeln!(err, "{}", failure.message);
         let _ = writeln!(err);
-        let _ = write!(err, "{synopsis}");
+        let _ = write!(err, "{}", tool.synopsis);
         let _ = writeln!(err, "Run '{} --help' to see every option.", tool.name);
     } else if !quiet && !failure.message.is_empty() {
         let _ = writeln!(err, "{}", failure.message);
@@ -1004,7 +1037,7 @@ pub fn exit_with(tool: Tool, failure: &Failure, quiet: bool, synopsis: &str) -> 
 
 /// Makes a panic print one line instead of Rust's message and backtrace hint. Nothing in the tools is
 /// meant to panic; this is the last line of defence for a user's terminal.
-pub fn install_panic_hook(tool: Tool) {
+fn install_panic_hook(tool: Tool) {
     let name = tool.name;
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
@@ -1025,7 +1058,7 @@ pub fn install_panic_hook(tool: Tool) {
 }
 
 /// `--version`.
-pub fn version_line(tool: Tool) -> String {
+fn version_line(tool: Tool) -> String {
     format!(
         "{} (pahoish {}), a mosquitto_{}-compatible MQTT 3.1/3.1.1 client",
         tool.name,
@@ -1035,7 +1068,7 @@ pub fn version_line(tool: Tool) -> String {
 }
 
 /// The options both tools take, for `--help`.
-pub const COMMON_HELP: &str = "\
+const COMMON_HELP: &str = "\
 Connection:
  -h, --host HOST        broker host. Defaults to localhost.
  -p, --port PORT        broker port. Defaults to 1883 (8883 with TLS options).
