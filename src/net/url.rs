@@ -113,7 +113,9 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), String> {
             p.parse::<u16>()
                 .ok()
                 .filter(|_| p.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| format!("invalid port number {p:?} (0 to 65535)"))?,
+                // Not quoted: in "user:password" with the "@host" forgotten, the password is what
+                // stands where the port should.
+                .ok_or_else(|| "invalid port number (digits only, 0 to 65535)".to_owned())?,
         ),
     };
     Ok((host.to_ascii_lowercase(), port))
