@@ -97,6 +97,7 @@ mod client;
 mod completion;
 mod engine;
 mod error;
+mod helpers;
 mod message;
 mod net;
 pub mod packet;

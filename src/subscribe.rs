@@ -38,14 +38,13 @@ use std::ops::ControlFlow;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::helpers::{Connection, Event};
 use crate::message::Message;
-use crate::publish::{Connection, Event};
 use crate::topic::SubscribeTopics;
 use crate::types::IntoQos;
 
-pub use crate::publish::{
-    Auth, CertReqs, Options, Proxy, ProxyType, Tls, TlsVersion, Transport, Will,
-};
+pub use crate::helpers::{Auth, Options, Tls, Will};
+pub use crate::types::{CertReqs, Proxy, ProxyType, TlsVersion, Transport};
 
 /// Subscribes, waits for `msg_count` messages and returns them in the order they arrived (Paho's
 /// `subscribe.simple`; Paho returns a single message when `msg_count` is 1, this always a `Vec`).

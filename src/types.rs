@@ -4,6 +4,7 @@
 //!
 //! Imports nothing of the crate but `error`: every other module may use these.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -137,7 +138,7 @@ pub enum TlsVersion {
 /// };
 /// assert_eq!(options.cert_reqs, CertReqs::Required);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct TlsOptions {
     /// CA certificates to trust instead of the system's (`ca_certs`). Defaults to `None`: the
     /// system's trusted roots.
@@ -160,6 +161,39 @@ pub struct TlsOptions {
     /// Paho's `ciphers`. The TLS library offers no cipher selection, so `Some` is refused with
     /// [`Error::NotSupported`] rather than ignored. Defaults to `None`: the library's secure defaults.
     pub ciphers: Option<String>,
+    /// Whether the broker's certificate may name another host (`insecure`, the key Paho's helpers
+    /// take and pass to `tls_insecure_set`): `true` is [`Client::tls_insecure_set`](crate::Client::tls_insecure_set)`(true)`,
+    /// the chain is still verified. Defaults to `false`.
+    pub insecure: bool,
+}
+
+/// The password is not printed.
+impl fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("ca_certs", &self.ca_certs)
+            .field("certfile", &self.certfile)
+            .field("keyfile", &self.keyfile)
+            .field(
+                "keyfile_password",
+                &self.keyfile_password.as_ref().map(|_| Redacted),
+            )
+            .field("cert_reqs", &self.cert_reqs)
+            .field("tls_version", &self.tls_version)
+            .field("alpn_protocols", &self.alpn_protocols)
+            .field("ciphers", &self.ciphers)
+            .field("insecure", &self.insecure)
+            .finish()
+    }
+}
+
+/// Stands for a secret in Debug output.
+pub(crate) struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// The kind of proxy in a [`Proxy`] (PySocks' `socks.HTTP`, `socks.SOCKS4`, `socks.SOCKS5`).
@@ -204,7 +238,7 @@ impl ProxyType {
 /// };
 /// assert!(proxy.proxy_rdns);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Proxy {
     /// The kind of proxy (`proxy_type`).
     pub proxy_type: ProxyType,
@@ -219,6 +253,23 @@ pub struct Proxy {
     pub proxy_username: Option<String>,
     /// Password for the proxy (`proxy_password`).
     pub proxy_password: Option<String>,
+}
+
+/// The password is not printed.
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("proxy_type", &self.proxy_type)
+            .field("proxy_addr", &self.proxy_addr)
+            .field("proxy_port", &self.proxy_port)
+            .field("proxy_rdns", &self.proxy_rdns)
+            .field("proxy_username", &self.proxy_username)
+            .field(
+                "proxy_password",
+                &self.proxy_password.as_ref().map(|_| Redacted),
+            )
+            .finish()
+    }
 }
 
 impl Proxy {
@@ -403,6 +454,24 @@ impl LogLevel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_keeps_passwords_out() {
+        let tls = TlsOptions {
+            keyfile_password: Some("s3cret".into()),
+            ..Default::default()
+        };
+        let proxy = Proxy {
+            proxy_password: Some("s3cret".into()),
+            ..Proxy::new(ProxyType::Http, "h")
+        };
+        for text in [format!("{tls:?}"), format!("{proxy:?}")] {
+            assert!(
+                !text.contains("s3cret") && text.contains("<redacted>"),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn seconds_conversions() {

@@ -173,12 +173,11 @@ pub enum Scheme {
 pub struct TlsArgs {
     /// What goes to `tls_set_with` as it is: `--cafile` (`ca_certs`), `--cert` (`certfile`), `--key`
     /// (`keyfile`), `--tls-alpn` (`alpn_protocols`, the last one given), `--tls-version`
-    /// (`tls_version`) and `--ciphers` (`ciphers`, refused: the TLS library has no cipher selection).
+    /// (`tls_version`), `--insecure` (`insecure`: the broker's certificate need not name the host) and
+    /// `--ciphers` (`ciphers`, refused: the TLS library has no cipher selection).
     pub options: TlsOptions,
     /// `--capath`: a directory whose PEM files hold CA certificates to trust.
     pub capath: Option<String>,
-    /// `--insecure`: the broker's certificate need not name the host.
-    pub insecure: bool,
     /// `--tls-use-os-certs`: trust the system's CA certificates.
     pub os_certs: bool,
 }
@@ -186,10 +185,7 @@ pub struct TlsArgs {
 impl TlsArgs {
     /// Whether any TLS option was given.
     pub fn any(&self) -> bool {
-        self.options != TlsOptions::default()
-            || self.capath.is_some()
-            || self.insecure
-            || self.os_certs
+        self.options != TlsOptions::default() || self.capath.is_some() || self.os_certs
     }
 }
 
@@ -386,7 +382,7 @@ impl Conn {
                 });
             }
             "--ciphers" => self.tls.options.ciphers = Some(args.text(opt, "cipher list")?),
-            "--insecure" => self.tls.insecure = true,
+            "--insecure" => self.tls.options.insecure = true,
             "--tls-use-os-certs" => self.tls.os_certs = true,
             "--unix" => {
                 let path = args.text(opt, "socket path")?;
@@ -621,13 +617,13 @@ impl Conn {
         Ok(client)
     }
 
-    /// `tls_set_with` (and `tls_insecure_set`) from the TLS options. The files are read and checked
-    /// here, before any connection.
+    /// `tls_set_with` from the TLS options. The files are read and checked here, before any
+    /// connection.
     fn set_tls(&self, client: &Client) -> Result<(), Failure> {
         let t = &self.tls;
         // --capath: the certificates of the directory, with --cafile's, in one temporary bundle file,
-        // since the library takes one file. It reads the file in tls_set (and tls_insecure_set, which
-        // rebuilds the TLS settings), so the bundle is removed as soon as both are done.
+        // since the library takes one file. It reads the file in tls_set_with, so the bundle is
+        // removed as soon as that is done.
         let bundle = match &t.capath {
             Some(dir) => Some(CaBundle::write(t.options.ca_certs.as_deref(), dir)?),
             None => None,
@@ -652,11 +648,6 @@ impl Conn {
         client
             .tls_set_with(options)
             .map_err(|e| tls_option_failure(e, names))?;
-        if t.insecure {
-            client
-                .tls_insecure_set(true)
-                .map_err(|e| tls_option_failure(e, names))?;
-        }
         drop(bundle);
         Ok(())
     }

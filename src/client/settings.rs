@@ -246,12 +246,18 @@ impl<U: Send + 'static> Client<U> {
     /// ```
     pub fn tls_set_with(&self, options: TlsOptions) -> Result<()> {
         self.tls_not_configured()?;
+        let insecure = options.insecure;
         let config = tls_config(options)?;
-        let mut st = self.settings();
-        if st.tls.is_some() {
-            return Err(tls_twice());
+        {
+            let mut st = self.settings();
+            if st.tls.is_some() {
+                return Err(tls_twice());
+            }
+            st.tls = Some(config);
         }
-        st.tls = Some(config);
+        if insecure {
+            self.warn_insecure();
+        }
         Ok(())
     }
 
@@ -305,12 +311,16 @@ impl<U: Send + 'static> Client<U> {
             *tls = tls.with_insecure(insecure)?;
         }
         if insecure {
-            self.log(
-                LogLevel::Warning,
-                "tls_insecure_set(true): the broker's certificate need not name its host",
-            );
+            self.warn_insecure();
         }
         Ok(())
+    }
+
+    fn warn_insecure(&self) {
+        self.log(
+            LogLevel::Warning,
+            "tls_insecure_set(true): the broker's certificate need not name its host",
+        );
     }
 
     fn tls_not_configured(&self) -> Result<()> {

@@ -53,11 +53,11 @@ impl TlsConfig {
     /// Reads the files and builds the connector.
     pub(crate) fn from_options(options: TlsOptions) -> Result<TlsConfig> {
         let loaded = load(&options)?;
-        let connector = build(&options, &loaded, false)?;
+        let connector = build(&options, &loaded)?;
         Ok(TlsConfig {
             connector,
+            insecure: options.insecure,
             source: Some((options, loaded)),
-            insecure: false,
         })
     }
 
@@ -72,14 +72,15 @@ impl TlsConfig {
 
     /// Turns host-name verification off or back on.
     pub(crate) fn set_insecure(&mut self, insecure: bool) -> Result<()> {
-        let Some((options, loaded)) = &self.source else {
+        let Some((options, loaded)) = &mut self.source else {
             return Err(Error::invalid(
                 "tls_insecure_set",
                 "the connector given to tls_set_context decides host-name checking: build it with \
                  danger_accept_invalid_hostnames(true)",
             ));
         };
-        self.connector = build(options, loaded, insecure)?;
+        options.insecure = insecure;
+        self.connector = build(options, loaded)?;
         self.insecure = insecure;
         Ok(())
     }
@@ -329,7 +330,7 @@ fn load(o: &TlsOptions) -> Result<Loaded> {
 }
 
 /// Builds the connector for `o` from what [`load`] read.
-fn build(o: &TlsOptions, loaded: &Loaded, insecure: bool) -> Result<TlsConnector> {
+fn build(o: &TlsOptions, loaded: &Loaded) -> Result<TlsConnector> {
     let mut b = TlsConnector::builder();
     if o.ca_certs.is_some() {
         for cert in &loaded.roots {
@@ -345,7 +346,7 @@ fn build(o: &TlsOptions, loaded: &Loaded, insecure: bool) -> Result<TlsConnector
         b.danger_accept_invalid_certs(true);
         b.danger_accept_invalid_hostnames(true);
     }
-    if insecure {
+    if o.insecure {
         b.danger_accept_invalid_hostnames(true);
     }
     if let Some(v) = o.tls_version {
