@@ -360,6 +360,7 @@ impl Error {
     }
 
     /// A websocket error, caused by `source` if given.
+    #[cfg_attr(not(feature = "websockets"), allow(dead_code))] // only net/websocket.rs makes them
     pub(crate) fn websocket(reason: impl Into<String>, source: Option<Source>) -> Error {
         Error::Websocket {
             reason: reason.into(),
