@@ -125,18 +125,7 @@ pub use topic::{
     topic_matches_sub, validate_filter, validate_topic, SubscribeTopics, UnsubscribeTopics,
 };
 pub use types::{
-    CertReqs, ConnectFlags, DisconnectFlags, IntoQos, LogLevel, Protocol, Proxy, ProxyType, QoS,
-    Seconds, TlsOptions, TlsVersion, Transport, MQTT_LOG_DEBUG, MQTT_LOG_ERR, MQTT_LOG_INFO,
-    MQTT_LOG_NOTICE, MQTT_LOG_WARNING,
+    CertReqs, ConnectFlags, DisconnectFlags, IntoQos, LogLevel, MQTTv31, MQTTv311, MQTTv5,
+    Protocol, Proxy, ProxyType, QoS, Seconds, TlsOptions, TlsVersion, Transport, MQTT_LOG_DEBUG,
+    MQTT_LOG_ERR, MQTT_LOG_INFO, MQTT_LOG_NOTICE, MQTT_LOG_WARNING,
 };
-
-// Paho's names, kept so that a search for the Python name finds the Rust one.
-#[allow(non_upper_case_globals)]
-/// `MQTTv31`: MQTT 3.1 (protocol level 3).
-pub const MQTTv31: Protocol = Protocol::V31;
-#[allow(non_upper_case_globals)]
-/// `MQTTv311`: MQTT 3.1.1 (protocol level 4), the default.
-pub const MQTTv311: Protocol = Protocol::V311;
-#[allow(non_upper_case_globals)]
-/// `MQTTv5`: MQTT 5 (protocol level 5); not supported by this version.
-pub const MQTTv5: Protocol = Protocol::V5;

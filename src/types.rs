@@ -361,6 +361,18 @@ impl Seconds for u64 {
     }
 }
 
+// Paho's names for the protocol versions, kept so that a search for the Python name finds the Rust
+// one.
+#[allow(non_upper_case_globals)]
+/// `MQTTv31`: MQTT 3.1 (protocol level 3).
+pub const MQTTv31: Protocol = Protocol::V31;
+#[allow(non_upper_case_globals)]
+/// `MQTTv311`: MQTT 3.1.1 (protocol level 4), the default.
+pub const MQTTv311: Protocol = Protocol::V311;
+#[allow(non_upper_case_globals)]
+/// `MQTTv5`: MQTT 5 (protocol level 5); not supported by this version.
+pub const MQTTv5: Protocol = Protocol::V5;
+
 /// A QoS given as Python gives it (the integers 0, 1, 2) or as [`QoS`].
 ///
 /// ```

@@ -247,7 +247,7 @@ fn assert_send_sync() {
     shared::<Client<()>>();
     shared::<Client<Vec<u8>>>();
     shared::<MessageInfo>();
-    sendable::<crate::Error>();
+    sendable::<crate::error::Error>();
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::completion::PublishSignal;
-use crate::error::Result;
+use crate::error::{ErrorCode, Result};
 use crate::message::Message;
 use crate::net::{Target, Waker};
 use crate::packet::Connect;
@@ -213,10 +213,10 @@ impl Engine {
         let old_stream = {
             let mut io = self.io();
             let stream = io.stream.take();
-            io.reset(crate::ErrorCode::NoConn);
+            io.reset(ErrorCode::NoConn);
             let mut st = self.state();
             st.session.connection_closed();
-            st.session.discard_messages(crate::ErrorCode::NoConn);
+            st.session.discard_messages(ErrorCode::NoConn);
             *st = State {
                 session: Session::new(cfg, std::time::Instant::now()),
                 backoff: Backoff {
