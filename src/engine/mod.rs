@@ -106,6 +106,24 @@ pub(crate) struct State {
     disconnect_requested: bool,
 }
 
+impl State {
+    /// A new client's: a new session, Paho's backoff (1 s doubling to 120 s), the default read
+    /// coalescing.
+    fn new(cfg: SessionConfig, reconnect_on_failure: bool) -> State {
+        State {
+            session: Session::new(cfg, std::time::Instant::now()),
+            backoff: Backoff {
+                min: Duration::from_secs(1),
+                max: Duration::from_secs(120),
+                delay: None,
+            },
+            reconnect_on_failure,
+            read_coalescing: READ_COALESCING,
+            disconnect_requested: false,
+        }
+    }
+}
+
 /// The connection, the session and the loop of one client.
 pub(crate) struct Engine {
     state: Mutex<State>,
@@ -134,17 +152,7 @@ pub(crate) fn relock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Engine {
     pub(crate) fn new(cfg: SessionConfig, reconnect_on_failure: bool) -> Engine {
         Engine {
-            state: Mutex::new(State {
-                session: Session::new(cfg, std::time::Instant::now()),
-                backoff: Backoff {
-                    min: Duration::from_secs(1),
-                    max: Duration::from_secs(120),
-                    delay: None,
-                },
-                reconnect_on_failure,
-                read_coalescing: READ_COALESCING,
-                disconnect_requested: false,
-            }),
+            state: Mutex::new(State::new(cfg, reconnect_on_failure)),
             io: Mutex::new(Io::new()),
             signal: Arc::new(PublishSignal::default()),
             waker: OnceLock::new(),
@@ -217,17 +225,7 @@ impl Engine {
             let mut st = self.state();
             st.session.connection_closed();
             st.session.discard_messages(ErrorCode::NoConn);
-            *st = State {
-                session: Session::new(cfg, std::time::Instant::now()),
-                backoff: Backoff {
-                    min: Duration::from_secs(1),
-                    max: Duration::from_secs(120),
-                    delay: None,
-                },
-                reconnect_on_failure,
-                read_coalescing: READ_COALESCING,
-                disconnect_requested: false,
-            };
+            *st = State::new(cfg, reconnect_on_failure);
             stream
         };
         drop(old_stream);
@@ -258,5 +256,26 @@ impl Drop for LoopGuard {
             e.forever_running.store(false, Ordering::SeqCst);
         }
         e.signal.notify();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_engine_has_pahos_backoff_and_no_loop() {
+        let engine = Engine::new(SessionConfig::default(), true);
+        {
+            let st = engine.state();
+            assert_eq!(
+                (st.backoff.min, st.backoff.max, st.backoff.delay),
+                (Duration::from_secs(1), Duration::from_secs(120), None)
+            );
+            assert!(st.reconnect_on_failure && !st.disconnect_requested);
+            assert_eq!(st.read_coalescing, READ_COALESCING);
+        }
+        assert!(!engine.forever_running() && engine.socket().is_none() && !engine.want_write());
+        assert_eq!(engine.conn_state(), ConnState::Closed);
     }
 }
