@@ -74,19 +74,23 @@
 //! embedded builds.
 //!
 //! ## Modules
+//! Layers, lowest first; a module imports only from the layers below it (tests/layers.rs checks it,
+//! docs/architecture.md has the table).
+//!
 //! | where | what |
 //! | --- | --- |
-//! | `client` | [`Client`]: configuration, publish, subscribe |
-//! | `event_loop` | connect, `loop`, `loop_forever`, `loop_start`, reading, writing, dispatch |
-//! | `callbacks` | the `on_*` setters, [`ConnectFlags`], [`DisconnectFlags`], [`LogLevel`] |
-//! | `options` | [`Builder`], [`Transport`], [`TlsOptions`], [`Proxy`], [`Seconds`], [`IntoQos`] |
-//! | `message` | [`Message`], [`MessageInfo`], [`Payload`] |
+//! | `error` | [`Error`], [`ErrorCode`] (`MQTT_ERR_*`), [`error_string`], [`connack_string`] |
+//! | `types` | [`QoS`], [`Protocol`], [`IntoQos`], [`Seconds`], [`Transport`], [`TlsOptions`], [`Proxy`], [`ConnectFlags`], [`DisconnectFlags`], [`LogLevel`] |
+//! | [`packet`] | the MQTT 3.1/3.1.1 codec, one file per packet |
+//! | `reason` | [`ReasonCode`], [`Properties`] |
+//! | `topic` | [`topic_matches_sub`], [`validate_topic`], [`validate_filter`], [`SubscribeTopics`], [`UnsubscribeTopics`] |
+//! | `message` | [`Message`], [`Payload`] |
+//! | `completion` | [`MessageInfo`] and what `wait_for_publish` waits on |
 //! | `session` | the protocol state machine (no sockets, no clocks) |
 //! | `net` | connecting (TCP, proxies, TLS, websockets, Unix sockets), `poll(2)`, the wake-up channel |
-//! | [`packet`] | the MQTT 3.1/3.1.1 codec, one file per packet |
-//! | `topic` | [`topic_matches_sub`], topic validation, [`SubscribeTopics`], [`UnsubscribeTopics`] |
-//! | `error` | [`Error`], [`ErrorCode`] (`MQTT_ERR_*`), [`error_string`], [`connack_string`] |
-//! | `reason` | [`ReasonCode`], [`Properties`] |
+//! | `engine` | connections, `loop`/`loop_forever`/`loop_start`, reading, writing, dispatch |
+//! | `client` | [`Client`], [`Builder`], [`DisconnectOnDrop`]: settings, callbacks, publish, subscribe |
+//! | `helpers` | what [`publish`] and [`subscribe`] share: their options and connection |
 //! | [`publish`] | `publish::single`, `publish::multiple`: connect, publish, wait, disconnect |
 //! | [`subscribe`] | `subscribe::simple`, `subscribe::callback`: connect, subscribe, receive |
 //! | [`testing`] | `TestBroker`, `MockBroker`, the testing `guide` (feature `testing`) |

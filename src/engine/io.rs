@@ -13,34 +13,18 @@ use crate::net::{self, NetStream};
 use crate::packet::{self, Packet, Publish, MAX_REMAINING_LENGTH};
 use crate::session::{ConnState, OUT_RESERVE};
 
-/// The read buffer's starting size, and the room a read gets: a buffer with less than half of this free
-/// after moving a partial packet to its front grows (doubling), so a packet larger than the buffer
-/// is read in ever larger pieces.
+// The tuning constants keep one line of why each; docs/performance.md ("The tuning constants") has
+// the measurements behind the values.
+
+/// The read buffer's starting size and the room a read gets; a packet larger than it doubles it.
 const READ_CHUNK: usize = 16 * 1024;
-/// After this much reading in one turn, let writes and callbacks happen before reading on (and after
-/// `TURN_PACKETS` packets, whichever comes first). A larger budget saves no system call worth having:
-/// a subscriber that has fallen behind needs one more `poll` per 16 KiB, against one `recv` per message
-/// or two when it has not.
+/// Bytes read in one turn before writes and callbacks get their turn.
 const READ_BUDGET: usize = 16 * 1024;
-/// At most this many packets are decoded in one turn; whole packets beyond them stay in the read
-/// buffer for the next turn, which does not wait in `poll` for them. The messages a turn decodes wait
-/// in the event list until its callbacks run, so this bounds the memory they take whatever the packet
-/// size: a 16 KiB read of 64-byte messages is ~190 of them, each with its event entry, topic and
-/// payload allocations. 64 is also how many payload buffers the session keeps for reuse, so a stream
-/// of small messages is decoded into reused buffers.
+/// Packets decoded in one turn: bounds the messages waiting for their callbacks, whatever their size.
 pub(super) const TURN_PACKETS: usize = 64;
-/// Buffers that grew past this for one large packet shrink back once empty. Large enough for a stream
-/// of 1 MiB messages (the read buffer doubles to 2 MiB to hold one): shrinking after each would
-/// allocate, zero, copy and fault in the buffer again for every message.
+/// Buffers grown past this for a large packet shrink back once quiet (not after each packet).
 pub(super) const BUFFER_KEEP: usize = 4 * 1024 * 1024;
-/// A write buffer past `BUFFER_KEEP` shrinks back to what the last `SHRINK_AFTER` batches needed (at
-/// least `OUT_RESERVE`), when that is less than half its capacity. The publisher's batches are what it
-/// queued while the loop wrote the last one: with large messages, several MiB each time. Shrinking
-/// after every such batch made each next one fault its buffer in again from the kernel (at 1 MiB QoS 0,
-/// nine in ten of the process's page faults, a quarter of its CPU time). Shrinking to the start after
-/// 8 batches no larger than `BUFFER_KEEP` did the same more slowly at QoS 2, where the batches are
-/// 1–5 MiB (40 shrinks and regrowths in 500 messages, 40% of the page faults). A burst that is over
-/// still gives its memory back.
+/// How many quiet reads or recent write batches decide that a grown buffer may shrink.
 pub(super) const SHRINK_AFTER: usize = 8;
 
 pub(super) enum WriteOutcome {
@@ -52,15 +36,11 @@ pub(super) enum WriteOutcome {
     Disconnected,
 }
 
-/// A turn that read at most this many packets and wrote nothing acknowledges them at once (see
-/// `settle_acks`).
+/// A turn that read at most this many packets and wrote nothing acknowledges them at once.
 const QUICKACK_PACKETS: usize = 2;
 /// A turn that read more leaves the acknowledgement to the kernel, for at most this long.
 const ACK_DELAY: Duration = Duration::from_millis(1);
-
-/// A turn that read at least this many packets and emptied the socket is reading a stream: the loop
-/// then waits a moment before it polls again (see `run_once`). A reply or a message now and then comes
-/// one packet to a turn, so it never waits.
+/// A turn that read at least this many packets and emptied the socket is reading a stream.
 const COALESCE_PACKETS: usize = 2;
 
 /// What a turn read, from `settle_acks`.

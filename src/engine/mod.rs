@@ -42,7 +42,7 @@ use crate::types::{ConnectFlags, DisconnectFlags, LogLevel};
 use io::wants_write;
 use io::Io;
 
-/// The `read_coalescing_set` default: see `io::COALESCE_PACKETS` and docs/performance.md (P13).
+/// The `read_coalescing_set` default: long enough for a batch to build up, short against a reply.
 pub(crate) const READ_COALESCING: Duration = Duration::from_micros(50);
 
 /// Where the next connection goes and how long each step of opening it may take.

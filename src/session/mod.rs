@@ -139,25 +139,18 @@ pub(crate) enum ConnState {
     Connected,
 }
 
-/// Capacity reserved up front for each of the two output buffers: `out`, and the loop's buffer it
-/// trades places with. Past glibc's mmap threshold (128 KiB), so it is address space rather than memory:
-/// a page becomes resident only when a write reaches it. A burst of publishes then fills a buffer that
-/// was there from the start, where growing one by doubling from 4 KiB left each outgrown block behind
-/// on the heap, resident (at QoS 0, peak RSS about 100 KB lower: docs/performance.md, P16).
+// The buffer and pool sizes keep one line of why each; docs/performance.md ("The tuning constants")
+// has the measurements behind the values.
+
+/// Capacity reserved up front for `out` and the loop's buffer it trades places with: address space
+/// past glibc's mmap threshold, resident only as writes reach it.
 pub(crate) const OUT_RESERVE: usize = 256 * 1024;
-
-/// Completion flags kept back for reuse: a publishing burst of up to this many QoS 1/2 messages at a
-/// time allocates none.
+/// Completion flags kept back for reuse: a burst of this many QoS 1/2 publishes allocates none.
 const SPARE_STATES: usize = 1024;
-
-/// Payload buffers kept for reuse, given back by delivered incoming messages and by acknowledged
-/// outgoing ones, and taken by the next PUBLISH decoded and the next QoS 1/2 `publish` of a borrowed
-/// payload: at most this many, holding at most [`SPARE_PAYLOAD_BYTES`] in all. A stream of messages
-/// then reuses the same few buffers instead of allocating one per message; with large messages, instead
-/// of having the allocator hand out fresh memory (and the kernel fault it in) for every one: with QoS
-/// 2's messages held until PUBREL, glibc returned freed space to the system and took it back for each
-/// message, a quarter of the CPU time at 1 MiB.
+/// Payload buffers kept for reuse by the next incoming PUBLISH or QoS 1/2 `publish`, at most this many
+/// and [`SPARE_PAYLOAD_BYTES`] in all.
 const SPARE_PAYLOADS: usize = 64;
+/// The payload buffers kept for reuse hold at most this much.
 const SPARE_PAYLOAD_BYTES: usize = 4 * 1024 * 1024;
 
 /// The protocol state of one client, across connections.
