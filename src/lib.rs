@@ -105,6 +105,7 @@ mod helpers;
 mod message;
 mod net;
 pub mod packet;
+mod properties;
 pub mod publish;
 mod reason;
 mod session;
@@ -124,7 +125,8 @@ pub use client::{Builder, Client, DisconnectOnDrop};
 pub use completion::MessageInfo;
 pub use error::*;
 pub use message::{Message, Payload};
-pub use reason::{Properties, ReasonCode};
+pub use properties::{PacketTypes, Properties, Property};
+pub use reason::ReasonCode;
 pub use topic::{
     topic_matches_sub, validate_filter, validate_topic, SubscribeTopics, UnsubscribeTopics,
 };

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
-use crate::reason::Properties;
+use crate::properties::{bytes_repr, PacketTypes, Properties};
 
 /// A message received from the broker, as passed to `on_message`.
 ///
@@ -52,7 +52,7 @@ impl Message {
             mid: 0,
             dup: false,
             timestamp: Instant::now(),
-            properties: Properties::default(),
+            properties: Properties::new(PacketTypes::PUBLISH),
         }
     }
 
@@ -71,34 +71,6 @@ impl Message {
     pub fn payload_repr(&self) -> String {
         bytes_repr(&self.payload)
     }
-}
-
-/// Python's `repr(bytes)`: single quotes unless the bytes contain `'` and no `"`.
-fn bytes_repr(b: &[u8]) -> String {
-    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
-        b'"'
-    } else {
-        b'\''
-    };
-    let mut s = String::with_capacity(b.len() + 3);
-    s.push('b');
-    s.push(quote as char);
-    for &c in b {
-        match c {
-            b'\\' => s.push_str("\\\\"),
-            b'\t' => s.push_str("\\t"),
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            c if c == quote => {
-                s.push('\\');
-                s.push(c as char);
-            }
-            0x20..=0x7e => s.push(c as char),
-            c => s.push_str(&format!("\\x{c:02x}")),
-        }
-    }
-    s.push(quote as char);
-    s
 }
 
 /// A message payload: what `publish` and `will_set` accept.

@@ -194,23 +194,6 @@ impl From<ReasonCode> for i32 {
     }
 }
 
-/// MQTT 5 properties. Always empty on MQTT 3.1/3.1.1; present in every callback signature so that MQTT 5
-/// support adds nothing that breaks a callback.
-///
-/// ```
-/// assert!(pahoish::Properties::default().is_empty());
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Properties {}
-
-impl Properties {
-    /// Whether no property is set (always true on MQTT 3.1/3.1.1).
-    pub fn is_empty(&self) -> bool {
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

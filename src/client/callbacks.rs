@@ -23,7 +23,8 @@ use crate::engine::{relock, Handler, Notice, Plan};
 use crate::error::Result;
 use crate::message::Message;
 use crate::packet::Connect;
-use crate::reason::{Properties, ReasonCode};
+use crate::properties::Properties;
+use crate::reason::ReasonCode;
 use crate::topic::{topic_matches_sub, validate_filter};
 use crate::types::{ConnectFlags, DisconnectFlags, LogLevel};
 

@@ -9,7 +9,8 @@ use super::{Engine, Handler, Notice};
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::{self, NetStream, Waker};
 use crate::packet::Connect;
-use crate::reason::{Properties, ReasonCode};
+use crate::properties::Properties;
+use crate::reason::ReasonCode;
 use crate::types::{DisconnectFlags, LogLevel};
 
 impl Engine {

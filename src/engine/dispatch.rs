@@ -2,7 +2,8 @@
 
 use super::{Engine, Handler, Notice};
 use crate::error::{Error, Result};
-use crate::reason::{Properties, ReasonCode};
+use crate::properties::Properties;
+use crate::reason::ReasonCode;
 use crate::session::{mids_from, Event};
 use crate::types::{ConnectFlags, LogLevel};
 

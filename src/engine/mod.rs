@@ -35,7 +35,8 @@ use crate::error::{ErrorCode, Result};
 use crate::message::Message;
 use crate::net::{Target, Waker};
 use crate::packet::Connect;
-use crate::reason::{Properties, ReasonCode};
+use crate::properties::Properties;
+use crate::reason::ReasonCode;
 use crate::session::{ConnState, Session, SessionConfig};
 use crate::types::{ConnectFlags, DisconnectFlags, LogLevel};
 

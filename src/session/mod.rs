@@ -35,7 +35,8 @@ use crate::packet::{
     self, Connect, Packet, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck, Subscribe,
     Unsubscribe,
 };
-use crate::reason::{Properties, ReasonCode};
+use crate::properties::Properties;
+use crate::reason::ReasonCode;
 
 mod awaiting;
 mod ids;
