@@ -373,6 +373,115 @@ pub const MQTTv311: Protocol = Protocol::V311;
 /// `MQTTv5`: MQTT 5 (protocol level 5); not supported by this version.
 pub const MQTTv5: Protocol = Protocol::V5;
 
+/// MQTT 5's Retain Handling, as Paho names it: send retained messages on every subscribe (0, the
+/// default).
+pub const RETAIN_SEND_ON_SUBSCRIBE: u8 = 0;
+/// Retain Handling 1: send retained messages only if the subscription did not exist before.
+pub const RETAIN_SEND_IF_NEW_SUB: u8 = 1;
+/// Retain Handling 2: never send retained messages on subscribe.
+pub const RETAIN_DO_NOT_SEND: u8 = 2;
+
+/// The options of one subscription (Paho's `SubscribeOptions`): the QoS, and on MQTT 5 No Local,
+/// Retain As Published and Retain Handling. On MQTT 3.1/3.1.1 only the QoS is sent.
+///
+/// ```
+/// use pahoish::{QoS, SubscribeOptions, RETAIN_DO_NOT_SEND};
+/// let o = SubscribeOptions { no_local: true, retain_handling: RETAIN_DO_NOT_SEND, ..SubscribeOptions::new(2)? };
+/// assert_eq!(o.qos, QoS::ExactlyOnce);
+/// assert_eq!(o.byte(), 0b0010_0110);
+/// assert_eq!(o.to_string(), "{QoS=2, noLocal=True, retainAsPublished=False, retainHandling=2}");
+/// assert!(SubscribeOptions::from_byte(0b0011_0000).is_none()); // Retain Handling 3 is reserved
+/// # Ok::<(), pahoish::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SubscribeOptions {
+    /// The maximum QoS of the messages sent for this subscription (`QoS`). Defaults to 0.
+    pub qos: QoS,
+    /// MQTT 5: the server does not send this client its own messages (`noLocal`). Defaults to `false`.
+    pub no_local: bool,
+    /// MQTT 5: messages keep the retain flag they were published with (`retainAsPublished`). Defaults to
+    /// `false`.
+    pub retain_as_published: bool,
+    /// MQTT 5: when retained messages are sent (`retainHandling`): [`RETAIN_SEND_ON_SUBSCRIBE`] (the
+    /// default), [`RETAIN_SEND_IF_NEW_SUB`] or [`RETAIN_DO_NOT_SEND`].
+    pub retain_handling: u8,
+}
+
+impl SubscribeOptions {
+    /// Options with this QoS (0, 1, 2 or a [`QoS`]) and MQTT 5's defaults; fails for another QoS.
+    pub fn new(qos: impl IntoQos) -> Result<SubscribeOptions> {
+        Ok(SubscribeOptions {
+            qos: qos.into_qos()?,
+            ..SubscribeOptions::default()
+        })
+    }
+
+    /// Fails for a Retain Handling other than 0, 1, 2 (Paho raises `AssertionError`).
+    pub fn check(&self) -> Result<()> {
+        if self.retain_handling > RETAIN_DO_NOT_SEND {
+            return Err(Error::invalid(
+                "retain_handling",
+                format!("{} is not 0, 1 or 2", self.retain_handling),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The subscription options byte of an MQTT 5 SUBSCRIBE: `retainHandling << 4 | rap << 3 | nl << 2
+    /// | qos`.
+    pub fn byte(&self) -> u8 {
+        (self.retain_handling & 0x03) << 4
+            | u8::from(self.retain_as_published) << 3
+            | u8::from(self.no_local) << 2
+            | self.qos as u8
+    }
+
+    /// The options an MQTT 5 options byte holds; `None` for reserved bits set, QoS 3 or Retain
+    /// Handling 3.
+    pub fn from_byte(b: u8) -> Option<SubscribeOptions> {
+        let qos = match b & 0x03 {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            2 => QoS::ExactlyOnce,
+            _ => return None,
+        };
+        let retain_handling = (b >> 4) & 0x03;
+        if b & 0xc0 != 0 || retain_handling == 3 {
+            return None;
+        }
+        Some(SubscribeOptions {
+            qos,
+            no_local: b & 0x04 != 0,
+            retain_as_published: b & 0x08 != 0,
+            retain_handling,
+        })
+    }
+}
+
+impl From<QoS> for SubscribeOptions {
+    fn from(qos: QoS) -> SubscribeOptions {
+        SubscribeOptions {
+            qos,
+            ..SubscribeOptions::default()
+        }
+    }
+}
+
+/// Paho's `str()`: `{QoS=1, noLocal=False, retainAsPublished=False, retainHandling=0}`.
+impl fmt::Display for SubscribeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let py = |b: bool| if b { "True" } else { "False" };
+        write!(
+            f,
+            "{{QoS={}, noLocal={}, retainAsPublished={}, retainHandling={}}}",
+            self.qos as u8,
+            py(self.no_local),
+            py(self.retain_as_published),
+            self.retain_handling
+        )
+    }
+}
+
 /// A QoS given as Python gives it (the integers 0, 1, 2) or as [`QoS`].
 ///
 /// ```
