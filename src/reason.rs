@@ -1,14 +1,19 @@
-//! `ReasonCode` and `Properties`: the MQTT 5 vocabulary that Paho's VERSION2 callbacks use for every
-//! protocol version. On MQTT 3.1/3.1.1 the 3.x return codes are mapped to reason codes (as Paho does) and
-//! `Properties` is always empty.
+//! `ReasonCode`: the MQTT 5 vocabulary that Paho's VERSION2 callbacks use for every protocol version. On
+//! MQTT 3.1/3.1.1 the 3.x return codes are mapped to reason codes, as Paho does.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use crate::error::{Error, Result};
+use crate::properties::PacketTypes;
 
 /// A reason code, as passed to `on_connect`, `on_disconnect`, `on_publish`, `on_subscribe`.
 ///
 /// Its [`Display`](fmt::Display) is Paho's name for the code (`"Success"`, `"Not authorized"`, ...), so
-/// `println!("Connected with result code {rc}")` prints what the Python script prints. It compares equal to
-/// its numeric value.
+/// `println!("Connected with result code {rc}")` prints what the Python script prints. As in Paho, it
+/// compares equal to its numeric value, to its name, and to another reason code of the same value, and
+/// orders by value; its [`Debug`](fmt::Debug) is Paho's `repr()`.
 ///
 /// ```
 /// use pahoish::ReasonCode;
@@ -19,8 +24,10 @@ use std::fmt;
 /// let refused = ReasonCode::connack(5);
 /// assert_eq!((refused.value(), refused.to_string().as_str()), (135, "Not authorized"));
 /// assert!(refused.is_failure());
+/// assert!(refused == "Not authorized" && refused > 0x80);
+/// assert_eq!(format!("{refused:?}"), "ReasonCode(Connack, 'Not authorized')");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 pub struct ReasonCode {
     value: u8,
     packet_type: u8,
@@ -78,6 +85,62 @@ impl ReasonCode {
             0x87 => 5,
             other => other,
         }
+    }
+
+    /// The reason code called `name` in a packet of `packet_type` (Paho's `ReasonCode(packetType,
+    /// aName)`); fails for a name the packet type does not have. `"Success"` in a DISCONNECT is
+    /// `"Normal disconnection"`, as in Paho.
+    ///
+    /// ```
+    /// use pahoish::{PacketTypes, ReasonCode};
+    /// let rc = ReasonCode::from_name(PacketTypes::DISCONNECT, "Disconnect with will message")?;
+    /// assert_eq!(rc.value(), 4);
+    /// assert!(ReasonCode::from_name(PacketTypes::PUBACK, "Banned").is_err());
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn from_name(packet_type: PacketTypes, name: &str) -> Result<ReasonCode> {
+        let name = if packet_type == PacketTypes::DISCONNECT && name == "Success" {
+            "Normal disconnection"
+        } else {
+            name
+        };
+        (0..=u8::MAX)
+            .map(|v| ReasonCode::new(packet_type as u8, v))
+            .find(|rc| rc.is_valid() && rc.name() == name)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "reasoncode",
+                    format!("{name:?} is not a reason code of {}", packet_type.name()),
+                )
+            })
+    }
+
+    /// The reason code `value` in a packet of `packet_type`, checked as Paho checks it: fails for a
+    /// value the packet type does not have.
+    ///
+    /// ```
+    /// use pahoish::{PacketTypes, ReasonCode};
+    /// assert!(ReasonCode::checked(PacketTypes::DISCONNECT, 0x04).is_ok());
+    /// assert!(ReasonCode::checked(PacketTypes::PUBACK, 0x04).is_err());
+    /// ```
+    pub fn checked(packet_type: PacketTypes, value: u8) -> Result<ReasonCode> {
+        let rc = ReasonCode::new(packet_type as u8, value);
+        if rc.is_valid() {
+            Ok(rc)
+        } else {
+            Err(Error::invalid(
+                "reasoncode",
+                format!(
+                    "{value:#04x} is not a reason code of {}",
+                    packet_type.name()
+                ),
+            ))
+        }
+    }
+
+    /// Whether MQTT 5 defines this value for this packet type.
+    pub fn is_valid(&self) -> bool {
+        valid_in(self.value).contains(&self.packet_type)
     }
 
     /// Success, as reported by `on_publish` for an acknowledged (or, at QoS 0, written) message.
@@ -170,6 +233,91 @@ impl ReasonCode {
     }
 }
 
+/// Which packet types (by number) a reason code value exists in, as MQTT 5 (and Paho's table) define.
+fn valid_in(value: u8) -> &'static [u8] {
+    const CONNACK_DISCONNECT: &[u8] = &[2, 14];
+    match value {
+        0x00 => &[2, 4, 5, 6, 7, 9, 11, 14, 15],
+        0x01 | 0x02 => &[9],
+        0x04 => &[14],
+        0x10 => &[4, 5],
+        0x11 => &[11],
+        0x18 | 0x19 => &[15],
+        0x80 | 0x83 | 0x87 => &[2, 4, 5, 9, 11, 14],
+        0x81 | 0x82 | 0x89 | 0x8c | 0x95 | 0x9a | 0x9b | 0x9c | 0x9d | 0x9f => CONNACK_DISCONNECT,
+        0x84..=0x86 | 0x88 | 0x8a => &[2],
+        0x8b | 0x8d | 0x8e | 0x93 | 0x94 | 0x96 | 0x98 | 0xa0 => &[14],
+        0x8f => &[9, 11, 14],
+        0x90 => &[2, 4, 5, 14],
+        0x91 => &[4, 5, 9, 11],
+        0x92 => &[6, 7],
+        0x97 => &[2, 4, 5, 9, 14],
+        0x99 => &[4, 5, 14],
+        0x9e | 0xa1 | 0xa2 => &[9, 14],
+        _ => &[],
+    }
+}
+
+/// Paho's `repr()`: `ReasonCode(Puback, 'Success')`.
+impl fmt::Debug for ReasonCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let packet = PacketTypes::from_u8(self.packet_type).map_or("Unknown", PacketTypes::name);
+        write!(f, "ReasonCode({packet}, '{}')", self.name())
+    }
+}
+
+/// Equal when the values are, whatever the packet types, as in Paho.
+impl PartialEq for ReasonCode {
+    fn eq(&self, other: &ReasonCode) -> bool {
+        self.value == other.value
+    }
+}
+
+impl Eq for ReasonCode {}
+
+impl Hash for ReasonCode {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.value.hash(state);
+    }
+}
+
+impl PartialOrd for ReasonCode {
+    fn partial_cmp(&self, other: &ReasonCode) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// By value, as in Paho.
+impl Ord for ReasonCode {
+    fn cmp(&self, other: &ReasonCode) -> Ordering {
+        self.value.cmp(&other.value)
+    }
+}
+
+impl PartialEq<str> for ReasonCode {
+    fn eq(&self, other: &str) -> bool {
+        self.name() == other
+    }
+}
+
+impl PartialEq<&str> for ReasonCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
+impl PartialOrd<u8> for ReasonCode {
+    fn partial_cmp(&self, other: &u8) -> Option<Ordering> {
+        Some(self.value.cmp(other))
+    }
+}
+
+impl PartialOrd<i32> for ReasonCode {
+    fn partial_cmp(&self, other: &i32) -> Option<Ordering> {
+        Some(i32::from(self.value).cmp(other))
+    }
+}
+
 impl fmt::Display for ReasonCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -239,5 +387,45 @@ mod tests {
             "Keep alive timeout"
         );
         assert_eq!(ReasonCode::puback_success().to_string(), "Success");
+    }
+
+    #[test]
+    fn every_name_round_trips_through_its_packet_types_as_in_pahos_table() {
+        let mut pairs = 0;
+        for value in 0..=u8::MAX {
+            for &t in valid_in(value) {
+                let packet = PacketTypes::from_u8(t).unwrap();
+                let rc = ReasonCode::checked(packet, value).unwrap();
+                assert_ne!(rc.name(), "Unknown reason code", "{value:#x}");
+                assert_eq!(
+                    ReasonCode::from_name(packet, rc.name()).unwrap().value(),
+                    value
+                );
+                pairs += 1;
+            }
+        }
+        // Paho 2.2's table: 43 values, 95 (value, packet type) pairs.
+        assert_eq!(
+            (0..=u8::MAX).filter(|v| !valid_in(*v).is_empty()).count(),
+            43
+        );
+        assert_eq!(pairs, 95);
+        assert!(ReasonCode::checked(PacketTypes::CONNACK, 0x8b).is_err());
+        assert_eq!(
+            ReasonCode::from_name(PacketTypes::DISCONNECT, "Success").unwrap(),
+            ReasonCode::disconnect(0)
+        );
+    }
+
+    #[test]
+    fn compares_and_prints_as_paho() {
+        let rc = ReasonCode::new(4, 0x10);
+        assert_eq!(
+            format!("{rc:?}"),
+            "ReasonCode(Puback, 'No matching subscribers')"
+        );
+        assert!(rc == 16 && rc == 16u8 && rc == "No matching subscribers");
+        assert!(rc < 0x80 && rc > 0 && ReasonCode::new(9, 0x80) > rc);
+        assert_eq!(ReasonCode::new(4, 0), ReasonCode::new(14, 0));
     }
 }
