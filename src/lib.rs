@@ -131,8 +131,9 @@ pub use topic::{
     topic_matches_sub, validate_filter, validate_topic, SubscribeTopics, UnsubscribeTopics,
 };
 pub use types::{
-    CertReqs, ConnectFlags, DisconnectFlags, IntoQos, LogLevel, MQTTv31, MQTTv311, MQTTv5,
-    Protocol, Proxy, ProxyType, QoS, Seconds, SubscribeOptions, TlsOptions, TlsVersion, Transport,
-    MQTT_LOG_DEBUG, MQTT_LOG_ERR, MQTT_LOG_INFO, MQTT_LOG_NOTICE, MQTT_LOG_WARNING,
-    RETAIN_DO_NOT_SEND, RETAIN_SEND_IF_NEW_SUB, RETAIN_SEND_ON_SUBSCRIBE,
+    CertReqs, CleanStart, ConnectFlags, DisconnectFlags, IntoQos, LogLevel, MQTTv31, MQTTv311,
+    MQTTv5, Protocol, Proxy, ProxyType, QoS, Seconds, SubscribeOptions, TlsOptions, TlsVersion,
+    Transport, MQTT_CLEAN_START_FIRST_ONLY, MQTT_LOG_DEBUG, MQTT_LOG_ERR, MQTT_LOG_INFO,
+    MQTT_LOG_NOTICE, MQTT_LOG_WARNING, RETAIN_DO_NOT_SEND, RETAIN_SEND_IF_NEW_SUB,
+    RETAIN_SEND_ON_SUBSCRIBE,
 };

@@ -373,6 +373,40 @@ pub const MQTTv311: Protocol = Protocol::V311;
 /// `MQTTv5`: MQTT 5 (protocol level 5); not supported by this version.
 pub const MQTTv5: Protocol = Protocol::V5;
 
+/// MQTT 5's Clean Start flag for [`ConnectOptions::clean_start`](crate::ConnectOptions::clean_start)
+/// (Paho's `clean_start=`: `True`, `False` or `MQTT_CLEAN_START_FIRST_ONLY`).
+///
+/// ```
+/// use pahoish::{CleanStart, MQTT_CLEAN_START_FIRST_ONLY};
+/// assert_eq!(CleanStart::from(true), CleanStart::Always);
+/// assert_eq!(CleanStart::default(), MQTT_CLEAN_START_FIRST_ONLY);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CleanStart {
+    /// `False`: every CONNECT continues the session the server kept, if any.
+    Never,
+    /// `True`: every CONNECT starts a new session.
+    Always,
+    /// `MQTT_CLEAN_START_FIRST_ONLY` (Paho's default): a new session on the CONNECTs of one `connect()`
+    /// until the first CONNACK arrives (accepting or refusing), then the session continues on every
+    /// reconnect. Each `connect()` starts over.
+    #[default]
+    FirstOnly,
+}
+
+impl From<bool> for CleanStart {
+    fn from(clean: bool) -> CleanStart {
+        if clean {
+            CleanStart::Always
+        } else {
+            CleanStart::Never
+        }
+    }
+}
+
+/// `MQTT_CLEAN_START_FIRST_ONLY`: see [`CleanStart::FirstOnly`].
+pub const MQTT_CLEAN_START_FIRST_ONLY: CleanStart = CleanStart::FirstOnly;
+
 /// MQTT 5's Retain Handling, as Paho names it: send retained messages on every subscribe (0, the
 /// default).
 pub const RETAIN_SEND_ON_SUBSCRIBE: u8 = 0;

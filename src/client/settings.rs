@@ -42,6 +42,8 @@ pub(crate) struct Settings {
     pub ws_headers: Vec<(String, String)>,
     pub proxy: Option<Proxy>,
     pub connect_timeout: Duration,
+    /// `connect_with`'s `bind_address` and `bind_port`; `None`: the system chooses.
+    pub bind: Option<(String, u16)>,
     /// The builder's, kept for `reinitialise`.
     pub reconnect_on_failure: bool,
 }
@@ -72,6 +74,7 @@ impl Settings {
             ws_headers: Vec::new(),
             proxy: None,
             connect_timeout: Duration::from_secs(5),
+            bind: None,
             reconnect_on_failure,
         }
     }
@@ -94,6 +97,7 @@ impl Settings {
                 ws_path: self.ws_path.clone(),
                 ws_headers: self.ws_headers.clone(),
                 proxy: self.proxy.clone(),
+                bind: self.bind.clone(),
             },
             timeout: self.connect_timeout,
         })

@@ -20,7 +20,14 @@ impl Engine {
     /// Connecting blocks (up to the plan's timeout per step) without holding a lock, so `disconnect()`,
     /// or `loop_stop()` for the loop's own reconnects (`from_loop`), can land meanwhile. Then the new
     /// connection is closed unused, before CONNECT: it was asked for by nobody any more.
+    ///
+    /// One thread opens at a time. A second one (`connect()` on a user's thread while the `loop_start`
+    /// thread connects after `connect_async`, or the other way round) waits for the first and, if that
+    /// produced a connection, uses it rather than opening another beside it.
     pub(crate) fn open_connection(&self, h: &dyn Handler, from_loop: bool) -> Result<()> {
+        let Some(_opening) = self.claim_opening() else {
+            return Ok(());
+        };
         h.notify(Notice::PreConnect);
         let plan = h.plan()?;
         if let Some(old) = self.take_stream() {
@@ -50,6 +57,24 @@ impl Engine {
         Ok(())
     }
 
+    /// Waits while another thread opens a connection, then claims the right to open one; `None` when
+    /// the other thread's opening produced a connection meanwhile (use that one).
+    fn claim_opening(&self) -> Option<Opening<'_>> {
+        let mut st = self.state();
+        let before = st.opened;
+        let mut waited = false;
+        while st.opening {
+            waited = true;
+            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        // Only the count is compared: `io` may not be taken under `state` (lock order).
+        if waited && st.opened != before {
+            return None;
+        }
+        st.opening = true;
+        Some(Opening { engine: self })
+    }
+
     /// Hands a freshly connected stream to the loop and queues CONNECT on it.
     fn install_stream(&self, h: &dyn Handler, stream: Box<dyn NetStream>, connect: &Connect) {
         let fd = stream.raw_fd();
@@ -57,9 +82,9 @@ impl Engine {
             let mut io = self.io();
             io.reset(ErrorCode::ConnLost);
             io.stream = Some(stream);
-            self.state()
-                .session
-                .connection_opened(connect, Instant::now());
+            let mut st = self.state();
+            st.opened += 1;
+            st.session.connection_opened(connect, Instant::now());
         }
         self.cv.notify_all();
         h.notify(Notice::SocketOpen(fd));
@@ -163,5 +188,18 @@ impl Engine {
                     "could not create the loop's wake-up socket pair",
                 ))
             })
+    }
+}
+
+/// The right to open a connection, held while one thread opens; dropping it (however the opening
+/// ends) lets a waiting thread go on.
+struct Opening<'a> {
+    engine: &'a Engine,
+}
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        self.engine.state().opening = false;
+        self.engine.cv.notify_all();
     }
 }

@@ -105,6 +105,12 @@ pub(crate) struct State {
     read_coalescing: Duration,
     /// `disconnect()` was called: the loop ends once the connection is closed.
     disconnect_requested: bool,
+    /// A thread is opening a connection (`connection::Opening`): another one waits for it instead of
+    /// opening a second connection beside it.
+    opening: bool,
+    /// Connections installed so far: a thread that waited for another's opening sees whether it
+    /// produced one.
+    opened: u64,
 }
 
 impl State {
@@ -121,6 +127,8 @@ impl State {
             reconnect_on_failure,
             read_coalescing: READ_COALESCING,
             disconnect_requested: false,
+            opening: false,
+            opened: 0,
         }
     }
 }

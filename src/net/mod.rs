@@ -9,7 +9,7 @@
 //! Layers nest in this order, each on the one before: TCP (maybe through a proxy), TLS, websocket.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use crate::types::{Proxy, Transport};
 
 pub(crate) use poll::{poll, wait_for_wake, Waker};
 
+mod bind;
 mod poll;
 pub(crate) mod proxy;
 #[cfg(feature = "tls")]
@@ -147,6 +148,9 @@ pub(crate) struct Target {
     pub ws_headers: Vec<(String, String)>,
     /// The proxy from `proxy_set`; when `None`, the `mqtt_proxy` environment variable is consulted.
     pub proxy: Option<Proxy>,
+    /// The local address and port to connect from (Paho's `bind_address`, `bind_port`): `None` to
+    /// let the system choose; an empty address is any address, port 0 any port.
+    pub bind: Option<(String, u16)>,
 }
 
 impl Target {
@@ -197,7 +201,7 @@ pub(crate) fn open(target: &Target, timeout: Duration) -> Result<Box<dyn NetStre
     };
     let tcp = match proxy {
         Some(p) => proxy::connect(p, &target.host, target.port, timeout)?,
-        None => connect_tcp(&target.host, target.port, timeout)?,
+        None => connect_tcp_from(&target.host, target.port, timeout, target.bind.as_ref())?,
     };
     // The handshakes below run on the blocking socket with a timeout on each read and write. The handle
     // kept here shares the socket (a dup'ed descriptor: same flags, same options), so the socket can be
@@ -311,9 +315,36 @@ pub(crate) fn set_int_option(
 /// (zero: the system's own limit), with TCP_NODELAY (MQTT packets are small and latency matters, as in
 /// Paho). The stream is left blocking: [`open`] makes it non-blocking once every layer is on.
 pub(crate) fn connect_tcp(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
+    connect_tcp_from(host, port, timeout, None)
+}
+
+/// [`connect_tcp`] from the local address `bind` (host or address, and port; see `Target::bind`),
+/// taking for each broker address the local address of the same family.
+fn connect_tcp_from(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    bind: Option<&(String, u16)>,
+) -> io::Result<TcpStream> {
+    let locals: Vec<SocketAddr> = match bind {
+        None => Vec::new(),
+        Some((addr, port)) if addr.is_empty() => vec![
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, *port)),
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, *port)),
+        ],
+        Some((addr, port)) => (addr.as_str(), *port).to_socket_addrs()?.collect(),
+    };
     let mut last_err = None;
     for addr in (host, port).to_socket_addrs()? {
-        let attempt = if timeout.is_zero() {
+        let attempt = if bind.is_some() {
+            match locals.iter().find(|l| l.is_ipv4() == addr.is_ipv4()) {
+                Some(local) => bind::connect_from(&addr, local, timeout),
+                None => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("bind_address has no address of {addr}'s family"),
+                )),
+            }
+        } else if timeout.is_zero() {
             TcpStream::connect(addr)
         } else {
             TcpStream::connect_timeout(&addr, timeout)

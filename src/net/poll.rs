@@ -37,11 +37,7 @@ pub(crate) fn poll(
             revents: 0,
         },
     ];
-    let ms: libc::c_int = match timeout {
-        None => -1,
-        // Round up, so a deadline 0.3 ms away does not turn into a busy loop of zero-length waits.
-        Some(t) => t.as_micros().div_ceil(1000).min(libc::c_int::MAX as u128) as libc::c_int,
-    };
+    let ms = poll_ms(timeout);
     // SAFETY: `fds` is a valid, initialised array of two pollfd structs that outlives the call, and its
     // length is passed alongside it; poll(2) writes only the `revents` fields.
     #[allow(unsafe_code)]
@@ -59,6 +55,38 @@ pub(crate) fn poll(
         readable: fds[0].revents & (libc::POLLIN | bad) != 0,
         woken: fds[1].revents & libc::POLLIN != 0,
     })
+}
+
+/// poll(2)'s timeout for `timeout` (`None`: no limit), rounded up, so that a deadline 0.3 ms away does
+/// not turn into a busy loop of zero-length waits.
+fn poll_ms(timeout: Option<Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(t) => t.as_micros().div_ceil(1000).min(libc::c_int::MAX as u128) as libc::c_int,
+    }
+}
+
+/// Waits until `sock` is writable (a non-blocking connect finished, well or not) or `timeout` passes;
+/// returns whether it is. Waits again after an interruption, with the whole timeout: a connect is
+/// rare enough that a longer wait after a signal does no harm.
+pub(crate) fn wait_writable(sock: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
+    let mut fd = libc::pollfd {
+        fd: sock,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `fd` is one valid pollfd that outlives the call; poll(2) writes only `revents`.
+        #[allow(unsafe_code)]
+        let n = unsafe { libc::poll(&mut fd, 1, poll_ms(timeout)) };
+        if n >= 0 {
+            return Ok(n > 0);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
 }
 
 /// Sleeps for `wait`, or less if the wake-up channel has a byte (which stays there for the next
