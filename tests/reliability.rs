@@ -42,3 +42,57 @@ fn loop_start_before_connect_opens_one_connection() {
         assert_eq!(connects, 1, "round {round}: {connects} CONNECTs");
     }
 }
+
+/// Two clients with one client id take the session from each other at every connect. Paho starts its
+/// backoff over at each CONNACK and so reconnects every `min_delay` for ever; here the backoff keeps
+/// doubling while connections end soon after their CONNACK, and the log says once that another client
+/// probably uses the same id. With a 20 ms minimum, a reset at every CONNACK would make dozens of
+/// connections in the 1.5 s watched; doubling makes at most about seven per client.
+#[test]
+fn two_clients_with_one_id_back_off_instead_of_storming_and_the_log_says_why() {
+    use pahoish::LogLevel;
+    use std::time::Instant;
+
+    let broker = TestBroker::start().expect("TestBroker");
+    let (warn_tx, warn_rx) = mpsc::channel();
+    let clients: Vec<Client> = (0..2)
+        .map(|_| {
+            let c = Client::new("same-id");
+            c.reconnect_delay_set(Duration::from_millis(20), Duration::from_secs(2))
+                .expect("reconnect_delay_set");
+            let tx = warn_tx.clone();
+            c.on_log(move |_, _, level, line| {
+                if level == LogLevel::Warning && line.contains("same client id") {
+                    let _ = tx.send(line.to_owned());
+                }
+            });
+            c.connect_async("127.0.0.1", broker.port(), 60)
+                .expect("connect_async");
+            c.loop_start().expect("loop_start");
+            c
+        })
+        .collect();
+    let line = warn_rx
+        .recv_timeout(WAIT)
+        .expect("no warning about the client id");
+    assert!(line.contains("soon after accepting"), "{line}");
+    let watched = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < watched {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for c in &clients {
+        let _ = c.disconnect();
+        c.loop_stop().expect("loop_stop");
+    }
+    let connects = broker
+        .packets("same-id")
+        .iter()
+        .filter(|(d, p)| *d == Direction::Received && p.name() == "CONNECT")
+        .count();
+    assert!(
+        connects <= 20,
+        "{connects} CONNECTs from two clients: the backoff did not grow"
+    );
+    // Once per run of short-lived connections, per client: not a line per reconnect.
+    assert!(warn_rx.try_iter().count() <= 1, "the warning was repeated");
+}

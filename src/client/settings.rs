@@ -507,8 +507,14 @@ impl<U: Send + 'static> Client<U> {
     pub fn message_retry_set(&self, _retry: u32) {}
 
     /// The reconnect backoff of `loop_forever`/`loop_start`: the first wait is `min_delay`, doubled after
-    /// each failed attempt up to `max_delay`, and back to `min_delay` after a successful CONNACK.
-    /// Defaults to 1 and 120 seconds. Takes seconds (`1`, `0.5`) or a `Duration`.
+    /// each attempt up to `max_delay`, each wait spread by ±25% (so that clients dropped together do not
+    /// come back together). Defaults to 1 and 120 seconds. Takes seconds (`1`, `0.5`) or a `Duration`.
+    ///
+    /// Unlike Paho, which starts over from `min_delay` at every accepted CONNACK, the backoff starts
+    /// over only once a connection has stayed up for 10 seconds: a broker that accepts the client and
+    /// drops it at once (another client with the same id, a message it refuses) is not hammered once a
+    /// second. After three such connections in a row the log says (once, as a warning) that another
+    /// client probably uses the same client id.
     ///
     /// ```
     /// let client = pahoish::Client::new("");

@@ -5,6 +5,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::backoff::Closed;
 use super::{Engine, Handler, Notice};
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::{self, NetStream, Waker};
@@ -126,6 +127,20 @@ impl Engine {
         };
         let props = Properties::default();
         h.notify(Notice::Disconnect(DisconnectFlags::default(), rc, &props));
+        let closed = match reason {
+            // Our own disconnect() says nothing about the broker.
+            None => self.state().backoff.ended_by_us(),
+            Some(_) => self.state().backoff.closed(Instant::now()),
+        };
+        if let Closed::ShortLived(n) = closed {
+            h.log(
+                LogLevel::Warning,
+                &format!(
+                    "The broker closed the last {n} connections soon after accepting them: another \
+                     client is probably using the same client id"
+                ),
+            );
+        }
         self.cv.notify_all();
     }
 

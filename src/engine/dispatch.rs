@@ -1,5 +1,7 @@
 //! The session's events turned into notices for the client's callbacks.
 
+use std::time::Instant;
+
 use super::{Engine, Handler, Notice};
 use crate::error::{Error, Result};
 use crate::properties::Properties;
@@ -21,7 +23,7 @@ impl Engine {
             for event in events.drain(..) {
                 match event {
                     Event::Connected { session_present } => {
-                        self.state().backoff.delay = None;
+                        self.state().backoff.connected(Instant::now());
                         let flags = ConnectFlags { session_present };
                         h.notify(Notice::Connect(flags, ReasonCode::connack(0), &props));
                         self.state().session.after_connect(session_present);

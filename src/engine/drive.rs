@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rand::Rng;
+
 use super::io::WriteOutcome;
 use super::{relock, wants_write, Engine, Handler, LoopGuard, Notice};
 use crate::completion::{in_callback_of, not_in_callback, panic_message};
@@ -154,19 +156,10 @@ impl Engine {
         false
     }
 
-    /// Waits before a reconnect: `min_delay`, doubled per failed attempt up to `max_delay`; cut short by
-    /// `disconnect()` and `loop_stop()`.
+    /// Waits before a reconnect (see `backoff`); cut short by `disconnect()` and `loop_stop()`.
     fn backoff_wait(&self, h: &dyn Handler) {
-        let delay = {
-            let mut st = self.state();
-            let b = &mut st.backoff;
-            let d = match b.delay {
-                None => b.min,
-                Some(d) => d.checked_mul(2).unwrap_or(b.max).min(b.max),
-            };
-            b.delay = Some(d);
-            d
-        };
+        let spread = rand::thread_rng().gen_range(0.75..=1.25);
+        let delay = self.state().backoff.next_wait(spread);
         h.log(
             LogLevel::Debug,
             &format!("Reconnecting in {:.3} s", delay.as_secs_f64()),

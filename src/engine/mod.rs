@@ -16,6 +16,7 @@
 //! and the loop's runtime); neither is held while a notice runs the user's code, and only the engine
 //! takes `io`.
 
+mod backoff;
 mod connection;
 mod dispatch;
 mod drive;
@@ -29,6 +30,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use backoff::Backoff;
 
 use crate::completion::PublishSignal;
 use crate::error::{ErrorCode, Result};
@@ -88,14 +91,6 @@ pub(crate) trait Handler {
     }
 }
 
-/// The reconnect backoff of `loop_forever`/`loop_start`.
-struct Backoff {
-    min: Duration,
-    max: Duration,
-    /// The last wait; the next one doubles it. `None` after a successful CONNACK.
-    delay: Option<Duration>,
-}
-
 /// The session and the loop's runtime, behind the `state` lock.
 pub(crate) struct State {
     pub(crate) session: Session,
@@ -114,16 +109,12 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// A new client's: a new session, Paho's backoff (1 s doubling to 120 s), the default read
+    /// A new client's: a new session, Paho's backoff limits (1 s doubling to 120 s), the default read
     /// coalescing.
     fn new(cfg: SessionConfig, reconnect_on_failure: bool) -> State {
         State {
             session: Session::new(cfg, std::time::Instant::now()),
-            backoff: Backoff {
-                min: Duration::from_secs(1),
-                max: Duration::from_secs(120),
-                delay: None,
-            },
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(120)),
             reconnect_on_failure,
             read_coalescing: READ_COALESCING,
             disconnect_requested: false,
@@ -278,7 +269,7 @@ mod tests {
         {
             let st = engine.state();
             assert_eq!(
-                (st.backoff.min, st.backoff.max, st.backoff.delay),
+                (st.backoff.min, st.backoff.max, st.backoff.delay()),
                 (Duration::from_secs(1), Duration::from_secs(120), None)
             );
             assert!(st.reconnect_on_failure && !st.disconnect_requested);
