@@ -62,7 +62,8 @@ impl Backoff {
             Some(d) => d.checked_mul(2).unwrap_or(self.max).min(self.max),
         };
         self.delay = Some(d);
-        d.mul_f64(spread.clamp(0.75, 1.25)).clamp(self.min, self.max)
+        d.mul_f64(spread.clamp(0.75, 1.25))
+            .clamp(self.min, self.max)
     }
 
     /// A CONNACK accepted the connection at `now`.

@@ -28,6 +28,21 @@ impl<S: Read + Write + AsRawFd + Send + fmt::Debug + 'static> Socket for S {}
 /// The largest binary message one write sends; the loop writes the rest in the next call.
 const MAX_WRITE: usize = 1024 * 1024;
 
+/// The largest frame or message accepted: one MQTT packet of the largest size, fixed header included.
+const MAX_MESSAGE: usize = MAX_REMAINING_LENGTH + 5;
+
+/// Runs a call into tungstenite, turning a panic in it into an error: the loop then closes the
+/// connection and reports it, where an unwinding network thread would leave the client hung.
+fn guarded<T>(what: &str, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let why = crate::completion::panic_message(p.as_ref());
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("websocket {what} failed: {why}"),
+        ))
+    })
+}
+
 /// Upgrades the blocking `stream` to a websocket with the `mqtt` subprotocol.
 pub(crate) fn handshake<S: Socket>(
     target: &Target,
@@ -55,10 +70,13 @@ pub(crate) fn handshake<S: Socket>(
         };
         headers.insert(name, value);
     }
-    // No limits of tungstenite's own: MQTT's packet limit applies, and a message may hold several.
+    // A frame or message may hold at most one largest MQTT packet. tungstenite checks a frame's
+    // declared length against this before it allocates, so a hostile length is an error rather than
+    // an allocation of that size (or a panic: "capacity overflow"), and so is a message assembled
+    // from fragments that never ends.
     let config = WebSocketConfig::default()
-        .max_message_size(None)
-        .max_frame_size(None);
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE));
     let fd = stream.as_raw_fd();
     match tungstenite::client::client_with_config(request, stream, Some(config)) {
         Ok((ws, _response)) => Ok(WsStream {
@@ -119,6 +137,12 @@ fn io_error(e: tungstenite::Error) -> io::Error {
 
 impl<S: Socket> Read for WsStream<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        guarded("read", || self.read_unguarded(buf))
+    }
+}
+
+impl<S: Socket> WsStream<S> {
+    fn read_unguarded(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pending.is_empty() {
             match self.ws.read() {
                 Ok(Message::Binary(data)) => self.pending = data,
@@ -147,6 +171,20 @@ impl<S: Socket> Read for WsStream<S> {
 
 impl<S: Socket> Write for WsStream<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        guarded("write", || self.write_unguarded(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        guarded("flush", || {
+            self.ws.flush().map_err(io_error)?;
+            self.unflushed = false;
+            Ok(())
+        })
+    }
+}
+
+impl<S: Socket> WsStream<S> {
+    fn write_unguarded(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.unflushed {
             // Nothing new until the last message is on the socket: the loop keeps the rest.
             self.flush()?;
@@ -169,12 +207,6 @@ impl<S: Socket> Write for WsStream<S> {
             Err(e) => return Err(io_error(e)),
         }
         Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.ws.flush().map_err(io_error)?;
-        self.unflushed = false;
-        Ok(())
     }
 }
 
@@ -204,5 +236,75 @@ impl<S: Socket> NetStream for WsStream<S> {
 
     fn close(&mut self) {
         let _ = self.ws.close(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Transport;
+    use std::net::{TcpListener, TcpStream};
+    use tungstenite::handshake::server::{Request, Response};
+
+    /// A websocket server on loopback that accepts the upgrade with the `mqtt` subprotocol and then
+    /// writes `raw` bytes as they are (a hostile frame); returns the client's stream.
+    fn client_facing(raw: &'static [u8]) -> (WsStream<TcpStream>, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (sock, _) = listener.accept().unwrap();
+            // tungstenite's callback type returns its large error response by value.
+            #[allow(clippy::result_large_err)]
+            let accept = |_: &Request, mut response: Response| {
+                response
+                    .headers_mut()
+                    .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+                Ok(response)
+            };
+            let mut ws = tungstenite::accept_hdr(sock, accept).unwrap();
+            ws.get_mut().write_all(raw).unwrap();
+            // Keep the socket open until the client gave up on the frame.
+            let _ = ws.read();
+        });
+        let target = Target {
+            transport: Transport::Websockets,
+            ws: None,
+            host: "127.0.0.1".into(),
+            port,
+            tls: None,
+            ws_path: "/mqtt".into(),
+            ws_headers: Vec::new(),
+            proxy: None,
+            bind: None,
+        };
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let ws = handshake(&target, tcp, Duration::from_secs(10)).unwrap();
+        (ws, server)
+    }
+
+    #[test]
+    fn a_frame_claiming_more_than_an_mqtt_packet_is_an_error_not_a_panic_or_an_allocation() {
+        for raw in [
+            // A binary frame claiming 2^63 - 1 bytes: tungstenite panicked ("capacity overflow").
+            &[0x82, 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..],
+            // 2^40 bytes: the allocation aborted the process.
+            &[0x82, 0x7f, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00][..],
+        ] {
+            let (mut ws, server) = client_facing(raw);
+            let mut buf = [0u8; 64];
+            let e = ws.read(&mut buf).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+            assert!(matches!(ws.error(e), Error::Protocol { .. }));
+            drop(ws);
+            server.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_panic_inside_the_websocket_library_becomes_an_error() {
+        let e = guarded("read", || -> io::Result<()> { panic!("capacity overflow") }).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("capacity overflow"), "{e}");
     }
 }
