@@ -373,6 +373,21 @@ pub const MQTTv311: Protocol = Protocol::V311;
 /// `MQTTv5`: MQTT 5 (protocol level 5); not supported by this version.
 pub const MQTTv5: Protocol = Protocol::V5;
 
+/// Checks a string MQTT sends as UTF-8 (a client id, a user name): at most 65,535 bytes and no
+/// U+0000, which MQTT forbids in every string ([MQTT-1.5.3-2]).
+pub(crate) fn check_mqtt_string(name: &'static str, s: &str) -> Result<()> {
+    if s.len() > 65_535 {
+        return Err(Error::invalid(name, "must be at most 65535 bytes of UTF-8"));
+    }
+    if s.contains('\0') {
+        return Err(Error::invalid(
+            name,
+            "must not contain the NUL character (U+0000)",
+        ));
+    }
+    Ok(())
+}
+
 /// MQTT 5's Clean Start flag for [`ConnectOptions::clean_start`](crate::ConnectOptions::clean_start)
 /// (Paho's `clean_start=`: `True`, `False` or `MQTT_CLEAN_START_FIRST_ONLY`).
 ///

@@ -433,6 +433,33 @@ fn common_cases() -> Vec<Case> {
             MQTT_ERR_INVAL
         ),
         case!(
+            |_c: &Client| Client::builder().client_id("a\0b").build(),
+            Error::InvalidArgument {
+                name: "client_id",
+                ..
+            },
+            "NUL character",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.reinitialise("a\0b", true, ()),
+            Error::InvalidArgument {
+                name: "client_id",
+                ..
+            },
+            "NUL character",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.username_pw_set("u\0", None),
+            Error::InvalidArgument {
+                name: "username",
+                ..
+            },
+            "NUL character",
+            MQTT_ERR_INVAL
+        ),
+        case!(
             |_c: &Client| Client::builder().protocol(MQTTv5).build(),
             Error::NotSupported(_),
             "MQTT 5",

@@ -3,7 +3,7 @@
 use super::Client;
 use crate::error::{Error, Result};
 use crate::net::WsUpgrade;
-use crate::types::{Protocol, Transport};
+use crate::types::{check_mqtt_string, Protocol, Transport};
 
 /// Builds a [`Client`] with Paho's constructor arguments (`client_id=`, `clean_session=`, `userdata=`,
 /// `protocol=`, `transport=`, `reconnect_on_failure=`, `manual_ack=`) and a few of ours.
@@ -150,12 +150,7 @@ impl<U> Builder<U> {
                 "a client id must be provided if clean_session is false",
             ));
         }
-        if self.client_id.len() > crate::topic::MAX_TOPIC_LEN {
-            return Err(Error::invalid(
-                "client_id",
-                "must be at most 65535 bytes of UTF-8",
-            ));
-        }
+        check_mqtt_string("client_id", &self.client_id)?;
         Ok(Client::from_builder(self))
     }
 }

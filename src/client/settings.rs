@@ -15,7 +15,9 @@ use crate::net::{Target, TlsLayer, WsUpgrade};
 use crate::packet::{Connect, LastWill};
 use crate::session::SessionConfig;
 use crate::topic::{validate_topic, MAX_TOPIC_LEN};
-use crate::types::{IntoQos, LogLevel, Protocol, Proxy, Seconds, TlsOptions, Transport};
+use crate::types::{
+    check_mqtt_string, IntoQos, LogLevel, Protocol, Proxy, Seconds, TlsOptions, Transport,
+};
 
 /// The longest wait `read_coalescing_set` takes: beyond it, a publisher waiting for its
 /// acknowledgements would stall for nothing.
@@ -149,6 +151,7 @@ impl<U: Send + 'static> Client<U> {
                 "a client id must be provided if clean_session is false",
             ));
         }
+        check_mqtt_string("client_id", client_id)?;
         let (b, cfg) = {
             let st = self.settings();
             let b = Builder::default()
@@ -181,12 +184,7 @@ impl<U: Send + 'static> Client<U> {
     /// # Ok::<(), pahoish::Error>(())
     /// ```
     pub fn username_pw_set(&self, username: &str, password: Option<&str>) -> Result<()> {
-        if username.len() > MAX_TOPIC_LEN {
-            return Err(Error::invalid(
-                "username",
-                "must be at most 65535 bytes of UTF-8",
-            ));
-        }
+        check_mqtt_string("username", username)?;
         if password.is_some_and(|p| p.len() > MAX_TOPIC_LEN) {
             return Err(Error::invalid("password", "must be at most 65535 bytes"));
         }

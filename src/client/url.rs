@@ -7,7 +7,9 @@ use crate::types::{TlsOptions, Transport};
 
 impl<U: Send + 'static> Client<U> {
     pub(super) fn set_url(&self, url: &str, keepalive: u16) -> Result<()> {
-        let bad = |why: String| Error::invalid("url", format!("{url:?}: {why}"));
+        // The URL is quoted without its password.
+        let bad =
+            |why: String| Error::invalid("url", format!("{:?}: {why}", net::url::redacted(url)));
         let parsed = net::url::Url::parse(url).map_err(bad)?;
         let (transport, tls, default_port) = match parsed.scheme.as_str() {
             "mqtt" | "tcp" => (Transport::Tcp, false, 1883),
@@ -75,6 +77,30 @@ impl<U: Send + 'static> Client<U> {
             }
         }
         self.set_target(&host, port, keepalive)
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use crate::Client;
+
+    #[test]
+    fn a_url_that_does_not_parse_is_quoted_without_its_password() {
+        let client = Client::new("");
+        for url in [
+            "mqtt://me:s3cret@",
+            "http://me:s3cret@h",
+            "mqtt://me:s3cret@h:99999",
+            "mqtt://me:s3 cret@h",
+        ] {
+            let e = client.connect_url_async(url, 60).unwrap_err();
+            let text = format!("{e} {e:?}");
+            assert!(
+                !text.contains("s3cret") && !text.contains("s3 cret"),
+                "{text}"
+            );
+            assert!(text.contains("****"), "{text}");
+        }
     }
 }
 

@@ -123,6 +123,23 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), String> {
 
 /// `%XX` sequences decoded (bytes that are not UTF-8 become U+FFFD); a `%` not followed by two hex
 /// digits is kept as it is.
+/// `s` for an error message, with any password hidden: what stands between the user's `:` and the
+/// last `@` becomes `****`. Cut generously (a `/` or `@` in the password itself is caught too), since
+/// the URL being quoted is often one that did not parse.
+pub(crate) fn redacted(s: &str) -> String {
+    let (prefix, rest) = match s.find("://") {
+        Some(i) => s.split_at(i + 3),
+        None => ("", s),
+    };
+    let Some(at) = rest.rfind('@') else {
+        return s.to_owned();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!("{prefix}{}:****{}", &rest[..colon], &rest[at..]),
+        None => s.to_owned(),
+    }
+}
+
 pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -158,6 +175,18 @@ fn encode_non_ascii(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacted_hides_the_password_however_the_url_is_broken() {
+        assert_eq!(
+            redacted("mqtt://me:s3cret@h:1883/x"),
+            "mqtt://me:****@h:1883/x"
+        );
+        assert_eq!(redacted("mqtt://me:se/cr@t@h"), "mqtt://me:****@h");
+        assert_eq!(redacted("me:s3cret@h"), "me:****@h");
+        assert_eq!(redacted("mqtt://me@h"), "mqtt://me@h");
+        assert_eq!(redacted("mqtt://h:1883"), "mqtt://h:1883");
+    }
 
     fn url(s: &str) -> Url {
         Url::parse(s).unwrap_or_else(|e| panic!("{s:?}: {e}"))
