@@ -254,7 +254,7 @@ impl Property {
 
     /// The range check Paho makes when a property is set: `None` when the value is allowed, otherwise
     /// what is wrong.
-    fn range_problem(&self) -> Option<&'static str> {
+    pub(crate) fn range_problem(&self) -> Option<&'static str> {
         use Property::*;
         match self {
             ReceiveMaximum(0) => Some("must be in the range 1-65535"),

@@ -1,8 +1,8 @@
 //! CONNECT, MQTT 3.1.1 section 3.1 (and its MQTT 3.1 form): the first packet a client sends.
 
 use super::{
-    check_flags, field_len, remaining_length_len, write_bytes, write_fixed_header, write_string,
-    DecodeError, Protocol, QoS, Reader,
+    check_flags, field_len, vbi_len, write_bytes, write_fixed_header, write_string, DecodeError,
+    Protocol, QoS, Reader,
 };
 
 /// Connect flag bits (MQTT 3.1.1 section 3.1.2.3).
@@ -59,7 +59,7 @@ impl Connect {
     /// Appends the whole packet to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let remaining = self.remaining_length();
-        out.reserve(1 + remaining_length_len(remaining) + remaining);
+        out.reserve(1 + vbi_len(remaining) + remaining);
         write_fixed_header(out, Self::PACKET_TYPE << 4, remaining);
         write_string(out, self.protocol.name());
         out.push(self.protocol.level());

@@ -20,6 +20,7 @@ mod connect;
 mod disconnect;
 mod pingreq;
 mod pingresp;
+pub(crate) mod properties;
 mod puback;
 mod pubcomp;
 mod publish;
@@ -126,6 +127,47 @@ pub enum DecodeError {
         /// The remaining length declared.
         declared: usize,
     },
+    /// A variable byte integer in the body (a property block's length, a property identifier, a
+    /// `SubscriptionIdentifier` value) runs over four bytes.
+    MalformedVariableByteInteger,
+    /// An MQTT 5 property block declares more bytes than are left in the packet.
+    PropertiesTooLong {
+        /// The packet type whose properties these are (99: the will's, inside CONNECT).
+        packet_type: u8,
+        /// The property length declared.
+        declared: usize,
+        /// The bytes left in the packet after the property length.
+        left: usize,
+    },
+    /// A property's value, or its identifier, runs past the end of its property block (even when the
+    /// packet goes on: the block's declared length is the bound).
+    PropertyTruncated {
+        /// The packet type whose properties these are (99: the will's, inside CONNECT).
+        packet_type: u8,
+        /// The property whose value is cut, or `None` when the identifier itself is.
+        id: Option<u8>,
+    },
+    /// A property identifier MQTT 5 does not define. (An identifier is a variable byte integer, so it
+    /// can be larger than a byte.)
+    UnknownProperty(u32),
+    /// A property that a packet may carry once appears again (`SubscriptionIdentifier` included, in
+    /// SUBSCRIBE).
+    DuplicateProperty(u8),
+    /// A property the packet type may not carry.
+    PropertyNotAllowed {
+        /// The property identifier.
+        id: u8,
+        /// The packet type (99: the will's properties, inside CONNECT).
+        packet_type: u8,
+    },
+    /// A property value the specification forbids (a 0 or 1 byte that is neither, a `ReceiveMaximum`,
+    /// `MaximumPacketSize`, `TopicAlias` or `SubscriptionIdentifier` of 0).
+    InvalidPropertyValue {
+        /// The property identifier.
+        id: u8,
+        /// What the value must be, as Paho words it (`"must be 0 or 1"`).
+        problem: &'static str,
+    },
     /// Any other violation of the specification, described.
     Protocol(&'static str),
 }
@@ -168,8 +210,71 @@ impl fmt::Display for DecodeError {
                 packet_name(*packet_type),
                 fixed_remaining_length(*packet_type).unwrap_or(0)
             ),
+            DecodeError::MalformedVariableByteInteger => {
+                f.write_str("malformed variable byte integer (over four bytes)")
+            }
+            DecodeError::PropertiesTooLong {
+                packet_type,
+                declared,
+                left,
+            } => write!(
+                f,
+                "{} property length {declared} is over the {left} bytes left in the packet",
+                properties_owner(*packet_type)
+            ),
+            DecodeError::PropertyTruncated {
+                packet_type,
+                id: Some(id),
+            } => write!(
+                f,
+                "property {} runs past the end of the {} property block",
+                PropertyName(*id),
+                properties_owner(*packet_type)
+            ),
+            DecodeError::PropertyTruncated {
+                packet_type,
+                id: None,
+            } => write!(
+                f,
+                "a property identifier runs past the end of the {} property block",
+                properties_owner(*packet_type)
+            ),
+            DecodeError::UnknownProperty(id) => write!(f, "unknown property identifier {id:#04x}"),
+            DecodeError::DuplicateProperty(id) => {
+                write!(f, "property {} appears more than once", PropertyName(*id))
+            }
+            DecodeError::PropertyNotAllowed { id, packet_type } => write!(
+                f,
+                "property {} is not allowed in {} properties",
+                PropertyName(*id),
+                properties_owner(*packet_type)
+            ),
+            DecodeError::InvalidPropertyValue { id, problem } => {
+                write!(f, "{} property value {problem}", PropertyName(*id))
+            }
             DecodeError::Protocol(what) => f.write_str(what),
         }
+    }
+}
+
+/// A property identifier as its Paho name (`ContentType`), or in hex when it has none.
+struct PropertyName(u8);
+
+impl fmt::Display for PropertyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match crate::properties::property_name(self.0) {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{:#04x}", self.0),
+        }
+    }
+}
+
+/// Whose property block a packet type number names in messages: the packet's, or the will's (99).
+fn properties_owner(packet_type: u8) -> &'static str {
+    if packet_type == crate::properties::PacketTypes::WILLMESSAGE as u8 {
+        "will"
+    } else {
+        packet_name(packet_type)
     }
 }
 
@@ -440,25 +545,32 @@ impl Packet {
 
 // ---- helpers shared by the packet files ----
 
-/// Appends the fixed header: `header` byte, then `remaining` as a variable-length integer.
-pub(crate) fn write_fixed_header(out: &mut Vec<u8>, header: u8, mut remaining: usize) {
+/// Appends the fixed header: `header` byte, then `remaining` as a variable byte integer.
+pub(crate) fn write_fixed_header(out: &mut Vec<u8>, header: u8, remaining: usize) {
     out.push(header);
+    write_vbi(out, remaining);
+}
+
+/// Appends `value` as a variable byte integer (MQTT 5.0 section 1.5.5, the remaining length's encoding in
+/// 3.1.1 too): seven bits a byte, least significant first, the high bit saying another byte follows.
+/// Callers keep `value` within [`MAX_REMAINING_LENGTH`], the most four bytes hold.
+pub(crate) fn write_vbi(out: &mut Vec<u8>, mut value: usize) {
     loop {
-        let mut byte = (remaining % 128) as u8;
-        remaining /= 128;
-        if remaining > 0 {
+        let mut byte = (value % 128) as u8;
+        value /= 128;
+        if value > 0 {
             byte |= 0x80;
         }
         out.push(byte);
-        if remaining == 0 {
+        if value == 0 {
             break;
         }
     }
 }
 
-/// The number of bytes a remaining length takes in the fixed header.
-pub(crate) fn remaining_length_len(remaining: usize) -> usize {
-    match remaining {
+/// The number of bytes [`write_vbi`] appends for `value` (1 to 4 within [`MAX_REMAINING_LENGTH`]).
+pub(crate) fn vbi_len(value: usize) -> usize {
+    match value {
         0..=127 => 1,
         128..=16_383 => 2,
         16_384..=2_097_151 => 3,
@@ -521,6 +633,26 @@ impl<'a> Reader<'a> {
     pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A variable byte integer (MQTT 5.0 section 1.5.5). A fifth byte is
+    /// [`DecodeError::MalformedVariableByteInteger`]; a non-minimal encoding is accepted, as the framer
+    /// accepts it in the remaining length.
+    pub(crate) fn vbi(&mut self) -> Result<u32, DecodeError> {
+        let mut value = 0;
+        for shift in [0, 7, 14, 21] {
+            let byte = self.u8()?;
+            value |= u32::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::MalformedVariableByteInteger)
     }
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
@@ -602,11 +734,7 @@ mod tests {
         ] {
             let mut out = Vec::new();
             write_fixed_header(&mut out, 0x30, n);
-            assert_eq!(
-                out.len(),
-                1 + remaining_length_len(n),
-                "length bytes for {n}"
-            );
+            assert_eq!(out.len(), 1 + vbi_len(n), "length bytes for {n}");
             // Frame with no body present: either "need more" or, for n == 0, a whole frame.
             let got = frame(&out, MAX_REMAINING_LENGTH).unwrap();
             if n == 0 {
@@ -647,6 +775,46 @@ mod tests {
             write_fixed_header(&mut out, 0x30, *n);
             assert_eq!(&out[1..], *bytes, "encoding of {n}");
         }
+    }
+
+    #[test]
+    fn variable_byte_integers_round_trip_through_the_reader() {
+        for n in [
+            0usize,
+            127,
+            128,
+            16_383,
+            16_384,
+            2_097_151,
+            2_097_152,
+            MAX_REMAINING_LENGTH,
+        ] {
+            let mut out = Vec::new();
+            write_vbi(&mut out, n);
+            assert_eq!(out.len(), vbi_len(n), "length of {n}");
+            let mut r = Reader::new(3, &out);
+            assert_eq!(r.vbi(), Ok(n as u32));
+            assert_eq!(r.remaining(), 0);
+        }
+        // A non-minimal encoding is read, as the framer reads one.
+        let non_minimal = [
+            0x81, 0x00, // 1, with a needless continuation
+        ];
+        assert_eq!(Reader::new(3, &non_minimal).vbi(), Ok(1));
+    }
+
+    #[test]
+    fn a_variable_byte_integer_of_five_bytes_is_malformed_and_a_cut_one_truncated() {
+        let five = [0xff, 0xff, 0xff, 0xff, 0x01];
+        assert_eq!(
+            Reader::new(3, &five).vbi(),
+            Err(DecodeError::MalformedVariableByteInteger)
+        );
+        let cut = [0xff, 0xff];
+        assert_eq!(
+            Reader::new(3, &cut).vbi(),
+            Err(DecodeError::Truncated { packet_type: 3 })
+        );
     }
 
     #[test]
@@ -752,7 +920,7 @@ mod tests {
     fn decode_as_every_type(flags: u8, body: &[u8]) {
         fn check(p: Packet, remaining_length: usize, flags: u8, body: &[u8]) {
             let out = p.to_bytes();
-            let header_len = 1 + remaining_length_len(remaining_length);
+            let header_len = 1 + vbi_len(remaining_length);
             assert_eq!(out.len(), header_len + remaining_length, "{p:?}");
             assert_eq!(out[0] & 0x0f, flags, "{p:?}");
             assert_eq!(&out[header_len..], body, "{p:?}");

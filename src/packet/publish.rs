@@ -1,8 +1,6 @@
 //! PUBLISH, MQTT 3.1.1 section 3.3: an application message, in either direction.
 
-use super::{
-    field_len, remaining_length_len, write_fixed_header, write_string, DecodeError, QoS, Reader,
-};
+use super::{field_len, vbi_len, write_fixed_header, write_string, DecodeError, QoS, Reader};
 
 /// PUBLISH: an application message sent to a topic, by the client to the broker or by the broker to a
 /// subscribed client.
@@ -61,7 +59,7 @@ impl Publish {
         payload: &[u8],
     ) {
         let remaining = Self::parts_remaining_length(topic.len(), qos, payload.len());
-        out.reserve(1 + remaining_length_len(remaining) + remaining);
+        out.reserve(1 + vbi_len(remaining) + remaining);
         let dup = dup && qos != QoS::AtMostOnce;
         let header =
             (Self::PACKET_TYPE << 4) | (u8::from(dup) << 3) | ((qos as u8) << 1) | u8::from(retain);
@@ -453,7 +451,7 @@ mod tests {
         assert_eq!(p.remaining_length(), 2 + 65_535 + 2);
         assert_eq!(
             out.len(),
-            1 + remaining_length_len(p.remaining_length()) + p.remaining_length()
+            1 + vbi_len(p.remaining_length()) + p.remaining_length()
         );
     }
 }

@@ -1,6 +1,6 @@
 //! SUBACK, MQTT 3.1.1 section 3.9: the broker's answer to SUBSCRIBE.
 
-use super::{check_flags, remaining_length_len, write_fixed_header, DecodeError, Reader};
+use super::{check_flags, vbi_len, write_fixed_header, DecodeError, Reader};
 
 /// SUBACK: the broker's answer to SUBSCRIBE, with one return code per requested filter: the QoS granted
 /// (0, 1 or 2) or `0x80` for failure.
@@ -18,7 +18,7 @@ impl SubAck {
     /// Appends the whole packet (fixed header `0x90`) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let remaining = self.remaining_length();
-        out.reserve(1 + remaining_length_len(remaining) + remaining);
+        out.reserve(1 + vbi_len(remaining) + remaining);
         write_fixed_header(out, Self::PACKET_TYPE << 4, remaining);
         out.extend_from_slice(&self.pkid.to_be_bytes());
         out.extend_from_slice(&self.return_codes);
@@ -104,7 +104,7 @@ mod tests {
             p.encode(&mut out);
             assert_eq!(
                 out.len(),
-                1 + remaining_length_len(p.remaining_length()) + p.remaining_length()
+                1 + vbi_len(p.remaining_length()) + p.remaining_length()
             );
             assert_eq!(decode(&out, 1024), Ok(Some((Packet::SubAck(p), out.len()))));
         }

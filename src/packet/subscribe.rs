@@ -1,8 +1,7 @@
 //! SUBSCRIBE, MQTT 3.1.1 section 3.8: the client asks for the messages matching topic filters.
 
 use super::{
-    check_flags, field_len, remaining_length_len, write_fixed_header, write_string, DecodeError,
-    QoS, Reader,
+    check_flags, field_len, vbi_len, write_fixed_header, write_string, DecodeError, QoS, Reader,
 };
 
 /// SUBSCRIBE: the client asks the broker for the messages matching one or more topic filters, each with
@@ -23,7 +22,7 @@ impl Subscribe {
     /// Appends the whole packet (fixed header `0x82`) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let remaining = self.remaining_length();
-        out.reserve(1 + remaining_length_len(remaining) + remaining);
+        out.reserve(1 + vbi_len(remaining) + remaining);
         write_fixed_header(out, (Self::PACKET_TYPE << 4) | Self::FLAGS, remaining);
         out.extend_from_slice(&self.pkid.to_be_bytes());
         for (filter, qos) in &self.filters {

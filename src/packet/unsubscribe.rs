@@ -1,8 +1,7 @@
 //! UNSUBSCRIBE, MQTT 3.1.1 section 3.10: the client removes subscriptions.
 
 use super::{
-    check_flags, field_len, remaining_length_len, write_fixed_header, write_string, DecodeError,
-    Reader,
+    check_flags, field_len, vbi_len, write_fixed_header, write_string, DecodeError, Reader,
 };
 
 /// UNSUBSCRIBE: the client asks the broker to remove its subscriptions to one or more topic filters.
@@ -21,7 +20,7 @@ impl Unsubscribe {
     /// Appends the whole packet (fixed header `0xa2`) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let remaining = self.remaining_length();
-        out.reserve(1 + remaining_length_len(remaining) + remaining);
+        out.reserve(1 + vbi_len(remaining) + remaining);
         write_fixed_header(out, (Self::PACKET_TYPE << 4) | Self::FLAGS, remaining);
         out.extend_from_slice(&self.pkid.to_be_bytes());
         for filter in &self.filters {
