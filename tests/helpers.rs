@@ -74,6 +74,7 @@ fn publish_packet(topic: &str, payload: &[u8], qos: QoS, pkid: u16, retain: bool
         topic: topic.into(),
         pkid,
         payload: payload.to_vec(),
+        ..Publish::default()
     })
 }
 
@@ -114,7 +115,7 @@ fn single_qos1_disconnects_only_after_puback() {
             b'4', b'2', // payload "42" (the integer 42, as Paho sends it)
         ])?;
         s.expect_silence(Duration::from_millis(300))?;
-        s.send_packet(&Packet::PubAck(PubAck { pkid: 1 }))?;
+        s.send_packet(&Packet::PubAck(PubAck::new(1)))?;
         clean_close(s)
     });
     let options = at(&broker);
@@ -132,10 +133,10 @@ fn single_qos2_completes_the_four_way_handshake() {
     let broker = MockBroker::start(|s| {
         open_default(s)?;
         s.expect_packet(&publish_packet("q2", b"two", QoS::ExactlyOnce, 1, false))?;
-        s.send_packet(&Packet::PubRec(PubRec { pkid: 1 }))?;
-        s.expect_packet(&Packet::PubRel(PubRel { pkid: 1 }))?;
+        s.send_packet(&Packet::PubRec(PubRec::new(1)))?;
+        s.expect_packet(&Packet::PubRel(PubRel::new(1)))?;
         s.expect_silence(Duration::from_millis(200))?;
-        s.send_packet(&Packet::PubComp(PubComp { pkid: 1 }))?;
+        s.send_packet(&Packet::PubComp(PubComp::new(1)))?;
         clean_close(s)
     });
     let options = at(&broker);
@@ -209,7 +210,7 @@ fn multiple_publishes_in_order_through_the_inflight_window() {
         }
         s.expect_silence(Duration::from_millis(300))?;
         for i in 1..=QOS1 {
-            s.send_packet(&Packet::PubAck(PubAck { pkid: i + 1 }))?;
+            s.send_packet(&Packet::PubAck(PubAck::new(i + 1)))?;
             if i + WINDOW <= QOS1 {
                 s.expect_packet(&qos1(i + WINDOW))?;
             }
@@ -295,7 +296,7 @@ fn a_lost_connection_is_reestablished_and_the_message_resent() {
             0x00, 0x01, // packet identifier 1, as the first time
             b'a', b'g', b'a', b'i', b'n', // payload
         ])?;
-        s.send_packet(&Packet::PubAck(PubAck { pkid: 1 }))?;
+        s.send_packet(&Packet::PubAck(PubAck::new(1)))?;
         clean_close(s)
     });
     let options = at(&broker);
@@ -350,10 +351,13 @@ fn subscribe_resubscribes_once_after_a_reconnect() {
         s.close();
         open_default(s)?;
         match s.recv_packet()? {
-            Packet::Subscribe(p) if p.filters == [("re/#".to_string(), QoS::AtLeastOnce)] => {
+            Packet::Subscribe(p)
+                if p.filters == [("re/#".to_string(), QoS::AtLeastOnce.into())] =>
+            {
                 s.send_packet(&Packet::SubAck(SubAck {
                     pkid: p.pkid,
                     return_codes: vec![1],
+                    ..SubAck::default()
                 }))?;
             }
             other => {
@@ -380,7 +384,7 @@ fn pings_until_disconnect(s: &mut MockSession) -> Result<(), MockError> {
     loop {
         match s.recv_packet()? {
             Packet::PingReq => s.send_packet(&Packet::PingResp)?,
-            Packet::Disconnect => break,
+            Packet::Disconnect(_) => break,
             other => return Err(MockError::script(format!("unexpected {other:?}"))),
         }
     }
@@ -397,6 +401,7 @@ fn connect_keepalive_1() -> Packet {
         username: None,
         password: None,
         will: None,
+        ..Connect::default()
     })
 }
 
@@ -441,7 +446,11 @@ fn no_progress_for_twice_keepalive_is_a_timeout() {
 fn subscribe_packet(filters: &[(&str, QoS)]) -> Packet {
     Packet::Subscribe(Subscribe {
         pkid: 1,
-        filters: filters.iter().map(|(f, q)| (f.to_string(), *q)).collect(),
+        filters: filters
+            .iter()
+            .map(|(f, q)| (f.to_string(), (*q).into()))
+            .collect(),
+        ..Subscribe::default()
     })
 }
 
@@ -449,6 +458,7 @@ fn suback(codes: &[u8]) -> Packet {
     Packet::SubAck(SubAck {
         pkid: 1,
         return_codes: codes.to_vec(),
+        ..SubAck::default()
     })
 }
 
@@ -474,11 +484,11 @@ fn simple_skips_retained_and_acknowledges_before_disconnecting() {
             10,
             true,
         ))?;
-        s.expect_packet(&Packet::PubAck(PubAck { pkid: 10 }))?;
+        s.expect_packet(&Packet::PubAck(PubAck::new(10)))?;
         s.send_packet(&publish_packet("s/1", b"one", QoS::AtMostOnce, 0, false))?;
         s.send_packet(&publish_packet("s/2", b"two", QoS::AtLeastOnce, 11, false))?;
         // The last message is acknowledged when the helper is done with it: before DISCONNECT.
-        s.expect_packet(&Packet::PubAck(PubAck { pkid: 11 }))?;
+        s.expect_packet(&Packet::PubAck(PubAck::new(11)))?;
         clean_close(s)
     });
     let options = at(&broker);
@@ -513,9 +523,9 @@ fn simple_counts_retained_and_completes_qos2() {
         ]))?;
         s.send_packet(&suback(&[0, 2]))?;
         s.send_packet(&publish_packet("b/x", b"kept", QoS::ExactlyOnce, 3, true))?;
-        s.expect_packet(&Packet::PubRec(PubRec { pkid: 3 }))?;
-        s.send_packet(&Packet::PubRel(PubRel { pkid: 3 }))?;
-        s.expect_packet(&Packet::PubComp(PubComp { pkid: 3 }))?;
+        s.expect_packet(&Packet::PubRec(PubRec::new(3)))?;
+        s.send_packet(&Packet::PubRel(PubRel::new(3)))?;
+        s.expect_packet(&Packet::PubComp(PubComp::new(3)))?;
         clean_close(s)
     });
     let options = at(&broker);

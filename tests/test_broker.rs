@@ -15,7 +15,7 @@ use common::{
     client_id, publisher, recv, subscribe_and_wait, subscriber, watchdog, Live, HOST, TEST_LIMIT,
     WAIT,
 };
-use pahoish::packet::Packet;
+use pahoish::packet::{Disconnect, Packet};
 use pahoish::testing::{Direction, TestBroker};
 use pahoish::{Client, Message};
 
@@ -101,7 +101,13 @@ fn connect_and_disconnect() {
         matches!(&log[0], (Direction::Received, Packet::Connect(c)) if c.client_id == id && c.keepalive == 60)
     );
     assert!(matches!(&log[1], (Direction::Sent, Packet::ConnAck(c)) if c.code == 0));
-    assert_eq!(log.last(), Some(&(Direction::Received, Packet::Disconnect)));
+    assert_eq!(
+        log.last(),
+        Some(&(
+            Direction::Received,
+            Packet::Disconnect(Disconnect::default())
+        ))
+    );
     live.stop().unwrap();
 }
 

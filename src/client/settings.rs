@@ -115,6 +115,7 @@ impl Settings {
             username: self.username.clone(),
             password: self.password.clone(),
             will: self.will.clone(),
+            ..Connect::default()
         }
     }
 
@@ -417,6 +418,7 @@ impl<U: Send + 'static> Client<U> {
             payload,
             qos,
             retain,
+            ..LastWill::default()
         });
         Ok(())
     }

@@ -131,6 +131,7 @@ fn serve<T: Send + 'static>(
             let connack = Packet::ConnAck(ConnAck {
                 session_present: false,
                 code: 0,
+                ..ConnAck::default()
             });
             broker.sock.write_all(&connack.to_bytes())?;
             serve(&mut broker)
@@ -148,7 +149,7 @@ fn serve_counting_publishes(broker: BrokerSide) -> mpsc::Receiver<io::Result<usi
         while let Some(p) = b.next_packet()? {
             match p {
                 Packet::Publish(_) => publishes += 1,
-                Packet::Disconnect => break,
+                Packet::Disconnect(_) => break,
                 other => return Err(io::Error::other(format!("unexpected {other:?}"))),
             }
         }
@@ -179,6 +180,7 @@ fn connack_and_burst(client: &Client, broker: &mut BrokerSide, n: usize) {
     let mut burst = Packet::ConnAck(ConnAck {
         session_present: false,
         code: 0,
+        ..ConnAck::default()
     })
     .to_bytes();
     for i in 0..n {
@@ -326,12 +328,12 @@ fn qos1_window_refills_go_out_in_a_handful_of_writes_per_batch_of_acks() {
                     if unacked.len() == WINDOW {
                         let mut acks = Vec::new();
                         for pkid in unacked.drain(..) {
-                            PubAck { pkid }.encode(&mut acks);
+                            PubAck::new(pkid).encode(&mut acks);
                         }
                         b.sock.write_all(&acks)?;
                     }
                 }
-                Packet::Disconnect => break,
+                Packet::Disconnect(_) => break,
                 other => return Err(io::Error::other(format!("unexpected {other:?}"))),
             }
         }

@@ -1,23 +1,40 @@
 //! CONNACK, MQTT 3.1.1 section 3.2: the broker's answer to CONNECT.
 
-use super::{check_flags, write_fixed_header, DecodeError, Reader};
+use super::{check_flags, debug_v5_when_set, write_fixed_header, DecodeError, Reader};
+use crate::properties::{PacketTypes, Properties};
 
 /// CONNACK: the broker's answer to CONNECT, saying whether the connection is accepted (`code` 0) and whether
 /// the broker kept a session for this client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConnAck {
-    /// Whether the broker resumed a stored session (the "session present" flag, MQTT 3.1.1 only; always
+    /// Whether the broker resumed a stored session (the "session present" flag, MQTT 3.1.1 and 5; always
     /// false from a 3.1 broker).
     pub session_present: bool,
-    /// The connect return code: 0 accepted, 1 unacceptable protocol version, 2 identifier rejected, 3 server
-    /// unavailable, 4 bad user name or password, 5 not authorized. Other values are passed on as received.
+    /// MQTT 3.1/3.1.1: the connect return code: 0 accepted, 1 unacceptable protocol version, 2 identifier
+    /// rejected, 3 server unavailable, 4 bad user name or password, 5 not authorized. MQTT 5: the reason
+    /// code (0 success, 0x80 and up refusals). Other values are passed on as received.
     pub code: u8,
+    /// MQTT 5: the properties. Not sent in MQTT 3.1.1, and empty when decoded there.
+    pub properties: Properties,
+}
+
+debug_v5_when_set!(ConnAck { session_present, code } { properties });
+
+impl Default for ConnAck {
+    /// No session present, code 0 (accepted), no properties.
+    fn default() -> Self {
+        ConnAck {
+            session_present: false,
+            code: 0,
+            properties: Properties::new(PacketTypes::CONNACK),
+        }
+    }
 }
 
 impl ConnAck {
-    const PACKET_TYPE: u8 = 2;
+    const PACKET_TYPE: u8 = PacketTypes::CONNACK as u8;
 
-    /// Appends the whole packet (four bytes) to `out`.
+    /// Appends the whole MQTT 3.1.1 packet (four bytes) to `out`; the properties are not sent.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.reserve(4);
         write_fixed_header(out, Self::PACKET_TYPE << 4, 2);
@@ -25,7 +42,7 @@ impl ConnAck {
         out.push(self.code);
     }
 
-    /// Decodes a CONNACK body: `flags` must be 0, the body exactly the acknowledge flags (only bit 0 may be
+    /// Decodes an MQTT 3.1.1 CONNACK body: `flags` must be 0, the body exactly the acknowledge flags (only bit 0 may be
     /// set) and the return code (any value).
     pub fn decode(flags: u8, body: &[u8]) -> Result<Self, DecodeError> {
         check_flags(Self::PACKET_TYPE, flags, 0)?;
@@ -41,10 +58,11 @@ impl ConnAck {
         Ok(ConnAck {
             session_present: ack_flags & 0x01 != 0,
             code,
+            ..ConnAck::default()
         })
     }
 
-    /// The length of the body after the fixed header: always 2.
+    /// The length of the MQTT 3.1.1 body after the fixed header: always 2.
     pub fn remaining_length(&self) -> usize {
         2
     }
@@ -67,6 +85,7 @@ mod tests {
         let p = ConnAck {
             session_present: true,
             code: 0,
+            ..ConnAck::default()
         };
         p.encode(&mut out);
         assert_eq!(out, ACCEPTED_WITH_SESSION);
@@ -76,6 +95,7 @@ mod tests {
         ConnAck {
             session_present: false,
             code: 5,
+            ..ConnAck::default()
         }
         .encode(&mut out);
         assert_eq!(
@@ -95,7 +115,8 @@ mod tests {
             ConnAck::decode(0, &ACCEPTED_WITH_SESSION[2..]),
             Ok(ConnAck {
                 session_present: true,
-                code: 0
+                code: 0,
+                ..ConnAck::default()
             })
         );
         let (p, used) = decode(&ACCEPTED_WITH_SESSION, 1024).unwrap().unwrap();
@@ -103,7 +124,8 @@ mod tests {
             p,
             Packet::ConnAck(ConnAck {
                 session_present: true,
-                code: 0
+                code: 0,
+                ..ConnAck::default()
             })
         );
         assert_eq!(used, 4);
@@ -116,6 +138,7 @@ mod tests {
                 let p = ConnAck {
                     session_present,
                     code,
+                    ..ConnAck::default()
                 };
                 let mut out = Vec::new();
                 p.encode(&mut out);

@@ -1,9 +1,10 @@
 //! CONNECT, MQTT 3.1.1 section 3.1 (and its MQTT 3.1 form): the first packet a client sends.
 
 use super::{
-    check_flags, field_len, vbi_len, write_bytes, write_fixed_header, write_string, DecodeError,
-    Protocol, QoS, Reader,
+    check_flags, debug_v5_when_set, field_len, vbi_len, write_bytes, write_fixed_header,
+    write_string, DecodeError, Protocol, QoS, Reader,
 };
+use crate::properties::{PacketTypes, Properties};
 
 /// Connect flag bits (MQTT 3.1.1 section 3.1.2.3).
 const RESERVED: u8 = 0x01;
@@ -19,7 +20,7 @@ const USERNAME: u8 = 0x80;
 ///
 /// The encoder writes the fields as given; checks such as "a password needs a user name" (which the decoder
 /// enforces) are the caller's job.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Connect {
     /// The protocol version: [`Protocol::V31`] (name `MQIsdp`, level 3) or [`Protocol::V311`] (`MQTT`,
     /// level 4). [`Protocol::V5`] is never decoded, and encoding it writes a level-5 header without the
@@ -37,11 +38,32 @@ pub struct Connect {
     pub password: Option<Vec<u8>>,
     /// The message the broker publishes if the connection ends without a DISCONNECT.
     pub will: Option<LastWill>,
+    /// MQTT 5: the properties. Not sent in MQTT 3.1/3.1.1, and empty when decoded there.
+    pub properties: Properties,
+}
+
+debug_v5_when_set!(Connect { protocol, client_id, clean_session, keepalive, username, password, will } { properties });
+
+impl Default for Connect {
+    /// MQTT 3.1.1, an empty client id, no clean session, keepalive 0 (off), no credentials, no will, no
+    /// properties: every field's zero, for `..Connect::default()`.
+    fn default() -> Self {
+        Connect {
+            protocol: Protocol::V311,
+            client_id: String::new(),
+            clean_session: false,
+            keepalive: 0,
+            username: None,
+            password: None,
+            will: None,
+            properties: Properties::new(PacketTypes::CONNECT),
+        }
+    }
 }
 
 /// The last will of a [`Connect`]: a message the broker publishes for the client when its connection is
 /// lost without a DISCONNECT.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct LastWill {
     /// The topic the will is published to: not empty, no wildcards.
     pub topic: String,
@@ -51,10 +73,28 @@ pub struct LastWill {
     pub qos: QoS,
     /// Whether the will is published as a retained message.
     pub retain: bool,
+    /// MQTT 5: the will's properties (`WILLMESSAGE`). Not sent in MQTT 3.1/3.1.1, and empty when decoded
+    /// there.
+    pub properties: Properties,
+}
+
+debug_v5_when_set!(LastWill { topic, payload, qos, retain } { properties });
+
+impl Default for LastWill {
+    /// An empty topic (to be set) and payload, QoS 0, not retained, no properties.
+    fn default() -> Self {
+        LastWill {
+            topic: String::new(),
+            payload: Vec::new(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: Properties::new(PacketTypes::WILLMESSAGE),
+        }
+    }
 }
 
 impl Connect {
-    const PACKET_TYPE: u8 = 1;
+    const PACKET_TYPE: u8 = PacketTypes::CONNECT as u8;
 
     /// Appends the whole packet to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -154,6 +194,7 @@ impl Connect {
                 payload: payload.to_vec(),
                 qos: will_qos,
                 retain: will_retain,
+                ..LastWill::default()
             })
         } else {
             None
@@ -178,6 +219,7 @@ impl Connect {
             username,
             password,
             will,
+            ..Connect::default()
         })
     }
 
@@ -222,6 +264,7 @@ mod tests {
             username: None,
             password: None,
             will: None,
+            ..Connect::default()
         }
     }
 
@@ -251,7 +294,9 @@ mod tests {
                 payload: vec![0x00, 0xff],
                 qos: QoS::AtLeastOnce,
                 retain: true,
+                ..LastWill::default()
             }),
+            ..Connect::default()
         }
     }
 
@@ -280,7 +325,9 @@ mod tests {
                 payload: Vec::new(),
                 qos: QoS::ExactlyOnce,
                 retain: false,
+                ..LastWill::default()
             }),
+            ..Connect::default()
         }
     }
 
@@ -344,7 +391,9 @@ mod tests {
                             payload: b"gone".to_vec(),
                             qos: will_qos,
                             retain: mask & 2 == 0,
+                            ..LastWill::default()
                         }),
+                        ..Connect::default()
                     };
                     let mut out = Vec::new();
                     p.encode(&mut out);

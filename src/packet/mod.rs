@@ -49,6 +49,7 @@ pub use unsubscribe::Unsubscribe;
 use std::fmt;
 
 use crate::error::Error;
+use crate::properties::Properties;
 pub use crate::types::{Protocol, QoS};
 
 /// The largest remaining length MQTT can express (four length bytes): 268,435,455 bytes.
@@ -418,7 +419,7 @@ pub fn frame(buf: &[u8], max_remaining: usize) -> Result<Option<Frame>, DecodeEr
 /// ```
 /// use pahoish::packet::{decode, Packet, PubAck};
 /// let (p, used) = decode(&[0x40, 0x02, 0x00, 0x07], 1024).unwrap().unwrap();
-/// assert_eq!(p, Packet::PubAck(PubAck { pkid: 7 }));
+/// assert_eq!(p, Packet::PubAck(PubAck::new(7)));
 /// assert_eq!(used, 4);
 /// ```
 pub fn decode(buf: &[u8], max_remaining: usize) -> Result<Option<(Packet, usize)>, DecodeError> {
@@ -459,8 +460,8 @@ pub enum Packet {
     PingReq,
     /// PINGRESP (broker to client).
     PingResp,
-    /// DISCONNECT (client to broker).
-    Disconnect,
+    /// DISCONNECT (client to broker; in MQTT 5 both ways).
+    Disconnect(Disconnect),
 }
 
 impl Packet {
@@ -487,10 +488,7 @@ impl Packet {
                 PingResp::decode(flags, body)?;
                 Packet::PingResp
             }
-            14 => {
-                Disconnect::decode(flags, body)?;
-                Packet::Disconnect
-            }
+            14 => Packet::Disconnect(Disconnect::decode(flags, body)?),
             other => return Err(DecodeError::InvalidPacketType(other)),
         })
     }
@@ -511,7 +509,7 @@ impl Packet {
             Packet::UnsubAck(p) => p.encode(out),
             Packet::PingReq => PingReq.encode(out),
             Packet::PingResp => PingResp.encode(out),
-            Packet::Disconnect => Disconnect.encode(out),
+            Packet::Disconnect(p) => p.encode(out),
         }
     }
 
@@ -538,12 +536,59 @@ impl Packet {
             Packet::UnsubAck(_) => 11,
             Packet::PingReq => 12,
             Packet::PingResp => 13,
-            Packet::Disconnect => 14,
+            Packet::Disconnect(_) => 14,
         })
     }
 }
 
 // ---- helpers shared by the packet files ----
+
+/// `Debug` for a packet struct: the fields MQTT 3.1.1 has always, then the MQTT 5 ones (a reason code,
+/// reason codes, properties) only when they are set, so that a 3.1.1 packet prints as it did before MQTT 5
+/// (MockBroker's reports and the logs print packets).
+///
+/// `debug_v5_when_set!(Name { field, ... } { v5_field, ... })`.
+macro_rules! debug_v5_when_set {
+    ($name:ident { $($field:ident),* } { $($v5:ident),* }) => {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut d = f.debug_struct(stringify!($name));
+                $(d.field(stringify!($field), &self.$field);)*
+                $(
+                    if !$crate::packet::Unset::is_unset(&self.$v5) {
+                        d.field(stringify!($v5), &self.$v5);
+                    }
+                )*
+                d.finish()
+            }
+        }
+    };
+}
+
+pub(crate) use debug_v5_when_set;
+
+/// Whether an MQTT 5 field holds what a 3.1.1 packet has there: nothing.
+pub(crate) trait Unset {
+    fn is_unset(&self) -> bool;
+}
+
+impl Unset for u8 {
+    fn is_unset(&self) -> bool {
+        *self == 0
+    }
+}
+
+impl Unset for Vec<u8> {
+    fn is_unset(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl Unset for Properties {
+    fn is_unset(&self) -> bool {
+        self.is_empty()
+    }
+}
 
 /// Appends the fixed header: `header` byte, then `remaining` as a variable byte integer.
 pub(crate) fn write_fixed_header(out: &mut Vec<u8>, header: u8, remaining: usize) {
@@ -886,7 +931,7 @@ mod tests {
         let (p, used) = decode(&buf, 100).unwrap().unwrap();
         assert_eq!((p, used), (Packet::PingResp, 2));
         let (p, used) = decode(&buf[2..], 100).unwrap().unwrap();
-        assert_eq!((p, used), (Packet::PubAck(PubAck { pkid: 1 }), 4));
+        assert_eq!((p, used), (Packet::PubAck(PubAck::new(1)), 4));
     }
 
     #[test]
@@ -952,7 +997,7 @@ mod tests {
         check!(UnsubAck);
         check!(PingReq, unit);
         check!(PingResp, unit);
-        check!(Disconnect, unit);
+        check!(Disconnect);
     }
 
     /// Frames and decodes `buf`; a packet that decodes must re-encode to bytes that decode to it again.
@@ -979,7 +1024,9 @@ mod tests {
                     payload: b"bye".to_vec(),
                     qos: QoS::AtLeastOnce,
                     retain: true,
+                    ..LastWill::default()
                 }),
+                ..Connect::default()
             }),
             Packet::Connect(Connect {
                 protocol: Protocol::V31,
@@ -989,10 +1036,12 @@ mod tests {
                 username: None,
                 password: None,
                 will: None,
+                ..Connect::default()
             }),
             Packet::ConnAck(ConnAck {
                 session_present: true,
                 code: 0,
+                ..ConnAck::default()
             }),
             Packet::Publish(Publish {
                 dup: false,
@@ -1001,6 +1050,7 @@ mod tests {
                 topic: "a/b".into(),
                 pkid: 0,
                 payload: b"hello".to_vec(),
+                ..Publish::default()
             }),
             Packet::Publish(Publish {
                 dup: true,
@@ -1009,30 +1059,34 @@ mod tests {
                 topic: "t".into(),
                 pkid: 513,
                 payload: vec![0, 1, 2],
+                ..Publish::default()
             }),
-            Packet::PubAck(PubAck { pkid: 1 }),
-            Packet::PubRec(PubRec { pkid: 2 }),
-            Packet::PubRel(PubRel { pkid: 3 }),
-            Packet::PubComp(PubComp { pkid: 4 }),
+            Packet::PubAck(PubAck::new(1)),
+            Packet::PubRec(PubRec::new(2)),
+            Packet::PubRel(PubRel::new(3)),
+            Packet::PubComp(PubComp::new(4)),
             Packet::Subscribe(Subscribe {
                 pkid: 5,
                 filters: vec![
-                    ("a/#".into(), QoS::AtLeastOnce),
-                    ("+".into(), QoS::ExactlyOnce),
+                    ("a/#".into(), QoS::AtLeastOnce.into()),
+                    ("+".into(), QoS::ExactlyOnce.into()),
                 ],
+                ..Subscribe::default()
             }),
             Packet::SubAck(SubAck {
                 pkid: 5,
                 return_codes: vec![1, 0x80],
+                ..SubAck::default()
             }),
             Packet::Unsubscribe(Unsubscribe {
                 pkid: 6,
                 filters: vec!["a/#".into(), "b".into()],
+                ..Unsubscribe::default()
             }),
-            Packet::UnsubAck(UnsubAck { pkid: 6 }),
+            Packet::UnsubAck(UnsubAck::new(6)),
             Packet::PingReq,
             Packet::PingResp,
-            Packet::Disconnect,
+            Packet::Disconnect(Disconnect::default()),
         ];
         packets.iter().map(Packet::to_bytes).collect()
     }

@@ -2,7 +2,7 @@
 
 super::ack::ack_packet! {
     /// PUBACK: the acknowledgement of a QoS 1 PUBLISH, carrying its packet identifier (MQTT 3.1.1 section 3.4).
-    PubAck, 4, 0b0000, "PUBACK"
+    PubAck, PUBACK, 0b0000, "PUBACK"
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 super::ack::ack_packet! {
     /// PUBCOMP: the last packet of a QoS 2 exchange ("publish complete"), answering PUBREL (MQTT 3.1.1
     /// section 3.7).
-    PubComp, 7, 0b0000, "PUBCOMP"
+    PubComp, PUBCOMP, 0b0000, "PUBCOMP"
 }
 
 #[cfg(test)]

@@ -1,10 +1,14 @@
 //! PUBLISH, MQTT 3.1.1 section 3.3: an application message, in either direction.
 
-use super::{field_len, vbi_len, write_fixed_header, write_string, DecodeError, QoS, Reader};
+use super::{
+    debug_v5_when_set, field_len, vbi_len, write_fixed_header, write_string, DecodeError, QoS,
+    Reader,
+};
+use crate::properties::{PacketTypes, Properties};
 
 /// PUBLISH: an application message sent to a topic, by the client to the broker or by the broker to a
 /// subscribed client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Publish {
     /// Whether this is a redelivery of a QoS 1 or 2 message (the DUP flag). Always false at QoS 0: the
     /// encoder clears it there, as the specification requires.
@@ -21,12 +25,32 @@ pub struct Publish {
     pub pkid: u16,
     /// The application message, possibly empty.
     pub payload: Vec<u8>,
+    /// MQTT 5: the properties. Not sent in MQTT 3.1.1, and empty when decoded there.
+    pub properties: Properties,
+}
+
+debug_v5_when_set!(Publish { dup, qos, retain, topic, pkid, payload } { properties });
+
+impl Default for Publish {
+    /// QoS 0, not a duplicate, not retained, an empty topic (to be set) and payload, no properties.
+    fn default() -> Self {
+        Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: String::new(),
+            pkid: 0,
+            payload: Vec::new(),
+            properties: Properties::new(PacketTypes::PUBLISH),
+        }
+    }
 }
 
 impl Publish {
-    pub(crate) const PACKET_TYPE: u8 = 3;
+    pub(crate) const PACKET_TYPE: u8 = PacketTypes::PUBLISH as u8;
 
-    /// Appends the whole packet to `out`; the same as [`Publish::encode_parts`] with this packet's fields.
+    /// Appends the whole MQTT 3.1.1 packet to `out`; the same as [`Publish::encode_parts`] with this packet's
+    /// fields. The properties are not sent.
     pub fn encode(&self, out: &mut Vec<u8>) {
         Self::encode_parts(
             out,
@@ -124,6 +148,7 @@ impl Publish {
             topic: topic.to_owned(),
             pkid,
             payload,
+            properties: Properties::new(PacketTypes::PUBLISH),
         })
     }
 
@@ -166,6 +191,7 @@ mod tests {
             topic: "a/b".into(),
             pkid: 0,
             payload: b"hi".to_vec(),
+            ..Publish::default()
         }
     }
 
@@ -177,6 +203,7 @@ mod tests {
             topic: "a/b".into(),
             pkid: 10,
             payload: b"hi".to_vec(),
+            ..Publish::default()
         }
     }
 
@@ -188,6 +215,7 @@ mod tests {
             topic: "t".into(),
             pkid: 0xffff,
             payload: Vec::new(),
+            ..Publish::default()
         }
     }
 
@@ -267,6 +295,7 @@ mod tests {
                         topic: "sensors/\u{e9}t\u{e9}/\u{1f321}".into(),
                         pkid: if qos == QoS::AtMostOnce { 0 } else { 0x1234 },
                         payload: vec![0, 1, 2, 0xff],
+                        ..Publish::default()
                     };
                     let out = encoded(&p);
                     assert_eq!(out.len(), 2 + p.remaining_length());

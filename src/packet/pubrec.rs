@@ -3,7 +3,7 @@
 super::ack::ack_packet! {
     /// PUBREC: the first acknowledgement of a QoS 2 PUBLISH ("publish received"), answered with PUBREL
     /// (MQTT 3.1.1 section 3.5).
-    PubRec, 5, 0b0000, "PUBREC"
+    PubRec, PUBREC, 0b0000, "PUBREC"
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 super::ack::ack_packet! {
     /// PUBREL: the answer to PUBREC in a QoS 2 exchange ("publish release"), answered with PUBCOMP. Its
     /// fixed-header flags are `0b0010` (MQTT 3.1.1 section 3.6).
-    PubRel, 6, 0b0010, "PUBREL"
+    PubRel, PUBREL, 0b0010, "PUBREL"
 }
 
 #[cfg(test)]

@@ -1,21 +1,38 @@
 //! SUBACK, MQTT 3.1.1 section 3.9: the broker's answer to SUBSCRIBE.
 
-use super::{check_flags, vbi_len, write_fixed_header, DecodeError, Reader};
+use super::{check_flags, debug_v5_when_set, vbi_len, write_fixed_header, DecodeError, Reader};
+use crate::properties::{PacketTypes, Properties};
 
 /// SUBACK: the broker's answer to SUBSCRIBE, with one return code per requested filter: the QoS granted
-/// (0, 1 or 2) or `0x80` for failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// (0, 1 or 2) or `0x80` for failure (in MQTT 5, a reason code: `0x80` and up are failures).
+#[derive(Clone, PartialEq, Eq)]
 pub struct SubAck {
     /// The packet identifier of the SUBSCRIBE being answered (never 0).
     pub pkid: u16,
-    /// One return code per filter, in the SUBSCRIBE's order: 0, 1, 2 (granted QoS) or `0x80` (failure).
+    /// One return code per filter, in the SUBSCRIBE's order: 0, 1, 2 (granted QoS) or `0x80` (failure); in
+    /// MQTT 5 a reason code, passed on as received.
     pub return_codes: Vec<u8>,
+    /// MQTT 5: the properties. Not sent in MQTT 3.1.1, and empty when decoded there.
+    pub properties: Properties,
+}
+
+debug_v5_when_set!(SubAck { pkid, return_codes } { properties });
+
+impl Default for SubAck {
+    /// Packet identifier 0 (to be set), no codes (one per filter is to be added), no properties.
+    fn default() -> Self {
+        SubAck {
+            pkid: 0,
+            return_codes: Vec::new(),
+            properties: Properties::new(PacketTypes::SUBACK),
+        }
+    }
 }
 
 impl SubAck {
-    const PACKET_TYPE: u8 = 9;
+    const PACKET_TYPE: u8 = PacketTypes::SUBACK as u8;
 
-    /// Appends the whole packet (fixed header `0x90`) to `out`.
+    /// Appends the whole MQTT 3.1.1 packet (fixed header `0x90`) to `out`; the properties are not sent.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let remaining = self.remaining_length();
         out.reserve(1 + vbi_len(remaining) + remaining);
@@ -24,7 +41,7 @@ impl SubAck {
         out.extend_from_slice(&self.return_codes);
     }
 
-    /// Decodes a SUBACK body (`flags` must be 0): a non-zero packet identifier and at least one return code,
+    /// Decodes an MQTT 3.1.1 SUBACK body (`flags` must be 0): a non-zero packet identifier and at least one return code,
     /// each 0, 1, 2 or `0x80`.
     pub fn decode(flags: u8, body: &[u8]) -> Result<Self, DecodeError> {
         check_flags(Self::PACKET_TYPE, flags, 0)?;
@@ -46,10 +63,11 @@ impl SubAck {
         Ok(SubAck {
             pkid,
             return_codes: return_codes.to_vec(),
+            ..SubAck::default()
         })
     }
 
-    /// The length of the body after the fixed header: packet identifier and return codes.
+    /// The length of the MQTT 3.1.1 body after the fixed header: packet identifier and return codes.
     pub fn remaining_length(&self) -> usize {
         2 + self.return_codes.len()
     }
@@ -73,6 +91,7 @@ mod tests {
         SubAck {
             pkid: 10,
             return_codes: vec![0x00, 0x01, 0x02, 0x80],
+            ..SubAck::default()
         }
     }
 
@@ -99,6 +118,7 @@ mod tests {
             let p = SubAck {
                 pkid: 0xfedc,
                 return_codes,
+                ..SubAck::default()
             };
             let mut out = Vec::new();
             p.encode(&mut out);
@@ -177,7 +197,8 @@ mod tests {
                 SubAck::decode(0, &body[..n]),
                 Ok(SubAck {
                     pkid: 10,
-                    return_codes: body[2..n].to_vec()
+                    return_codes: body[2..n].to_vec(),
+                    ..SubAck::default()
                 })
             );
         }

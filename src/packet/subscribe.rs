@@ -1,37 +1,56 @@
 //! SUBSCRIBE, MQTT 3.1.1 section 3.8: the client asks for the messages matching topic filters.
 
 use super::{
-    check_flags, field_len, vbi_len, write_fixed_header, write_string, DecodeError, QoS, Reader,
+    check_flags, debug_v5_when_set, field_len, vbi_len, write_fixed_header, write_string,
+    DecodeError, QoS, Reader,
 };
+use crate::properties::{PacketTypes, Properties};
+use crate::types::SubscribeOptions;
 
 /// SUBSCRIBE: the client asks the broker for the messages matching one or more topic filters, each with
-/// the maximum QoS it wants them delivered with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// the maximum QoS it wants them delivered with (and, in MQTT 5, the other subscription options).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Subscribe {
     /// The packet identifier, echoed by the broker's SUBACK (never 0).
     pub pkid: u16,
-    /// The topic filters (which may contain wildcards) and the QoS requested for each, in order; at least
-    /// one.
-    pub filters: Vec<(String, QoS)>,
+    /// The topic filters (which may contain wildcards) and the options of each, in order; at least one.
+    /// MQTT 3.1.1 sends only each one's QoS, and decodes the others as their defaults.
+    pub filters: Vec<(String, SubscribeOptions)>,
+    /// MQTT 5: the properties. Not sent in MQTT 3.1.1, and empty when decoded there.
+    pub properties: Properties,
+}
+
+debug_v5_when_set!(Subscribe { pkid, filters } { properties });
+
+impl Default for Subscribe {
+    /// Packet identifier 0 (to be set), no filters (at least one is to be added), no properties.
+    fn default() -> Self {
+        Subscribe {
+            pkid: 0,
+            filters: Vec::new(),
+            properties: Properties::new(PacketTypes::SUBSCRIBE),
+        }
+    }
 }
 
 impl Subscribe {
-    const PACKET_TYPE: u8 = 8;
+    const PACKET_TYPE: u8 = PacketTypes::SUBSCRIBE as u8;
     const FLAGS: u8 = 0b0010;
 
-    /// Appends the whole packet (fixed header `0x82`) to `out`.
+    /// Appends the whole MQTT 3.1.1 packet (fixed header `0x82`) to `out`: each filter with its QoS alone.
+    /// The properties are not sent.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let remaining = self.remaining_length();
         out.reserve(1 + vbi_len(remaining) + remaining);
         write_fixed_header(out, (Self::PACKET_TYPE << 4) | Self::FLAGS, remaining);
         out.extend_from_slice(&self.pkid.to_be_bytes());
-        for (filter, qos) in &self.filters {
+        for (filter, options) in &self.filters {
             write_string(out, filter);
-            out.push(*qos as u8);
+            out.push(options.qos as u8);
         }
     }
 
-    /// Decodes a SUBSCRIBE body (`flags` must be `0b0010`).
+    /// Decodes an MQTT 3.1.1 SUBSCRIBE body (`flags` must be `0b0010`).
     ///
     /// Fails on packet identifier 0, no filters, an empty or non-UTF-8 filter, a requested-QoS byte with
     /// reserved bits set or QoS 3, and a body that ends inside a filter.
@@ -54,15 +73,21 @@ impl Subscribe {
                     "reserved bits set in SUBSCRIBE requested QoS",
                 ));
             }
-            filters.push((filter.to_owned(), QoS::try_from(requested)?));
+            let options = SubscribeOptions::from(QoS::try_from(requested)?);
+            filters.push((filter.to_owned(), options));
         }
         if filters.is_empty() {
             return Err(DecodeError::Protocol("SUBSCRIBE with no topic filters"));
         }
-        Ok(Subscribe { pkid, filters })
+        Ok(Subscribe {
+            pkid,
+            filters,
+            ..Subscribe::default()
+        })
     }
 
-    /// The length of the body after the fixed header: packet identifier, then each filter and its QoS byte.
+    /// The length of the MQTT 3.1.1 body after the fixed header: packet identifier, then each filter and its
+    /// QoS byte.
     pub fn remaining_length(&self) -> usize {
         2 + self
             .filters
@@ -91,9 +116,10 @@ mod tests {
         Subscribe {
             pkid: 10,
             filters: vec![
-                ("a/b".into(), QoS::AtLeastOnce),
-                ("c/d".into(), QoS::ExactlyOnce),
+                ("a/b".into(), QoS::AtLeastOnce.into()),
+                ("c/d".into(), QoS::ExactlyOnce.into()),
             ],
+            ..Subscribe::default()
         }
     }
 
@@ -131,10 +157,11 @@ mod tests {
         let p = Subscribe {
             pkid: 0x0102,
             filters: vec![
-                ("sport/#".into(), QoS::AtMostOnce),
-                ("+".into(), QoS::AtLeastOnce),
-                ("\u{e9}t\u{e9}/+/x".into(), QoS::ExactlyOnce),
+                ("sport/#".into(), QoS::AtMostOnce.into()),
+                ("+".into(), QoS::AtLeastOnce.into()),
+                ("\u{e9}t\u{e9}/+/x".into(), QoS::ExactlyOnce.into()),
             ],
+            ..Subscribe::default()
         };
         let mut out = Vec::new();
         p.encode(&mut out);

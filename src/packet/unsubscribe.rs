@@ -1,23 +1,40 @@
 //! UNSUBSCRIBE, MQTT 3.1.1 section 3.10: the client removes subscriptions.
 
 use super::{
-    check_flags, field_len, vbi_len, write_fixed_header, write_string, DecodeError, Reader,
+    check_flags, debug_v5_when_set, field_len, vbi_len, write_fixed_header, write_string,
+    DecodeError, Reader,
 };
+use crate::properties::{PacketTypes, Properties};
 
 /// UNSUBSCRIBE: the client asks the broker to remove its subscriptions to one or more topic filters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Unsubscribe {
     /// The packet identifier, echoed by the broker's UNSUBACK (never 0).
     pub pkid: u16,
     /// The topic filters to remove, exactly as they were subscribed; at least one.
     pub filters: Vec<String>,
+    /// MQTT 5: the properties. Not sent in MQTT 3.1.1, and empty when decoded there.
+    pub properties: Properties,
+}
+
+debug_v5_when_set!(Unsubscribe { pkid, filters } { properties });
+
+impl Default for Unsubscribe {
+    /// Packet identifier 0 (to be set), no filters (at least one is to be added), no properties.
+    fn default() -> Self {
+        Unsubscribe {
+            pkid: 0,
+            filters: Vec::new(),
+            properties: Properties::new(PacketTypes::UNSUBSCRIBE),
+        }
+    }
 }
 
 impl Unsubscribe {
-    const PACKET_TYPE: u8 = 10;
+    const PACKET_TYPE: u8 = PacketTypes::UNSUBSCRIBE as u8;
     const FLAGS: u8 = 0b0010;
 
-    /// Appends the whole packet (fixed header `0xa2`) to `out`.
+    /// Appends the whole MQTT 3.1.1 packet (fixed header `0xa2`) to `out`; the properties are not sent.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let remaining = self.remaining_length();
         out.reserve(1 + vbi_len(remaining) + remaining);
@@ -28,7 +45,7 @@ impl Unsubscribe {
         }
     }
 
-    /// Decodes an UNSUBSCRIBE body (`flags` must be `0b0010`): a non-zero packet identifier and at least one
+    /// Decodes an MQTT 3.1.1 UNSUBSCRIBE body (`flags` must be `0b0010`): a non-zero packet identifier and at least one
     /// non-empty UTF-8 topic filter.
     pub fn decode(flags: u8, body: &[u8]) -> Result<Self, DecodeError> {
         check_flags(Self::PACKET_TYPE, flags, Self::FLAGS)?;
@@ -48,10 +65,14 @@ impl Unsubscribe {
         if filters.is_empty() {
             return Err(DecodeError::Protocol("UNSUBSCRIBE with no topic filters"));
         }
-        Ok(Unsubscribe { pkid, filters })
+        Ok(Unsubscribe {
+            pkid,
+            filters,
+            ..Unsubscribe::default()
+        })
     }
 
-    /// The length of the body after the fixed header: packet identifier and filters.
+    /// The length of the MQTT 3.1.1 body after the fixed header: packet identifier and filters.
     pub fn remaining_length(&self) -> usize {
         2 + self
             .filters
@@ -78,6 +99,7 @@ mod tests {
         Unsubscribe {
             pkid: 10,
             filters: vec!["a/b".into(), "c/d".into()],
+            ..Unsubscribe::default()
         }
     }
 
@@ -109,6 +131,7 @@ mod tests {
         let p = Unsubscribe {
             pkid: 0xffff,
             filters: vec!["#".into(), "a/+/\u{e9}".into()],
+            ..Unsubscribe::default()
         };
         let mut out = Vec::new();
         p.encode(&mut out);
@@ -188,7 +211,8 @@ mod tests {
                     got,
                     Ok(Unsubscribe {
                         pkid: 10,
-                        filters: vec!["a/b".into()]
+                        filters: vec!["a/b".into()],
+                        ..Unsubscribe::default()
                     })
                 ),
                 _ => assert_eq!(

@@ -425,7 +425,7 @@ impl Session {
             return Err(Error::NoConn);
         }
         self.disconnecting = true;
-        packet::Disconnect.encode(&mut self.out);
+        packet::Disconnect::default().encode(&mut self.out);
         self.log(|| "Sending DISCONNECT".into());
         Ok(())
     }
@@ -466,7 +466,7 @@ impl Session {
             m.sent_gen = gen;
             resent += 1;
             match m.state {
-                OutState::Pubcomp => PubRel { pkid: m.mid }.encode(&mut out),
+                OutState::Pubcomp => PubRel::new(m.mid).encode(&mut out),
                 _ => Publish::encode_parts(
                     &mut out, true, m.qos, m.retain, &m.topic, m.mid, &m.payload,
                 ),
@@ -640,9 +640,19 @@ impl Session {
                 }),
             }
         }
-        let p = Subscribe { pkid: mid, filters };
+        let p = Subscribe {
+            pkid: mid,
+            filters: filters
+                .into_iter()
+                .map(|(f, qos)| (f, qos.into()))
+                .collect(),
+            ..Subscribe::default()
+        };
         p.encode(&mut self.out);
-        self.log(|| format!("Sending SUBSCRIBE (d0, m{mid}) {:?}", p.filters));
+        self.log(|| {
+            let filters: Vec<_> = p.filters.iter().map(|(f, o)| (f, o.qos)).collect();
+            format!("Sending SUBSCRIBE (d0, m{mid}) {filters:?}")
+        });
         let names = p.filters.into_iter().map(|(f, _)| f).collect();
         self.requests.insert(
             mid,
@@ -661,7 +671,11 @@ impl Session {
         }
         let mid = self.reserve_mid()?;
         self.subs.retain(|s| !filters.contains(&s.filter));
-        let p = Unsubscribe { pkid: mid, filters };
+        let p = Unsubscribe {
+            pkid: mid,
+            filters,
+            ..Unsubscribe::default()
+        };
         p.encode(&mut self.out);
         self.log(|| format!("Sending UNSUBSCRIBE (d0, m{mid}) {:?}", p.filters));
         self.requests.insert(mid, Request::Unsubscribe);
@@ -684,11 +698,11 @@ impl Session {
         }
         match qos {
             1 => {
-                self.send(|out| PubAck { pkid: mid }.encode(out));
+                self.send(|out| PubAck::new(mid).encode(out));
                 self.log(|| format!("Sending PUBACK (Mid: {mid})"));
             }
             2 => {
-                self.send(|out| PubComp { pkid: mid }.encode(out));
+                self.send(|out| PubComp::new(mid).encode(out));
                 self.log(|| format!("Sending PUBCOMP (Mid: {mid})"));
             }
             _ => {}
@@ -787,11 +801,11 @@ impl Session {
                 });
             }
             Packet::Publish(p) => self.handle_publish(p, now),
-            Packet::PubAck(PubAck { pkid }) => {
+            Packet::PubAck(PubAck { pkid, .. }) => {
                 self.log(|| format!("Received PUBACK (Mid: {pkid})"));
                 self.complete(pkid, OutState::Puback);
             }
-            Packet::PubRec(PubRec { pkid }) => {
+            Packet::PubRec(PubRec { pkid, .. }) => {
                 self.log(|| format!("Received PUBREC (Mid: {pkid})"));
                 if let Some(m) = self
                     .inflight
@@ -803,11 +817,11 @@ impl Session {
                     // is shared with the messages around it, so keeping it costs nothing.)
                     let payload = std::mem::take(&mut m.payload);
                     self.give_back_payload(payload);
-                    self.send(|out| PubRel { pkid }.encode(out));
+                    self.send(|out| PubRel::new(pkid).encode(out));
                     self.log(|| format!("Sending PUBREL (Mid: {pkid})"));
                 }
             }
-            Packet::PubRel(PubRel { pkid }) => {
+            Packet::PubRel(PubRel { pkid, .. }) => {
                 self.log(|| format!("Received PUBREL (Mid: {pkid})"));
                 match self.incoming_qos2.release(pkid) {
                     Some(msg) => {
@@ -820,11 +834,13 @@ impl Session {
                     None => self.send_ack_now(pkid),
                 }
             }
-            Packet::PubComp(PubComp { pkid }) => {
+            Packet::PubComp(PubComp { pkid, .. }) => {
                 self.log(|| format!("Received PUBCOMP (Mid: {pkid})"));
                 self.complete(pkid, OutState::Pubcomp);
             }
-            Packet::SubAck(SubAck { pkid, return_codes }) => {
+            Packet::SubAck(SubAck {
+                pkid, return_codes, ..
+            }) => {
                 self.log(|| format!("Received SUBACK (Mid: {pkid})"));
                 match self.requests.remove(&pkid) {
                     Some(Request::Subscribe { filters, internal }) => {
@@ -846,7 +862,7 @@ impl Session {
                     other => self.keep_unmatched(pkid, other, "SUBACK"),
                 }
             }
-            Packet::UnsubAck(packet::UnsubAck { pkid }) => {
+            Packet::UnsubAck(packet::UnsubAck { pkid, .. }) => {
                 self.log(|| format!("Received UNSUBACK (Mid: {pkid})"));
                 match self.requests.remove(&pkid) {
                     Some(Request::Unsubscribe) => {
@@ -866,7 +882,7 @@ impl Session {
             p @ (Packet::Connect(_)
             | Packet::Subscribe(_)
             | Packet::Unsubscribe(_)
-            | Packet::Disconnect) => {
+            | Packet::Disconnect(_)) => {
                 return Err(Error::protocol(format!(
                     "the broker sent {}, which only a client may send",
                     p.name()
@@ -886,7 +902,7 @@ impl Session {
     }
 
     fn send_ack_now(&mut self, pkid: u16) {
-        self.send(|out| PubComp { pkid }.encode(out));
+        self.send(|out| PubComp::new(pkid).encode(out));
         self.log(|| format!("Sending PUBCOMP (Mid: {pkid})"));
     }
 
@@ -922,7 +938,7 @@ impl Session {
             QoS::ExactlyOnce => {
                 // Store until PUBREL (delivered then, as Paho does); a duplicate only gets PUBREC again.
                 self.incoming_qos2.insert(msg);
-                self.send(|out| PubRec { pkid: p.pkid }.encode(out));
+                self.send(|out| PubRec::new(p.pkid).encode(out));
                 self.log(|| format!("Sending PUBREC (Mid: {})", p.pkid));
             }
         }

@@ -1,7 +1,7 @@
 //! The session driven without sockets or clocks: packets in, bytes and events out.
 
 use super::*;
-use crate::packet::{decode, ConnAck, MAX_REMAINING_LENGTH};
+use crate::packet::{decode, ConnAck, Disconnect, MAX_REMAINING_LENGTH};
 
 fn t0() -> Instant {
     Instant::now()
@@ -16,6 +16,7 @@ fn connect_packet() -> Connect {
         username: None,
         password: None,
         will: None,
+        ..Connect::default()
     }
 }
 
@@ -41,6 +42,7 @@ fn connected_with(cfg: SessionConfig, connect: &Connect) -> (Session, Instant) {
         Packet::ConnAck(ConnAck {
             session_present: false,
             code: 0,
+            ..ConnAck::default()
         }),
         now,
     )
@@ -72,6 +74,7 @@ fn publish_pkt(mid: u16, qos: QoS, dup: bool) -> Packet {
         topic: "t".into(),
         pkid: mid,
         payload: b"p".to_vec(),
+        ..Publish::default()
     })
 }
 
@@ -87,6 +90,7 @@ fn connect_is_the_first_thing_written_and_connack_connects() {
         Packet::ConnAck(ConnAck {
             session_present: true,
             code: 0,
+            ..ConnAck::default()
         }),
         now,
     )
@@ -109,6 +113,7 @@ fn a_refused_connack_is_an_event_and_does_not_connect() {
         Packet::ConnAck(ConnAck {
             session_present: false,
             code: 5,
+            ..ConnAck::default()
         }),
         now,
     )
@@ -159,7 +164,7 @@ fn qos1_flow_completes_on_puback() {
         sent(&mut s),
         vec![publish_pkt(mid, QoS::AtLeastOnce, false)]
     );
-    s.handle(Packet::PubAck(PubAck { pkid: mid }), now).unwrap();
+    s.handle(Packet::PubAck(PubAck::new(mid)), now).unwrap();
     assert!(matches!(
         s.events[..],
         [Event::Published { first: 1, count: 1 }]
@@ -253,11 +258,10 @@ fn qos2_flow_sends_pubrel_on_pubrec_and_completes_on_pubcomp() {
         .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false)
         .unwrap();
     sent(&mut s);
-    s.handle(Packet::PubRec(PubRec { pkid: mid }), now).unwrap();
-    assert_eq!(sent(&mut s), vec![Packet::PubRel(PubRel { pkid: mid })]);
+    s.handle(Packet::PubRec(PubRec::new(mid)), now).unwrap();
+    assert_eq!(sent(&mut s), vec![Packet::PubRel(PubRel::new(mid))]);
     assert!(s.events.is_empty());
-    s.handle(Packet::PubComp(PubComp { pkid: mid }), now)
-        .unwrap();
+    s.handle(Packet::PubComp(PubComp::new(mid)), now).unwrap();
     assert!(matches!(s.events[..], [Event::Published { .. }]));
 }
 
@@ -274,7 +278,7 @@ fn incoming_qos1_is_delivered_then_acked_after_the_callback() {
         panic!()
     };
     s.message_handled(msg.mid, msg.qos, generation);
-    assert_eq!(sent(&mut s), vec![Packet::PubAck(PubAck { pkid: 7 })]);
+    assert_eq!(sent(&mut s), vec![Packet::PubAck(PubAck::new(7))]);
 }
 
 #[test]
@@ -282,23 +286,23 @@ fn incoming_qos2_pubrec_at_once_delivery_on_pubrel_then_pubcomp() {
     let (mut s, now) = connected(SessionConfig::default());
     s.handle(publish_pkt(9, QoS::ExactlyOnce, false), now)
         .unwrap();
-    assert_eq!(sent(&mut s), vec![Packet::PubRec(PubRec { pkid: 9 })]);
+    assert_eq!(sent(&mut s), vec![Packet::PubRec(PubRec::new(9))]);
     assert!(s.events.is_empty());
     // A duplicate PUBLISH before PUBREL: PUBREC again, still one delivery.
     s.handle(publish_pkt(9, QoS::ExactlyOnce, true), now)
         .unwrap();
-    assert_eq!(sent(&mut s), vec![Packet::PubRec(PubRec { pkid: 9 })]);
-    s.handle(Packet::PubRel(PubRel { pkid: 9 }), now).unwrap();
+    assert_eq!(sent(&mut s), vec![Packet::PubRec(PubRec::new(9))]);
+    s.handle(Packet::PubRel(PubRel::new(9)), now).unwrap();
     assert_eq!(s.events.len(), 1);
     let Event::Message { msg, generation } = s.events.remove(0) else {
         panic!()
     };
     assert!(s.out.is_empty());
     s.message_handled(msg.mid, msg.qos, generation);
-    assert_eq!(sent(&mut s), vec![Packet::PubComp(PubComp { pkid: 9 })]);
+    assert_eq!(sent(&mut s), vec![Packet::PubComp(PubComp::new(9))]);
     // A PUBREL we know nothing of still gets PUBCOMP.
-    s.handle(Packet::PubRel(PubRel { pkid: 9 }), now).unwrap();
-    assert_eq!(sent(&mut s), vec![Packet::PubComp(PubComp { pkid: 9 })]);
+    s.handle(Packet::PubRel(PubRel::new(9)), now).unwrap();
+    assert_eq!(sent(&mut s), vec![Packet::PubComp(PubComp::new(9))]);
     assert!(s.events.is_empty());
 }
 
@@ -318,7 +322,7 @@ fn incoming_qos2_released_out_of_order_delivers_each_once() {
     sent(&mut s);
     let mut delivered = Vec::new();
     for mid in [6, 4, 5, 5] {
-        s.handle(Packet::PubRel(PubRel { pkid: mid }), now).unwrap();
+        s.handle(Packet::PubRel(PubRel::new(mid)), now).unwrap();
         for ev in s.events.drain(..) {
             if let Event::Message { msg, .. } = ev {
                 delivered.push((msg.mid, msg.payload));
@@ -346,7 +350,7 @@ fn manual_ack_leaves_the_ack_to_the_user() {
     s.message_handled(msg.mid, msg.qos, generation);
     assert!(s.out.is_empty());
     s.send_ack(3, 1);
-    assert_eq!(sent(&mut s), vec![Packet::PubAck(PubAck { pkid: 3 })]);
+    assert_eq!(sent(&mut s), vec![Packet::PubAck(PubAck::new(3))]);
 }
 
 #[test]
@@ -374,7 +378,7 @@ fn the_inflight_window_holds_back_messages_until_acks_free_slots() {
             .unwrap();
     }
     assert_eq!(sent(&mut s).len(), 2);
-    s.handle(Packet::PubAck(PubAck { pkid: 1 }), now).unwrap();
+    s.handle(Packet::PubAck(PubAck::new(1)), now).unwrap();
     assert_eq!(sent(&mut s), vec![publish_pkt(3, QoS::AtLeastOnce, false)]);
     assert_eq!(s.pending_messages(), 4);
 }
@@ -418,6 +422,7 @@ fn while_disconnected_qos0_is_dropped_and_qos1_is_kept_for_the_next_connection()
         Packet::ConnAck(ConnAck {
             session_present: false,
             code: 0,
+            ..ConnAck::default()
         }),
         now,
     )
@@ -446,7 +451,7 @@ fn after_reconnect_unacked_messages_are_resent_with_dup_and_qos2_awaiting_pubcom
     let (m3, ..) = s
         .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false)
         .unwrap();
-    s.handle(Packet::PubRec(PubRec { pkid: m3 }), now).unwrap();
+    s.handle(Packet::PubRec(PubRec::new(m3)), now).unwrap();
     sent(&mut s);
     s.connection_closed();
     s.connection_opened(&connect_packet(), now);
@@ -454,6 +459,7 @@ fn after_reconnect_unacked_messages_are_resent_with_dup_and_qos2_awaiting_pubcom
         Packet::ConnAck(ConnAck {
             session_present: true,
             code: 0,
+            ..ConnAck::default()
         }),
         now,
     )
@@ -465,7 +471,7 @@ fn after_reconnect_unacked_messages_are_resent_with_dup_and_qos2_awaiting_pubcom
         vec![
             publish_pkt(m1, QoS::AtLeastOnce, true),
             publish_pkt(m2, QoS::ExactlyOnce, true),
-            Packet::PubRel(PubRel { pkid: m3 }),
+            Packet::PubRel(PubRel::new(m3)),
         ]
     );
 }
@@ -483,6 +489,7 @@ fn resubscribe_restores_only_what_on_connect_did_not() {
         Packet::SubAck(SubAck {
             pkid: mid,
             return_codes: vec![1, 0],
+            ..SubAck::default()
         }),
         now,
     )
@@ -495,6 +502,7 @@ fn resubscribe_restores_only_what_on_connect_did_not() {
         Packet::ConnAck(ConnAck {
             session_present: false,
             code: 0,
+            ..ConnAck::default()
         }),
         now,
     )
@@ -506,10 +514,10 @@ fn resubscribe_restores_only_what_on_connect_did_not() {
     s.after_connect(false);
     let restored = sent(&mut s);
     assert!(
-        matches!(&from_on_connect[..], [Packet::Subscribe(p)] if p.filters == vec![("a".to_string(), QoS::AtLeastOnce)])
+        matches!(&from_on_connect[..], [Packet::Subscribe(p)] if p.filters == vec![("a".to_string(), QoS::AtLeastOnce.into())])
     );
     assert!(
-        matches!(&restored[..], [Packet::Subscribe(p)] if p.filters == vec![("b".to_string(), QoS::AtMostOnce)])
+        matches!(&restored[..], [Packet::Subscribe(p)] if p.filters == vec![("b".to_string(), QoS::AtMostOnce.into())])
     );
     // The SUBACK of the automatic resubscribe is not reported to on_subscribe.
     let Packet::Subscribe(p) = &restored[0] else {
@@ -520,6 +528,7 @@ fn resubscribe_restores_only_what_on_connect_did_not() {
         Packet::SubAck(SubAck {
             pkid: p.pkid,
             return_codes: vec![0],
+            ..SubAck::default()
         }),
         now,
     )
@@ -538,6 +547,7 @@ fn a_disconnect_from_on_connect_stops_the_resubscribe_and_resend() {
         Packet::ConnAck(ConnAck {
             session_present: false,
             code: 0,
+            ..ConnAck::default()
         }),
         now,
     )
@@ -545,7 +555,10 @@ fn a_disconnect_from_on_connect_stops_the_resubscribe_and_resend() {
     sent(&mut s);
     s.disconnect().unwrap(); // the user's on_connect
     s.after_connect(false);
-    assert_eq!(sent(&mut s), vec![Packet::Disconnect]);
+    assert_eq!(
+        sent(&mut s),
+        vec![Packet::Disconnect(Disconnect::default())]
+    );
 }
 
 #[test]
@@ -561,6 +574,7 @@ fn no_resubscribe_when_the_broker_kept_the_session_or_when_disabled() {
             Packet::ConnAck(ConnAck {
                 session_present: present,
                 code: 0,
+                ..ConnAck::default()
             }),
             now,
         )
@@ -584,6 +598,7 @@ fn a_refused_subscription_is_not_restored() {
         Packet::SubAck(SubAck {
             pkid: mid,
             return_codes: vec![0x80, 0],
+            ..SubAck::default()
         }),
         now,
     )
@@ -596,6 +611,7 @@ fn a_refused_subscription_is_not_restored() {
         Packet::ConnAck(ConnAck {
             session_present: false,
             code: 0,
+            ..ConnAck::default()
         }),
         now,
     )
@@ -674,13 +690,14 @@ fn the_broker_pinging_us_gets_pingresp() {
 fn client_only_packets_from_the_broker_are_protocol_errors() {
     let (mut s, now) = connected(SessionConfig::default());
     assert!(matches!(
-        s.handle(Packet::Disconnect, now),
+        s.handle(Packet::Disconnect(Disconnect::default()), now),
         Err(Error::Protocol { .. })
     ));
     let (mut s, now) = connected(SessionConfig::default());
     let c = Packet::ConnAck(ConnAck {
         session_present: false,
         code: 0,
+        ..ConnAck::default()
     });
     assert!(matches!(s.handle(c, now), Err(Error::Protocol { .. })));
 }
@@ -712,7 +729,10 @@ fn closing_discards_unwritten_qos0_and_pending_acks_free_their_ids() {
 fn disconnect_queues_disconnect_and_stops_new_publishes() {
     let (mut s, _) = connected(SessionConfig::default());
     s.disconnect().unwrap();
-    assert_eq!(sent(&mut s), vec![Packet::Disconnect]);
+    assert_eq!(
+        sent(&mut s),
+        vec![Packet::Disconnect(Disconnect::default())]
+    );
     let (_, rc, _) = s.publish("t", vec![], QoS::AtMostOnce, false).unwrap();
     assert_eq!(rc, ErrorCode::NoConn);
     assert!(matches!(
@@ -736,7 +756,10 @@ fn nothing_follows_disconnect() {
         .unwrap();
     s.handle(Packet::PingReq, now).unwrap();
     s.tick(now + Duration::from_secs(3600)).unwrap();
-    assert_eq!(sent(&mut s), vec![Packet::Disconnect]);
+    assert_eq!(
+        sent(&mut s),
+        vec![Packet::Disconnect(Disconnect::default())]
+    );
 }
 
 #[test]
@@ -808,8 +831,8 @@ fn a_qos1_completion_flag_nobody_holds_is_reused_and_one_still_held_is_set() {
     let (m2, _, held) = s
         .publish("t", b"2".to_vec(), QoS::AtLeastOnce, false)
         .unwrap();
-    s.handle(Packet::PubAck(PubAck { pkid: m1 }), now).unwrap();
-    s.handle(Packet::PubAck(PubAck { pkid: m2 }), now).unwrap();
+    s.handle(Packet::PubAck(PubAck::new(m1)), now).unwrap();
+    s.handle(Packet::PubAck(PubAck::new(m2)), now).unwrap();
     assert!(matches!(
         s.events[..],
         [Event::Published { first, count: 2 }] if first == m1
@@ -841,8 +864,7 @@ fn queued_messages_to_the_same_topic_share_it_and_go_out_unchanged() {
         for p in sent(&mut s) {
             let Packet::Publish(p) = p else { panic!() };
             got.push((p.topic.clone(), p.payload.clone()));
-            s.handle(Packet::PubAck(PubAck { pkid: p.pkid }), now)
-                .unwrap();
+            s.handle(Packet::PubAck(PubAck::new(p.pkid)), now).unwrap();
         }
     }
     let want: Vec<(String, Vec<u8>)> = [("a/b", "1"), ("a/b", "2"), ("c", "3")]

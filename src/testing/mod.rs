@@ -21,7 +21,7 @@
 //!   expected, 2 bytes: c0 00
 //!     decoded: PingReq
 //!   got, 2 bytes: e0 00
-//!     decoded: Disconnect
+//!     decoded: Disconnect(Disconnect)
 //! ```
 //!
 //! ## Example
@@ -30,7 +30,7 @@
 //! plain [`TcpStream`](std::net::TcpStream), so that every byte is visible.
 //!
 //! ```
-//! use pahoish::packet::Packet;
+//! use pahoish::packet::{Disconnect, Packet};
 //! use pahoish::testing::MockBroker;
 //! use std::io::{Read, Write};
 //! use std::net::TcpStream;
@@ -45,7 +45,7 @@
 //!     s.send(&[0x20, 0x02, 0x00, 0x00])?; //         step 3: CONNACK, accepted
 //!     s.expect_packet(&Packet::PingReq)?; //         step 4
 //!     s.send_packet(&Packet::PingResp)?; //          step 5
-//!     s.expect_packet(&Packet::Disconnect)?; //      step 6
+//!     s.expect_packet(&Packet::Disconnect(Disconnect::default()))?; // step 6
 //!     s.expect_closed() //                           step 7
 //! });
 //!
@@ -59,7 +59,7 @@
 //! let mut pingresp = [0; 2];
 //! client.read_exact(&mut pingresp)?;
 //! assert_eq!(pingresp, [0xd0, 0x00]);
-//! client.write_all(&Packet::Disconnect.to_bytes())?;
+//! client.write_all(&Packet::Disconnect(Disconnect::default()).to_bytes())?;
 //! drop(client);
 //!
 //! broker.finish(Duration::from_secs(5))?;

@@ -32,6 +32,7 @@ fn publish_packet(topic: &str, payload: &[u8], qos: QoS, pkid: u16, retain: bool
         topic: topic.into(),
         pkid,
         payload: payload.to_vec(),
+        ..Publish::default()
     })
 }
 
@@ -126,7 +127,7 @@ fn pub_mqtt31_id_prefix_retained_qos1() {
             0x00, 0x01, // packet identifier 1
             b'o', b'n', // payload "on"
         ])?;
-        s.send_packet(&Packet::PubAck(PubAck { pkid: 1 }))?;
+        s.send_packet(&Packet::PubAck(PubAck::new(1)))?;
         clean_close(s)
     });
     let port = broker.port().to_string();
@@ -204,6 +205,7 @@ fn sub_connect_subscribe_and_print() {
         s.send_packet(&Packet::SubAck(SubAck {
             pkid: 1,
             return_codes: vec![1, 1],
+            ..SubAck::default()
         }))?;
         s.send_packet(&publish_packet(
             "b/c",
@@ -212,7 +214,7 @@ fn sub_connect_subscribe_and_print() {
             7,
             false,
         ))?;
-        s.expect_packet(&Packet::PubAck(PubAck { pkid: 7 }))?;
+        s.expect_packet(&Packet::PubAck(PubAck::new(7)))?;
         clean_close(s)
     });
     let port = broker.port().to_string();
@@ -244,8 +246,8 @@ fn sub_unsubscribe_and_exit_after_subscribe() {
             0x00, 0x01, b'x', // "x"
         ])?;
         s.expect(&[0xa2, 0x05, 0x00, 0x02, 0x00, 0x01, b'y'])?;
-        s.send_packet(&Packet::UnsubAck(UnsubAck { pkid: 1 }))?;
-        s.send_packet(&Packet::UnsubAck(UnsubAck { pkid: 2 }))?;
+        s.send_packet(&Packet::UnsubAck(UnsubAck::new(1)))?;
+        s.send_packet(&Packet::UnsubAck(UnsubAck::new(2)))?;
         clean_close(s)?;
 
         s.accept()?;
@@ -255,6 +257,7 @@ fn sub_unsubscribe_and_exit_after_subscribe() {
         s.send_packet(&Packet::SubAck(SubAck {
             pkid: 1,
             return_codes: vec![0],
+            ..SubAck::default()
         }))?;
         clean_close(s)
     });
@@ -291,6 +294,7 @@ fn refused_connack_and_denied_subscription() {
         s.send_packet(&Packet::SubAck(SubAck {
             pkid: 1,
             return_codes: vec![0x80],
+            ..SubAck::default()
         }))?;
         clean_close(s)
     });
@@ -355,11 +359,11 @@ fn pub_url_file_stdin_and_repeat() {
         s.recv_packet()?; // CONNECT
         s.send(&CONNACK_ACCEPTED)?;
         s.expect_packet(&publish_packet("rep", b"x", QoS::AtLeastOnce, 1, false))?;
-        s.send_packet(&Packet::PubAck(PubAck { pkid: 1 }))?;
+        s.send_packet(&Packet::PubAck(PubAck::new(1)))?;
         // --repeat-delay 0.4: nothing for a while after the PUBACK.
         s.expect_silence(Duration::from_millis(250))?;
         s.expect_packet(&publish_packet("rep", b"x", QoS::AtLeastOnce, 2, false))?;
-        s.send_packet(&Packet::PubAck(PubAck { pkid: 2 }))?;
+        s.send_packet(&Packet::PubAck(PubAck::new(2)))?;
         clean_close(s)
     });
     let port = broker.port();
@@ -436,7 +440,7 @@ fn pub_qos1_resends_after_a_lost_connection() {
             0x00, 0x01, // packet identifier 1, as before
             b'k', b'e', b'e', b'p', // payload
         ])?;
-        s.send_packet(&Packet::PubAck(PubAck { pkid: 1 }))?;
+        s.send_packet(&Packet::PubAck(PubAck::new(1)))?;
         clean_close(s)
     });
     let port = broker.port().to_string();

@@ -230,7 +230,7 @@ impl TestBroker {
     /// # Examples
     ///
     /// ```
-    /// use pahoish::packet::{ConnAck, Packet};
+    /// use pahoish::packet::{ConnAck, Disconnect, Packet};
     /// use pahoish::testing::{Direction, TestBroker};
     /// use std::time::Duration;
     ///
@@ -245,8 +245,8 @@ impl TestBroker {
     ///
     /// let log = broker.packets("logged");
     /// assert!(matches!(&log[0], (Direction::Received, Packet::Connect(c)) if c.client_id == "logged"));
-    /// assert_eq!(log[1], (Direction::Sent, Packet::ConnAck(ConnAck { session_present: false, code: 0 })));
-    /// assert_eq!(log[2], (Direction::Received, Packet::Disconnect));
+    /// assert_eq!(log[1], (Direction::Sent, Packet::ConnAck(ConnAck::default())));
+    /// assert_eq!(log[2], (Direction::Received, Packet::Disconnect(Disconnect::default())));
     /// assert_eq!(log.len(), 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -592,7 +592,7 @@ impl TestBroker {
     ///     dir == Direction::Received && *p == Packet::PingReq
     /// });
     /// assert_eq!(ping, Some(Packet::PingReq));
-    /// assert_eq!(broker.wait_for_packet("pinger", Duration::from_millis(1), |_, p| *p == Packet::Disconnect), None);
+    /// assert_eq!(broker.wait_for_packet("pinger", Duration::from_millis(1), |_, p| matches!(p, Packet::Disconnect(_))), None);
     /// client.disconnect()?;
     /// client.loop_stop()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -77,14 +77,14 @@ impl BrokerState {
                 match p.qos {
                     QoS::AtMostOnce => {}
                     QoS::AtLeastOnce => {
-                        wire.send(conn.id, &client_id, Packet::PubAck(PubAck { pkid }))
+                        wire.send(conn.id, &client_id, Packet::PubAck(PubAck::new(pkid)))
                     }
                     QoS::ExactlyOnce => {
                         // Kept until PUBREL, then delivered once, however often it is sent again.
                         if !drop_it && !session.incoming.iter().any(|(id, _)| *id == pkid) {
                             session.incoming.push((pkid, p.clone().into()));
                         }
-                        wire.send(conn.id, &client_id, Packet::PubRec(PubRec { pkid }));
+                        wire.send(conn.id, &client_id, Packet::PubRec(PubRec::new(pkid)));
                         return Flow::Continue;
                     }
                 }
@@ -92,24 +92,25 @@ impl BrokerState {
                     self.route(p.into());
                 }
             }
-            Packet::PubRel(PubRel { pkid }) => {
+            Packet::PubRel(PubRel { pkid, .. }) => {
                 let msg = session
                     .incoming
                     .iter()
                     .position(|(id, _)| *id == pkid)
                     .map(|i| session.incoming.remove(i).1);
-                wire.send(conn.id, &client_id, Packet::PubComp(PubComp { pkid }));
+                wire.send(conn.id, &client_id, Packet::PubComp(PubComp::new(pkid)));
                 if let Some(msg) = msg {
                     self.route(msg);
                 }
             }
-            Packet::PubAck(PubAck { pkid }) => session.acked(wire, &client_id, 4, pkid),
-            Packet::PubRec(PubRec { pkid }) => session.acked(wire, &client_id, 5, pkid),
-            Packet::PubComp(PubComp { pkid }) => session.acked(wire, &client_id, 7, pkid),
+            Packet::PubAck(PubAck { pkid, .. }) => session.acked(wire, &client_id, 4, pkid),
+            Packet::PubRec(PubRec { pkid, .. }) => session.acked(wire, &client_id, 5, pkid),
+            Packet::PubComp(PubComp { pkid, .. }) => session.acked(wire, &client_id, 7, pkid),
             Packet::Subscribe(s) => {
                 let mut codes = Vec::with_capacity(s.filters.len());
                 let mut granted = Vec::new();
-                for (filter, qos) in s.filters {
+                for (filter, options) in s.filters {
+                    let qos = options.qos;
                     if validate_filter(&filter).is_err() {
                         codes.push(0x80);
                         continue;
@@ -124,6 +125,7 @@ impl BrokerState {
                 let suback = SubAck {
                     pkid: s.pkid,
                     return_codes: codes,
+                    ..SubAck::default()
                 };
                 wire.send(conn.id, &client_id, Packet::SubAck(suback));
                 for (filter, qos) in granted {
@@ -142,14 +144,10 @@ impl BrokerState {
             }
             Packet::Unsubscribe(u) => {
                 session.subs.retain(|(f, _)| !u.filters.contains(f));
-                wire.send(
-                    conn.id,
-                    &client_id,
-                    Packet::UnsubAck(UnsubAck { pkid: u.pkid }),
-                );
+                wire.send(conn.id, &client_id, Packet::UnsubAck(UnsubAck::new(u.pkid)));
             }
             Packet::PingReq => wire.send(conn.id, &client_id, Packet::PingResp),
-            Packet::Disconnect => return Flow::End(End::Clean, "DISCONNECT".into()),
+            Packet::Disconnect(_) => return Flow::End(End::Clean, "DISCONNECT".into()),
             other => {
                 return Flow::End(
                     End::Unclean,
@@ -244,6 +242,7 @@ impl BrokerState {
                 // MQTT 3.1 has no session-present flag: that byte is reserved there.
                 session_present: present && connect.protocol == Protocol::V311,
                 code: 0,
+                ..ConnAck::default()
             };
             wire.send(conn.id, &client_id, Packet::ConnAck(connack));
             session.resume(wire, &client_id);
@@ -257,6 +256,7 @@ impl BrokerState {
         let connack = ConnAck {
             session_present: false,
             code,
+            ..ConnAck::default()
         };
         self.wire.send(conn.id, log_as, Packet::ConnAck(connack));
         Flow::End(End::Unclean, format!("CONNACK {code}: {why}"))

@@ -88,6 +88,7 @@ impl Msg {
             topic: self.topic.clone(),
             pkid,
             payload: self.payload.clone(),
+            ..Publish::default()
         })
     }
 }
@@ -212,7 +213,7 @@ impl ClientSession {
         for (pkid, inflight) in &self.inflight {
             let packet = match inflight {
                 Inflight::Publish(msg) => msg.publish(*pkid, true),
-                Inflight::Released => Packet::PubRel(PubRel { pkid: *pkid }),
+                Inflight::Released => Packet::PubRel(PubRel::new(*pkid)),
             };
             wire.send(conn, client_id, packet);
         }
@@ -235,13 +236,13 @@ impl ClientSession {
             (5, Inflight::Publish(m)) if m.qos == QoS::ExactlyOnce => {
                 self.inflight[i].1 = Inflight::Released;
                 if let Some(conn) = self.conn {
-                    wire.send(conn, client_id, Packet::PubRel(PubRel { pkid }));
+                    wire.send(conn, client_id, Packet::PubRel(PubRel::new(pkid)));
                 }
             }
             // A PUBREC repeated after our PUBREL: repeat the PUBREL.
             (5, Inflight::Released) => {
                 if let Some(conn) = self.conn {
-                    wire.send(conn, client_id, Packet::PubRel(PubRel { pkid }));
+                    wire.send(conn, client_id, Packet::PubRel(PubRel::new(pkid)));
                 }
             }
             (7, Inflight::Released) => {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::{Direction, TestBroker};
 use crate::packet::{
-    self, ConnAck, Connect, LastWill, Packet, Protocol, PubAck, PubComp, PubRec, PubRel, Publish,
-    QoS, Subscribe, UnsubAck, Unsubscribe, MAX_REMAINING_LENGTH,
+    self, ConnAck, Connect, Disconnect, LastWill, Packet, Protocol, PubAck, PubComp, PubRec,
+    PubRel, Publish, QoS, Subscribe, UnsubAck, Unsubscribe, MAX_REMAINING_LENGTH,
 };
 
 /// How long any single wait in these tests may take.
@@ -122,8 +122,15 @@ impl Raw {
     }
 
     fn subscribe(&mut self, pkid: u16, filters: &[(&str, QoS)]) -> Vec<u8> {
-        let filters = filters.iter().map(|(f, q)| (f.to_string(), *q)).collect();
-        self.send(Packet::Subscribe(Subscribe { pkid, filters }));
+        let filters = filters
+            .iter()
+            .map(|(f, q)| (f.to_string(), (*q).into()))
+            .collect();
+        self.send(Packet::Subscribe(Subscribe {
+            pkid,
+            filters,
+            ..Subscribe::default()
+        }));
         match self.recv() {
             Packet::SubAck(s) if s.pkid == pkid => s.return_codes,
             other => panic!("expected SUBACK {pkid}, got {other:?}"),
@@ -134,11 +141,11 @@ impl Raw {
         self.send(publish(topic, payload, qos, retain, pkid));
         match qos {
             QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => assert_eq!(self.recv(), Packet::PubAck(PubAck { pkid })),
+            QoS::AtLeastOnce => assert_eq!(self.recv(), Packet::PubAck(PubAck::new(pkid))),
             QoS::ExactlyOnce => {
-                assert_eq!(self.recv(), Packet::PubRec(PubRec { pkid }));
-                self.send(Packet::PubRel(PubRel { pkid }));
-                assert_eq!(self.recv(), Packet::PubComp(PubComp { pkid }));
+                assert_eq!(self.recv(), Packet::PubRec(PubRec::new(pkid)));
+                self.send(Packet::PubRel(PubRel::new(pkid)));
+                assert_eq!(self.recv(), Packet::PubComp(PubComp::new(pkid)));
             }
         }
     }
@@ -159,6 +166,7 @@ fn connect(id: &str, clean: bool) -> Connect {
         username: None,
         password: None,
         will: None,
+        ..Connect::default()
     }
 }
 
@@ -168,6 +176,7 @@ fn with_will(mut c: Connect, topic: &str, payload: &[u8], qos: QoS, retain: bool
         payload: payload.to_vec(),
         qos,
         retain,
+        ..LastWill::default()
     });
     c
 }
@@ -180,6 +189,7 @@ fn publish(topic: &str, payload: &[u8], qos: QoS, retain: bool, pkid: u16) -> Pa
         topic: topic.into(),
         pkid,
         payload: payload.to_vec(),
+        ..Publish::default()
     })
 }
 
@@ -209,7 +219,8 @@ fn an_unknown_protocol_level_gets_connack_1() {
             raw.recv(),
             Packet::ConnAck(ConnAck {
                 session_present: false,
-                code: 1
+                code: 1,
+                ..ConnAck::default()
             }),
             "level {level}"
         );
@@ -227,7 +238,7 @@ fn mqtt_3_1_is_accepted() {
     c.protocol = Protocol::V31;
     let (mut raw, connack) = Raw::connect(&broker, c.clone());
     assert_eq!((connack.code, connack.session_present), (0, false));
-    raw.send(Packet::Disconnect);
+    raw.send(Packet::Disconnect(Disconnect::default()));
     raw.expect_closed();
     assert!(broker.wait_disconnected("old", WAIT));
     let (_raw, connack) = Raw::connect(&broker, c);
@@ -376,11 +387,11 @@ fn qos_levels_and_downgrade() {
             );
             match p.qos {
                 Q0 => assert_eq!(p.pkid, 0),
-                Q1 => sub.send(Packet::PubAck(PubAck { pkid: p.pkid })),
+                Q1 => sub.send(Packet::PubAck(PubAck::new(p.pkid))),
                 Q2 => {
-                    sub.send(Packet::PubRec(PubRec { pkid: p.pkid }));
-                    assert_eq!(sub.recv(), Packet::PubRel(PubRel { pkid: p.pkid }));
-                    sub.send(Packet::PubComp(PubComp { pkid: p.pkid }));
+                    sub.send(Packet::PubRec(PubRec::new(p.pkid)));
+                    assert_eq!(sub.recv(), Packet::PubRel(PubRel::new(p.pkid)));
+                    sub.send(Packet::PubComp(PubComp::new(p.pkid)));
                 }
             }
         }
@@ -398,7 +409,7 @@ fn overlapping_subscriptions_deliver_once_at_the_highest_qos() {
     publ.publish("a/b", b"x", Q2, false, 1);
     let p = sub.recv_publish();
     assert_eq!(seen(&p), ("a/b", &b"x"[..], Q1, false));
-    sub.send(Packet::PubAck(PubAck { pkid: p.pkid }));
+    sub.send(Packet::PubAck(PubAck::new(p.pkid)));
     sub.expect_nothing();
 }
 
@@ -411,25 +422,25 @@ fn qos2_is_delivered_exactly_once() {
     sub.subscribe(1, &[("x", Q2)]);
     let (mut publ, _) = Raw::session(&broker, "pub", true);
     publ.send(publish("x", b"once", Q2, false, 7));
-    assert_eq!(publ.recv(), Packet::PubRec(PubRec { pkid: 7 }));
+    assert_eq!(publ.recv(), Packet::PubRec(PubRec::new(7)));
     let mut again = publish("x", b"once", Q2, false, 7);
     if let Packet::Publish(p) = &mut again {
         p.dup = true;
     }
     publ.send(again);
-    assert_eq!(publ.recv(), Packet::PubRec(PubRec { pkid: 7 }));
+    assert_eq!(publ.recv(), Packet::PubRec(PubRec::new(7)));
     publ.ping();
     sub.expect_nothing();
-    publ.send(Packet::PubRel(PubRel { pkid: 7 }));
-    assert_eq!(publ.recv(), Packet::PubComp(PubComp { pkid: 7 }));
+    publ.send(Packet::PubRel(PubRel::new(7)));
+    assert_eq!(publ.recv(), Packet::PubComp(PubComp::new(7)));
     let p = sub.recv_publish();
     assert_eq!(seen(&p), ("x", &b"once"[..], Q2, false));
-    sub.send(Packet::PubRec(PubRec { pkid: p.pkid }));
-    assert_eq!(sub.recv(), Packet::PubRel(PubRel { pkid: p.pkid }));
-    sub.send(Packet::PubComp(PubComp { pkid: p.pkid }));
+    sub.send(Packet::PubRec(PubRec::new(p.pkid)));
+    assert_eq!(sub.recv(), Packet::PubRel(PubRel::new(p.pkid)));
+    sub.send(Packet::PubComp(PubComp::new(p.pkid)));
     // A PUBREL repeated after the PUBCOMP is answered again and delivers nothing more.
-    publ.send(Packet::PubRel(PubRel { pkid: 7 }));
-    assert_eq!(publ.recv(), Packet::PubComp(PubComp { pkid: 7 }));
+    publ.send(Packet::PubRel(PubRel::new(7)));
+    assert_eq!(publ.recv(), Packet::PubComp(PubComp::new(7)));
     sub.expect_nothing();
 }
 
@@ -442,7 +453,7 @@ fn persistent_sessions_queue_messages() {
     let (mut sub, present) = Raw::session(&broker, "p", false);
     assert!(!present);
     sub.subscribe(1, &[("s/#", Q2)]);
-    sub.send(Packet::Disconnect);
+    sub.send(Packet::Disconnect(Disconnect::default()));
     sub.expect_closed();
     assert!(broker.wait_disconnected("p", WAIT));
     assert_eq!(broker.subscriptions("p"), [("s/#".to_string(), 2)]);
@@ -465,7 +476,7 @@ fn persistent_sessions_queue_messages() {
             ("s/d", &b"3"[..], Q1, false)
         ]
     );
-    sub.send(Packet::Disconnect);
+    sub.send(Packet::Disconnect(Disconnect::default()));
     sub.expect_closed();
     assert!(broker.wait_disconnected("p", WAIT));
 
@@ -473,7 +484,7 @@ fn persistent_sessions_queue_messages() {
     let (mut sub, present) = Raw::session(&broker, "p", true);
     assert!(!present);
     assert!(broker.subscriptions("p").is_empty());
-    sub.send(Packet::Disconnect);
+    sub.send(Packet::Disconnect(Disconnect::default()));
     sub.expect_closed();
     assert!(broker.wait_disconnected("p", WAIT));
     assert!(!broker.has_session("p"));
@@ -494,8 +505,8 @@ fn inflight_messages_are_resent_on_reconnect() {
     let p1 = sub.recv_publish();
     let p2 = sub.recv_publish();
     assert_eq!((p1.dup, p2.dup), (false, false));
-    sub.send(Packet::PubRec(PubRec { pkid: p2.pkid }));
-    assert_eq!(sub.recv(), Packet::PubRel(PubRel { pkid: p2.pkid }));
+    sub.send(Packet::PubRec(PubRec::new(p2.pkid)));
+    assert_eq!(sub.recv(), Packet::PubRel(PubRel::new(p2.pkid)));
     drop(sub); // no PUBACK, no PUBCOMP, no DISCONNECT
     assert!(broker.wait_disconnected("p", WAIT));
 
@@ -504,11 +515,11 @@ fn inflight_messages_are_resent_on_reconnect() {
     let again = sub.recv_publish();
     assert_eq!(seen(&again), ("r/1", &b"one"[..], Q1, false));
     assert_eq!((again.pkid, again.dup), (p1.pkid, true));
-    assert_eq!(sub.recv(), Packet::PubRel(PubRel { pkid: p2.pkid }));
-    sub.send(Packet::PubAck(PubAck { pkid: p1.pkid }));
-    sub.send(Packet::PubComp(PubComp { pkid: p2.pkid }));
+    assert_eq!(sub.recv(), Packet::PubRel(PubRel::new(p2.pkid)));
+    sub.send(Packet::PubAck(PubAck::new(p1.pkid)));
+    sub.send(Packet::PubComp(PubComp::new(p2.pkid)));
     sub.ping();
-    sub.send(Packet::Disconnect);
+    sub.send(Packet::Disconnect(Disconnect::default()));
     sub.expect_closed();
     let (mut sub, _) = Raw::session(&broker, "p", false);
     sub.expect_nothing();
@@ -526,7 +537,7 @@ fn retained_messages() {
     a.subscribe(1, &[("r/+", Q1)]);
     let p = a.recv_publish();
     assert_eq!(seen(&p), ("r/t", &b"second"[..], Q1, true));
-    a.send(Packet::PubAck(PubAck { pkid: p.pkid }));
+    a.send(Packet::PubAck(PubAck::new(p.pkid)));
     // Subscribing again sends the retained message again.
     a.subscribe(2, &[("r/+", Q0)]);
     assert_eq!(seen(&a.recv_publish()), ("r/t", &b"second"[..], Q0, true));
@@ -599,8 +610,9 @@ fn unsubscribe() {
     sub.send(Packet::Unsubscribe(Unsubscribe {
         pkid: 2,
         filters: vec!["u/a".into(), "u/nothing".into()],
+        ..Unsubscribe::default()
     }));
-    assert_eq!(sub.recv(), Packet::UnsubAck(UnsubAck { pkid: 2 }));
+    assert_eq!(sub.recv(), Packet::UnsubAck(UnsubAck::new(2)));
     let (mut publ, _) = Raw::session(&broker, "pub", true);
     publ.publish("u/a", b"a", Q0, false, 0);
     publ.publish("u/b", b"b", Q0, false, 0);
@@ -619,7 +631,7 @@ fn will_watcher(broker: &TestBroker) -> Raw {
 fn expect_will(watcher: &mut Raw, topic: &str) {
     let p = watcher.recv_publish();
     assert_eq!(seen(&p), (topic, &b"gone"[..], Q1, false));
-    watcher.send(Packet::PubAck(PubAck { pkid: p.pkid }));
+    watcher.send(Packet::PubAck(PubAck::new(p.pkid)));
 }
 
 /// The will is published when the client closes the connection without DISCONNECT, and not after a
@@ -632,7 +644,7 @@ fn will_on_close_without_disconnect_only() {
         &broker,
         with_will(connect("c", true), "will/c", b"gone", Q1, false),
     );
-    clean.send(Packet::Disconnect);
+    clean.send(Packet::Disconnect(Disconnect::default()));
     clean.expect_closed();
     let (cut, _) = Raw::connect(
         &broker,
@@ -710,7 +722,8 @@ fn pause_and_resume() {
     raw.send(Packet::PingReq);
     raw.send(Packet::Subscribe(Subscribe {
         pkid: 3,
-        filters: vec![("p".into(), Q0)],
+        filters: vec![("p".into(), Q0.into())],
+        ..Subscribe::default()
     }));
     // Longer than 1.5 x the keepalive of 1 s: not closed while paused.
     assert_eq!(raw.try_recv(Duration::from_millis(1700)), None);
@@ -731,8 +744,8 @@ fn packets_are_logged_in_order() {
     raw.subscribe(5, &[("l", Q1)]);
     raw.publish("l", b"hi", Q1, false, 9);
     let p = raw.recv_publish();
-    raw.send(Packet::PubAck(PubAck { pkid: p.pkid }));
-    raw.send(Packet::Disconnect);
+    raw.send(Packet::PubAck(PubAck::new(p.pkid)));
+    raw.send(Packet::Disconnect(Disconnect::default()));
     raw.expect_closed();
     assert!(broker.wait_disconnected("log", WAIT));
     let log: Vec<_> = broker

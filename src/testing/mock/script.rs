@@ -182,7 +182,7 @@ impl MockSession {
     /// let broker = MockBroker::start(|s| {
     ///     s.accept()?;
     ///     match s.recv_packet()? {
-    ///         Packet::Publish(p) if p.pkid != 0 => s.send_packet(&Packet::PubAck(PubAck { pkid: p.pkid })),
+    ///         Packet::Publish(p) if p.pkid != 0 => s.send_packet(&Packet::PubAck(PubAck::new(p.pkid))),
     ///         other => Err(MockError::script(format!("expected a QoS 1 PUBLISH, got {other:?}"))),
     ///     }
     /// });

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::connection::{judge, Verdict};
 use super::{MockBroker, MockError, MockSession};
-use crate::packet::{DecodeError, Packet, PubAck};
+use crate::packet::{DecodeError, Disconnect, Packet, PubAck};
 use crate::testing::hex;
 
 /// How long a test waits for anything that should happen at once.
@@ -62,7 +62,7 @@ fn a_scripted_exchange_runs_to_its_end() {
         s.send(&CONNACK)?;
         s.expect_packet(&Packet::PingReq)?;
         s.send_packet(&Packet::PingResp)?;
-        s.expect_packet(&Packet::Disconnect)?;
+        s.expect_packet(&Packet::Disconnect(Disconnect::default()))?;
         s.expect_closed()
     });
     let mut c = connect(&broker);
@@ -118,7 +118,7 @@ fn a_different_packet_cut_short_is_a_mismatch_not_a_timeout() {
     let broker = MockBroker::start(|s| {
         s.set_timeout(SHORT);
         s.accept()?;
-        s.expect(&Packet::PubAck(PubAck { pkid: 1 }).to_bytes())
+        s.expect(&Packet::PubAck(PubAck::new(1)).to_bytes())
     });
     let mut c = connect(&broker);
     c.write_all(&[0x50, 0x02]).unwrap();
@@ -386,7 +386,7 @@ fn several_packets_in_one_write_are_taken_one_step_at_a_time() {
         s.accept()?;
         s.expect_packet(&Packet::PingReq)?;
         match s.recv_packet()? {
-            Packet::PubAck(PubAck { pkid: 7 }) => {}
+            Packet::PubAck(PubAck { pkid: 7, .. }) => {}
             other => {
                 return Err(MockError::script(format!(
                     "expected PUBACK 7, got {other:?}"
