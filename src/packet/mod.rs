@@ -590,6 +590,12 @@ impl Unset for Properties {
     }
 }
 
+/// Reserves room for a whole packet whose body is `remaining` bytes, and appends its fixed header.
+pub(crate) fn begin_packet(out: &mut Vec<u8>, header: u8, remaining: usize) {
+    out.reserve(1 + vbi_len(remaining) + remaining);
+    write_fixed_header(out, header, remaining);
+}
+
 /// Appends the fixed header: `header` byte, then `remaining` as a variable byte integer.
 pub(crate) fn write_fixed_header(out: &mut Vec<u8>, header: u8, remaining: usize) {
     out.push(header);
