@@ -1,6 +1,6 @@
-//! CONNACK, MQTT 3.1.1 section 3.2: the broker's answer to CONNECT.
+//! CONNACK, MQTT 3.1.1 and 5.0 section 3.2: the broker's answer to CONNECT.
 
-use super::{check_flags, debug_v5_when_set, write_fixed_header, DecodeError, Reader};
+use super::{begin_packet, check_flags, debug_v5_when_set, properties, DecodeError, Reader};
 use crate::properties::{PacketTypes, Properties};
 
 /// CONNACK: the broker's answer to CONNECT, saying whether the connection is accepted (`code` 0) and whether
@@ -36,19 +36,51 @@ impl ConnAck {
 
     /// Appends the whole MQTT 3.1.1 packet (four bytes) to `out`; the properties are not sent.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.reserve(4);
-        write_fixed_header(out, Self::PACKET_TYPE << 4, 2);
-        out.push(u8::from(self.session_present));
-        out.push(self.code);
+        self.encode_as(out, false);
     }
 
-    /// Decodes an MQTT 3.1.1 CONNACK body: `flags` must be 0, the body exactly the acknowledge flags (only bit 0 may be
-    /// set) and the return code (any value).
+    /// Appends the whole MQTT 5 packet to `out`: the acknowledge flags, the reason code and the properties
+    /// (their length is always sent, 0 when there are none).
+    pub fn encode_v5(&self, out: &mut Vec<u8>) {
+        self.encode_as(out, true);
+    }
+
+    fn encode_as(&self, out: &mut Vec<u8>, v5: bool) {
+        let remaining = if v5 {
+            self.remaining_length_v5()
+        } else {
+            self.remaining_length()
+        };
+        begin_packet(out, Self::PACKET_TYPE << 4, remaining);
+        out.push(u8::from(self.session_present));
+        out.push(self.code);
+        if v5 {
+            properties::encode(&self.properties, out);
+        }
+    }
+
+    /// Decodes an MQTT 3.1.1 CONNACK body: `flags` must be 0, the body exactly the acknowledge flags (only
+    /// bit 0 may be set) and the return code (any value).
     pub fn decode(flags: u8, body: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_as(flags, body, false)
+    }
+
+    /// Decodes an MQTT 5 CONNACK body: as [`decode`](ConnAck::decode), then the properties, which MQTT 5
+    /// always sends (a missing property length is a truncated packet).
+    pub fn decode_v5(flags: u8, body: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_as(flags, body, true)
+    }
+
+    fn decode_as(flags: u8, body: &[u8], v5: bool) -> Result<Self, DecodeError> {
         check_flags(Self::PACKET_TYPE, flags, 0)?;
         let mut r = Reader::new(Self::PACKET_TYPE, body);
         let ack_flags = r.u8()?;
         let code = r.u8()?;
+        let properties = if v5 {
+            properties::decode(&mut r, PacketTypes::CONNACK)?
+        } else {
+            Properties::new(PacketTypes::CONNACK)
+        };
         r.finish()?;
         if ack_flags & 0xfe != 0 {
             return Err(DecodeError::Protocol(
@@ -58,7 +90,7 @@ impl ConnAck {
         Ok(ConnAck {
             session_present: ack_flags & 0x01 != 0,
             code,
-            ..ConnAck::default()
+            properties,
         })
     }
 
@@ -66,12 +98,18 @@ impl ConnAck {
     pub fn remaining_length(&self) -> usize {
         2
     }
+
+    /// The length of the MQTT 5 body after the fixed header: 2 and the property block.
+    pub fn remaining_length_v5(&self) -> usize {
+        2 + properties::wire_len(&self.properties)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::packet::{decode, Packet};
+    use crate::properties::Property;
 
     const ACCEPTED_WITH_SESSION: [u8; 4] = [
         0x20, 0x02, // CONNACK (type 2, flags 0), remaining length 2
@@ -195,5 +233,134 @@ mod tests {
             ConnAck::decode(0, &body),
             Err(DecodeError::TrailingBytes { packet_type: 2 })
         );
+    }
+
+    /// MQTT 5: accepted, with the properties a broker typically sends.
+    const V5_ACCEPTED: [u8; 18] = [
+        0x20, 0x10, // CONNACK, remaining length 16
+        0x01, // acknowledge flags: session present
+        0x00, // reason code 0: success
+        0x0d, // property length 13
+        0x12, 0x00, 0x02, b'i', b'd', // AssignedClientIdentifier "id"
+        0x21, 0x00, 0x14, // ReceiveMaximum 20
+        0x22, 0x00, 0x0a, // TopicAliasMaximum 10
+        0x24, 0x01, // MaximumQoS 1
+    ];
+
+    /// MQTT 5: refused, with a reason string.
+    const V5_REFUSED: [u8; 12] = [
+        0x20, 0x0a, // CONNACK, remaining length 10
+        0x00, // acknowledge flags: no session
+        0x87, // reason code 0x87: not authorized
+        0x07, // property length 7
+        0x1f, 0x00, 0x04, b'n', b'o', b'p', b'e', // ReasonString "nope"
+    ];
+
+    /// MQTT 5: accepted, no properties (the property length is still there).
+    const V5_BARE: [u8; 5] = [
+        0x20, 0x03, // CONNACK, remaining length 3
+        0x00, // acknowledge flags: no session
+        0x00, // reason code 0: success
+        0x00, // property length 0
+    ];
+
+    fn v5_cases() -> [(ConnAck, &'static [u8]); 3] {
+        let mut accepted = Properties::new(PacketTypes::CONNACK);
+        for p in [
+            Property::AssignedClientIdentifier("id".into()),
+            Property::ReceiveMaximum(20),
+            Property::TopicAliasMaximum(10),
+            Property::MaximumQoS(1),
+        ] {
+            accepted.set(p).unwrap();
+        }
+        let mut refused = Properties::new(PacketTypes::CONNACK);
+        refused.set(Property::ReasonString("nope".into())).unwrap();
+        [
+            (
+                ConnAck {
+                    session_present: true,
+                    code: 0,
+                    properties: accepted,
+                },
+                &V5_ACCEPTED,
+            ),
+            (
+                ConnAck {
+                    code: 0x87,
+                    properties: refused,
+                    ..ConnAck::default()
+                },
+                &V5_REFUSED,
+            ),
+            (ConnAck::default(), &V5_BARE),
+        ]
+    }
+
+    #[test]
+    fn encodes_and_decodes_the_mqtt5_spec_bytes() {
+        for (p, bytes) in v5_cases() {
+            let mut out = vec![0xaa];
+            p.encode_v5(&mut out);
+            assert_eq!(&out[1..], bytes, "{p:?}");
+            assert_eq!(p.remaining_length_v5(), bytes.len() - 2);
+            assert_eq!(ConnAck::decode_v5(0, &bytes[2..]), Ok(p));
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_1_leaves_the_properties_out() {
+        let (p, _) = v5_cases().into_iter().next().expect("a case");
+        let mut out = Vec::new();
+        p.encode(&mut out);
+        assert_eq!(out, ACCEPTED_WITH_SESSION);
+        assert_eq!(p.remaining_length(), 2);
+    }
+
+    #[test]
+    fn mqtt5_rejects_what_it_must() {
+        // No property length: MQTT 5 always sends one in CONNACK.
+        assert_eq!(
+            ConnAck::decode_v5(0, &ACCEPTED_WITH_SESSION[2..]),
+            Err(DecodeError::Truncated { packet_type: 2 })
+        );
+        let cases: [(&[u8], DecodeError); 3] = [
+            (
+                &[
+                    0x00, 0x00, // no session, success
+                    0x03, 0x23, 0x00,
+                    0x01, // property length 3: TopicAlias 1, a PUBLISH property
+                ],
+                DecodeError::PropertyNotAllowed {
+                    id: 0x23,
+                    packet_type: 2,
+                },
+            ),
+            (
+                &[
+                    0x02, // a reserved acknowledge flag
+                    0x00, // success
+                    0x00, // property length 0
+                ],
+                DecodeError::Protocol("reserved CONNACK acknowledge flag set"),
+            ),
+            (
+                &[
+                    0x00, 0x00, // no session, success
+                    0x00, // property length 0
+                    0x00, // one byte too many
+                ],
+                DecodeError::TrailingBytes { packet_type: 2 },
+            ),
+        ];
+        for (body, e) in cases {
+            assert_eq!(ConnAck::decode_v5(0, body), Err(e), "{body:02x?}");
+        }
+        for flags in 1..16 {
+            assert!(matches!(
+                ConnAck::decode_v5(flags, &V5_BARE[2..]),
+                Err(DecodeError::InvalidFlags { .. })
+            ));
+        }
     }
 }
