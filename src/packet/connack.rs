@@ -76,11 +76,7 @@ impl ConnAck {
         let mut r = Reader::new(Self::PACKET_TYPE, body);
         let ack_flags = r.u8()?;
         let code = r.u8()?;
-        let properties = if v5 {
-            properties::decode(&mut r, PacketTypes::CONNACK)?
-        } else {
-            Properties::new(PacketTypes::CONNACK)
-        };
+        let properties = properties::decode_if(v5, &mut r, PacketTypes::CONNACK)?;
         r.finish()?;
         if ack_flags & 0xfe != 0 {
             return Err(DecodeError::Protocol(

@@ -1,12 +1,15 @@
-//! CONNECT, MQTT 3.1.1 section 3.1 (and its MQTT 3.1 form): the first packet a client sends.
+//! CONNECT, MQTT 3.1.1 and 5.0 section 3.1 (and its MQTT 3.1 form): the first packet a client sends.
+//!
+//! Unlike the other packets, CONNECT names its own protocol version, so one `encode` and one `decode` serve
+//! every version: the `protocol` field, or the level in the bytes, decides the form.
 
 use super::{
-    check_flags, debug_v5_when_set, field_len, vbi_len, write_bytes, write_fixed_header,
-    write_string, DecodeError, Protocol, QoS, Reader,
+    begin_packet, check_flags, debug_v5_when_set, field_len, properties, write_bytes, write_string,
+    DecodeError, Protocol, QoS, Reader,
 };
 use crate::properties::{PacketTypes, Properties};
 
-/// Connect flag bits (MQTT 3.1.1 section 3.1.2.3).
+/// Connect flag bits (MQTT 3.1.1 section 3.1.2.3; in MQTT 5 clean session is named clean start).
 const RESERVED: u8 = 0x01;
 const CLEAN_SESSION: u8 = 0x02;
 const WILL: u8 = 0x04;
@@ -18,27 +21,27 @@ const USERNAME: u8 = 0x80;
 /// CONNECT: the first packet of a connection, naming the protocol version, the client and its session,
 /// keepalive, credentials and last will.
 ///
-/// The encoder writes the fields as given; checks such as "a password needs a user name" (which the decoder
-/// enforces) are the caller's job.
+/// The encoder writes the fields as given; checks such as "a password needs a user name" (which the 3.1.1
+/// decoder enforces) are the caller's job.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Connect {
-    /// The protocol version: [`Protocol::V31`] (name `MQIsdp`, level 3) or [`Protocol::V311`] (`MQTT`,
-    /// level 4). [`Protocol::V5`] is never decoded, and encoding it writes a level-5 header without the
-    /// MQTT 5 properties, which brokers reject.
+    /// The protocol version, which also decides the packet's form: [`Protocol::V31`] (name `MQIsdp`,
+    /// level 3), [`Protocol::V311`] (`MQTT`, level 4) or [`Protocol::V5`] (`MQTT`, level 5, with properties).
     pub protocol: Protocol,
-    /// The client identifier (may be empty in MQTT 3.1.1 when `clean_session` is set).
+    /// The client identifier (may be empty in MQTT 3.1.1 when `clean_session` is set, and in MQTT 5).
     pub client_id: String,
-    /// Whether the broker should discard any previous session and start a new one.
+    /// Whether the broker should discard any previous session and start a new one (MQTT 5's clean start).
     pub clean_session: bool,
     /// The keepalive interval in seconds; 0 turns the keepalive mechanism off.
     pub keepalive: u16,
     /// The user name, if any.
     pub username: Option<String>,
-    /// The password, if any (binary data; MQTT 3.1.1 requires a user name with it).
+    /// The password, if any (binary data; MQTT 3.1/3.1.1 require a user name with it, MQTT 5 does not).
     pub password: Option<Vec<u8>>,
     /// The message the broker publishes if the connection ends without a DISCONNECT.
     pub will: Option<LastWill>,
-    /// MQTT 5: the properties. Not sent in MQTT 3.1/3.1.1, and empty when decoded there.
+    /// MQTT 5: the properties (after the keepalive). Not sent in MQTT 3.1/3.1.1, and empty when decoded
+    /// there.
     pub properties: Properties,
 }
 
@@ -73,8 +76,8 @@ pub struct LastWill {
     pub qos: QoS,
     /// Whether the will is published as a retained message.
     pub retain: bool,
-    /// MQTT 5: the will's properties (`WILLMESSAGE`). Not sent in MQTT 3.1/3.1.1, and empty when decoded
-    /// there.
+    /// MQTT 5: the will's properties (`WILLMESSAGE`, before the will topic). Not sent in MQTT 3.1/3.1.1,
+    /// and empty when decoded there.
     pub properties: Properties,
 }
 
@@ -96,17 +99,24 @@ impl Default for LastWill {
 impl Connect {
     const PACKET_TYPE: u8 = PacketTypes::CONNECT as u8;
 
-    /// Appends the whole packet to `out`.
+    /// Appends the whole packet to `out`, in the form of its `protocol`: with [`Protocol::V5`] the
+    /// properties follow the keepalive and the will's properties come before the will topic; otherwise
+    /// neither is sent.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let remaining = self.remaining_length();
-        out.reserve(1 + vbi_len(remaining) + remaining);
-        write_fixed_header(out, Self::PACKET_TYPE << 4, remaining);
+        let v5 = self.protocol == Protocol::V5;
+        begin_packet(out, Self::PACKET_TYPE << 4, self.remaining_length());
         write_string(out, self.protocol.name());
         out.push(self.protocol.level());
         out.push(self.connect_flags());
         out.extend_from_slice(&self.keepalive.to_be_bytes());
+        if v5 {
+            properties::encode(&self.properties, out);
+        }
         write_string(out, &self.client_id);
         if let Some(will) = &self.will {
+            if v5 {
+                properties::encode(&will.properties, out);
+            }
             write_string(out, &will.topic);
             write_bytes(out, &will.payload);
         }
@@ -139,11 +149,12 @@ impl Connect {
         flags
     }
 
-    /// Decodes a CONNECT body (`flags` must be 0).
+    /// Decodes a CONNECT body (`flags` must be 0), of whichever version its protocol level names.
     ///
-    /// Accepts MQTT 3.1 (`MQIsdp`, level 3) and 3.1.1 (`MQTT`, level 4). Fails on any other protocol name or
-    /// level (MQTT 5 included), the reserved connect flag, will QoS 3, will QoS or retain without a will, a
-    /// password without a user name, an empty or wildcard will topic, invalid UTF-8, a missing field or
+    /// Accepts MQTT 3.1 (`MQIsdp`, level 3), 3.1.1 (`MQTT`, level 4) and 5 (`MQTT`, level 5, with its
+    /// properties and the will's). Fails on any other protocol name or level, the reserved connect flag,
+    /// will QoS 3, will QoS or retain without a will, a password without a user name (before MQTT 5), an
+    /// empty or wildcard will topic, invalid UTF-8, a property block MQTT 5 forbids, a missing field or
     /// bytes after the last one.
     pub fn decode(flags: u8, body: &[u8]) -> Result<Self, DecodeError> {
         check_flags(Self::PACKET_TYPE, flags, 0)?;
@@ -154,7 +165,7 @@ impl Connect {
         let protocol = match (name, level) {
             (b"MQIsdp", 3) => Protocol::V31,
             (b"MQTT", 4) => Protocol::V311,
-            (b"MQTT", 5) => return Err(DecodeError::Protocol("MQTT 5 CONNECT is not supported")),
+            (b"MQTT", 5) => Protocol::V5,
             _ => return Err(DecodeError::Protocol("unsupported protocol name or level")),
         };
 
@@ -172,15 +183,18 @@ impl Connect {
         }
         let has_username = cflags & USERNAME != 0;
         let has_password = cflags & PASSWORD != 0;
-        if has_password && !has_username {
+        if has_password && !has_username && protocol != Protocol::V5 {
             return Err(DecodeError::Protocol(
                 "password flag set without the user name flag",
             ));
         }
         let keepalive = r.u16()?;
+        let v5 = protocol == Protocol::V5;
+        let properties = properties::decode_if(v5, &mut r, PacketTypes::CONNECT)?;
 
         let client_id = r.string()?.to_owned();
         let will = if has_will {
+            let properties = properties::decode_if(v5, &mut r, PacketTypes::WILLMESSAGE)?;
             let topic = r.string()?;
             if topic.is_empty() {
                 return Err(DecodeError::Protocol("empty will topic in CONNECT"));
@@ -194,7 +208,7 @@ impl Connect {
                 payload: payload.to_vec(),
                 qos: will_qos,
                 retain: will_retain,
-                ..LastWill::default()
+                properties,
             })
         } else {
             None
@@ -219,17 +233,25 @@ impl Connect {
             username,
             password,
             will,
-            ..Connect::default()
+            properties,
         })
     }
 
-    /// The length of the body after the fixed header: variable header (protocol name and level, flags,
-    /// keepalive) plus payload.
+    /// The length of the body after the fixed header, in the form of `protocol`: variable header
+    /// (protocol name and level, flags, keepalive, and in MQTT 5 properties) plus payload.
     pub fn remaining_length(&self) -> usize {
-        let mut n =
-            field_len(self.protocol.name().len()) + 1 + 1 + 2 + field_len(self.client_id.len());
+        let v5 = self.protocol == Protocol::V5;
+        let properties_len = |p| if v5 { properties::wire_len(p) } else { 0 };
+        let mut n = field_len(self.protocol.name().len())
+            + 1
+            + 1
+            + 2
+            + properties_len(&self.properties)
+            + field_len(self.client_id.len());
         if let Some(will) = &self.will {
-            n += field_len(will.topic.len()) + field_len(will.payload.len());
+            n += properties_len(&will.properties)
+                + field_len(will.topic.len())
+                + field_len(will.payload.len());
         }
         if let Some(username) = &self.username {
             n += field_len(username.len());
@@ -245,6 +267,7 @@ impl Connect {
 mod tests {
     use super::*;
     use crate::packet::{decode, Packet};
+    use crate::properties::Property;
 
     const MINIMAL_311: [u8; 17] = [
         0x10, 0x0f, // CONNECT (type 1, flags 0), remaining length 15
@@ -425,6 +448,8 @@ mod tests {
             (b"MQTX", 4),
             (b"", 4),
             (b"MQTT", 0),
+            (b"MQTT", 6),
+            (b"MQIsdp", 5),
             (b"\xff\xfe", 4),
         ];
         for (name, level) in cases {
@@ -443,20 +468,232 @@ mod tests {
         }
     }
 
+    /// MQTT 5 with every field: properties, a will with properties, user name and password.
+    const FULL_5: [u8; 45] = [
+        0x10, 0x2b, // CONNECT, remaining length 43
+        0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+        0x05, // protocol level 5
+        0xee, // flags: user name, password, will retain, will QoS 1, will, clean start
+        0x00, 0x3c, // keepalive 60 s
+        0x08, // property length 8
+        0x11, 0x00, 0x00, 0x0e, 0x10, // SessionExpiryInterval 3600
+        0x21, 0x00, 0x14, // ReceiveMaximum 20
+        0x00, 0x01, b'c', // client id "c"
+        0x07, // will property length 7
+        0x01, 0x01, // PayloadFormatIndicator 1: UTF-8 text
+        0x18, 0x00, 0x00, 0x00, 0x0a, // WillDelayInterval 10
+        0x00, 0x01, b'w', // will topic "w"
+        0x00, 0x02, 0x00, 0xff, // will payload [0x00, 0xff]
+        0x00, 0x01, b'u', // user name "u"
+        0x00, 0x01, 0x01, // password [0x01]
+    ];
+
+    fn full_5() -> Connect {
+        let mut properties = Properties::new(PacketTypes::CONNECT);
+        properties
+            .set(Property::SessionExpiryInterval(3600))
+            .unwrap();
+        properties.set(Property::ReceiveMaximum(20)).unwrap();
+        let mut will_properties = Properties::new(PacketTypes::WILLMESSAGE);
+        will_properties
+            .set(Property::PayloadFormatIndicator(1))
+            .unwrap();
+        will_properties
+            .set(Property::WillDelayInterval(10))
+            .unwrap();
+        Connect {
+            protocol: Protocol::V5,
+            client_id: "c".into(),
+            clean_session: true,
+            keepalive: 60,
+            username: Some("u".into()),
+            password: Some(vec![0x01]),
+            will: Some(LastWill {
+                topic: "w".into(),
+                payload: vec![0x00, 0xff],
+                qos: QoS::AtLeastOnce,
+                retain: true,
+                properties: will_properties,
+            }),
+            properties,
+        }
+    }
+
+    /// MQTT 5 with nothing optional: an empty property block, an empty client id.
+    const MINIMAL_5: [u8; 15] = [
+        0x10, 0x0d, // CONNECT, remaining length 13
+        0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+        0x05, // protocol level 5
+        0x02, // flags: clean start
+        0x00, 0x3c, // keepalive 60 s
+        0x00, // property length 0
+        0x00, 0x00, // client id "" (empty)
+    ];
+
+    fn minimal_5() -> Connect {
+        Connect {
+            protocol: Protocol::V5,
+            clean_session: true,
+            keepalive: 60,
+            ..Connect::default()
+        }
+    }
+
+    /// MQTT 5 with a password and no user name, which MQTT 5 allows.
+    const PASSWORD_ONLY_5: [u8; 19] = [
+        0x10, 0x11, // CONNECT, remaining length 17
+        0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+        0x05, // protocol level 5
+        0x42, // flags: password, clean start; no user name
+        0x00, 0x00, // keepalive 0: off
+        0x00, // property length 0
+        0x00, 0x01, b'x', // client id "x"
+        0x00, 0x01, b'p', // password "p"
+    ];
+
+    fn password_only_5() -> Connect {
+        Connect {
+            protocol: Protocol::V5,
+            client_id: "x".into(),
+            clean_session: true,
+            password: Some(b"p".to_vec()),
+            ..Connect::default()
+        }
+    }
+
+    fn cases_5() -> [(Connect, &'static [u8]); 3] {
+        [
+            (full_5(), &FULL_5),
+            (minimal_5(), &MINIMAL_5),
+            (password_only_5(), &PASSWORD_ONLY_5),
+        ]
+    }
+
     #[test]
-    fn rejects_mqtt_5() {
-        let body = [
-            0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
-            0x05, // protocol level 5
-            0x02, // flags: clean session
-            0x00, 0x3c, // keepalive 60
-            0x00, // property length 0 (MQTT 5)
-            0x00, 0x00, // client id ""
-        ];
+    fn mqtt5_encodes_and_decodes_the_spec_bytes() {
+        for (p, bytes) in cases_5() {
+            let mut out = vec![0xaa];
+            p.encode(&mut out);
+            assert_eq!(&out[1..], bytes, "{p:?}");
+            assert_eq!(p.remaining_length(), bytes.len() - 2);
+            assert_eq!(Connect::decode(0, &bytes[2..]), Ok(p.clone()));
+            assert_eq!(
+                decode(bytes, 1024),
+                Ok(Some((Packet::Connect(p), bytes.len())))
+            );
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_1_leaves_the_properties_out() {
+        let p = Connect {
+            protocol: Protocol::V31,
+            keepalive: 10,
+            ..full_5()
+        };
+        let mut out = Vec::new();
+        p.encode(&mut out);
+        assert_eq!(out, FULL_31);
+        assert_eq!(p.remaining_length(), FULL_31.len() - 2);
+    }
+
+    #[test]
+    fn mqtt5_rejects_a_property_the_will_or_the_connect_may_not_carry() {
+        let mut body = MINIMAL_5[2..].to_vec();
+        body.splice(
+            10..11,
+            [
+                0x02, 0x24, 0x01, // property length 2: MaximumQoS 1, a CONNACK property
+            ],
+        );
         assert_eq!(
             Connect::decode(0, &body),
-            Err(DecodeError::Protocol("MQTT 5 CONNECT is not supported"))
+            Err(DecodeError::PropertyNotAllowed {
+                id: 0x24,
+                packet_type: 1
+            })
         );
+        let mut body = FULL_5[2..].to_vec();
+        body[25] = 0x11; // the will's WillDelayInterval becomes SessionExpiryInterval
+        assert_eq!(
+            Connect::decode(0, &body),
+            Err(DecodeError::PropertyNotAllowed {
+                id: 0x11,
+                packet_type: 99
+            })
+        );
+    }
+
+    #[test]
+    fn mqtt5_keeps_the_other_flag_checks() {
+        for (cflags, e) in [
+            (0x03, DecodeError::Protocol("reserved CONNECT flag set")),
+            (
+                0x08,
+                DecodeError::Protocol("will QoS or retain set without the will flag"),
+            ),
+            (0x1c, DecodeError::InvalidQoS(3)),
+        ] {
+            let mut body = MINIMAL_5[2..].to_vec();
+            body[7] = cflags;
+            assert_eq!(Connect::decode(0, &body), Err(e), "flags {cflags:#04x}");
+        }
+    }
+
+    #[test]
+    fn mqtt5_round_trips_every_combination_of_optional_fields() {
+        for mask in 0..32u8 {
+            let mut properties = Properties::new(PacketTypes::CONNECT);
+            if mask & 16 != 0 {
+                properties
+                    .set(Property::UserProperty("k".into(), "v".into()))
+                    .unwrap();
+            }
+            let mut will_properties = Properties::new(PacketTypes::WILLMESSAGE);
+            if mask & 1 != 0 {
+                will_properties
+                    .set(Property::ContentType("text/plain".into()))
+                    .unwrap();
+            }
+            let p = Connect {
+                protocol: Protocol::V5,
+                client_id: "client-\u{e9}".into(),
+                clean_session: mask & 2 != 0,
+                keepalive: 0xfffe,
+                username: (mask & 4 != 0).then(|| "user".into()),
+                password: (mask & 2 != 0).then(|| vec![0, 1, 2]),
+                will: (mask & 8 != 0).then(|| LastWill {
+                    topic: "will/topic".into(),
+                    payload: b"gone".to_vec(),
+                    qos: QoS::ExactlyOnce,
+                    retain: mask & 2 == 0,
+                    properties: will_properties,
+                }),
+                properties,
+            };
+            let mut out = Vec::new();
+            p.encode(&mut out);
+            assert_eq!(out.len(), 2 + p.remaining_length());
+            assert_eq!(Connect::decode(out[0] & 0x0f, &out[2..]), Ok(p));
+        }
+    }
+
+    #[test]
+    fn mqtt5_rejects_a_body_cut_anywhere() {
+        for (_, bytes) in cases_5() {
+            let body = &bytes[2..];
+            for n in 0..body.len() {
+                let got = Connect::decode(0, &body[..n]);
+                assert!(
+                    matches!(
+                        got,
+                        Err(DecodeError::Truncated { packet_type: 1 }
+                            | DecodeError::PropertiesTooLong { .. })
+                    ),
+                    "cut at {n} of {bytes:02x?}: {got:?}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -501,7 +738,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_a_password_without_a_user_name() {
+    fn rejects_a_password_without_a_user_name_before_mqtt_5() {
         let body = body_311(
             0x42, // flags: password, clean session; no user name
             &[

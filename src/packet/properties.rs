@@ -151,6 +151,20 @@ pub(crate) fn decode(r: &mut Reader, packet_type: PacketTypes) -> Result<Propert
     Ok(props)
 }
 
+/// [`decode`] when `v5`, else an empty set without reading: what MQTT 3.1/3.1.1 have where MQTT 5 has
+/// properties.
+pub(crate) fn decode_if(
+    v5: bool,
+    r: &mut Reader,
+    packet_type: PacketTypes,
+) -> Result<Properties, DecodeError> {
+    if v5 {
+        decode(r, packet_type)
+    } else {
+        Ok(Properties::new(packet_type))
+    }
+}
+
 /// Turns a read that ran out of block into [`DecodeError::PropertyTruncated`]; other errors pass.
 fn past_block(packet_type: u8, id: Option<u8>) -> impl Fn(DecodeError) -> DecodeError {
     move |e| match e {
