@@ -1,8 +1,7 @@
-//! PUBLISH, MQTT 3.1.1 section 3.3: an application message, in either direction.
+//! PUBLISH, MQTT 3.1.1 and 5.0 section 3.3: an application message, in either direction.
 
 use super::{
-    debug_v5_when_set, field_len, vbi_len, write_fixed_header, write_string, DecodeError, QoS,
-    Reader,
+    begin_packet, debug_v5_when_set, field_len, properties, write_string, DecodeError, QoS, Reader,
 };
 use crate::properties::{PacketTypes, Properties};
 
@@ -63,8 +62,23 @@ impl Publish {
         );
     }
 
-    /// Appends a PUBLISH packet built from borrowed parts, without constructing a [`Publish`] (the
-    /// client's publish path). `pkid` is written only at QoS 1 and 2, and `dup` is ignored at QoS 0.
+    /// Appends the whole MQTT 5 packet to `out`; the same as [`Publish::encode_parts_v5`] with this packet's
+    /// fields.
+    pub fn encode_v5(&self, out: &mut Vec<u8>) {
+        Self::encode_parts_v5(
+            out,
+            self.dup,
+            self.qos,
+            self.retain,
+            &self.topic,
+            self.pkid,
+            &self.payload,
+            &self.properties,
+        );
+    }
+
+    /// Appends an MQTT 3.1.1 PUBLISH packet built from borrowed parts, without constructing a [`Publish`]
+    /// (the client's publish path). `pkid` is written only at QoS 1 and 2, and `dup` is ignored at QoS 0.
     ///
     /// ```
     /// use pahoish::packet::Publish;
@@ -83,26 +97,81 @@ impl Publish {
         payload: &[u8],
     ) {
         let remaining = Self::parts_remaining_length(topic.len(), qos, payload.len());
-        out.reserve(1 + vbi_len(remaining) + remaining);
+        Self::write_head(out, dup, qos, retain, topic, pkid, remaining);
+        out.extend_from_slice(payload);
+    }
+
+    /// [`encode_parts`](Publish::encode_parts) in MQTT 5: the properties (an empty set is one byte, the
+    /// property length 0) come between the packet identifier and the payload. The topic may be empty when
+    /// the properties hold a `TopicAlias`.
+    ///
+    /// ```
+    /// use pahoish::packet::Publish;
+    /// use pahoish::{PacketTypes, Properties, QoS};
+    /// let mut out = Vec::new();
+    /// let props = Properties::new(PacketTypes::PUBLISH);
+    /// Publish::encode_parts_v5(&mut out, false, QoS::AtMostOnce, false, "a/b", 0, b"hi", &props);
+    /// assert_eq!(out, [0x30, 0x08, 0x00, 0x03, b'a', b'/', b'b', 0x00, b'h', b'i']);
+    /// ```
+    #[allow(clippy::too_many_arguments)] // encode_parts' arguments and the properties
+    pub fn encode_parts_v5(
+        out: &mut Vec<u8>,
+        dup: bool,
+        qos: QoS,
+        retain: bool,
+        topic: &str,
+        pkid: u16,
+        payload: &[u8],
+        properties: &Properties,
+    ) {
+        let remaining =
+            Self::parts_remaining_length_v5(topic.len(), qos, payload.len(), properties);
+        Self::write_head(out, dup, qos, retain, topic, pkid, remaining);
+        properties::encode(properties, out);
+        out.extend_from_slice(payload);
+    }
+
+    /// Reserves room for the whole packet and appends what both versions begin with: the fixed header
+    /// (DUP cleared at QoS 0), the topic and, at QoS 1 and 2, the packet identifier.
+    #[inline]
+    fn write_head(
+        out: &mut Vec<u8>,
+        dup: bool,
+        qos: QoS,
+        retain: bool,
+        topic: &str,
+        pkid: u16,
+        remaining: usize,
+    ) {
         let dup = dup && qos != QoS::AtMostOnce;
         let header =
             (Self::PACKET_TYPE << 4) | (u8::from(dup) << 3) | ((qos as u8) << 1) | u8::from(retain);
-        write_fixed_header(out, header, remaining);
+        begin_packet(out, header, remaining);
         write_string(out, topic);
         if qos != QoS::AtMostOnce {
             out.extend_from_slice(&pkid.to_be_bytes());
         }
-        out.extend_from_slice(payload);
     }
 
-    /// The remaining length of a PUBLISH with a topic of `topic_len` bytes, the given QoS and a payload of
-    /// `payload_len` bytes: what [`Publish::encode_parts`] writes after the fixed header.
+    /// The remaining length of an MQTT 3.1.1 PUBLISH with a topic of `topic_len` bytes, the given QoS and a
+    /// payload of `payload_len` bytes: what [`Publish::encode_parts`] writes after the fixed header.
     pub fn parts_remaining_length(topic_len: usize, qos: QoS, payload_len: usize) -> usize {
         let pkid_len = if qos == QoS::AtMostOnce { 0 } else { 2 };
         field_len(topic_len) + pkid_len + payload_len
     }
 
-    /// Decodes a PUBLISH body whose fixed-header flags (DUP, QoS, RETAIN) are `flags`.
+    /// The remaining length of an MQTT 5 PUBLISH: what [`Publish::encode_parts_v5`] writes after the fixed
+    /// header, the property block included.
+    pub fn parts_remaining_length_v5(
+        topic_len: usize,
+        qos: QoS,
+        payload_len: usize,
+        properties: &Properties,
+    ) -> usize {
+        Self::parts_remaining_length(topic_len, qos, payload_len) + properties::wire_len(properties)
+    }
+
+    /// Decodes an MQTT 3.1.1 PUBLISH body whose fixed-header flags (DUP, QoS, RETAIN) are `flags`.
     ///
     /// Fails on QoS 3, DUP at QoS 0, a topic that is empty, not UTF-8 or holds a wildcard, and packet
     /// identifier 0 at QoS 1 or 2. Everything after the topic (and packet identifier) is the payload.
@@ -112,7 +181,24 @@ impl Publish {
 
     /// As [`decode`](Publish::decode), with the payload copied into `buf` (cleared first) instead of a
     /// new allocation: the loop passes the buffer of a message it has delivered.
-    pub fn decode_reusing(flags: u8, body: &[u8], mut buf: Vec<u8>) -> Result<Self, DecodeError> {
+    pub fn decode_reusing(flags: u8, body: &[u8], buf: Vec<u8>) -> Result<Self, DecodeError> {
+        Self::decode_as(flags, body, buf, false)
+    }
+
+    /// Decodes an MQTT 5 PUBLISH body: as [`decode`](Publish::decode), with the properties after the packet
+    /// identifier. An empty topic is accepted when the properties hold a `TopicAlias` (the receiver's
+    /// alias table names the topic).
+    pub fn decode_v5(flags: u8, body: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_reusing_v5(flags, body, Vec::new())
+    }
+
+    /// As [`decode_v5`](Publish::decode_v5), with the payload copied into `buf` (cleared first), as
+    /// [`decode_reusing`](Publish::decode_reusing) does.
+    pub fn decode_reusing_v5(flags: u8, body: &[u8], buf: Vec<u8>) -> Result<Self, DecodeError> {
+        Self::decode_as(flags, body, buf, true)
+    }
+
+    fn decode_as(flags: u8, body: &[u8], mut buf: Vec<u8>, v5: bool) -> Result<Self, DecodeError> {
         let qos = QoS::try_from((flags >> 1) & 0x03)?;
         let dup = flags & 0x08 != 0;
         let retain = flags & 0x01 != 0;
@@ -124,7 +210,8 @@ impl Publish {
         }
         let mut r = Reader::new(Self::PACKET_TYPE, body);
         let topic = r.string()?;
-        if topic.is_empty() {
+        // MQTT 5 may leave the topic to a TopicAlias, which only the properties further on can show.
+        if topic.is_empty() && !v5 {
             return Err(DecodeError::Protocol("empty topic in PUBLISH"));
         }
         if topic.contains(['+', '#']) {
@@ -138,6 +225,12 @@ impl Publish {
                 pkid => pkid,
             }
         };
+        let properties = properties::decode_if(v5, &mut r, PacketTypes::PUBLISH)?;
+        if topic.is_empty() && properties.topic_alias().is_none() {
+            return Err(DecodeError::Protocol(
+                "empty topic in PUBLISH without a TopicAlias",
+            ));
+        }
         buf.clear();
         buf.extend_from_slice(r.rest());
         let payload = buf;
@@ -148,20 +241,32 @@ impl Publish {
             topic: topic.to_owned(),
             pkid,
             payload,
-            properties: Properties::new(PacketTypes::PUBLISH),
+            properties,
         })
     }
 
-    /// The length of the body after the fixed header: topic, packet identifier (QoS 1 and 2) and payload.
+    /// The length of the MQTT 3.1.1 body after the fixed header: topic, packet identifier (QoS 1 and 2) and
+    /// payload.
     pub fn remaining_length(&self) -> usize {
         Self::parts_remaining_length(self.topic.len(), self.qos, self.payload.len())
+    }
+
+    /// The length of the MQTT 5 body after the fixed header: as in 3.1.1, and the property block.
+    pub fn remaining_length_v5(&self) -> usize {
+        Self::parts_remaining_length_v5(
+            self.topic.len(),
+            self.qos,
+            self.payload.len(),
+            &self.properties,
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{decode, frame, Packet};
+    use crate::packet::{decode, frame, vbi_len, Packet};
+    use crate::properties::Property;
 
     const QOS0: [u8; 9] = [
         0x30, 0x07, // PUBLISH, QoS 0, no DUP, no RETAIN; remaining length 7
@@ -481,6 +586,227 @@ mod tests {
         assert_eq!(
             out.len(),
             1 + vbi_len(p.remaining_length()) + p.remaining_length()
+        );
+    }
+
+    /// MQTT 5 at QoS 0 without properties: the property length 0 is still there.
+    const V5_QOS0: [u8; 10] = [
+        0x30, 0x08, // PUBLISH, QoS 0; remaining length 8
+        0x00, 0x03, b'a', b'/', b'b', // topic "a/b"
+        0x00, // property length 0
+        b'h', b'i', // payload "hi"
+    ];
+
+    /// MQTT 5 at QoS 1 with properties.
+    const V5_QOS1_PROPERTIES: [u8; 22] = [
+        0x32, 0x14, // PUBLISH, QoS 1; remaining length 20
+        0x00, 0x03, b'a', b'/', b'b', // topic "a/b"
+        0x00, 0x0a, // packet identifier 10
+        0x0a, // property length 10
+        0x01, 0x01, // PayloadFormatIndicator 1: UTF-8 text
+        0x02, 0x00, 0x00, 0x00, 0x3c, // MessageExpiryInterval 60
+        0x23, 0x00, 0x03, // TopicAlias 3
+        b'h', b'i', // payload "hi"
+    ];
+
+    /// MQTT 5 with an empty topic: the TopicAlias names it.
+    const V5_ALIAS_ONLY: [u8; 9] = [
+        0x30, 0x07, // PUBLISH, QoS 0; remaining length 7
+        0x00, 0x00, // topic "" (empty)
+        0x03, // property length 3
+        0x23, 0x00, 0x03, // TopicAlias 3
+        b'x', // payload "x"
+    ];
+
+    fn v5_cases() -> [(Publish, &'static [u8]); 3] {
+        let mut with_alias = Properties::new(PacketTypes::PUBLISH);
+        with_alias.set(Property::TopicAlias(3)).unwrap();
+        let mut qos1 = with_alias.clone();
+        qos1.set(Property::PayloadFormatIndicator(1)).unwrap();
+        qos1.set(Property::MessageExpiryInterval(60)).unwrap();
+        [
+            (qos0(), &V5_QOS0),
+            (
+                Publish {
+                    dup: false,
+                    retain: false,
+                    properties: qos1,
+                    ..qos1_dup_retain()
+                },
+                &V5_QOS1_PROPERTIES,
+            ),
+            (
+                Publish {
+                    topic: String::new(),
+                    payload: b"x".to_vec(),
+                    properties: with_alias,
+                    ..qos0()
+                },
+                &V5_ALIAS_ONLY,
+            ),
+        ]
+    }
+
+    #[test]
+    fn mqtt5_encodes_and_decodes_the_spec_bytes() {
+        for (p, bytes) in v5_cases() {
+            let mut out = vec![0xaa];
+            p.encode_v5(&mut out);
+            assert_eq!(&out[1..], bytes, "{p:?}");
+            assert_eq!(p.remaining_length_v5(), bytes.len() - 2);
+            assert_eq!(Publish::decode_v5(bytes[0] & 0x0f, &bytes[2..]), Ok(p));
+        }
+    }
+
+    #[test]
+    fn encode_parts_v5_matches_encode_v5_and_appends() {
+        for (p, bytes) in v5_cases() {
+            let mut out = vec![0xaa];
+            Publish::encode_parts_v5(
+                &mut out,
+                p.dup,
+                p.qos,
+                p.retain,
+                &p.topic,
+                p.pkid,
+                &p.payload,
+                &p.properties,
+            );
+            assert_eq!(out[0], 0xaa);
+            assert_eq!(&out[1..], bytes);
+            assert_eq!(
+                Publish::parts_remaining_length_v5(
+                    p.topic.len(),
+                    p.qos,
+                    p.payload.len(),
+                    &p.properties
+                ),
+                p.remaining_length_v5()
+            );
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_1_leaves_the_properties_out() {
+        let (p, _) = v5_cases().into_iter().nth(1).expect("a case");
+        let mut out = Vec::new();
+        p.encode(&mut out);
+        assert_eq!(
+            out,
+            [
+                0x32, 0x09, // PUBLISH, QoS 1; remaining length 9
+                0x00, 0x03, b'a', b'/', b'b', // topic "a/b"
+                0x00, 0x0a, // packet identifier 10
+                b'h', b'i', // payload "hi"
+            ]
+        );
+    }
+
+    #[test]
+    fn mqtt5_decode_reusing_copies_the_payload_into_the_given_buffer() {
+        let mut spare = Vec::with_capacity(4096);
+        spare.extend_from_slice(b"left over");
+        let at = spare.as_ptr();
+        let got = Publish::decode_reusing_v5(0x02, &V5_QOS1_PROPERTIES[2..], spare).unwrap();
+        assert_eq!(got.payload, b"hi");
+        assert_eq!(
+            got.payload.as_ptr(),
+            at,
+            "a new allocation instead of the spare"
+        );
+    }
+
+    #[test]
+    fn mqtt5_rejects_an_empty_topic_without_a_topic_alias() {
+        let body = [
+            0x00, 0x00, // topic "" (empty)
+            0x00, // property length 0: no TopicAlias
+            b'x', // payload
+        ];
+        assert_eq!(
+            Publish::decode_v5(0, &body),
+            Err(DecodeError::Protocol(
+                "empty topic in PUBLISH without a TopicAlias"
+            ))
+        );
+        // MQTT 3.1.1 refuses it before looking further.
+        assert_eq!(
+            Publish::decode(0, &body),
+            Err(DecodeError::Protocol("empty topic in PUBLISH"))
+        );
+    }
+
+    #[test]
+    fn mqtt5_rejects_what_it_must() {
+        let cases: [(u8, &[u8], DecodeError); 5] = [
+            (
+                0x00,
+                &[
+                    0x00, 0x01, b'+', // topic "+": a wildcard
+                    0x00, // property length 0
+                ],
+                DecodeError::Protocol("wildcard in PUBLISH topic"),
+            ),
+            (
+                0x00,
+                &[
+                    0x00, 0x01, b't', // topic "t"
+                    0x03, 0x21, 0x00,
+                    0x01, // property length 3: ReceiveMaximum 1, a CONNECT property
+                ],
+                DecodeError::PropertyNotAllowed {
+                    id: 0x21,
+                    packet_type: 3,
+                },
+            ),
+            (
+                0x00,
+                &[
+                    0x00, 0x01, b't', // topic "t"
+                    0x03, 0x23, 0x00, 0x00, // property length 3: TopicAlias 0
+                ],
+                DecodeError::InvalidPropertyValue {
+                    id: 0x23,
+                    problem: "must be in the range 1-65535",
+                },
+            ),
+            (
+                0x02,
+                &[
+                    0x00, 0x01, b't', // topic "t"
+                    0x00, 0x00, // packet identifier 0 at QoS 1
+                    0x00, // property length 0
+                ],
+                DecodeError::ZeroPacketId,
+            ),
+            (
+                0x00,
+                &[
+                    0x00, 0x01, b't', // topic "t"
+                    0x09, 0x26, 0x00, // property length 9, of which two bytes remain
+                ],
+                DecodeError::PropertiesTooLong {
+                    packet_type: 3,
+                    declared: 9,
+                    left: 2,
+                },
+            ),
+        ];
+        for (flags, body, e) in cases {
+            assert_eq!(Publish::decode_v5(flags, body), Err(e), "{body:02x?}");
+        }
+        assert_eq!(
+            Publish::decode_v5(0b0110, &V5_QOS0[2..]),
+            Err(DecodeError::InvalidQoS(3))
+        );
+        assert!(matches!(
+            Publish::decode_v5(0b1000, &V5_QOS0[2..]),
+            Err(DecodeError::InvalidFlags { .. })
+        ));
+        // Cut before the property length: truncated, not an empty property block.
+        assert_eq!(
+            Publish::decode_v5(0, &V5_QOS0[2..7]),
+            Err(DecodeError::Truncated { packet_type: 3 })
         );
     }
 }
