@@ -296,11 +296,13 @@ mod tests {
     #[test]
     fn encodes_and_decodes_the_mqtt5_spec_bytes() {
         for (p, bytes) in v5_cases() {
-            let mut out = vec![0xaa];
-            p.encode_v5(&mut out);
-            assert_eq!(&out[1..], bytes, "{p:?}");
-            assert_eq!(p.remaining_length_v5(), bytes.len() - 2);
-            assert_eq!(ConnAck::decode_v5(0, &bytes[2..]), Ok(p));
+            crate::packet::assert_form(
+                p,
+                bytes,
+                ConnAck::encode_v5,
+                ConnAck::remaining_length_v5,
+                ConnAck::decode_v5,
+            );
         }
     }
 

@@ -650,11 +650,13 @@ mod tests {
     #[test]
     fn mqtt5_encodes_and_decodes_the_spec_bytes() {
         for (p, bytes) in v5_cases() {
-            let mut out = vec![0xaa];
-            p.encode_v5(&mut out);
-            assert_eq!(&out[1..], bytes, "{p:?}");
-            assert_eq!(p.remaining_length_v5(), bytes.len() - 2);
-            assert_eq!(Publish::decode_v5(bytes[0] & 0x0f, &bytes[2..]), Ok(p));
+            crate::packet::assert_form(
+                p,
+                bytes,
+                Publish::encode_v5,
+                Publish::remaining_length_v5,
+                Publish::decode_v5,
+            );
         }
     }
 
