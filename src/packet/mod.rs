@@ -1,15 +1,23 @@
-//! The MQTT 3.1 / 3.1.1 packet codec: one file per packet type, all with the same shape.
+//! The MQTT packet codec, for MQTT 3.1, 3.1.1 and 5.0: one file per packet type, all with the same shape.
 //!
 //! Every packet type has a struct (or a unit value) with:
-//! - `encode(&self, out: &mut Vec<u8>)`: append the whole packet (fixed header included) to `out`;
+//! - `encode(&self, out: &mut Vec<u8>)`: append the whole MQTT 3.1.1 packet (fixed header included) to
+//!   `out`;
 //! - `decode(flags: u8, body: &[u8]) -> Result<Self, DecodeError>`: parse the variable header and payload of
-//!   a packet whose fixed header has already been framed (`flags` is the low nibble of the first byte,
-//!   `body` is exactly the remaining length);
-//! - `remaining_length(&self) -> usize`: the length `encode` writes after the fixed header.
+//!   an MQTT 3.1.1 packet whose fixed header has already been framed (`flags` is the low nibble of the first
+//!   byte, `body` is exactly the remaining length);
+//! - `remaining_length(&self) -> usize`: the length `encode` writes after the fixed header;
+//! - `encode_v5`, `decode_v5` and `remaining_length_v5`: the same for MQTT 5.0, where the packet differs
+//!   (CONNECT names its own version, so its `encode` and `decode` serve both; PINGREQ and PINGRESP are the
+//!   same in both; AUTH exists only in MQTT 5).
+//!
+//! The MQTT 5 fields of the structs (reason codes, properties) are not sent in MQTT 3.1.1 and come back empty
+//! from its decoders. The property block itself is the crate-internal `properties` module's.
 //!
 //! [`frame`] finds the next whole packet in a buffer without copying it (`Ok(None)` means "need more
-//! bytes", which is not an error), and [`decode`] frames and decodes one packet. Decoding never panics: every
-//! malformed input is a [`DecodeError`] naming the problem.
+//! bytes", which is not an error), and [`decode`] frames and decodes one packet; [`frame_v5`] and
+//! [`decode_v5`] do so for MQTT 5, whose acks, CONNACK and DISCONNECT have no fixed length. Decoding never
+//! panics: every malformed input is a [`DecodeError`] naming the problem.
 //!
 //! This module is public so that tests can build and inspect packets (for instance with
 //! [`MockBroker`](crate::testing::MockBroker)); applications do not need it.
@@ -302,11 +310,20 @@ pub fn packet_name(packet_type: u8) -> &'static str {
     }
 }
 
-/// The remaining length a packet type must have, for the types whose length is fixed.
+/// The remaining length a packet type must have in MQTT 3.1/3.1.1, for the types whose length is fixed.
 fn fixed_remaining_length(packet_type: u8) -> Option<usize> {
     match packet_type {
         2 | 4 | 5 | 6 | 7 | 11 => Some(2),
         12..=14 => Some(0),
+        _ => None,
+    }
+}
+
+/// The remaining length a packet type must have in MQTT 5: only PINGREQ's and PINGRESP's is fixed, the
+/// others carrying reason codes and properties of any length.
+fn fixed_remaining_length_v5(packet_type: u8) -> Option<usize> {
+    match packet_type {
+        12 | 13 => Some(0),
         _ => None,
     }
 }
@@ -360,6 +377,24 @@ impl Frame {
 /// assert_eq!(frame(&[0x30, 0x05, 0x00], 1024).unwrap(), None);
 /// ```
 pub fn frame(buf: &[u8], max_remaining: usize) -> Result<Option<Frame>, DecodeError> {
+    frame_as(buf, max_remaining, false)
+}
+
+/// [`frame`] for MQTT 5: only PINGREQ and PINGRESP have a fixed remaining length (0).
+///
+/// ```
+/// use pahoish::packet::{frame, frame_v5};
+/// // A PUBACK with a reason code: three bytes of body, which MQTT 3.1.1 refuses.
+/// let puback = [0x40, 0x03, 0x00, 0x07, 0x10];
+/// assert_eq!(frame_v5(&puback, 1024).unwrap().unwrap().len(), 5);
+/// assert!(frame(&puback, 1024).is_err());
+/// ```
+pub fn frame_v5(buf: &[u8], max_remaining: usize) -> Result<Option<Frame>, DecodeError> {
+    frame_as(buf, max_remaining, true)
+}
+
+/// [`frame`] or [`frame_v5`]: the same framing but for the packet types whose length is fixed.
+fn frame_as(buf: &[u8], max_remaining: usize, v5: bool) -> Result<Option<Frame>, DecodeError> {
     let Some(&header) = buf.first() else {
         return Ok(None);
     };
@@ -386,7 +421,12 @@ pub fn frame(buf: &[u8], max_remaining: usize) -> Result<Option<Frame>, DecodeEr
             return Err(DecodeError::MalformedRemainingLength);
         }
     }
-    if let Some(fixed) = fixed_remaining_length(packet_type) {
+    let fixed = if v5 {
+        fixed_remaining_length_v5(packet_type)
+    } else {
+        fixed_remaining_length(packet_type)
+    };
+    if let Some(fixed) = fixed {
         if remaining != fixed {
             return Err(DecodeError::InvalidRemainingLength {
                 packet_type,
@@ -423,15 +463,36 @@ pub fn frame(buf: &[u8], max_remaining: usize) -> Result<Option<Frame>, DecodeEr
 /// assert_eq!(used, 4);
 /// ```
 pub fn decode(buf: &[u8], max_remaining: usize) -> Result<Option<(Packet, usize)>, DecodeError> {
-    let Some(f) = frame(buf, max_remaining)? else {
+    decode_as(buf, max_remaining, Protocol::V311)
+}
+
+/// [`decode`] for MQTT 5: [`frame_v5`], then [`Packet::decode_frame_v5`].
+///
+/// ```
+/// use pahoish::packet::{decode_v5, Packet, PubAck};
+/// let (p, used) = decode_v5(&[0x40, 0x03, 0x00, 0x07, 0x10], 1024).unwrap().unwrap();
+/// assert_eq!(p, Packet::PubAck(PubAck { reason: 0x10, ..PubAck::new(7) }));
+/// assert_eq!(used, 5);
+/// ```
+pub fn decode_v5(buf: &[u8], max_remaining: usize) -> Result<Option<(Packet, usize)>, DecodeError> {
+    decode_as(buf, max_remaining, Protocol::V5)
+}
+
+/// [`decode`] or [`decode_v5`], as `protocol` says.
+fn decode_as(
+    buf: &[u8],
+    max_remaining: usize,
+    protocol: Protocol,
+) -> Result<Option<(Packet, usize)>, DecodeError> {
+    let Some(f) = frame_as(buf, max_remaining, protocol == Protocol::V5)? else {
         return Ok(None);
     };
     let body = &buf[f.header_len..f.len()];
-    let packet = Packet::decode_frame(f.header, body)?;
+    let packet = Packet::decode_frame_as(f.header, body, protocol)?;
     Ok(Some((packet, f.len())))
 }
 
-/// Any MQTT 3.1 / 3.1.1 packet.
+/// Any MQTT packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
     /// CONNECT (client to broker).
@@ -465,7 +526,7 @@ pub enum Packet {
 }
 
 impl Packet {
-    /// Decodes the body of a framed packet whose first byte is `header`.
+    /// Decodes the body of a framed MQTT 3.1/3.1.1 packet whose first byte is `header`.
     pub fn decode_frame(header: u8, body: &[u8]) -> Result<Packet, DecodeError> {
         let flags = header & 0x0f;
         Ok(match header >> 4 {
@@ -493,7 +554,50 @@ impl Packet {
         })
     }
 
-    /// Appends the encoded packet to `out`.
+    /// Decodes the body of a framed MQTT 5 packet whose first byte is `header`: each type's `decode_v5`
+    /// (CONNECT's `decode`, which reads any version; PINGREQ's and PINGRESP's, which MQTT 5 keeps).
+    pub fn decode_frame_v5(header: u8, body: &[u8]) -> Result<Packet, DecodeError> {
+        let flags = header & 0x0f;
+        Ok(match header >> 4 {
+            1 => Packet::Connect(Connect::decode(flags, body)?),
+            2 => Packet::ConnAck(ConnAck::decode_v5(flags, body)?),
+            3 => Packet::Publish(Publish::decode_v5(flags, body)?),
+            4 => Packet::PubAck(PubAck::decode_v5(flags, body)?),
+            5 => Packet::PubRec(PubRec::decode_v5(flags, body)?),
+            6 => Packet::PubRel(PubRel::decode_v5(flags, body)?),
+            7 => Packet::PubComp(PubComp::decode_v5(flags, body)?),
+            8 => Packet::Subscribe(Subscribe::decode_v5(flags, body)?),
+            9 => Packet::SubAck(SubAck::decode_v5(flags, body)?),
+            10 => Packet::Unsubscribe(Unsubscribe::decode_v5(flags, body)?),
+            11 => Packet::UnsubAck(UnsubAck::decode_v5(flags, body)?),
+            12 => {
+                PingReq::decode(flags, body)?;
+                Packet::PingReq
+            }
+            13 => {
+                PingResp::decode(flags, body)?;
+                Packet::PingResp
+            }
+            14 => Packet::Disconnect(Disconnect::decode_v5(flags, body)?),
+            other => return Err(DecodeError::InvalidPacketType(other)),
+        })
+    }
+
+    /// [`decode_frame`](Packet::decode_frame) or [`decode_frame_v5`](Packet::decode_frame_v5), as
+    /// `protocol` says (MQTT 3.1 and 3.1.1 share their packets).
+    pub fn decode_frame_as(
+        header: u8,
+        body: &[u8],
+        protocol: Protocol,
+    ) -> Result<Packet, DecodeError> {
+        if protocol == Protocol::V5 {
+            Packet::decode_frame_v5(header, body)
+        } else {
+            Packet::decode_frame(header, body)
+        }
+    }
+
+    /// Appends the encoded MQTT 3.1/3.1.1 packet to `out` (a CONNECT in the form of its own `protocol`).
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Packet::Connect(p) => p.encode(out),
@@ -513,7 +617,37 @@ impl Packet {
         }
     }
 
-    /// The encoded packet as a new vector.
+    /// Appends the encoded MQTT 5 packet to `out`: each type's `encode_v5` (CONNECT's `encode`, in the
+    /// form of its own `protocol`; PINGREQ's and PINGRESP's, which MQTT 5 keeps).
+    pub fn encode_v5(&self, out: &mut Vec<u8>) {
+        match self {
+            Packet::Connect(p) => p.encode(out),
+            Packet::ConnAck(p) => p.encode_v5(out),
+            Packet::Publish(p) => p.encode_v5(out),
+            Packet::PubAck(p) => p.encode_v5(out),
+            Packet::PubRec(p) => p.encode_v5(out),
+            Packet::PubRel(p) => p.encode_v5(out),
+            Packet::PubComp(p) => p.encode_v5(out),
+            Packet::Subscribe(p) => p.encode_v5(out),
+            Packet::SubAck(p) => p.encode_v5(out),
+            Packet::Unsubscribe(p) => p.encode_v5(out),
+            Packet::UnsubAck(p) => p.encode_v5(out),
+            Packet::PingReq => PingReq.encode(out),
+            Packet::PingResp => PingResp.encode(out),
+            Packet::Disconnect(p) => p.encode_v5(out),
+        }
+    }
+
+    /// [`encode`](Packet::encode) or [`encode_v5`](Packet::encode_v5), as `protocol` says.
+    pub fn encode_as(&self, out: &mut Vec<u8>, protocol: Protocol) {
+        if protocol == Protocol::V5 {
+            self.encode_v5(out);
+        } else {
+            self.encode(out);
+        }
+    }
+
+    /// The encoded MQTT 3.1/3.1.1 packet as a new vector.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         self.encode(&mut out);
@@ -943,6 +1077,118 @@ mod tests {
         assert_eq!((p, used), (Packet::PingResp, 2));
         let (p, used) = decode(&buf[2..], 100).unwrap().unwrap();
         assert_eq!((p, used), (Packet::PubAck(PubAck::new(1)), 4));
+    }
+
+    #[test]
+    fn mqtt5_frames_acks_connack_and_disconnect_of_any_length() {
+        let cases: [&[u8]; 4] = [
+            &[
+                0x40, 0x03, // PUBACK, remaining length 3
+                0x00, 0x01, 0x10, // packet identifier 1, reason code 0x10
+            ],
+            &[
+                0x20, 0x03, // CONNACK, remaining length 3
+                0x00, 0x00, 0x00, // no session, success, property length 0
+            ],
+            &[
+                0xb0, 0x04, // UNSUBACK, remaining length 4
+                0x00, 0x01, 0x00, 0x00, // packet identifier 1, property length 0, success
+            ],
+            &[
+                0xe0, 0x01, // DISCONNECT, remaining length 1
+                0x04, // reason code 4
+            ],
+        ];
+        for buf in cases {
+            assert!(
+                matches!(
+                    frame(buf, 100),
+                    Err(DecodeError::InvalidRemainingLength { .. })
+                ),
+                "{buf:02x?}"
+            );
+            assert_eq!(frame_v5(buf, 100).unwrap().unwrap().len(), buf.len());
+            assert!(decode_v5(buf, 100).unwrap().is_some(), "{buf:02x?}");
+        }
+        // PINGREQ and PINGRESP keep their length of 0, checked from the fixed header alone.
+        for buf in [&[0xc0, 0x01][..], &[0xd0, 0x05]] {
+            assert!(matches!(
+                frame_v5(buf, 100),
+                Err(DecodeError::InvalidRemainingLength { declared, .. }) if declared == usize::from(buf[1])
+            ));
+        }
+        // The other checks of the fixed header are the same.
+        assert_eq!(
+            frame_v5(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x01], usize::MAX),
+            Err(DecodeError::MalformedRemainingLength)
+        );
+        assert_eq!(
+            frame_v5(&[0x40, 0x80, 0x80, 0x01], 1024),
+            Err(DecodeError::PacketTooLarge {
+                declared: 16_384,
+                max: 1024
+            })
+        );
+        assert_eq!(
+            frame_v5(&[0x00, 0x00], 10),
+            Err(DecodeError::InvalidPacketType(0))
+        );
+        assert_eq!(frame_v5(&[0x40, 0x03, 0x00], 10), Ok(None));
+    }
+
+    #[test]
+    fn the_as_functions_pick_the_version() {
+        let p = Packet::PubAck(PubAck {
+            reason: 0x10,
+            ..PubAck::new(7)
+        });
+        let v311 = [
+            0x40, 0x02, // PUBACK, remaining length 2
+            0x00, 0x07, // packet identifier 7; no reason code in 3.1.1
+        ];
+        let v5 = [
+            0x40, 0x03, // PUBACK, remaining length 3
+            0x00, 0x07, // packet identifier 7
+            0x10, // reason code 0x10: no matching subscribers
+        ];
+        for (protocol, bytes) in [
+            (Protocol::V31, &v311[..]),
+            (Protocol::V311, &v311),
+            (Protocol::V5, &v5),
+        ] {
+            let mut out = Vec::new();
+            p.encode_as(&mut out, protocol);
+            assert_eq!(out, bytes, "{protocol:?}");
+        }
+        assert_eq!(
+            Packet::decode_frame_as(0x40, &v5[2..], Protocol::V5),
+            Ok(p.clone())
+        );
+        assert_eq!(
+            Packet::decode_frame_as(0x40, &v5[2..], Protocol::V311),
+            Err(DecodeError::TrailingBytes { packet_type: 4 })
+        );
+        assert_eq!(decode_v5(&v5, 100), Ok(Some((p, 5))));
+    }
+
+    #[test]
+    fn a_connect_keeps_its_own_version_under_either_encoder() {
+        for protocol in [Protocol::V31, Protocol::V311, Protocol::V5] {
+            let p = Packet::Connect(Connect {
+                protocol,
+                client_id: "c".into(),
+                ..Connect::default()
+            });
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            p.encode(&mut a);
+            p.encode_v5(&mut b);
+            assert_eq!(a, b, "{protocol:?}");
+            let level_at = 4 + protocol.name().len(); // after the fixed header and the protocol name
+            assert_eq!(a[level_at], protocol.level(), "{protocol:?}");
+            // Either decoder reads the version the packet names.
+            assert_eq!(decode(&a, 100), Ok(Some((p.clone(), a.len()))));
+            assert_eq!(decode_v5(&a, 100), Ok(Some((p, a.len()))));
+        }
     }
 
     #[test]
