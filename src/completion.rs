@@ -10,10 +10,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::reason::ReasonCode;
 
 // The state byte: 0 while pending (the default), then one of these.
 const PUBLISHED: u8 = 1;
 const DISCARDED: u8 = 2;
+/// The server refused it (MQTT 5): `code` holds the reason code, `packet` its packet type.
+const FAILED: u8 = 3;
 
 /// Shared by every `MessageInfo` of one client: the condition variable that `wait_for_publish` sleeps on
 /// and what it needs to know to fail fast instead of waiting for something that cannot happen.
@@ -45,7 +48,10 @@ impl PublishSignal {
 #[derive(Debug, Default)]
 pub(crate) struct PublishState {
     state: AtomicU8,
+    /// `ErrorCode` of a discarded message, reason code of a failed one.
     discard_rc: AtomicU8,
+    /// The packet type that carried a failure's reason code (PUBACK or PUBREC).
+    packet: AtomicU8,
 }
 
 impl PublishState {
@@ -53,6 +59,21 @@ impl PublishState {
     pub(crate) fn reset(&mut self) {
         *self.state.get_mut() = 0;
         *self.discard_rc.get_mut() = 0;
+        *self.packet.get_mut() = 0;
+    }
+
+    /// The server refused the message: the acknowledgement `reason` ended its flow (MQTT 5).
+    pub(crate) fn set_failed(&self, reason: ReasonCode) {
+        self.discard_rc.store(reason.value(), Ordering::SeqCst);
+        self.packet.store(reason.packet_type(), Ordering::SeqCst);
+        self.state.store(FAILED, Ordering::SeqCst);
+    }
+
+    fn failure(&self) -> ReasonCode {
+        ReasonCode::new(
+            self.packet.load(Ordering::SeqCst),
+            self.discard_rc.load(Ordering::SeqCst),
+        )
     }
 
     pub(crate) fn set_published(&self) {
@@ -101,9 +122,17 @@ pub struct MessageInfo {
 }
 
 impl MessageInfo {
-    /// Whether the message has been published (see the type's docs for what that means per QoS).
+    /// Whether the message has been published (see the type's docs for what that means per QoS). A
+    /// message the server refused (MQTT 5) is not.
     pub fn is_published(&self) -> bool {
         self.state.get() == PUBLISHED
+    }
+
+    /// MQTT 5: the failure reason code of the PUBACK or PUBREC that refused the message (0x80 and
+    /// above), once one has; `None` while pending, once published, and on MQTT 3.1.1. Paho marks such a
+    /// message published; `on_publish` gets the same code.
+    pub fn reason_code(&self) -> Option<ReasonCode> {
+        (self.state.get() == FAILED).then(|| self.state.failure())
     }
 
     /// Waits until the message is published, or until `timeout` passes (`None`: no limit).
@@ -111,7 +140,11 @@ impl MessageInfo {
     /// Returns `Ok(true)` once published and `Ok(false)` on timeout (Paho returns on timeout without
     /// raising). It fails at once, instead of waiting for something that cannot happen, when:
     /// - the message was discarded ([`Error::PublishDiscarded`]): QoS 0 while not connected, or QoS 0 lost
-    ///   with the connection before it was written, or `reinitialise` dropped it;
+    ///   with the connection before it was written, or `reinitialise` dropped it, or an MQTT 5 server's
+    ///   limit it broke was learned only after it was queued (then the code is `MQTT_ERR_PAYLOAD_SIZE`
+    ///   or `MQTT_ERR_NOT_SUPPORTED`);
+    /// - the server refused it ([`Error::PublishFailed`], MQTT 5): a PUBACK or PUBREC with a failure
+    ///   reason code, which [`reason_code`](MessageInfo::reason_code) also gives;
     /// - it is called from one of this client's callbacks ([`Error::WouldDeadlock`]): the loop that would
     ///   publish the message is the one waiting (a known Paho hang);
     /// - no network loop runs ([`Error::WouldDeadlock`]): neither `loop_start` nor `loop_forever` is active
@@ -127,6 +160,7 @@ impl MessageInfo {
                 match self.state.get() {
                     PUBLISHED => return Ok(true),
                     DISCARDED => return Err(Error::PublishDiscarded(self.state.discard_rc())),
+                    FAILED => return Err(Error::PublishFailed(self.state.failure().value())),
                     _ => {}
                 }
                 if in_callback_of(sig) {

@@ -239,6 +239,21 @@ pub enum Error {
     InvalidQos(i64),
     /// A payload too large for one MQTT packet: with the topic, over the limit of 268,435,455 bytes.
     PayloadTooLarge(usize),
+    /// An MQTT 5 packet larger than the server's Maximum Packet Size (its CONNACK said so): refused at
+    /// the call, never sent (`MQTT_ERR_PAYLOAD_SIZE`).
+    PacketTooLarge {
+        /// The packet's size in bytes, header included.
+        size: usize,
+        /// The server's Maximum Packet Size.
+        max: usize,
+    },
+    /// The server refused a published message (MQTT 5): its PUBACK or PUBREC carried this failure
+    /// reason code (0x80 and above; see [`ReasonCode`](crate::ReasonCode) for its name). Reported by
+    /// `wait_for_publish`.
+    PublishFailed(u8),
+    /// The server closed the connection with a DISCONNECT packet (MQTT 5) carrying this reason code;
+    /// `on_disconnect` gets it with its properties.
+    ServerDisconnected(u8),
     /// Any other invalid argument: names the argument and the problem.
     InvalidArgument {
         /// The argument's name, as in Paho's documentation.
@@ -319,7 +334,10 @@ impl Error {
             | Error::InvalidArgument { .. }
             | Error::WouldDeadlock(_)
             | Error::LoopAlreadyRunning => ErrorCode::Inval,
-            Error::PayloadTooLarge(_) => ErrorCode::PayloadSize,
+            Error::PayloadTooLarge(_) | Error::PacketTooLarge { .. } => ErrorCode::PayloadSize,
+            Error::PublishFailed(0x87) => ErrorCode::AclDenied,
+            Error::PublishFailed(_) => ErrorCode::Unknown,
+            Error::ServerDisconnected(_) => ErrorCode::ConnLost,
             Error::NoConn => ErrorCode::NoConn,
             Error::QueueFull => ErrorCode::QueueSize,
             Error::ConnectionRefused(_) => ErrorCode::ConnRefused,
@@ -389,6 +407,18 @@ impl fmt::Display for Error {
                 f,
                 "payload of {n} bytes is too large: with its topic, the packet would be over \
                  MQTT's limit of 268435455 bytes"
+            ),
+            Error::PacketTooLarge { size, max } => write!(
+                f,
+                "the packet would be {size} bytes, over the server's Maximum Packet Size of {max}"
+            ),
+            Error::PublishFailed(code) => write!(
+                f,
+                "the server refused the message with reason code {code:#04x}"
+            ),
+            Error::ServerDisconnected(code) => write!(
+                f,
+                "the server closed the connection with DISCONNECT, reason code {code:#04x}"
             ),
             Error::InvalidArgument { name, reason } => write!(f, "invalid {name}: {reason}"),
             Error::NoConn => f.write_str("the client is not currently connected"),
@@ -507,5 +537,13 @@ mod tests {
         assert!(Error::ConnectionRefused(4)
             .to_string()
             .contains("bad user name or password"));
+        let big = Error::PacketTooLarge { size: 31, max: 30 };
+        assert_eq!(big.rc(), MQTT_ERR_PAYLOAD_SIZE);
+        assert!(
+            big.to_string().contains("Maximum Packet Size of 30"),
+            "{big}"
+        );
+        assert_eq!(Error::PublishFailed(0x87).rc(), MQTT_ERR_ACL_DENIED);
+        assert_eq!(Error::ServerDisconnected(0x8e).rc(), MQTT_ERR_CONN_LOST);
     }
 }

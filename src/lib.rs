@@ -121,14 +121,15 @@ pub mod testing;
 #[cfg(feature = "tls")]
 pub use native_tls;
 
-pub use client::{Builder, Client, DisconnectOnDrop};
+pub use client::{Builder, Client, ConnectOptions, DisconnectOnDrop};
 pub use completion::MessageInfo;
 pub use error::*;
 pub use message::{Message, Payload};
 pub use properties::{PacketTypes, Properties, Property};
 pub use reason::ReasonCode;
 pub use topic::{
-    topic_matches_sub, validate_filter, validate_topic, SubscribeTopics, UnsubscribeTopics,
+    topic_matches_sub, validate_filter, validate_topic, IntoSubscribeOptions, SubscribeTopics,
+    UnsubscribeTopics,
 };
 pub use types::{
     CertReqs, CleanStart, ConnectFlags, DisconnectFlags, IntoQos, LogLevel, MQTTv31, MQTTv311,

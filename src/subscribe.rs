@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::helpers::{Connection, Event};
 use crate::message::Message;
 use crate::topic::SubscribeTopics;
-use crate::types::IntoQos;
+use crate::types::{IntoQos, SubscribeOptions};
 
 pub use crate::helpers::{Auth, Options, Tls, Will};
 pub use crate::types::{CertReqs, Proxy, ProxyType, TlsVersion, Transport};
@@ -153,7 +153,7 @@ pub fn callback<U, F>(
 where
     F: FnMut(&Client, &mut U, &Message) -> ControlFlow<()>,
 {
-    let filters = topics.into_filters(qos.into_qos()?)?;
+    let filters = topics.into_filters(SubscribeOptions::new(qos)?)?;
     let first_filter = filters[0].0.clone();
     let mut conn = Connection::open(options, Some(filters))?;
     let mut subscribed = false;

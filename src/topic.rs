@@ -1,8 +1,7 @@
 //! Topic names and filters: validation and Paho's `topic_matches_sub`.
 
 use crate::error::{Error, Result};
-use crate::types::IntoQos;
-use crate::types::QoS;
+use crate::types::{IntoQos, SubscribeOptions};
 
 /// The longest topic or filter MQTT can carry (a two-byte length prefix).
 pub(crate) const MAX_TOPIC_LEN: usize = 65_535;
@@ -118,6 +117,7 @@ pub fn topic_matches_sub(sub: &str, topic: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::QoS;
 
     #[test]
     fn matching_table_from_paho() {
@@ -182,9 +182,9 @@ mod tests {
     }
 
     fn sub<T: SubscribeTopics>(t: T, qos: QoS) -> Result<Vec<(String, u8)>> {
-        Ok(t.into_filters(qos)?
+        Ok(t.into_filters(qos.into())?
             .into_iter()
-            .map(|(f, q)| (f, q as u8))
+            .map(|(f, o)| (f, o.qos as u8))
             .collect())
     }
 
@@ -238,22 +238,46 @@ mod tests {
     }
 }
 
-/// What `subscribe` accepts, in every shape Paho does: a filter (`"a/b"`), a `(filter, qos)` pair, or a
-/// list (array, slice or `Vec`) of pairs or of filters. Bare filters take the `qos` argument of
-/// `subscribe`; pairs carry their own.
+/// What `subscribe` accepts, in every shape Paho does: a filter (`"a/b"`), a `(filter, qos)` or (MQTT
+/// 5) `(filter, SubscribeOptions)` pair, or a list (array, slice or `Vec`) of pairs or of filters. Bare
+/// filters take the options (or QoS) argument of `subscribe`; pairs carry their own.
 ///
 /// ```
-/// use pahoish::{QoS, SubscribeTopics};
-/// let f = [("a", 0), ("b/#", 2)].into_filters(QoS::AtMostOnce)?;
-/// assert_eq!(f, vec![("a".to_string(), QoS::AtMostOnce), ("b/#".to_string(), QoS::ExactlyOnce)]);
-/// let f = vec!["x", "y"].into_filters(QoS::AtLeastOnce)?;
-/// assert_eq!(f[1], ("y".to_string(), QoS::AtLeastOnce));
-/// assert!(("a", 5).into_filters(QoS::AtMostOnce).is_err());
+/// use pahoish::{QoS, SubscribeOptions, SubscribeTopics};
+/// let at = |q| SubscribeOptions::new(q).unwrap();
+/// let f = [("a", 0), ("b/#", 2)].into_filters(at(0))?;
+/// assert_eq!(f, vec![("a".to_string(), at(0)), ("b/#".to_string(), at(2))]);
+/// let f = vec!["x", "y"].into_filters(at(1))?;
+/// assert_eq!(f[1], ("y".to_string(), at(1)));
+/// assert!(("a", 5).into_filters(at(0)).is_err());
+/// let nl = SubscribeOptions { no_local: true, ..at(1) };
+/// assert_eq!(("c", nl).into_filters(at(0))?[0].1, nl);
 /// # Ok::<(), pahoish::Error>(())
 /// ```
 pub trait SubscribeTopics {
-    /// The validated `(filter, QoS)` list; fails for an empty list, an invalid filter or QoS.
-    fn into_filters(self, qos: QoS) -> Result<Vec<(String, QoS)>>;
+    /// The validated `(filter, options)` list, bare filters at `default`; fails for an empty list,
+    /// an invalid filter, QoS or Retain Handling.
+    fn into_filters(self, default: SubscribeOptions) -> Result<Vec<(String, SubscribeOptions)>>;
+}
+
+/// What the second half of a `subscribe` pair may be: a QoS (an integer or [`QoS`](crate::QoS)), or MQTT 5's
+/// [`SubscribeOptions`].
+pub trait IntoSubscribeOptions {
+    /// The options; fails for a QoS other than 0, 1, 2 or a Retain Handling other than 0, 1, 2.
+    fn into_options(self) -> Result<SubscribeOptions>;
+}
+
+impl<T: IntoQos> IntoSubscribeOptions for T {
+    fn into_options(self) -> Result<SubscribeOptions> {
+        SubscribeOptions::new(self)
+    }
+}
+
+impl IntoSubscribeOptions for SubscribeOptions {
+    fn into_options(self) -> Result<SubscribeOptions> {
+        self.check()?;
+        Ok(self)
+    }
 }
 
 /// What `unsubscribe` accepts: a filter or a list (array, slice or `Vec`) of filters.
@@ -284,22 +308,26 @@ fn non_empty<T>(v: Vec<T>) -> Result<Vec<T>> {
     Ok(v)
 }
 
-/// Bare filters, all at `qos`.
-fn with_qos<'a>(filters: impl Iterator<Item = &'a str>, qos: QoS) -> Result<Vec<(String, QoS)>> {
+/// Bare filters, all with `options`.
+fn with_options<'a>(
+    filters: impl Iterator<Item = &'a str>,
+    options: SubscribeOptions,
+) -> Result<Vec<(String, SubscribeOptions)>> {
+    options.check()?;
     non_empty(
         filters
-            .map(|f| Ok((checked_filter(f)?, qos)))
+            .map(|f| Ok((checked_filter(f)?, options)))
             .collect::<Result<_>>()?,
     )
 }
 
-/// `(filter, qos)` pairs.
-fn pairs<'a, Q: IntoQos>(
+/// `(filter, qos or options)` pairs.
+fn pairs<'a, Q: IntoSubscribeOptions>(
     filters: impl Iterator<Item = (&'a str, Q)>,
-) -> Result<Vec<(String, QoS)>> {
+) -> Result<Vec<(String, SubscribeOptions)>> {
     non_empty(
         filters
-            .map(|(f, q)| Ok((checked_filter(f)?, q.into_qos()?)))
+            .map(|(f, q)| Ok((checked_filter(f)?, q.into_options()?)))
             .collect::<Result<_>>()?,
     )
 }
@@ -312,8 +340,11 @@ fn names<'a>(filters: impl Iterator<Item = &'a str>) -> Result<Vec<String>> {
 macro_rules! one_filter {
     ($($t:ty),*) => {$(
         impl SubscribeTopics for $t {
-            fn into_filters(self, qos: QoS) -> Result<Vec<(String, QoS)>> {
-                with_qos(std::iter::once(self.as_ref()), qos)
+            fn into_filters(
+                self,
+                default: SubscribeOptions,
+            ) -> Result<Vec<(String, SubscribeOptions)>> {
+                with_options(std::iter::once(self.as_ref()), default)
             }
         }
         impl UnsubscribeTopics for $t {
@@ -321,8 +352,8 @@ macro_rules! one_filter {
                 names(std::iter::once(self.as_ref()))
             }
         }
-        impl<Q: IntoQos> SubscribeTopics for ($t, Q) {
-            fn into_filters(self, _: QoS) -> Result<Vec<(String, QoS)>> {
+        impl<Q: IntoSubscribeOptions> SubscribeTopics for ($t, Q) {
+            fn into_filters(self, _: SubscribeOptions) -> Result<Vec<(String, SubscribeOptions)>> {
                 pairs(std::iter::once((self.0.as_ref(), self.1)))
             }
         }
@@ -334,8 +365,11 @@ one_filter!(&str, String, &String);
 macro_rules! many_filters {
     ($(($list:ty $(, $n:ident)?)),*) => {$(
         impl<$(const $n: usize)?> SubscribeTopics for $list {
-            fn into_filters(self, qos: QoS) -> Result<Vec<(String, QoS)>> {
-                with_qos(self.iter().map(AsRef::as_ref), qos)
+            fn into_filters(
+                self,
+                default: SubscribeOptions,
+            ) -> Result<Vec<(String, SubscribeOptions)>> {
+                with_options(self.iter().map(AsRef::as_ref), default)
             }
         }
         impl<$(const $n: usize)?> UnsubscribeTopics for $list {
@@ -356,8 +390,8 @@ many_filters!(
 
 macro_rules! many_pairs {
     ($(($list:ty $(, $n:ident)?)),*) => {$(
-        impl<Q: IntoQos + Copy $(, const $n: usize)?> SubscribeTopics for $list {
-            fn into_filters(self, _: QoS) -> Result<Vec<(String, QoS)>> {
+        impl<Q: IntoSubscribeOptions + Copy $(, const $n: usize)?> SubscribeTopics for $list {
+            fn into_filters(self, _: SubscribeOptions) -> Result<Vec<(String, SubscribeOptions)>> {
                 pairs(self.iter().map(|(f, q)| (f.as_ref(), *q)))
             }
         }

@@ -10,8 +10,9 @@ use std::thread;
 use std::time::Duration;
 
 use pahoish::{
-    Client, Error, ErrorCode, MQTTv5, Proxy, ProxyType, MQTT_ERR_INVAL, MQTT_ERR_NOT_SUPPORTED,
-    MQTT_ERR_NO_CONN, MQTT_ERR_PAYLOAD_SIZE,
+    CleanStart, Client, ConnectOptions, Error, ErrorCode, MQTTv5, PacketTypes, Properties,
+    Property, Proxy, ProxyType, ReasonCode, SubscribeOptions, MQTT_ERR_INVAL,
+    MQTT_ERR_NOT_SUPPORTED, MQTT_ERR_NO_CONN, MQTT_ERR_PAYLOAD_SIZE,
 };
 
 type Call = Arc<dyn Fn(&Client) -> pahoish::Result<()> + Send + Sync>;
@@ -459,11 +460,127 @@ fn common_cases() -> Vec<Case> {
             "NUL character",
             MQTT_ERR_INVAL
         ),
+        // ---- MQTT 5: what Paho raises ValueError for, and what 3.1.1 refuses ----
         case!(
-            |_c: &Client| Client::builder().protocol(MQTTv5).build(),
-            Error::NotSupported(_),
-            "MQTT 5",
-            MQTT_ERR_NOT_SUPPORTED
+            |_c: &Client| Client::builder()
+                .protocol(MQTTv5)
+                .clean_session(true)
+                .build(),
+            Error::InvalidArgument {
+                name: "clean_session",
+                ..
+            },
+            "not used for MQTT 5.0",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.connect_async_with(
+                "127.0.0.1",
+                1883,
+                60,
+                ConnectOptions {
+                    clean_start: CleanStart::Never,
+                    ..Default::default()
+                }
+            ),
+            Error::InvalidArgument {
+                name: "clean_start",
+                ..
+            },
+            "only applies to MQTT V5",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.publish_with(
+                "a",
+                "x",
+                0,
+                false,
+                Properties::new(PacketTypes::PUBLISH)
+                    .with(Property::ContentType("t".into()))
+                    .unwrap()
+            ),
+            Error::InvalidArgument {
+                name: "properties",
+                ..
+            },
+            "only apply to MQTT V5",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |_c: &Client| {
+                let v5 = Client::builder().protocol(MQTTv5).build().unwrap();
+                let props = Properties::new(PacketTypes::CONNECT)
+                    .with(Property::ReceiveMaximum(5))
+                    .unwrap();
+                v5.publish_with("a", "x", 0, false, props)
+            },
+            Error::InvalidArgument {
+                name: "properties",
+                ..
+            },
+            "ReceiveMaximum does not apply to packet type Publish",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.subscribe_with(
+                "a",
+                SubscribeOptions {
+                    no_local: true,
+                    ..Default::default()
+                },
+                None
+            ),
+            Error::InvalidArgument {
+                name: "options",
+                ..
+            },
+            "only apply to MQTT V5",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |_c: &Client| {
+                let v5 = Client::builder().protocol(MQTTv5).build().unwrap();
+                let no_local = SubscribeOptions {
+                    no_local: true,
+                    ..Default::default()
+                };
+                v5.subscribe_with("$share/g/a", no_local, None)
+            },
+            Error::InvalidArgument {
+                name: "options",
+                ..
+            },
+            "No Local cannot be set on the shared subscription",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.subscribe_with(
+                "a",
+                SubscribeOptions {
+                    retain_handling: 3,
+                    ..Default::default()
+                },
+                None
+            ),
+            Error::InvalidArgument {
+                name: "retain_handling",
+                ..
+            },
+            "not 0, 1 or 2",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |_c: &Client| {
+                let v5 = Client::builder().protocol(MQTTv5).build().unwrap();
+                v5.disconnect_with(Some(ReasonCode::new(4, 0x10)), None)
+            },
+            Error::InvalidArgument {
+                name: "reasoncode",
+                ..
+            },
+            "is not a reason code of Disconnect",
+            MQTT_ERR_INVAL
         ),
         // ---- transports (issue #3): what tls_set, ws_set_options, proxy_set and connect_url refuse ----
         case!(

@@ -19,9 +19,9 @@ const LAYERS: &[&[&str]] = &[
     &["types"],
     &["properties"],
     // The codec, and the values built on it.
-    &["packet", "topic", "completion"],
+    &["packet", "topic"],
     &["reason"],
-    &["message"],
+    &["message", "completion"],
     // The pure session (no sockets, no clocks), and the transports.
     &["session", "net"],
     // Connections, the loop, I/O.

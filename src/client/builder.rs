@@ -84,7 +84,9 @@ impl<U> Builder<U> {
     }
 
     /// The protocol version: [`MQTTv311`](crate::MQTTv311) (the default) or [`MQTTv31`](crate::MQTTv31).
-    /// [`MQTTv5`](crate::MQTTv5) is not supported by this version and `build()` says so.
+    /// [`MQTTv5`](crate::MQTTv5): then `clean_session` is refused (MQTT 5 has Clean Start, given to
+    /// [`Client::connect_with`]) and an empty client id is allowed (the server assigns one, which the
+    /// client keeps for its reconnects).
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
         self
@@ -130,13 +132,15 @@ impl<U> Builder<U> {
 
     /// Checks the options and creates the client.
     ///
-    /// Fails when `clean_session(false)` is given with an empty client id, for MQTT 5 (not supported by
-    /// this version), for websockets in a build without the `websockets` feature, and for a client id
-    /// over 65,535 bytes.
+    /// Fails when `clean_session(false)` is given with an empty client id, for `clean_session` with
+    /// MQTT 5 (as Paho's ValueError "Clean session is not used for MQTT 5.0"), for websockets in a build
+    /// without the `websockets` feature, and for a client id over 65,535 bytes or with U+0000.
     pub fn build(self) -> Result<Client<U>> {
-        if self.protocol == Protocol::V5 {
-            return Err(Error::NotSupported(
-                "MQTT 5 (protocol MQTTv5): use MQTTv311 or MQTTv31".into(),
+        if self.protocol == Protocol::V5 && self.clean_session.is_some() {
+            // Paho's ValueError: 5.0 has Clean Start, given to connect_with.
+            return Err(Error::invalid(
+                "clean_session",
+                "clean session is not used for MQTT 5.0 (use ConnectOptions::clean_start)",
             ));
         }
         if self.transport == Transport::Websockets && !cfg!(feature = "websockets") {
@@ -144,7 +148,10 @@ impl<U> Builder<U> {
                 "the websockets transport: this build lacks the `websockets` feature".into(),
             ));
         }
-        if self.clean_session == Some(false) && self.client_id.is_empty() {
+        if self.protocol != Protocol::V5
+            && self.clean_session == Some(false)
+            && self.client_id.is_empty()
+        {
             return Err(Error::invalid(
                 "clean_session",
                 "a client id must be provided if clean_session is false",
@@ -163,11 +170,14 @@ mod tests {
     fn invalid_constructions_are_refused_with_the_reason() {
         let e = Builder::default().clean_session(false).build().unwrap_err();
         assert!(e.to_string().contains("client id must be provided"), "{e}");
+        // MQTT 5: Clean Start instead of clean_session, and an empty id is fine (the server assigns).
         let e = Builder::default()
             .protocol(Protocol::V5)
+            .clean_session(true)
             .build()
             .unwrap_err();
-        assert!(matches!(e, Error::NotSupported(_)));
+        assert!(e.to_string().contains("not used for MQTT 5.0"), "{e}");
+        assert!(Builder::default().protocol(Protocol::V5).build().is_ok());
         let built = Builder::default().transport(Transport::Websockets).build();
         assert_eq!(built.is_ok(), cfg!(feature = "websockets"));
         assert!(Builder::default()

@@ -311,6 +311,29 @@ impl<U: Send + 'static> Client<U> {
     }
 }
 
+impl<U: Send + 'static> Client<U> {
+    /// What a CONNACK changes in the settings, before `on_connect` runs: a `FirstOnly` clean start
+    /// stops asking for a new session (whether or not the CONNACK accepted, as in Paho); on MQTT 5 an
+    /// Assigned Client Identifier becomes the client id, so that reconnects continue the session the
+    /// server made for it (Paho forgets it, and every reconnect starts a new session), and a Server
+    /// Keep Alive becomes the keepalive of later CONNECTs too, as in Paho.
+    fn connack_arrived(&self, rc: ReasonCode, props: &Properties) {
+        let mut st = self.settings();
+        st.first_connack_seen = true;
+        if rc.is_failure() {
+            return;
+        }
+        if let Some(id) = props.assigned_client_identifier() {
+            if st.client_id.is_empty() {
+                st.client_id = id.to_owned();
+            }
+        }
+        if let Some(keepalive) = props.server_keep_alive() {
+            st.keepalive = keepalive;
+        }
+    }
+}
+
 /// The engine reports to the client, which runs the user's callbacks.
 impl<U: Send + 'static> Handler for Client<U> {
     fn notify(&self, notice: Notice<'_>) {
@@ -334,10 +357,13 @@ impl<U: Send + 'static> Handler for Client<U> {
                     |cb, client, ud| cb(client, ud, fd),
                 );
             }
-            Notice::Connect(flags, rc, props) => self.fire(
-                |c| &mut c.on_connect,
-                |cb, client, ud| cb(client, ud, flags, rc, props),
-            ),
+            Notice::Connect(flags, rc, props) => {
+                self.connack_arrived(rc, props);
+                self.fire(
+                    |c| &mut c.on_connect,
+                    |cb, client, ud| cb(client, ud, flags, rc, props),
+                )
+            }
             Notice::Disconnect(flags, rc, props) => self.fire(
                 |c| &mut c.on_disconnect,
                 |cb, client, ud| cb(client, ud, flags, rc, props),

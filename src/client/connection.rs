@@ -3,8 +3,42 @@
 
 use super::Client;
 use crate::completion::not_in_callback;
-use crate::error::Result;
-use crate::types::Seconds;
+use crate::error::{Error, Result};
+use crate::properties::{PacketTypes, Properties};
+use crate::reason::ReasonCode;
+use crate::types::{CleanStart, Protocol, Seconds};
+
+/// Paho's other `connect` arguments (`bind_address=`, `bind_port=`, `clean_start=`, `properties=`),
+/// for [`Client::connect_with`] and [`Client::connect_async_with`]; build it with
+/// `..Default::default()`.
+///
+/// ```
+/// use pahoish::{CleanStart, ConnectOptions, PacketTypes, Properties, Property};
+/// let options = ConnectOptions {
+///     clean_start: CleanStart::Never,
+///     properties: Some(
+///         Properties::new(PacketTypes::CONNECT).with(Property::SessionExpiryInterval(3600))?,
+///     ),
+///     ..Default::default()
+/// };
+/// # Ok::<(), pahoish::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The local address to connect from (`bind_address`). Defaults to `""`: the system chooses.
+    pub bind_address: String,
+    /// The local port to connect from (`bind_port`). Defaults to 0: the system chooses.
+    pub bind_port: u16,
+    /// MQTT 5's Clean Start (`clean_start`). Defaults to [`CleanStart::FirstOnly`], Paho's
+    /// `MQTT_CLEAN_START_FIRST_ONLY`. MQTT 3.1/3.1.1 take the builder's `clean_session` instead, and
+    /// refuse anything but the default here.
+    pub clean_start: CleanStart,
+    /// MQTT 5's CONNECT properties (`properties`): a `Properties::new(PacketTypes::CONNECT)`, sent on
+    /// every connection of this `connect` (Paho re-sends them too). Its `ReceiveMaximum`,
+    /// `MaximumPacketSize` and `TopicAliasMaximum` are enforced on what the server sends. Defaults to
+    /// `None`.
+    pub properties: Option<Properties>,
+}
 
 impl<U: Send + 'static> Client<U> {
     /// Connects to the broker (Paho's `connect`): opens the TCP connection (blocking, at most
@@ -21,7 +55,38 @@ impl<U: Send + 'static> Client<U> {
     /// # Ok::<(), pahoish::Error>(())
     /// ```
     pub fn connect(&self, host: &str, port: u16, keepalive: u16) -> Result<()> {
+        self.connect_with(host, port, keepalive, ConnectOptions::default())
+    }
+
+    /// [`connect`](Client::connect) with Paho's other arguments: `bind_address` and `bind_port`, and
+    /// MQTT 5's `clean_start` and CONNECT `properties` (see [`ConnectOptions`]).
+    ///
+    /// Fails, as Paho's ValueError does, for a `clean_start` other than the default or for properties
+    /// on MQTT 3.1/3.1.1, and for a property CONNECT may not carry; and as `connect` fails. On MQTT 5,
+    /// `CleanStart::Never` without a `SessionExpiryInterval` logs a warning: the server ends such a
+    /// session with the connection, so there is nothing to continue (paho.mqtt.python #877).
+    ///
+    /// ```no_run
+    /// use pahoish::{Client, CleanStart, ConnectOptions, MQTTv5, PacketTypes, Properties, Property};
+    /// let client = Client::builder().client_id("sensor-7").protocol(MQTTv5).build()?;
+    /// let properties = Properties::new(PacketTypes::CONNECT)
+    ///     .with(Property::SessionExpiryInterval(3600))?;
+    /// client.connect_with("localhost", 1883, 60, ConnectOptions {
+    ///     clean_start: CleanStart::Never,
+    ///     properties: Some(properties),
+    ///     ..Default::default()
+    /// })?;
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn connect_with(
+        &self,
+        host: &str,
+        port: u16,
+        keepalive: u16,
+        options: ConnectOptions,
+    ) -> Result<()> {
         not_in_callback(&self.engine().signal, "connect from a callback")?;
+        self.set_connect_options(options)?;
         self.set_target(host, port, keepalive)?;
         self.engine().open_connection(self, false)?;
         self.kick();
@@ -38,7 +103,53 @@ impl<U: Send + 'static> Client<U> {
     /// # Ok::<(), pahoish::Error>(())
     /// ```
     pub fn connect_async(&self, host: &str, port: u16, keepalive: u16) -> Result<()> {
+        self.connect_async_with(host, port, keepalive, ConnectOptions::default())
+    }
+
+    /// [`connect_async`](Client::connect_async) with Paho's other arguments, checked as
+    /// [`connect_with`](Client::connect_with) checks them (Paho's `connect_async` does not check).
+    pub fn connect_async_with(
+        &self,
+        host: &str,
+        port: u16,
+        keepalive: u16,
+        options: ConnectOptions,
+    ) -> Result<()> {
+        self.set_connect_options(options)?;
         self.set_target(host, port, keepalive)
+    }
+
+    /// Checks and records what `connect_with` adds to a connection.
+    fn set_connect_options(&self, options: ConnectOptions) -> Result<()> {
+        let v5 = self.settings().protocol == Protocol::V5;
+        if !v5 && options.clean_start != CleanStart::default() {
+            return Err(Error::invalid(
+                "clean_start",
+                "clean start only applies to MQTT V5",
+            ));
+        }
+        if let Some(p) = &options.properties {
+            self.check_properties(p, PacketTypes::CONNECT)?;
+        }
+        let session_expiry = options
+            .properties
+            .as_ref()
+            .and_then(Properties::session_expiry_interval)
+            .unwrap_or(0);
+        if v5 && options.clean_start == CleanStart::Never && session_expiry == 0 {
+            self.log(
+                crate::types::LogLevel::Warning,
+                "clean_start=False without a SessionExpiryInterval: the server ends the session \
+                 with each connection, so there is none to continue",
+            );
+        }
+        let mut st = self.settings();
+        st.bind = (!options.bind_address.is_empty() || options.bind_port != 0)
+            .then_some((options.bind_address, options.bind_port));
+        st.clean_start = options.clean_start;
+        st.first_connack_seen = false;
+        st.connect_properties = options.properties;
+        Ok(())
     }
 
     /// Connects to the broker a URL names (not in Paho; mosquitto_pub's `-L`):
@@ -96,7 +207,43 @@ impl<U: Send + 'static> Client<U> {
     ///
     /// Fails with [`Error::NoConn`](crate::Error::NoConn) when there is no connection (the loop still stops).
     pub fn disconnect(&self) -> Result<()> {
-        self.engine().disconnect(self)
+        self.engine().disconnect(self, 0, None)
+    }
+
+    /// [`disconnect`](Client::disconnect) with MQTT 5's reason code and properties (Paho's
+    /// `disconnect(reasoncode=..., properties=...)`): for instance `Disconnect with will message`
+    /// (0x04), which asks the server to publish the will, or a `SessionExpiryInterval` property. `None`
+    /// for either sends what `disconnect()` sends.
+    ///
+    /// Fails for a reason code that is not a DISCONNECT one, for either on MQTT 3.1/3.1.1, and for a
+    /// DISCONNECT over the server's Maximum Packet Size; and as `disconnect` fails.
+    ///
+    /// ```
+    /// use pahoish::{Client, PacketTypes, ReasonCode, MQTTv5};
+    /// let client = Client::builder().protocol(MQTTv5).build()?;
+    /// let rc = ReasonCode::from_name(PacketTypes::DISCONNECT, "Disconnect with will message")?;
+    /// assert!(matches!(client.disconnect_with(Some(rc), None), Err(pahoish::Error::NoConn)));
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn disconnect_with(
+        &self,
+        reasoncode: Option<ReasonCode>,
+        properties: Option<Properties>,
+    ) -> Result<()> {
+        let reason = match reasoncode {
+            None => 0,
+            Some(rc) => ReasonCode::checked(PacketTypes::DISCONNECT, rc.value())?.value(),
+        };
+        if self.settings().protocol != Protocol::V5 && reason != 0 {
+            return Err(Error::invalid(
+                "reasoncode",
+                "a DISCONNECT reason code only applies to MQTT V5",
+            ));
+        }
+        if let Some(p) = &properties {
+            self.check_properties(p, PacketTypes::DISCONNECT)?;
+        }
+        self.engine().disconnect(self, reason, properties.as_ref())
     }
 
     /// Records where to connect and lets a waiting `loop_start` thread go on.

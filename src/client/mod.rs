@@ -36,6 +36,7 @@ use rand::Rng;
 
 pub use builder::Builder;
 use callbacks::Callbacks;
+pub use connection::ConnectOptions;
 use settings::Settings;
 
 use crate::completion::MessageInfo;

@@ -8,9 +8,10 @@ use super::Client;
 use crate::completion::MessageInfo;
 use crate::error::{Error, Result};
 use crate::message::Payload;
+use crate::properties::{PacketTypes, Properties};
 use crate::session::ConnState;
 use crate::topic::{validate_topic, SubscribeTopics, UnsubscribeTopics};
-use crate::types::{IntoQos, QoS};
+use crate::types::{IntoQos, Protocol, QoS, SubscribeOptions};
 
 /// A borrowed QoS 1/2 payload up to this size is copied into its buffer with the `state` lock held;
 /// a larger one before, so that the loop is not kept waiting for the copy.
@@ -78,6 +79,55 @@ impl<U: Send + 'static> Client<U> {
         qos: impl IntoQos,
         retain: bool,
     ) -> Result<MessageInfo> {
+        self.publish_inner(topic, payload, qos, retain, None)
+    }
+
+    /// [`publish`](Client::publish) with MQTT 5 properties (Paho's `properties=`): a
+    /// `Properties::new(PacketTypes::PUBLISH)` with, say, a `ContentType`, `ResponseTopic`,
+    /// `CorrelationData`, `MessageExpiryInterval` or `UserProperty`.
+    ///
+    /// Once connected, the server's CONNACK limits are checked here, not sent to be refused: a QoS over
+    /// its Maximum QoS or a retained message when it has no Retain Available fail with
+    /// [`Error::NotSupported`], a packet over its Maximum Packet Size with [`Error::PacketTooLarge`]. A
+    /// message queued before the CONNACK that breaks them is never sent: its `MessageInfo` reports it
+    /// discarded and `on_publish` gets the reason (0x9B, 0x9A or 0x95).
+    ///
+    /// Fails, besides, for properties on MQTT 3.1/3.1.1 (as Paho's ValueError "Properties only apply
+    /// to MQTT V5") and for a property PUBLISH may not carry.
+    ///
+    /// ```
+    /// use pahoish::{Client, PacketTypes, Properties, Property, MQTTv5};
+    /// let client = Client::builder().protocol(MQTTv5).build()?;
+    /// let props = Properties::new(PacketTypes::PUBLISH)
+    ///     .with(Property::ContentType("text/plain".into()))?
+    ///     .with(Property::UserProperty("unit".into(), "C".into()))?;
+    /// let info = client.publish_with("sensors/7/temp", "21.5", 1, false, props)?;
+    /// assert_eq!(info.rc, pahoish::MQTT_ERR_NO_CONN); // kept, sent once connected
+    /// let v311 = Client::new("");
+    /// let props = Properties::new(PacketTypes::PUBLISH).with(Property::ContentType("x".into()))?;
+    /// assert!(v311.publish_with("a", "x", 0, false, props).is_err());
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn publish_with<'p>(
+        &self,
+        topic: &str,
+        payload: impl Into<Payload<'p>>,
+        qos: impl IntoQos,
+        retain: bool,
+        properties: Properties,
+    ) -> Result<MessageInfo> {
+        self.check_properties(&properties, PacketTypes::PUBLISH)?;
+        self.publish_inner(topic, payload, qos, retain, Some(properties))
+    }
+
+    fn publish_inner<'p>(
+        &self,
+        topic: &str,
+        payload: impl Into<Payload<'p>>,
+        qos: impl IntoQos,
+        retain: bool,
+        props: Option<Properties>,
+    ) -> Result<MessageInfo> {
         validate_topic(topic)?;
         let qos = qos.into_qos()?;
         let payload = match payload.into().0 {
@@ -94,7 +144,7 @@ impl<U: Send + 'static> Client<U> {
         };
         let (mid, rc, state) = self
             .engine()
-            .with_session(|s| s.publish(topic, payload, qos, retain))?;
+            .with_session(|s| s.publish(topic, payload, qos, retain, props))?;
         self.kick();
         Ok(MessageInfo {
             mid,
@@ -119,8 +169,70 @@ impl<U: Send + 'static> Client<U> {
     /// assert!(client.subscribe(Vec::<&str>::new(), 0).is_err());
     /// ```
     pub fn subscribe(&self, topic: impl SubscribeTopics, qos: impl IntoQos) -> Result<u16> {
-        let filters = topic.into_filters(qos.into_qos()?)?;
-        let mid = self.engine().with_session(|s| s.subscribe(filters))?;
+        let filters = topic.into_filters(SubscribeOptions::new(qos)?)?;
+        self.subscribe_inner(filters, None)
+    }
+
+    /// [`subscribe`](Client::subscribe) with MQTT 5's subscription options and properties (Paho's
+    /// `subscribe(topic, options=..., properties=...)`): `options` applies to bare filters, as `qos`
+    /// does; pairs may carry [`SubscribeOptions`] of their own. `properties` (a
+    /// `Properties::new(PacketTypes::SUBSCRIBE)`) may hold a `SubscriptionIdentifier` and
+    /// `UserProperty`s.
+    ///
+    /// Once connected, the server's CONNACK limits are checked here: a wildcard, shared or
+    /// subscription-identifier subscription the server does not support fails with
+    /// [`Error::NotSupported`], a SUBSCRIBE over its Maximum Packet Size with [`Error::PacketTooLarge`].
+    /// Fails, besides, for No Local on a shared subscription ([MQTT-3.8.3-4]), and on MQTT 3.1/3.1.1
+    /// for options beyond the QoS or for properties.
+    ///
+    /// ```
+    /// use pahoish::{Client, SubscribeOptions, MQTTv5, RETAIN_DO_NOT_SEND};
+    /// let client = Client::builder().protocol(MQTTv5).build()?;
+    /// let options = SubscribeOptions {
+    ///     no_local: true,
+    ///     retain_handling: RETAIN_DO_NOT_SEND,
+    ///     ..SubscribeOptions::new(1)?
+    /// };
+    /// assert!(matches!(client.subscribe_with("chat/#", options, None), Err(pahoish::Error::NoConn)));
+    /// assert!(client.subscribe_with("$share/g/chat", options, None).is_err()); // No Local, shared
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn subscribe_with(
+        &self,
+        topic: impl SubscribeTopics,
+        options: SubscribeOptions,
+        properties: Option<Properties>,
+    ) -> Result<u16> {
+        let filters = topic.into_filters(options)?;
+        if let Some(p) = &properties {
+            self.check_properties(p, PacketTypes::SUBSCRIBE)?;
+        }
+        self.subscribe_inner(filters, properties.as_ref())
+    }
+
+    fn subscribe_inner(
+        &self,
+        filters: Vec<(String, SubscribeOptions)>,
+        props: Option<&Properties>,
+    ) -> Result<u16> {
+        let v5 = self.settings().protocol == Protocol::V5;
+        for (filter, o) in &filters {
+            if !v5 && (o.no_local || o.retain_as_published || o.retain_handling != 0) {
+                return Err(Error::invalid(
+                    "options",
+                    "subscribe options other than the QoS only apply to MQTT V5",
+                ));
+            }
+            if v5 && o.no_local && filter.starts_with("$share/") {
+                return Err(Error::invalid(
+                    "options",
+                    format!("No Local cannot be set on the shared subscription {filter:?}"),
+                ));
+            }
+        }
+        let mid = self
+            .engine()
+            .with_session(|s| s.subscribe(filters, props))?;
         self.kick();
         Ok(mid)
     }
@@ -135,9 +247,53 @@ impl<U: Send + 'static> Client<U> {
     /// ```
     pub fn unsubscribe(&self, topic: impl UnsubscribeTopics) -> Result<u16> {
         let filters = topic.into_filters()?;
-        let mid = self.engine().with_session(|s| s.unsubscribe(filters))?;
+        let mid = self
+            .engine()
+            .with_session(|s| s.unsubscribe(filters, None))?;
         self.kick();
         Ok(mid)
+    }
+
+    /// [`unsubscribe`](Client::unsubscribe) with MQTT 5 properties (Paho's `properties=`: a
+    /// `Properties::new(PacketTypes::UNSUBSCRIBE)` with `UserProperty`s). Fails for properties on
+    /// MQTT 3.1/3.1.1, and for an UNSUBSCRIBE over the server's Maximum Packet Size.
+    pub fn unsubscribe_with(
+        &self,
+        topic: impl UnsubscribeTopics,
+        properties: Properties,
+    ) -> Result<u16> {
+        self.check_properties(&properties, PacketTypes::UNSUBSCRIBE)?;
+        let filters = topic.into_filters()?;
+        let mid = self
+            .engine()
+            .with_session(|s| s.unsubscribe(filters, Some(&properties)))?;
+        self.kick();
+        Ok(mid)
+    }
+
+    /// Properties given for a packet of `packet`: refused on MQTT 3.1/3.1.1, as Paho refuses them, and
+    /// each must be one the packet may carry.
+    pub(super) fn check_properties(&self, props: &Properties, packet: PacketTypes) -> Result<()> {
+        if props.is_empty() {
+            return Ok(());
+        }
+        if self.settings().protocol != Protocol::V5 {
+            return Err(Error::invalid(
+                "properties",
+                "properties only apply to MQTT V5",
+            ));
+        }
+        match props.iter().find(|p| !p.allowed_in(packet)) {
+            Some(p) => Err(Error::invalid(
+                "properties",
+                format!(
+                    "property {} does not apply to packet type {}",
+                    p.name(),
+                    packet.name()
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Gets queued bytes moving (see the engine's `kick`).

@@ -13,10 +13,12 @@ use crate::error::{Error, Result};
 use crate::message::Payload;
 use crate::net::{Target, TlsLayer, WsUpgrade};
 use crate::packet::{Connect, LastWill};
+use crate::properties::{PacketTypes, Properties};
 use crate::session::SessionConfig;
 use crate::topic::{validate_topic, MAX_TOPIC_LEN};
 use crate::types::{
-    check_mqtt_string, IntoQos, LogLevel, Protocol, Proxy, Seconds, TlsOptions, Transport,
+    check_mqtt_string, CleanStart, IntoQos, LogLevel, Protocol, Proxy, Seconds, TlsOptions,
+    Transport,
 };
 
 /// The longest wait `read_coalescing_set` takes: beyond it, a publisher waiting for its
@@ -46,6 +48,13 @@ pub(crate) struct Settings {
     pub connect_timeout: Duration,
     /// `connect_with`'s `bind_address` and `bind_port`; `None`: the system chooses.
     pub bind: Option<(String, u16)>,
+    /// MQTT 5: `connect_with`'s Clean Start.
+    pub clean_start: CleanStart,
+    /// A CONNACK (accepting or refusing) has arrived since the last `connect`: `FirstOnly` stops
+    /// asking for a clean start.
+    pub first_connack_seen: bool,
+    /// MQTT 5: `connect_with`'s CONNECT properties.
+    pub connect_properties: Option<Properties>,
     /// The builder's, kept for `reinitialise`.
     pub reconnect_on_failure: bool,
 }
@@ -77,6 +86,9 @@ impl Settings {
             proxy: None,
             connect_timeout: Duration::from_secs(5),
             bind: None,
+            clean_start: CleanStart::default(),
+            first_connack_seen: false,
+            connect_properties: None,
             reconnect_on_failure,
         }
     }
@@ -105,18 +117,33 @@ impl Settings {
         })
     }
 
-    /// The CONNECT packet these settings make.
+    /// The CONNECT packet these settings make. On MQTT 5 the clean-session flag is Clean Start, from
+    /// `connect_with`'s `clean_start`.
     pub(super) fn connect_packet(&self) -> Connect {
-        Connect {
+        let v5 = self.protocol == Protocol::V5;
+        let clean = if v5 {
+            match self.clean_start {
+                CleanStart::Always => true,
+                CleanStart::Never => false,
+                CleanStart::FirstOnly => !self.first_connack_seen,
+            }
+        } else {
+            self.clean_session
+        };
+        let mut connect = Connect {
             protocol: self.protocol,
             client_id: self.client_id.clone(),
-            clean_session: self.clean_session,
+            clean_session: clean,
             keepalive: self.keepalive,
             username: self.username.clone(),
             password: self.password.clone(),
             will: self.will.clone(),
             ..Connect::default()
+        };
+        if let (true, Some(props)) = (v5, &self.connect_properties) {
+            connect.properties = props.clone();
         }
+        connect
     }
 
     /// Records where to connect (`connect`, `connect_async`, `connect_url`).
@@ -404,6 +431,41 @@ impl<U: Send + 'static> Client<U> {
         qos: impl IntoQos,
         retain: bool,
     ) -> Result<()> {
+        self.will_set_inner(topic, payload, qos, retain, None)
+    }
+
+    /// [`will_set`](Client::will_set) with MQTT 5 will properties (Paho's `properties=`: a
+    /// `Properties::new(PacketTypes::WILLMESSAGE)` with, say, a `WillDelayInterval`,
+    /// `MessageExpiryInterval`, `ContentType` or `UserProperty`). Fails for properties on MQTT
+    /// 3.1/3.1.1, and for a property a will may not carry.
+    ///
+    /// ```
+    /// use pahoish::{Client, PacketTypes, Properties, Property, MQTTv5};
+    /// let client = Client::builder().protocol(MQTTv5).build()?;
+    /// let props = Properties::new(PacketTypes::WILLMESSAGE).with(Property::WillDelayInterval(30))?;
+    /// client.will_set_with("status/sensor-7", "offline", 1, true, props)?;
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn will_set_with<'p>(
+        &self,
+        topic: &str,
+        payload: impl Into<Payload<'p>>,
+        qos: impl IntoQos,
+        retain: bool,
+        properties: Properties,
+    ) -> Result<()> {
+        self.check_properties(&properties, PacketTypes::WILLMESSAGE)?;
+        self.will_set_inner(topic, payload, qos, retain, Some(properties))
+    }
+
+    fn will_set_inner<'p>(
+        &self,
+        topic: &str,
+        payload: impl Into<Payload<'p>>,
+        qos: impl IntoQos,
+        retain: bool,
+        properties: Option<Properties>,
+    ) -> Result<()> {
         validate_topic(topic)?;
         let qos = qos.into_qos()?;
         let payload = payload.into().into_bytes();
@@ -413,13 +475,17 @@ impl<U: Send + 'static> Client<U> {
                 "a will payload must be at most 65535 bytes",
             ));
         }
-        self.settings().will = Some(LastWill {
+        let mut will = LastWill {
             topic: topic.to_owned(),
             payload,
             qos,
             retain,
             ..LastWill::default()
-        });
+        };
+        if let Some(props) = properties {
+            will.properties = props;
+        }
+        self.settings().will = Some(will);
         Ok(())
     }
 

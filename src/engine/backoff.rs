@@ -92,6 +92,20 @@ impl Backoff {
         Closed::Quiet
     }
 
+    /// The server ended the connection with a reason that says connecting again at once would fail
+    /// the same way (session taken over, banned, busy, ...): the next wait grows, however long the
+    /// connection lasted, and it counts toward the short-lived warning.
+    pub(crate) fn rejected(&mut self) -> Closed {
+        self.delay.get_or_insert(self.min);
+        self.connected_at = None;
+        self.short_lived += 1;
+        if self.short_lived >= SHORT_LIVED_WARNING && !self.warned {
+            self.warned = true;
+            return Closed::ShortLived(self.short_lived);
+        }
+        Closed::Quiet
+    }
+
     /// The connection closed after our own `disconnect()`: it says nothing about the broker, so it
     /// neither counts as short-lived nor starts the backoff over.
     pub(crate) fn ended_by_us(&mut self) -> Closed {
@@ -170,6 +184,11 @@ mod tests {
         b.connected(t0 + S(100));
         assert_eq!(b.ended_by_us(), Closed::Quiet);
         assert_eq!(b.closed(t0 + S(101)), Closed::Quiet);
+        // A rejection grows the wait even after a long connection.
+        let mut r = Backoff::new(S(1), S(120));
+        r.connected(t0);
+        r.rejected();
+        assert_eq!(r.next_wait(1.0), S(2));
         // After a stable connection, a new run may warn again.
         b.connected(t0 + S(100));
         b.closed(t0 + S(200));

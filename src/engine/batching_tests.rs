@@ -505,8 +505,17 @@ fn output_buffers_are_reserved_up_front_and_bursts_that_fit_never_grow_them() {
             let _ = published_tx.send(());
         }
     });
+    let (connected_tx, connected_rx) = mpsc::channel();
+    client.on_connect(move |_c, _u, _f, _rc, _p| {
+        let _ = connected_tx.send(());
+    });
     let received = serve_counting_publishes(broker);
     client.loop_start().expect("loop_start");
+    // Publishing only after the CONNACK: otherwise, on a loaded machine, every burst and the
+    // DISCONNECT could be out (QoS 0 needs no CONNACK) and the socket closed before the broker's side
+    // even answered, and its CONNACK into a closed socket then reset the connection under the
+    // broker's reads.
+    connected_rx.recv_timeout(TIMEOUT).expect("no CONNACK");
     for burst in 0..BURSTS {
         for _ in 0..N {
             client

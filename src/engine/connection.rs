@@ -10,7 +10,8 @@ use super::{Engine, Handler, Notice};
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::{self, NetStream, Waker};
 use crate::packet::Connect;
-use crate::properties::Properties;
+use crate::packet::DecodeError;
+use crate::properties::{PacketTypes, Properties};
 use crate::reason::ReasonCode;
 use crate::types::{DisconnectFlags, LogLevel};
 
@@ -120,18 +121,50 @@ impl Engine {
         self.signal.notify();
         h.notify(Notice::SocketClose(stream.raw_fd()));
         drop(stream);
-        let rc = match reason {
-            None => ReasonCode::disconnect(0),
-            Some(Error::Keepalive) => ReasonCode::disconnect(0x8d),
-            Some(_) => ReasonCode::disconnect(0x80),
+        let from_server = match reason {
+            Some(Error::ServerDisconnected(_)) => self.state().server_disconnect.take(),
+            _ => None,
         };
-        let props = Properties::default();
-        h.notify(Notice::Disconnect(DisconnectFlags::default(), rc, &props));
-        let closed = match reason {
+        let closed = match (&from_server, reason) {
             // Our own disconnect() says nothing about the broker.
-            None => self.state().backoff.ended_by_us(),
-            Some(_) => self.state().backoff.closed(Instant::now()),
+            (_, None) => self.state().backoff.ended_by_us(),
+            // A reason meaning "again at once fails the same way" backs off, whenever it comes.
+            (Some((rc, props)), _) if again_fails(rc.value()) => {
+                h.log(
+                    LogLevel::Warning,
+                    &format!(
+                        "The server disconnected: {rc}{}; the next connection waits for the backoff",
+                        props
+                            .reason_string()
+                            .map(|s| format!(" ({s})"))
+                            .unwrap_or_default()
+                    ),
+                );
+                self.state().backoff.rejected()
+            }
+            _ => self.state().backoff.closed(Instant::now()),
         };
+        let (flags, rc, props) = match from_server {
+            Some((rc, props)) => (
+                DisconnectFlags {
+                    is_disconnect_packet_from_server: true,
+                },
+                rc,
+                props,
+            ),
+            None => (
+                DisconnectFlags::default(),
+                match reason {
+                    None => ReasonCode::disconnect(0),
+                    Some(Error::Keepalive) => ReasonCode::disconnect(0x8d),
+                    // Paho's mapping of MQTT_ERR_PROTOCOL.
+                    Some(Error::Protocol { .. }) => ReasonCode::disconnect(0x82),
+                    Some(_) => ReasonCode::disconnect(0x80),
+                },
+                Properties::new(PacketTypes::DISCONNECT),
+            ),
+        };
+        h.notify(Notice::Disconnect(flags, rc, &props));
         if let Closed::ShortLived(n) = closed {
             h.log(
                 LogLevel::Warning,
@@ -155,18 +188,38 @@ impl Engine {
         h.log(level, &format!("Connection closed: {e}"));
         // A refusal among these changes nothing: the connection closes anyway.
         let _ = self.dispatch(h);
+        if let Error::Protocol { source, .. } = &e {
+            // MQTT 5: say why before closing ([MQTT-4.13.1-1]), best effort. The session knows the
+            // reason for what it refused; a packet the codec refused is Malformed (0x81), or Packet
+            // too large (0x95) when over this client's Maximum Packet Size.
+            let code = match source
+                .as_deref()
+                .and_then(|s| s.downcast_ref::<DecodeError>())
+            {
+                Some(DecodeError::PacketTooLarge { .. }) => Some(0x95),
+                Some(_) => Some(0x81),
+                None => None,
+            };
+            self.state().session.violation_disconnect(code);
+            let _ = self.write_out();
+        }
         self.close_connection(h, Some(&e));
         e
     }
 
-    /// `disconnect()`: queues DISCONNECT and makes the loop end once the connection is closed (a
-    /// reconnect wait is cut short). Fails with `NoConn` when there is no connection; the loop still
-    /// stops.
-    pub(crate) fn disconnect(&self, h: &dyn Handler) -> Result<()> {
+    /// `disconnect()`: queues DISCONNECT (with `reason` and `props` on MQTT 5) and makes the loop end
+    /// once the connection is closed (a reconnect wait is cut short). Fails with `NoConn` when there is
+    /// no connection; the loop still stops.
+    pub(crate) fn disconnect(
+        &self,
+        h: &dyn Handler,
+        reason: u8,
+        props: Option<&Properties>,
+    ) -> Result<()> {
         let r = {
             let mut st = self.state();
             st.disconnect_requested = true;
-            st.session.disconnect()
+            st.session.disconnect(reason, props)
         };
         self.cv.notify_all();
         if let Some(w) = self.waker() {
@@ -217,4 +270,14 @@ impl Drop for Opening<'_> {
         self.engine.state().opening = false;
         self.engine.cv.notify_all();
     }
+}
+
+/// Whether a server's DISCONNECT reason means that connecting again at once would fail the same way:
+/// Session taken over, Packet too large, Quota exceeded, Banned, Use another server, Server moved,
+/// Server busy, Server unavailable.
+fn again_fails(reason: u8) -> bool {
+    matches!(
+        reason,
+        0x8e | 0x95 | 0x97 | 0x8a | 0x9c | 0x9d | 0x89 | 0x88
+    )
 }

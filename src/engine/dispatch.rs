@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use super::{Engine, Handler, Notice};
 use crate::error::{Error, Result};
-use crate::properties::Properties;
+use crate::properties::{PacketTypes, Properties};
 use crate::reason::ReasonCode;
 use crate::session::{mids_from, Event};
 use crate::types::{ConnectFlags, LogLevel};
@@ -17,32 +17,46 @@ impl Engine {
     pub(super) fn dispatch(&self, h: &dyn Handler) -> Result<()> {
         let mut refused = None;
         let mut events = Vec::new();
-        // On 3.1/3.1.1 every notice carries empty properties.
-        let props = Properties::default();
+        // What the run-length `Published` events (success without properties) carry.
+        let no_props = Properties::new(PacketTypes::PUBACK);
         while self.state().session.take_events(&mut events) {
             for event in events.drain(..) {
                 match event {
-                    Event::Connected { session_present } => {
+                    Event::Connected {
+                        session_present,
+                        props,
+                    } => {
                         self.state().backoff.connected(Instant::now());
                         let flags = ConnectFlags { session_present };
                         h.notify(Notice::Connect(flags, ReasonCode::connack(0), &props));
                         self.state().session.after_connect(session_present);
                     }
-                    Event::ConnectRefused { code } => {
+                    Event::ConnectRefused { reason, props } => {
                         let flags = ConnectFlags::default();
-                        h.notify(Notice::Connect(flags, ReasonCode::connack(code), &props));
-                        refused = Some(code);
+                        h.notify(Notice::Connect(flags, reason, &props));
+                        refused = Some(reason.connack_code());
                     }
                     Event::Published { first, count } => {
                         for mid in mids_from(first).take(usize::from(count)) {
-                            h.notify(Notice::Publish(mid, ReasonCode::puback_success(), &props));
+                            h.notify(Notice::Publish(
+                                mid,
+                                ReasonCode::puback_success(),
+                                &no_props,
+                            ));
                         }
                     }
-                    Event::Subscribed { mid, codes } => {
+                    Event::PublishedWith { mid, reason, props } => {
+                        h.notify(Notice::Publish(mid, reason, &props));
+                    }
+                    Event::Subscribed { mid, codes, props } => {
                         h.notify(Notice::Subscribe(mid, &codes, &props));
                     }
-                    Event::Unsubscribed { mid } => {
-                        h.notify(Notice::Unsubscribe(mid, &[], &props));
+                    Event::Unsubscribed { mid, codes, props } => {
+                        h.notify(Notice::Unsubscribe(mid, &codes, &props));
+                    }
+                    Event::ServerDisconnect { reason, props } => {
+                        // Reported by close_connection's on_disconnect, which follows.
+                        self.state().server_disconnect = Some((reason, props));
                     }
                     Event::Message { msg, generation } => {
                         h.notify(Notice::Message(&msg));

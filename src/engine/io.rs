@@ -10,8 +10,9 @@ use super::{Engine, State};
 use crate::completion::PublishState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::{self, NetStream};
-use crate::packet::{self, Packet, Publish, MAX_REMAINING_LENGTH};
+use crate::packet::{self, Packet, Publish};
 use crate::session::{ConnState, OUT_RESERVE};
+use crate::types::Protocol;
 
 // The tuning constants keep one line of why each; docs/performance.md ("The tuning constants") has
 // the measurements behind the values.
@@ -215,20 +216,36 @@ impl Engine {
     fn handle_buffered(&self, io: &mut Io, decoded: &mut usize) -> Result<bool> {
         let now = Instant::now();
         let mut st = self.state();
+        // The connection's protocol decides the codec; on MQTT 5 this client's own Maximum Packet
+        // Size bounds what it reads ([MQTT-3.1.2-24] has the server respect it).
+        let v5 = st.session.protocol() == Protocol::V5;
+        let max = st.session.max_incoming_remaining();
         let capped = loop {
             if *decoded >= TURN_PACKETS {
                 break true;
             }
             let buf = &io.rbuf[io.rstart..io.rend];
-            let Some(frame) = packet::frame(buf, MAX_REMAINING_LENGTH)? else {
+            let framed = if v5 {
+                packet::frame_v5(buf, max)?
+            } else {
+                packet::frame(buf, max)?
+            };
+            let Some(frame) = framed else {
                 break false;
             };
             let body = &buf[frame.header_len..frame.len()];
-            let packet = if frame.header >> 4 == Publish::PACKET_TYPE {
-                let spare = st.session.spare_payload();
-                Packet::Publish(Publish::decode_reusing(frame.header & 0x0f, body, spare)?)
-            } else {
-                Packet::decode_frame(frame.header, body)?
+            let flags = frame.header & 0x0f;
+            let packet = match (frame.header >> 4 == Publish::PACKET_TYPE, v5) {
+                (true, false) => {
+                    let spare = st.session.spare_payload();
+                    Packet::Publish(Publish::decode_reusing(flags, body, spare)?)
+                }
+                (true, true) => {
+                    let spare = st.session.spare_payload();
+                    Packet::Publish(Publish::decode_reusing_v5(flags, body, spare)?)
+                }
+                (false, false) => Packet::decode_frame(frame.header, body)?,
+                (false, true) => Packet::decode_frame_v5(frame.header, body)?,
             };
             io.rstart += frame.len();
             io.packets_in += 1;

@@ -106,6 +106,9 @@ pub(crate) struct State {
     /// Connections installed so far: a thread that waited for another's opening sees whether it
     /// produced one.
     opened: u64,
+    /// The server's DISCONNECT (MQTT 5), from the session's event to the `on_disconnect` that reports
+    /// it when the connection closes.
+    server_disconnect: Option<(ReasonCode, Properties)>,
 }
 
 impl State {
@@ -120,6 +123,7 @@ impl State {
             disconnect_requested: false,
             opening: false,
             opened: 0,
+            server_disconnect: None,
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::engine::relock;
 use crate::error::{Error, Result};
 use crate::message::{Message, Payload};
 use crate::reason::ReasonCode;
-use crate::types::{LogLevel, Protocol, Proxy, QoS, Redacted, TlsOptions, Transport};
+use crate::types::{LogLevel, Protocol, Proxy, Redacted, SubscribeOptions, TlsOptions, Transport};
 
 /// The TLS settings of [`Options::tls`]: [`TlsOptions`], whose fields are the keys of Paho's
 /// `tls={...}` dictionary (the arguments of `tls_set`, and `insecure`, which Paho's helpers pass to
@@ -306,7 +306,7 @@ impl Connection {
     /// [`Connection::ack`] rather than on arrival.
     pub(crate) fn open(
         options: &Options,
-        filters: Option<Vec<(String, QoS)>>,
+        filters: Option<Vec<(String, SubscribeOptions)>>,
     ) -> Result<Connection> {
         options.check_supported()?;
         let client = Client::builder()
@@ -404,7 +404,7 @@ impl Drop for Connection {
 fn install_callbacks(
     client: &Client,
     tx: &SyncSender<Event>,
-    filters: Option<Vec<(String, QoS)>>,
+    filters: Option<Vec<(String, SubscribeOptions)>>,
     closing: &Arc<AtomicBool>,
     last_problem: &Arc<Mutex<Option<String>>>,
 ) {

@@ -35,15 +35,21 @@ use crate::packet::{
     self, Connect, Packet, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck, Subscribe,
     Unsubscribe,
 };
-use crate::properties::Properties;
+use crate::properties::{PacketTypes, Properties};
 use crate::reason::ReasonCode;
+use crate::types::{Protocol, SubscribeOptions};
 
+mod aliases;
 mod awaiting;
 mod ids;
+mod limits;
 
+use aliases::TopicAliases;
 use awaiting::AwaitingPubrel;
 pub(crate) use ids::mids_from;
 use ids::{mid_after, MidSet};
+use limits::ServerLimits;
+use limits::{packet_len, OwnLimits};
 
 /// Settings the session follows. Given to [`Session::new`] and changed through its setters; they apply
 /// from the next packet on.
@@ -73,18 +79,44 @@ impl Default for SessionConfig {
 /// Something for the callbacks, produced by the session.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// CONNACK accepted.
-    Connected { session_present: bool },
-    /// CONNACK refused with this 3.1.1 return code.
-    ConnectRefused { code: u8 },
+    /// CONNACK accepted, with its properties (MQTT 5; empty on 3.1.1).
+    Connected {
+        session_present: bool,
+        props: Properties,
+    },
+    /// CONNACK refused: the reason code (a 3.1.1 return code mapped as Paho maps it) and properties.
+    ConnectRefused {
+        reason: ReasonCode,
+        props: Properties,
+    },
     /// Outgoing messages completed (QoS 0 written, PUBACK, PUBCOMP): `count` of them, with the ids
     /// from `first` on, one after the other as they are handed out ([`mids_from`]). Consecutive
     /// completions (a batch of QoS 0 messages written together, PUBACKs in order) share one event.
     Published { first: u16, count: u16 },
+    /// One outgoing message completed with what its acknowledgement said (MQTT 5: a reason code other
+    /// than Success, properties, or a failure that ended its flow).
+    PublishedWith {
+        mid: u16,
+        reason: ReasonCode,
+        props: Properties,
+    },
     /// SUBACK for a subscribe the user made.
-    Subscribed { mid: u16, codes: Vec<ReasonCode> },
-    /// UNSUBACK for an unsubscribe the user made.
-    Unsubscribed { mid: u16 },
+    Subscribed {
+        mid: u16,
+        codes: Vec<ReasonCode>,
+        props: Properties,
+    },
+    /// UNSUBACK for an unsubscribe the user made (no codes on 3.1.1).
+    Unsubscribed {
+        mid: u16,
+        codes: Vec<ReasonCode>,
+        props: Properties,
+    },
+    /// The server sent DISCONNECT (MQTT 5): the connection ends with this reason and properties.
+    ServerDisconnect {
+        reason: ReasonCode,
+        props: Properties,
+    },
     /// An incoming message to deliver; `generation` identifies the connection it arrived on, so that its
     /// PUBACK/PUBCOMP is only sent on that same connection.
     Message { msg: Message, generation: u64 },
@@ -112,6 +144,8 @@ struct OutMsg {
     /// Connection generation this message was last sent on (0: never sent).
     sent_gen: u64,
     info: Arc<PublishState>,
+    /// MQTT 5 properties, boxed so that a message without any (every 3.1.1 one) costs a pointer.
+    props: Option<Box<Properties>>,
 }
 
 #[derive(Debug)]
@@ -126,7 +160,7 @@ enum Request {
 #[derive(Debug)]
 struct Subscription {
     filter: String,
-    qos: QoS,
+    options: SubscribeOptions,
     sent_gen: u64,
 }
 
@@ -158,6 +192,21 @@ const SPARE_PAYLOAD_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug)]
 pub(crate) struct Session {
     cfg: SessionConfig,
+    /// The protocol of the current (or last) connection, from its CONNECT.
+    protocol: Protocol,
+    /// What the server's CONNACK allows (MQTT 5; everything on 3.1.1 and before the CONNACK).
+    limits: ServerLimits,
+    /// What this client's CONNECT asked of the server (MQTT 5).
+    own: OwnLimits,
+    /// The server's topic aliases on the current connection (MQTT 5).
+    aliases: TopicAliases,
+    /// Incoming QoS 1/2 messages not yet acknowledged, held against this client's Receive Maximum.
+    unacked_in: usize,
+    /// The MQTT 5 reason code of the last protocol violation `handle` found (for the DISCONNECT the
+    /// engine sends before closing).
+    violation: Option<u8>,
+    /// The current connection's CONNECT asked for a clean session (Clean Start on MQTT 5).
+    clean_start: bool,
     /// The keepalive of the current connection's CONNECT; zero disables PINGREQ and the checks.
     keepalive: Duration,
     last_mid: u16,
@@ -196,6 +245,13 @@ impl Session {
     pub(crate) fn new(cfg: SessionConfig, now: Instant) -> Session {
         Session {
             cfg,
+            protocol: Protocol::V311,
+            limits: ServerLimits::default(),
+            own: OwnLimits::default(),
+            aliases: TopicAliases::default(),
+            unacked_in: 0,
+            violation: None,
+            clean_start: true,
             keepalive: Duration::ZERO,
             last_mid: 0,
             mids: MidSet::new(),
@@ -238,6 +294,45 @@ impl Session {
     /// The settings in force.
     pub(crate) fn config(&self) -> &SessionConfig {
         &self.cfg
+    }
+
+    /// The protocol of the current (or last) connection.
+    pub(crate) fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The largest remaining length this client takes in a packet (its own Maximum Packet Size on
+    /// MQTT 5, less the smallest fixed header).
+    pub(crate) fn max_incoming_remaining(&self) -> usize {
+        (self.own.maximum_packet_size as usize)
+            .saturating_sub(2)
+            .min(packet::MAX_REMAINING_LENGTH)
+    }
+
+    /// MQTT 5: ends the connection from our side for a protocol violation, with the reason code the
+    /// spec names for it (`reason`, or the one `handle` recorded): DISCONNECT is queued, nothing after
+    /// it. The caller writes it (best effort) and closes. Nothing on MQTT 3.1.1, whose clients just
+    /// close.
+    pub(crate) fn violation_disconnect(&mut self, reason: Option<u8>) {
+        let Some(code) = reason.or(self.violation.take()) else {
+            return;
+        };
+        if self.protocol != Protocol::V5 || self.conn == ConnState::Closed || self.disconnecting {
+            return;
+        }
+        self.disconnecting = true;
+        packet::Disconnect {
+            reason: code,
+            ..packet::Disconnect::default()
+        }
+        .encode_v5(&mut self.out);
+        self.log(|| format!("Sending DISCONNECT ({code:#04x})"));
+    }
+
+    /// A protocol error with its MQTT 5 reason code recorded for [`violation_disconnect`].
+    fn violated(&mut self, code: u8, why: impl Into<String>) -> Error {
+        self.violation = Some(code);
+        Error::protocol(why)
     }
 
     /// How many QoS 1/2 messages may await acknowledgement at once (0: unlimited). A lower limit
@@ -385,6 +480,17 @@ impl Session {
         self.conn = ConnState::Connecting;
         self.disconnecting = false;
         self.keepalive = Duration::from_secs(connect.keepalive.into());
+        self.protocol = connect.protocol;
+        self.limits = ServerLimits::default();
+        self.own = if connect.protocol == Protocol::V5 {
+            OwnLimits::from_connect(&connect.properties)
+        } else {
+            OwnLimits::default()
+        };
+        self.aliases.clear();
+        self.unacked_in = 0;
+        self.violation = None;
+        self.clean_start = connect.clean_session;
         self.connect_sent = now;
         self.last_out = now;
         self.last_in = now;
@@ -419,13 +525,28 @@ impl Session {
         }
     }
 
-    /// The user called `disconnect()`: queue DISCONNECT.
-    pub(crate) fn disconnect(&mut self) -> Result<()> {
+    /// The user called `disconnect()`: queue DISCONNECT, on MQTT 5 with `reason` and `props` (checked
+    /// by the caller against the packet type). Fails for a DISCONNECT over the server's Maximum Packet
+    /// Size.
+    pub(crate) fn disconnect(&mut self, reason: u8, props: Option<&Properties>) -> Result<()> {
         if self.conn == ConnState::Closed {
             return Err(Error::NoConn);
         }
-        self.disconnecting = true;
-        packet::Disconnect::default().encode(&mut self.out);
+        if self.protocol == Protocol::V5 {
+            let p = packet::Disconnect {
+                reason,
+                properties: props
+                    .cloned()
+                    .unwrap_or_else(|| Properties::new(PacketTypes::DISCONNECT)),
+            };
+            self.limits
+                .check_size(packet_len(p.remaining_length_v5()))?;
+            self.disconnecting = true;
+            p.encode_v5(&mut self.out);
+        } else {
+            self.disconnecting = true;
+            packet::Disconnect::default().encode(&mut self.out);
+        }
         self.log(|| "Sending DISCONNECT".into());
         Ok(())
     }
@@ -445,16 +566,17 @@ impl Session {
         }
         let gen = self.generation;
         if !session_present && self.cfg.resubscribe {
-            let stale: Vec<(String, QoS)> = self
+            let stale: Vec<(String, SubscribeOptions)> = self
                 .subs
                 .iter()
                 .filter(|s| s.sent_gen < gen)
-                .map(|s| (s.filter.clone(), s.qos))
+                .map(|s| (s.filter.clone(), s.options))
                 .collect();
             if !stale.is_empty() {
                 // Subscriptions are re-sent best effort: if no id is free the user will see on_subscribe
-                // for none of them, and the log says why.
-                match self.send_subscribe(stale, true) {
+                // for none of them, and the log says why. (Without the properties of the SUBSCRIBEs
+                // that made them: one packet restores them all.)
+                match self.send_subscribe(stale, None, true) {
                     Ok(mid) => self.log(|| format!("Resubscribing after reconnect (m{mid})")),
                     Err(e) => self.log(|| format!("Could not resubscribe: {e}")),
                 }
@@ -462,17 +584,37 @@ impl Session {
         }
         let mut out = std::mem::take(&mut self.out);
         let mut resent = 0usize;
-        for m in self.inflight.iter_mut().filter(|m| m.sent_gen < gen) {
-            m.sent_gen = gen;
-            resent += 1;
-            match m.state {
-                OutState::Pubcomp => PubRel::new(m.mid).encode(&mut out),
-                _ => Publish::encode_parts(
-                    &mut out, true, m.qos, m.retain, &m.topic, m.mid, &m.payload,
-                ),
+        let mut failed = Vec::new();
+        for (i, m) in self.inflight.iter_mut().enumerate() {
+            if m.sent_gen >= gen {
+                continue;
             }
+            m.sent_gen = gen;
+            if m.state == OutState::Pubcomp {
+                resent += 1;
+                encode_pubrel(&mut out, self.protocol, m.mid);
+                continue;
+            }
+            // The server's limits may have changed with the connection: a message over them now
+            // fails rather than being sent to be refused.
+            if let Some(reason) = exceeds(&self.limits, self.protocol, m) {
+                failed.push((i, reason));
+                continue;
+            }
+            resent += 1;
+            if let Some(props) = m.props.as_deref_mut() {
+                // An alias belongs to the connection it was set on ([MQTT-3.3.2-7]): the resend
+                // carries the full topic only (Paho resends the alias and loops, #893).
+                props.remove(0x23);
+            }
+            encode_publish(&mut out, self.protocol, true, m);
         }
         self.out = out;
+        for (i, reason) in failed.into_iter().rev() {
+            if let Some(m) = self.inflight.remove(i) {
+                self.fail_message(m, reason);
+            }
+        }
         if resent > 0 {
             self.log(|| format!("Resending {resent} unacknowledged message(s) with DUP set"));
         }
@@ -484,17 +626,36 @@ impl Session {
     /// Queues a PUBLISH. Returns the message id, Paho's return code (`NoConn` when there is no
     /// connection: a QoS 0 message is then dropped, a QoS 1/2 message kept for the next connection) and
     /// the completion state for `MessageInfo`.
+    ///
+    /// On MQTT 5 `props` go with it, and once the server's CONNACK is in, its limits apply at the call:
+    /// Maximum QoS, Retain Available, Maximum Packet Size and Topic Alias Maximum.
     pub(crate) fn publish<'p>(
         &mut self,
         topic: &str,
         payload: impl Into<Cow<'p, [u8]>>,
         qos: QoS,
         retain: bool,
+        props: Option<Properties>,
     ) -> Result<(u16, ErrorCode, Arc<PublishState>)> {
         let payload = payload.into();
-        let len = Publish::parts_remaining_length(topic.len(), qos, payload.len());
+        let props = props.filter(|p| !p.is_empty() && self.protocol == Protocol::V5);
+        let len = match &props {
+            None => Publish::parts_remaining_length(topic.len(), qos, payload.len()),
+            Some(p) => Publish::parts_remaining_length_v5(topic.len(), qos, payload.len(), p),
+        };
         if len > packet::MAX_REMAINING_LENGTH {
             return Err(Error::PayloadTooLarge(payload.len()));
+        }
+        if self.protocol == Protocol::V5 && self.conn == ConnState::Connected {
+            self.limits.check_publish(qos, retain, packet_len(len))?;
+            if let Some(alias) = props.as_ref().and_then(|p| p.topic_alias()) {
+                if alias > self.limits.topic_alias_maximum {
+                    return Err(Error::NotSupported(format!(
+                        "topic alias {alias}: the server's Topic Alias Maximum is {}",
+                        self.limits.topic_alias_maximum
+                    )));
+                }
+            }
         }
         let open = self.conn != ConnState::Closed && !self.disconnecting;
         if qos == QoS::AtMostOnce {
@@ -509,7 +670,21 @@ impl Session {
                 Some((_, batch)) => Arc::clone(batch),
                 None => self.new_state(),
             };
-            Publish::encode_parts(&mut self.out, false, qos, retain, topic, mid, &payload);
+            match &props {
+                None => {
+                    Publish::encode_parts(&mut self.out, false, qos, retain, topic, mid, &payload)
+                }
+                Some(p) => Publish::encode_parts_v5(
+                    &mut self.out,
+                    false,
+                    qos,
+                    retain,
+                    topic,
+                    mid,
+                    &payload,
+                    p,
+                ),
+            }
             self.log(|| {
                 format!(
                     "Sending PUBLISH (d0, q0, r{}, m{mid}), '{topic}', ... ({} bytes)",
@@ -549,6 +724,7 @@ impl Session {
             },
             sent_gen: 0,
             info: info.clone(),
+            props: props.map(Box::new),
         };
         self.queued.push_back(msg);
         self.fill_window();
@@ -577,8 +753,12 @@ impl Session {
         }
     }
 
+    /// Whether another message may go out: within `max_inflight` and, on MQTT 5, the server's Receive
+    /// Maximum ([MQTT-4.9.0-2]).
     fn window_has_room(&self) -> bool {
-        self.cfg.max_inflight == 0 || self.inflight.len() < self.cfg.max_inflight
+        let n = self.inflight.len();
+        (self.cfg.max_inflight == 0 || n < self.cfg.max_inflight)
+            && n < usize::from(self.limits.receive_maximum)
     }
 
     /// Moves queued messages into the inflight window and onto the wire while there is room and a
@@ -591,16 +771,12 @@ impl Session {
             let Some(mut m) = self.queued.pop_front() else {
                 break;
             };
+            if let Some(reason) = exceeds(&self.limits, self.protocol, &m) {
+                self.fail_message(m, reason);
+                continue;
+            }
             m.sent_gen = self.generation;
-            Publish::encode_parts(
-                &mut self.out,
-                false,
-                m.qos,
-                m.retain,
-                &m.topic,
-                m.mid,
-                &m.payload,
-            );
+            encode_publish(&mut self.out, self.protocol, false, &m);
             if self.trace {
                 let line = format!(
                     "Sending PUBLISH (d0, q{}, r{}, m{}), '{}', ... ({} bytes)",
@@ -616,39 +792,64 @@ impl Session {
         }
     }
 
-    /// Queues a SUBSCRIBE for `filters` (already validated) and remembers them for resubscribe.
-    pub(crate) fn subscribe(&mut self, filters: Vec<(String, QoS)>) -> Result<u16> {
+    /// Queues a SUBSCRIBE for `filters` (already validated) and remembers them for resubscribe. On
+    /// MQTT 5 the server's limits apply (wildcard, shared and subscription-identifier availability,
+    /// Maximum Packet Size) and `props` go with it.
+    pub(crate) fn subscribe(
+        &mut self,
+        filters: Vec<(String, SubscribeOptions)>,
+        props: Option<&Properties>,
+    ) -> Result<u16> {
         if self.conn == ConnState::Closed || self.disconnecting {
             return Err(Error::NoConn);
         }
-        self.send_subscribe(filters, false)
+        if self.protocol == Protocol::V5 {
+            let empty = Properties::default();
+            let p = props.unwrap_or(&empty);
+            self.limits
+                .check_subscribe(filters.iter().map(|(f, _)| f.as_str()), p)?;
+        }
+        self.send_subscribe(filters, props, false)
     }
 
-    fn send_subscribe(&mut self, filters: Vec<(String, QoS)>, internal: bool) -> Result<u16> {
+    fn send_subscribe(
+        &mut self,
+        filters: Vec<(String, SubscribeOptions)>,
+        props: Option<&Properties>,
+        internal: bool,
+    ) -> Result<u16> {
+        let mut p = Subscribe {
+            pkid: 0,
+            filters,
+            ..Subscribe::default()
+        };
+        if let (Protocol::V5, Some(props)) = (self.protocol, props) {
+            p.properties = props.clone();
+        }
+        if self.protocol == Protocol::V5 {
+            self.limits
+                .check_size(packet_len(p.remaining_length_v5()))?;
+        }
         let mid = self.reserve_mid()?;
+        p.pkid = mid;
         let gen = self.generation;
-        for (filter, qos) in &filters {
+        for (filter, options) in &p.filters {
             match self.subs.iter_mut().find(|s| &s.filter == filter) {
                 Some(s) => {
-                    s.qos = *qos;
+                    s.options = *options;
                     s.sent_gen = gen;
                 }
                 None => self.subs.push(Subscription {
                     filter: filter.clone(),
-                    qos: *qos,
+                    options: *options,
                     sent_gen: gen,
                 }),
             }
         }
-        let p = Subscribe {
-            pkid: mid,
-            filters: filters
-                .into_iter()
-                .map(|(f, qos)| (f, qos.into()))
-                .collect(),
-            ..Subscribe::default()
-        };
-        p.encode(&mut self.out);
+        match self.protocol {
+            Protocol::V5 => p.encode_v5(&mut self.out),
+            _ => p.encode(&mut self.out),
+        }
         self.log(|| {
             let filters: Vec<_> = p.filters.iter().map(|(f, o)| (f, o.qos)).collect();
             format!("Sending SUBSCRIBE (d0, m{mid}) {filters:?}")
@@ -664,19 +865,35 @@ impl Session {
         Ok(mid)
     }
 
-    /// Queues an UNSUBSCRIBE and forgets the filters, so a reconnect does not restore them.
-    pub(crate) fn unsubscribe(&mut self, filters: Vec<String>) -> Result<u16> {
+    /// Queues an UNSUBSCRIBE (with `props` on MQTT 5) and forgets the filters, so a reconnect does not
+    /// restore them.
+    pub(crate) fn unsubscribe(
+        &mut self,
+        filters: Vec<String>,
+        props: Option<&Properties>,
+    ) -> Result<u16> {
         if self.conn == ConnState::Closed || self.disconnecting {
             return Err(Error::NoConn);
         }
-        let mid = self.reserve_mid()?;
-        self.subs.retain(|s| !filters.contains(&s.filter));
-        let p = Unsubscribe {
-            pkid: mid,
+        let mut p = Unsubscribe {
+            pkid: 0,
             filters,
             ..Unsubscribe::default()
         };
-        p.encode(&mut self.out);
+        if self.protocol == Protocol::V5 {
+            if let Some(props) = props {
+                p.properties = props.clone();
+            }
+            self.limits
+                .check_size(packet_len(p.remaining_length_v5()))?;
+        }
+        let mid = self.reserve_mid()?;
+        p.pkid = mid;
+        self.subs.retain(|s| !p.filters.contains(&s.filter));
+        match self.protocol {
+            Protocol::V5 => p.encode_v5(&mut self.out),
+            _ => p.encode(&mut self.out),
+        }
         self.log(|| format!("Sending UNSUBSCRIBE (d0, m{mid}) {:?}", p.filters));
         self.requests.insert(mid, Request::Unsubscribe);
         Ok(mid)
@@ -696,17 +913,26 @@ impl Session {
         if self.conn == ConnState::Closed {
             return;
         }
+        let v5 = self.protocol == Protocol::V5;
         match qos {
             1 => {
-                self.send(|out| PubAck::new(mid).encode(out));
+                self.send(|out| {
+                    let p = PubAck::new(mid);
+                    if v5 {
+                        p.encode_v5(out)
+                    } else {
+                        p.encode(out)
+                    }
+                });
                 self.log(|| format!("Sending PUBACK (Mid: {mid})"));
             }
             2 => {
-                self.send(|out| PubComp::new(mid).encode(out));
+                self.send(|out| encode_pubcomp(out, v5, mid, 0));
                 self.log(|| format!("Sending PUBCOMP (Mid: {mid})"));
             }
-            _ => {}
+            _ => return,
         }
+        self.unacked_in = self.unacked_in.saturating_sub(1);
     }
 
     /// Drops every message held (for `reinitialise`); their `MessageInfo`s report `rc`.
@@ -767,7 +993,13 @@ impl Session {
     /// Handles one packet from the broker. An error means the connection must be closed.
     pub(crate) fn handle(&mut self, packet: Packet, now: Instant) -> Result<()> {
         self.last_in = now;
-        if self.conn == ConnState::Connecting && !matches!(packet, Packet::ConnAck(_)) {
+        let before_connack_ok = match &packet {
+            Packet::ConnAck(_) => true,
+            // MQTT 5: a server may end the attempt with DISCONNECT instead.
+            Packet::Disconnect(_) => self.protocol == Protocol::V5,
+            _ => false,
+        };
+        if self.conn == ConnState::Connecting && !before_connack_ok {
             return Err(Error::protocol(format!(
                 "the broker sent {} before CONNACK",
                 packet.name()
@@ -787,39 +1019,87 @@ impl Session {
                         c.code
                     )
                 });
-                if c.code != 0 {
-                    self.events.push(Event::ConnectRefused { code: c.code });
+                let v5 = self.protocol == Protocol::V5;
+                let refused = if v5 { c.code >= 0x80 } else { c.code != 0 };
+                if refused {
+                    let reason = if v5 {
+                        ReasonCode::new(PacketTypes::CONNACK as u8, c.code)
+                    } else {
+                        ReasonCode::connack(c.code)
+                    };
+                    self.events.push(Event::ConnectRefused {
+                        reason,
+                        props: c.properties,
+                    });
                     return Ok(());
+                }
+                if c.session_present && self.clean_start {
+                    // [MQTT-3.2.2-4] (3.1.1: [MQTT-3.2.2-1]): no session can be present after a
+                    // clean start.
+                    return Err(self.violated(
+                        0x82,
+                        "CONNACK says session present after a clean-session CONNECT",
+                    ));
                 }
                 self.conn = ConnState::Connected;
                 if !c.session_present {
                     // A new session: the broker will never send PUBREL for what the old one held.
                     self.incoming_qos2.clear();
                 }
+                if v5 {
+                    self.limits = ServerLimits::from_connack(&c.properties);
+                    if let Some(keepalive) = c.properties.server_keep_alive() {
+                        // The server decides ([MQTT-3.2.2-21]).
+                        self.keepalive = Duration::from_secs(keepalive.into());
+                    }
+                }
                 self.events.push(Event::Connected {
                     session_present: c.session_present,
+                    props: c.properties,
                 });
             }
-            Packet::Publish(p) => self.handle_publish(p, now),
-            Packet::PubAck(PubAck { pkid, .. }) => {
+            Packet::Publish(p) => self.handle_publish(p, now)?,
+            Packet::PubAck(PubAck {
+                pkid,
+                reason,
+                properties,
+            }) => {
                 self.log(|| format!("Received PUBACK (Mid: {pkid})"));
-                self.complete(pkid, OutState::Puback);
+                let reason = ReasonCode::new(PacketTypes::PUBACK as u8, reason);
+                self.complete(pkid, OutState::Puback, reason, properties);
             }
-            Packet::PubRec(PubRec { pkid, .. }) => {
+            Packet::PubRec(PubRec {
+                pkid,
+                reason,
+                properties,
+            }) => {
                 self.log(|| format!("Received PUBREC (Mid: {pkid})"));
-                if let Some(m) = self
+                let Some(i) = self
                     .inflight
-                    .iter_mut()
-                    .find(|m| m.mid == pkid && m.qos == QoS::ExactlyOnce)
-                {
-                    m.state = OutState::Pubcomp;
-                    // The broker owns the message now: only its id is needed from here on. (The topic
-                    // is shared with the messages around it, so keeping it costs nothing.)
-                    let payload = std::mem::take(&mut m.payload);
-                    self.give_back_payload(payload);
-                    self.send(|out| PubRel::new(pkid).encode(out));
-                    self.log(|| format!("Sending PUBREL (Mid: {pkid})"));
+                    .iter()
+                    .position(|m| m.mid == pkid && m.qos == QoS::ExactlyOnce)
+                else {
+                    return Ok(());
+                };
+                if reason >= 0x80 {
+                    // A failure ends the flow: no PUBREL, no resend ([MQTT-4.3.3-4]).
+                    let reason = ReasonCode::new(PacketTypes::PUBREC as u8, reason);
+                    if let Some(m) = self.inflight.remove(i) {
+                        self.refused(m, reason, properties);
+                    }
+                    self.fill_window();
+                    return Ok(());
                 }
+                let m = &mut self.inflight[i];
+                m.state = OutState::Pubcomp;
+                // The broker owns the message now: only its id is needed from here on. (The topic
+                // is shared with the messages around it, so keeping it costs nothing.)
+                let payload = std::mem::take(&mut m.payload);
+                m.props = None;
+                self.give_back_payload(payload);
+                let protocol = self.protocol;
+                self.send(|out| encode_pubrel(out, protocol, pkid));
+                self.log(|| format!("Sending PUBREL (Mid: {pkid})"));
             }
             Packet::PubRel(PubRel { pkid, .. }) => {
                 self.log(|| format!("Received PUBREL (Mid: {pkid})"));
@@ -834,19 +1114,36 @@ impl Session {
                     None => self.send_ack_now(pkid),
                 }
             }
-            Packet::PubComp(PubComp { pkid, .. }) => {
+            Packet::PubComp(PubComp {
+                pkid,
+                reason,
+                properties,
+            }) => {
                 self.log(|| format!("Received PUBCOMP (Mid: {pkid})"));
-                self.complete(pkid, OutState::Pubcomp);
+                let reason = ReasonCode::new(PacketTypes::PUBCOMP as u8, reason);
+                self.complete(pkid, OutState::Pubcomp, reason, properties);
             }
             Packet::SubAck(SubAck {
-                pkid, return_codes, ..
+                pkid,
+                return_codes,
+                properties,
             }) => {
                 self.log(|| format!("Received SUBACK (Mid: {pkid})"));
                 match self.requests.remove(&pkid) {
                     Some(Request::Subscribe { filters, internal }) => {
+                        if return_codes.len() != filters.len() {
+                            return Err(self.violated(
+                                0x82,
+                                format!(
+                                    "SUBACK {pkid} has {} codes for {} filters",
+                                    return_codes.len(),
+                                    filters.len()
+                                ),
+                            ));
+                        }
                         self.mids.remove(pkid);
                         for (filter, code) in filters.iter().zip(&return_codes) {
-                            if *code == 0x80 {
+                            if *code >= 0x80 {
                                 // Refused: do not restore it after a reconnect.
                                 self.subs.retain(|s| &s.filter != filter);
                                 self.log(|| {
@@ -856,18 +1153,34 @@ impl Session {
                         }
                         if !internal {
                             let codes = return_codes.into_iter().map(ReasonCode::suback).collect();
-                            self.events.push(Event::Subscribed { mid: pkid, codes });
+                            self.events.push(Event::Subscribed {
+                                mid: pkid,
+                                codes,
+                                props: properties,
+                            });
                         }
                     }
                     other => self.keep_unmatched(pkid, other, "SUBACK"),
                 }
             }
-            Packet::UnsubAck(packet::UnsubAck { pkid, .. }) => {
+            Packet::UnsubAck(packet::UnsubAck {
+                pkid,
+                codes,
+                properties,
+            }) => {
                 self.log(|| format!("Received UNSUBACK (Mid: {pkid})"));
                 match self.requests.remove(&pkid) {
                     Some(Request::Unsubscribe) => {
                         self.mids.remove(pkid);
-                        self.events.push(Event::Unsubscribed { mid: pkid });
+                        let codes = codes
+                            .into_iter()
+                            .map(|c| ReasonCode::new(PacketTypes::UNSUBACK as u8, c))
+                            .collect();
+                        self.events.push(Event::Unsubscribed {
+                            mid: pkid,
+                            codes,
+                            props: properties,
+                        });
                     }
                     other => self.keep_unmatched(pkid, other, "UNSUBACK"),
                 }
@@ -878,6 +1191,17 @@ impl Session {
             Packet::PingResp => {
                 self.log(|| "Received PINGRESP".into());
                 self.ping_outstanding = false;
+            }
+            Packet::Disconnect(d) if self.protocol == Protocol::V5 => {
+                let reason = ReasonCode::new(PacketTypes::DISCONNECT as u8, d.reason);
+                self.log(|| format!("Received DISCONNECT ({:#04x})", d.reason));
+                self.events.push(Event::ServerDisconnect {
+                    reason,
+                    props: d.properties,
+                });
+                // Nothing more may be sent on this connection: the engine closes it.
+                self.disconnecting = true;
+                return Err(Error::ServerDisconnected(d.reason));
             }
             p @ (Packet::Connect(_)
             | Packet::Subscribe(_)
@@ -902,11 +1226,43 @@ impl Session {
     }
 
     fn send_ack_now(&mut self, pkid: u16) {
-        self.send(|out| PubComp::new(pkid).encode(out));
+        // MQTT 5 says why: Packet identifier not found.
+        let v5 = self.protocol == Protocol::V5;
+        self.send(|out| encode_pubcomp(out, v5, pkid, 0x92));
         self.log(|| format!("Sending PUBCOMP (Mid: {pkid})"));
     }
 
-    fn handle_publish(&mut self, p: Publish, now: Instant) {
+    fn handle_publish(&mut self, mut p: Publish, now: Instant) -> Result<()> {
+        if self.protocol == Protocol::V5 {
+            let alias = p.properties.topic_alias();
+            let topic = std::mem::take(&mut p.topic);
+            match self
+                .aliases
+                .resolve(topic, alias, self.own.topic_alias_maximum)
+            {
+                Ok(topic) => p.topic = topic,
+                Err(e) => {
+                    let code = if alias.is_some() { 0x94 } else { 0x82 };
+                    self.violation = Some(code);
+                    return Err(e);
+                }
+            }
+            let new_qos2 = p.qos == QoS::ExactlyOnce && !self.incoming_qos2.contains(p.pkid);
+            if p.qos == QoS::AtLeastOnce || new_qos2 {
+                if self.unacked_in >= usize::from(self.own.receive_maximum) {
+                    // [MQTT-3.3.4-7]: more than this client's Receive Maximum unacknowledged.
+                    return Err(self.violated(
+                        0x93,
+                        format!(
+                            "the server sent more than this client's Receive Maximum of {} \
+                             unacknowledged QoS 1/2 messages",
+                            self.own.receive_maximum
+                        ),
+                    ));
+                }
+                self.unacked_in += 1;
+            }
+        }
         self.log(|| {
             format!(
                 "Received PUBLISH (d{}, q{}, r{}, m{}), '{}', ...  ({} bytes)",
@@ -926,7 +1282,7 @@ impl Session {
             mid: p.pkid,
             dup: p.dup,
             timestamp: now,
-            properties: Properties::default(),
+            properties: p.properties,
         };
         match p.qos {
             QoS::AtMostOnce | QoS::AtLeastOnce => {
@@ -938,14 +1294,24 @@ impl Session {
             QoS::ExactlyOnce => {
                 // Store until PUBREL (delivered then, as Paho does); a duplicate only gets PUBREC again.
                 self.incoming_qos2.insert(msg);
-                self.send(|out| PubRec::new(p.pkid).encode(out));
+                let v5 = self.protocol == Protocol::V5;
+                self.send(|out| {
+                    let r = PubRec::new(p.pkid);
+                    if v5 {
+                        r.encode_v5(out)
+                    } else {
+                        r.encode(out)
+                    }
+                });
                 self.log(|| format!("Sending PUBREC (Mid: {})", p.pkid));
             }
         }
+        Ok(())
     }
 
-    /// PUBACK or PUBCOMP for an outgoing message: it is done; a slot frees up for the queue.
-    fn complete(&mut self, pkid: u16, expected: OutState) {
+    /// PUBACK or PUBCOMP for an outgoing message: it is done (refused, if `reason` is a failure); a slot
+    /// frees up for the queue.
+    fn complete(&mut self, pkid: u16, expected: OutState, reason: ReasonCode, props: Properties) {
         let Some(i) = self
             .inflight
             .iter()
@@ -954,10 +1320,29 @@ impl Session {
             self.log(|| format!("Ignoring acknowledgement for unknown message id {pkid}"));
             return;
         };
+        if reason.is_failure() {
+            // [MQTT-4.4.0-2]: acknowledged, never sent again; reported as refused.
+            if let Some(m) = self.inflight.remove(i) {
+                self.refused(m, reason, props);
+            }
+            self.fill_window();
+            return;
+        }
         if let Some(mut m) = self.inflight.remove(i) {
             self.mids.remove(pkid);
             let payload = std::mem::take(&mut m.payload);
             self.give_back_payload(payload);
+            if reason.value() != 0 || !props.is_empty() {
+                // What the acknowledgement said goes to on_publish with this message alone.
+                m.info.set_published();
+                self.events.push(Event::PublishedWith {
+                    mid: pkid,
+                    reason,
+                    props,
+                });
+                self.fill_window();
+                return;
+            }
             match Arc::get_mut(&mut m.info) {
                 // No `MessageInfo` is left to see the flag (the session holds the only reference, and
                 // only the session hands out new ones): keep it for the next message instead.
@@ -971,7 +1356,106 @@ impl Session {
         }
         self.fill_window();
     }
+
+    /// An outgoing message the server refused (a PUBACK, PUBREC or PUBCOMP with a failure reason): it
+    /// is done, its `MessageInfo` says so, and `on_publish` gets the reason and properties.
+    fn refused(&mut self, mut m: OutMsg, reason: ReasonCode, props: Properties) {
+        self.mids.remove(m.mid);
+        let payload = std::mem::take(&mut m.payload);
+        self.give_back_payload(payload);
+        m.info.set_failed(reason);
+        self.log(|| format!("Message {} refused by the server: {reason}", m.mid));
+        self.events.push(Event::PublishedWith {
+            mid: m.mid,
+            reason,
+            props,
+        });
+    }
+
+    /// A queued message the server's limits, learned after it was queued, do not allow: it is never
+    /// sent; its `MessageInfo` reports it discarded with `rc`, and `on_publish` gets `reason`.
+    fn fail_message(&mut self, mut m: OutMsg, (reason, rc): (ReasonCode, ErrorCode)) {
+        self.mids.remove(m.mid);
+        let payload = std::mem::take(&mut m.payload);
+        self.give_back_payload(payload);
+        m.info.set_discarded(rc);
+        self.log(|| {
+            format!(
+                "Message {} not sent: the server's limits refuse it ({reason})",
+                m.mid
+            )
+        });
+        self.events.push(Event::PublishedWith {
+            mid: m.mid,
+            reason,
+            props: Properties::new(PacketTypes::PUBACK),
+        });
+    }
 }
 
 #[cfg(test)]
 mod tests;
+
+/// Why `m` may not go out under the server's `limits` (MQTT 5), as the reason `on_publish` reports
+/// and the code its `MessageInfo` gets; `None` when it may.
+fn exceeds(
+    limits: &ServerLimits,
+    protocol: Protocol,
+    m: &OutMsg,
+) -> Option<(ReasonCode, ErrorCode)> {
+    if protocol != Protocol::V5 {
+        return None;
+    }
+    let empty = Properties::default();
+    let props = m.props.as_deref().unwrap_or(&empty);
+    let len = Publish::parts_remaining_length_v5(m.topic.len(), m.qos, m.payload.len(), props);
+    let reason = |code| ReasonCode::new(PacketTypes::PUBACK as u8, code);
+    match limits.check_publish(m.qos, m.retain, packet_len(len)) {
+        Ok(()) => None,
+        Err(Error::PacketTooLarge { .. }) => Some((reason(0x95), ErrorCode::PayloadSize)),
+        Err(_) if m.qos > limits.maximum_qos => Some((reason(0x9b), ErrorCode::NotSupported)),
+        Err(_) => Some((reason(0x9a), ErrorCode::NotSupported)),
+    }
+}
+
+/// Appends `m`'s PUBLISH in the connection's protocol.
+fn encode_publish(out: &mut Vec<u8>, protocol: Protocol, dup: bool, m: &OutMsg) {
+    match (protocol, m.props.as_deref()) {
+        (Protocol::V5, props) => {
+            let empty = Properties::default();
+            Publish::encode_parts_v5(
+                out,
+                dup,
+                m.qos,
+                m.retain,
+                &m.topic,
+                m.mid,
+                &m.payload,
+                props.unwrap_or(&empty),
+            )
+        }
+        _ => Publish::encode_parts(out, dup, m.qos, m.retain, &m.topic, m.mid, &m.payload),
+    }
+}
+
+/// Appends a PUBREL (reason Success) in the connection's protocol.
+fn encode_pubrel(out: &mut Vec<u8>, protocol: Protocol, pkid: u16) {
+    let p = PubRel::new(pkid);
+    match protocol {
+        Protocol::V5 => p.encode_v5(out),
+        _ => p.encode(out),
+    }
+}
+
+/// Appends a PUBCOMP: on MQTT 5 with `reason` (3.1.1 has none).
+fn encode_pubcomp(out: &mut Vec<u8>, v5: bool, pkid: u16, reason: u8) {
+    if v5 {
+        PubComp {
+            reason,
+            ..PubComp::new(pkid)
+        }
+        .encode_v5(out)
+    } else {
+        PubComp::new(pkid).encode(out)
+    }
+}

@@ -21,6 +21,14 @@ fn connect_packet() -> Connect {
 }
 
 /// A session with a connection open and CONNACK accepted; output and events cleared.
+/// A CONNECT that continues a session (clean session 0), so that a CONNACK may say session present.
+fn persistent() -> Connect {
+    Connect {
+        clean_session: false,
+        ..connect_packet()
+    }
+}
+
 fn connected(cfg: SessionConfig) -> (Session, Instant) {
     connected_with(cfg, &connect_packet())
 }
@@ -83,7 +91,7 @@ fn connect_is_the_first_thing_written_and_connack_connects() {
     let now = t0();
     let mut s = Session::new(SessionConfig::default(), now);
     assert_eq!(s.state(), ConnState::Closed);
-    s.connection_opened(&connect_packet(), now);
+    s.connection_opened(&persistent(), now);
     assert!(matches!(sent(&mut s)[..], [Packet::Connect(_)]));
     assert_eq!(s.state(), ConnState::Connecting);
     s.handle(
@@ -99,7 +107,8 @@ fn connect_is_the_first_thing_written_and_connack_connects() {
     assert!(matches!(
         s.events[..],
         [Event::Connected {
-            session_present: true
+            session_present: true,
+            ..
         }]
     ));
 }
@@ -118,7 +127,7 @@ fn a_refused_connack_is_an_event_and_does_not_connect() {
         now,
     )
     .unwrap();
-    assert!(matches!(s.events[..], [Event::ConnectRefused { code: 5 }]));
+    assert!(matches!(&s.events[..], [Event::ConnectRefused { reason, .. }] if *reason == 0x87));
     assert_eq!(s.state(), ConnState::Connecting);
 }
 
@@ -136,19 +145,30 @@ fn packets_before_connack_are_a_protocol_error() {
 #[test]
 fn message_ids_are_shared_start_at_one_and_skip_ids_in_use() {
     let (mut s, _) = connected(SessionConfig::default());
-    let (m1, _, _) = s.publish("t", vec![], QoS::AtLeastOnce, false).unwrap();
-    let m2 = s.subscribe(vec![("a".into(), QoS::AtMostOnce)]).unwrap();
-    let m3 = s.unsubscribe(vec!["a".into()]).unwrap();
+    let (m1, _, _) = s
+        .publish("t", vec![], QoS::AtLeastOnce, false, None)
+        .unwrap();
+    let m2 = s
+        .subscribe(
+            vec![("a".into(), SubscribeOptions::from(QoS::AtMostOnce))],
+            None,
+        )
+        .unwrap();
+    let m3 = s.unsubscribe(vec!["a".into()], None).unwrap();
     assert_eq!((m1, m2, m3), (1, 2, 3));
     // Wrap around: 65535 -> 1, but 1 is still in flight, so 2 (SUBACK not yet received, also in use)
     // is skipped too... 2 and 3 are in use: the next free id is 4.
     s.last_mid = u16::MAX - 1;
     assert_eq!(
-        s.publish("t", vec![], QoS::AtLeastOnce, false).unwrap().0,
+        s.publish("t", vec![], QoS::AtLeastOnce, false, None)
+            .unwrap()
+            .0,
         u16::MAX
     );
     assert_eq!(
-        s.publish("t", vec![], QoS::AtLeastOnce, false).unwrap().0,
+        s.publish("t", vec![], QoS::AtLeastOnce, false, None)
+            .unwrap()
+            .0,
         4
     );
 }
@@ -157,7 +177,7 @@ fn message_ids_are_shared_start_at_one_and_skip_ids_in_use() {
 fn qos1_flow_completes_on_puback() {
     let (mut s, now) = connected(SessionConfig::default());
     let (mid, rc, info) = s
-        .publish("t", b"p".to_vec(), QoS::AtLeastOnce, false)
+        .publish("t", b"p".to_vec(), QoS::AtLeastOnce, false, None)
         .unwrap();
     assert_eq!(rc, ErrorCode::Success);
     assert_eq!(
@@ -222,7 +242,11 @@ fn consecutive_completions_share_one_event_and_a_gap_or_another_event_starts_a_n
         s.published(mid);
     }
     s.published(4); // 3 is missing
-    s.events.push(Event::Unsubscribed { mid: 9 });
+    s.events.push(Event::Unsubscribed {
+        mid: 9,
+        codes: Vec::new(),
+        props: Properties::default(),
+    });
     s.published(5);
     assert!(matches!(
         s.events[..],
@@ -232,7 +256,7 @@ fn consecutive_completions_share_one_event_and_a_gap_or_another_event_starts_a_n
                 count: 4
             },
             Event::Published { first: 4, count: 1 },
-            Event::Unsubscribed { mid: 9 },
+            Event::Unsubscribed { mid: 9, .. },
             Event::Published { first: 5, count: 1 },
         ]
     ));
@@ -255,7 +279,7 @@ fn consecutive_completions_share_one_event_and_a_gap_or_another_event_starts_a_n
 fn qos2_flow_sends_pubrel_on_pubrec_and_completes_on_pubcomp() {
     let (mut s, now) = connected(SessionConfig::default());
     let (mid, _, _) = s
-        .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false)
+        .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false, None)
         .unwrap();
     sent(&mut s);
     s.handle(Packet::PubRec(PubRec::new(mid)), now).unwrap();
@@ -374,7 +398,7 @@ fn the_inflight_window_holds_back_messages_until_acks_free_slots() {
         ..Default::default()
     });
     for _ in 0..5 {
-        s.publish("t", b"p".to_vec(), QoS::AtLeastOnce, false)
+        s.publish("t", b"p".to_vec(), QoS::AtLeastOnce, false, None)
             .unwrap();
     }
     assert_eq!(sent(&mut s).len(), 2);
@@ -391,17 +415,17 @@ fn a_full_queue_refuses_new_messages_and_keeps_the_old_ones() {
         ..Default::default()
     });
     for _ in 0..3 {
-        s.publish("t", b"p".to_vec(), QoS::AtLeastOnce, false)
+        s.publish("t", b"p".to_vec(), QoS::AtLeastOnce, false, None)
             .unwrap();
     }
     assert!(matches!(
-        s.publish("t", b"p".to_vec(), QoS::AtLeastOnce, false),
+        s.publish("t", b"p".to_vec(), QoS::AtLeastOnce, false, None),
         Err(Error::QueueFull)
     ));
     assert_eq!(s.pending_messages(), 3);
     // QoS 0 is not counted against the queue.
     assert!(s
-        .publish("t", b"p".to_vec(), QoS::AtMostOnce, false)
+        .publish("t", b"p".to_vec(), QoS::AtMostOnce, false, None)
         .is_ok());
 }
 
@@ -410,10 +434,10 @@ fn while_disconnected_qos0_is_dropped_and_qos1_is_kept_for_the_next_connection()
     let now = t0();
     let mut s = Session::new(SessionConfig::default(), now);
     let (_, rc0, _) = s
-        .publish("t", b"p".to_vec(), QoS::AtMostOnce, false)
+        .publish("t", b"p".to_vec(), QoS::AtMostOnce, false, None)
         .unwrap();
     let (mid, rc1, _) = s
-        .publish("t", b"p".to_vec(), QoS::AtLeastOnce, false)
+        .publish("t", b"p".to_vec(), QoS::AtLeastOnce, false, None)
         .unwrap();
     assert_eq!((rc0, rc1), (ErrorCode::NoConn, ErrorCode::NoConn));
     assert!(s.out.is_empty());
@@ -443,18 +467,18 @@ fn while_disconnected_qos0_is_dropped_and_qos1_is_kept_for_the_next_connection()
 fn after_reconnect_unacked_messages_are_resent_with_dup_and_qos2_awaiting_pubcomp_resends_pubrel() {
     let (mut s, now) = connected(SessionConfig::default());
     let (m1, ..) = s
-        .publish("t", b"p".to_vec(), QoS::AtLeastOnce, false)
+        .publish("t", b"p".to_vec(), QoS::AtLeastOnce, false, None)
         .unwrap();
     let (m2, ..) = s
-        .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false)
+        .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false, None)
         .unwrap();
     let (m3, ..) = s
-        .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false)
+        .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false, None)
         .unwrap();
     s.handle(Packet::PubRec(PubRec::new(m3)), now).unwrap();
     sent(&mut s);
     s.connection_closed();
-    s.connection_opened(&connect_packet(), now);
+    s.connection_opened(&persistent(), now);
     s.handle(
         Packet::ConnAck(ConnAck {
             session_present: true,
@@ -480,10 +504,13 @@ fn after_reconnect_unacked_messages_are_resent_with_dup_and_qos2_awaiting_pubcom
 fn resubscribe_restores_only_what_on_connect_did_not() {
     let (mut s, now) = connected(SessionConfig::default());
     let mid = s
-        .subscribe(vec![
-            ("a".into(), QoS::AtLeastOnce),
-            ("b".into(), QoS::AtMostOnce),
-        ])
+        .subscribe(
+            vec![
+                ("a".into(), SubscribeOptions::from(QoS::AtLeastOnce)),
+                ("b".into(), SubscribeOptions::from(QoS::AtMostOnce)),
+            ],
+            None,
+        )
         .unwrap();
     s.handle(
         Packet::SubAck(SubAck {
@@ -494,8 +521,12 @@ fn resubscribe_restores_only_what_on_connect_did_not() {
         now,
     )
     .unwrap();
-    s.subscribe(vec![("c".into(), QoS::ExactlyOnce)]).unwrap();
-    s.unsubscribe(vec!["c".into()]).unwrap();
+    s.subscribe(
+        vec![("c".into(), SubscribeOptions::from(QoS::ExactlyOnce))],
+        None,
+    )
+    .unwrap();
+    s.unsubscribe(vec!["c".into()], None).unwrap();
     s.connection_closed();
     s.connection_opened(&connect_packet(), now);
     s.handle(
@@ -509,7 +540,11 @@ fn resubscribe_restores_only_what_on_connect_did_not() {
     .unwrap();
     sent(&mut s);
     // The user's on_connect subscribes to "a" again (the Paho idiom).
-    s.subscribe(vec![("a".into(), QoS::AtLeastOnce)]).unwrap();
+    s.subscribe(
+        vec![("a".into(), SubscribeOptions::from(QoS::AtLeastOnce))],
+        None,
+    )
+    .unwrap();
     let from_on_connect = sent(&mut s);
     s.after_connect(false);
     let restored = sent(&mut s);
@@ -539,8 +574,12 @@ fn resubscribe_restores_only_what_on_connect_did_not() {
 #[test]
 fn a_disconnect_from_on_connect_stops_the_resubscribe_and_resend() {
     let (mut s, now) = connected(SessionConfig::default());
-    s.subscribe(vec![("a".into(), QoS::AtMostOnce)]).unwrap();
-    s.publish("t", b"p".to_vec(), QoS::AtLeastOnce, false)
+    s.subscribe(
+        vec![("a".into(), SubscribeOptions::from(QoS::AtMostOnce))],
+        None,
+    )
+    .unwrap();
+    s.publish("t", b"p".to_vec(), QoS::AtLeastOnce, false, None)
         .unwrap();
     s.connection_opened(&connect_packet(), now);
     s.handle(
@@ -553,7 +592,7 @@ fn a_disconnect_from_on_connect_stops_the_resubscribe_and_resend() {
     )
     .unwrap();
     sent(&mut s);
-    s.disconnect().unwrap(); // the user's on_connect
+    s.disconnect(0, None).unwrap(); // the user's on_connect
     s.after_connect(false);
     assert_eq!(
         sent(&mut s),
@@ -568,8 +607,12 @@ fn no_resubscribe_when_the_broker_kept_the_session_or_when_disabled() {
             resubscribe: enabled,
             ..Default::default()
         });
-        s.subscribe(vec![("a".into(), QoS::AtMostOnce)]).unwrap();
-        s.connection_opened(&connect_packet(), now);
+        s.subscribe(
+            vec![("a".into(), SubscribeOptions::from(QoS::AtMostOnce))],
+            None,
+        )
+        .unwrap();
+        s.connection_opened(&persistent(), now);
         s.handle(
             Packet::ConnAck(ConnAck {
                 session_present: present,
@@ -589,10 +632,13 @@ fn no_resubscribe_when_the_broker_kept_the_session_or_when_disabled() {
 fn a_refused_subscription_is_not_restored() {
     let (mut s, now) = connected(SessionConfig::default());
     let mid = s
-        .subscribe(vec![
-            ("a".into(), QoS::AtMostOnce),
-            ("b".into(), QoS::AtMostOnce),
-        ])
+        .subscribe(
+            vec![
+                ("a".into(), SubscribeOptions::from(QoS::AtMostOnce)),
+                ("b".into(), SubscribeOptions::from(QoS::AtMostOnce)),
+            ],
+            None,
+        )
         .unwrap();
     s.handle(
         Packet::SubAck(SubAck {
@@ -706,9 +752,14 @@ fn client_only_packets_from_the_broker_are_protocol_errors() {
 fn closing_discards_unwritten_qos0_and_pending_acks_free_their_ids() {
     let (mut s, _) = connected(SessionConfig::default());
     let (_, _, info) = s
-        .publish("t", b"p".to_vec(), QoS::AtMostOnce, false)
+        .publish("t", b"p".to_vec(), QoS::AtMostOnce, false, None)
         .unwrap();
-    let mid = s.subscribe(vec![("a".into(), QoS::AtMostOnce)]).unwrap();
+    let mid = s
+        .subscribe(
+            vec![("a".into(), SubscribeOptions::from(QoS::AtMostOnce))],
+            None,
+        )
+        .unwrap();
     s.connection_closed();
     assert!(s.out.is_empty());
     let signal = Arc::new(crate::completion::PublishSignal::default());
@@ -728,15 +779,20 @@ fn closing_discards_unwritten_qos0_and_pending_acks_free_their_ids() {
 #[test]
 fn disconnect_queues_disconnect_and_stops_new_publishes() {
     let (mut s, _) = connected(SessionConfig::default());
-    s.disconnect().unwrap();
+    s.disconnect(0, None).unwrap();
     assert_eq!(
         sent(&mut s),
         vec![Packet::Disconnect(Disconnect::default())]
     );
-    let (_, rc, _) = s.publish("t", vec![], QoS::AtMostOnce, false).unwrap();
+    let (_, rc, _) = s
+        .publish("t", vec![], QoS::AtMostOnce, false, None)
+        .unwrap();
     assert_eq!(rc, ErrorCode::NoConn);
     assert!(matches!(
-        s.subscribe(vec![("a".into(), QoS::AtMostOnce)]),
+        s.subscribe(
+            vec![("a".into(), SubscribeOptions::from(QoS::AtMostOnce))],
+            None
+        ),
         Err(Error::NoConn)
     ));
 }
@@ -749,7 +805,7 @@ fn nothing_follows_disconnect() {
     let Event::Message { msg, generation } = s.events.remove(0) else {
         panic!()
     };
-    s.disconnect().unwrap();
+    s.disconnect(0, None).unwrap();
     // The callback returns after disconnect(), a QoS 2 message and a PINGREQ arrive, keepalive is due.
     s.message_handled(msg.mid, msg.qos, generation);
     s.handle(publish_pkt(5, QoS::ExactlyOnce, false), now)
@@ -775,7 +831,7 @@ fn a_payload_over_the_protocol_limit_is_refused() {
     );
     let too_big = vec![0u8; fits + 1];
     assert!(matches!(
-        s.publish(topic, too_big, QoS::AtMostOnce, false),
+        s.publish(topic, too_big, QoS::AtMostOnce, false, None),
         Err(Error::PayloadTooLarge(_))
     ));
 }
@@ -793,10 +849,10 @@ fn info(state: Arc<PublishState>) -> crate::completion::MessageInfo {
 fn qos0_messages_in_one_buffer_share_a_completion_flag_and_the_next_buffer_gets_its_own() {
     let (mut s, _) = connected(SessionConfig::default());
     let (_, _, a) = s
-        .publish("t", b"a".to_vec(), QoS::AtMostOnce, false)
+        .publish("t", b"a".to_vec(), QoS::AtMostOnce, false, None)
         .unwrap();
     let (_, _, b) = s
-        .publish("u", b"b".to_vec(), QoS::AtMostOnce, false)
+        .publish("u", b"b".to_vec(), QoS::AtMostOnce, false, None)
         .unwrap();
     assert!(Arc::ptr_eq(&a, &b));
     assert_eq!(s.qos0_pending.len(), 2);
@@ -804,7 +860,7 @@ fn qos0_messages_in_one_buffer_share_a_completion_flag_and_the_next_buffer_gets_
     let written = std::mem::take(&mut s.qos0_pending);
     s.out.clear();
     let (_, _, c) = s
-        .publish("t", b"c".to_vec(), QoS::AtMostOnce, false)
+        .publish("t", b"c".to_vec(), QoS::AtMostOnce, false, None)
         .unwrap();
     assert!(!Arc::ptr_eq(&a, &c));
     for (_, state) in &written {
@@ -824,12 +880,12 @@ fn qos0_messages_in_one_buffer_share_a_completion_flag_and_the_next_buffer_gets_
 fn a_qos1_completion_flag_nobody_holds_is_reused_and_one_still_held_is_set() {
     let (mut s, now) = connected(SessionConfig::default());
     let (m1, _, dropped) = s
-        .publish("t", b"1".to_vec(), QoS::AtLeastOnce, false)
+        .publish("t", b"1".to_vec(), QoS::AtLeastOnce, false, None)
         .unwrap();
     let dropped_addr = Arc::as_ptr(&dropped);
     drop(dropped);
     let (m2, _, held) = s
-        .publish("t", b"2".to_vec(), QoS::AtLeastOnce, false)
+        .publish("t", b"2".to_vec(), QoS::AtLeastOnce, false, None)
         .unwrap();
     s.handle(Packet::PubAck(PubAck::new(m1)), now).unwrap();
     s.handle(Packet::PubAck(PubAck::new(m2)), now).unwrap();
@@ -840,7 +896,7 @@ fn a_qos1_completion_flag_nobody_holds_is_reused_and_one_still_held_is_set() {
     assert!(info(held).is_published());
     // The next message gets the first one's flag back, reset to pending.
     let (_, _, reused) = s
-        .publish("t", b"3".to_vec(), QoS::AtLeastOnce, false)
+        .publish("t", b"3".to_vec(), QoS::AtLeastOnce, false, None)
         .unwrap();
     assert_eq!(Arc::as_ptr(&reused), dropped_addr);
     assert!(!info(reused).is_published());
@@ -854,7 +910,7 @@ fn queued_messages_to_the_same_topic_share_it_and_go_out_unchanged() {
     };
     let (mut s, now) = connected(cfg);
     for (topic, payload) in [("a/b", "1"), ("a/b", "2"), ("c", "3")] {
-        s.publish(topic, payload.as_bytes(), QoS::AtLeastOnce, false)
+        s.publish(topic, payload.as_bytes(), QoS::AtLeastOnce, false, None)
             .unwrap();
     }
     assert!(Arc::ptr_eq(&s.inflight[0].topic, &s.queued[0].topic));

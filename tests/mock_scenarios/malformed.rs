@@ -6,9 +6,9 @@ use std::sync::mpsc;
 use pahoish::testing::MockBroker;
 
 use crate::support::{
-    accept_default, connected, disconnected, expect_disconnect, lost, message, published,
-    reconnecting_client, record, run, start, stop_loop, wait_turn, Ev, Msg, CONNACK_ACCEPTED,
-    CONNECT_DEFAULT, PUBLISH_WAIT, WAIT,
+    accept_default, connected, disconnected, expect_disconnect, lost, message, protocol_error,
+    published, reconnecting_client, record, run, start, stop_loop, wait_turn, Ev, Msg,
+    CONNACK_ACCEPTED, CONNECT_DEFAULT, PUBLISH_WAIT, WAIT,
 };
 
 /// The broker sends `bad` (after CONNACK, once the test body saw on_connect, or instead of CONNACK): the
@@ -59,7 +59,7 @@ fn malformed_then_recovers(bad: &'static [u8], after_connack: bool) {
             events.expect(connected());
             turn_tx.send(()).unwrap();
         }
-        events.expect(lost());
+        events.expect(protocol_error());
         events.expect(connected());
         let info = client.publish("t", "ok", 1, false).unwrap();
         events.expect(published(1));
@@ -157,7 +157,7 @@ fn connack_and_a_malformed_packet_in_one_read() {
         let events = record(&client);
         start(&client, port, 60);
         events.expect(connected());
-        events.expect(lost());
+        events.expect(protocol_error());
         events.expect(connected());
         client.disconnect().unwrap();
         events.expect(disconnected());

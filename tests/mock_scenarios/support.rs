@@ -132,6 +132,14 @@ pub fn lost() -> Ev {
     }
 }
 
+/// `on_disconnect` after a packet the client refused: Paho's reason for MQTT_ERR_PROTOCOL.
+pub fn protocol_error() -> Ev {
+    Ev::Disconnect {
+        rc: 0x82,
+        name: "Protocol error".into(),
+    }
+}
+
 pub fn published(mid: u16) -> Ev {
     Ev::Publish { mid }
 }
