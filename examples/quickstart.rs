@@ -17,7 +17,9 @@
 //! client.loop_forever()
 //! ```
 //!
-//! Run: `cargo run --features testing --example quickstart -- [--host HOST] [--port PORT] [--count N]`.
+//! Run: `cargo run --features testing --example quickstart -- [--host HOST] [--port PORT] [--count N]
+//! [--protocol 5]`. With `--protocol 5` the same script speaks MQTT 5: only the client's construction
+//! changes (`Client::builder().protocol(MQTTv5)`), and it prints the same lines.
 //!
 //! With neither `--host` nor `--port` it needs no broker: it starts an embedded
 //! [`TestBroker`](pahoish::testing::TestBroker) on loopback, runs the script against it, also publishes a
@@ -40,21 +42,28 @@ fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}\nusage: quickstart [--host HOST] [--port PORT] [--count N]");
+            eprintln!("{e}\nusage: quickstart [--host HOST] [--port PORT] [--count N] [--protocol 5]");
             std::process::exit(1);
         }
     };
     if args.host.is_none() && args.port.is_none() {
-        embedded(args.count);
+        if args.protocol == mqtt::MQTTv5 {
+            eprintln!(
+                "quickstart: the embedded TestBroker speaks MQTT 3.1/3.1.1 only; with --protocol 5 \
+                 give a broker with --host and --port"
+            );
+            std::process::exit(1);
+        }
+        embedded(args.count, args.protocol);
     } else {
         let host = args.host.as_deref().unwrap_or("localhost");
-        run(host, args.port.unwrap_or(1883), args.count, false);
+        run(host, args.port.unwrap_or(1883), args.count, false, args.protocol);
     }
 }
 
 /// Starts a TestBroker on loopback and runs the script against it until the two expected messages (the
 /// broker's version and the greeting) arrived, or fails after [`EMBEDDED_LIMIT`].
-fn embedded(count: Option<usize>) {
+fn embedded(count: Option<usize>, protocol: mqtt::Protocol) {
     let broker = match TestBroker::start() {
         Ok(b) => b,
         Err(e) => {
@@ -76,17 +85,33 @@ fn embedded(count: Option<usize>) {
             std::process::exit(2);
         }
     });
-    run("127.0.0.1", broker.port(), Some(count.unwrap_or(2)), true);
+    run(
+        "127.0.0.1",
+        broker.port(),
+        Some(count.unwrap_or(2)),
+        true,
+        protocol,
+    );
     drop(done);
     let _ = watchdog.join();
 }
 
 /// The Paho script. `greet` adds the embedded run's greeting: a subscription and a publish to
 /// [`GREETING_TOPIC`], so that a message of the client's own comes back.
-fn run(host: &str, port: u16, count: Option<usize>, greet: bool) {
+fn run(host: &str, port: u16, count: Option<usize>, greet: bool, protocol: mqtt::Protocol) {
     let mut received = 0;
 
-    let client = mqtt::Client::new("");
+    // `mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)`, or with `protocol=mqtt.MQTTv5`.
+    let client = match protocol {
+        mqtt::MQTTv311 => mqtt::Client::new(""),
+        _ => match mqtt::Client::builder().protocol(protocol).build() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        },
+    };
     client.on_connect(move |client, _userdata, _flags, rc, _properties| {
         println!("Connected with result code {rc}");
         if let Err(e) = client.subscribe("$SYS/broker/version", 0) {
@@ -122,6 +147,7 @@ struct Args {
     host: Option<String>,
     port: Option<u16>,
     count: Option<usize>,
+    protocol: mqtt::Protocol,
 }
 
 impl Args {
@@ -130,6 +156,7 @@ impl Args {
             host: None,
             port: None,
             count: None,
+            protocol: mqtt::MQTTv311,
         };
         while let Some(flag) = it.next() {
             let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -140,6 +167,14 @@ impl Args {
                 }
                 "--count" | "-C" => {
                     a.count = Some(value()?.parse().map_err(|e| format!("--count: {e}"))?)
+                }
+                "--protocol" | "-V" => {
+                    a.protocol = match value()?.as_str() {
+                        "5" | "mqttv5" => mqtt::MQTTv5,
+                        "311" | "mqttv311" => mqtt::MQTTv311,
+                        "31" | "mqttv31" => mqtt::MQTTv31,
+                        other => return Err(format!("--protocol: {other} is not 5, 311 or 31")),
+                    }
                 }
                 other => return Err(format!("unknown argument {other}")),
             }
