@@ -23,6 +23,7 @@
 //! [`MockBroker`](crate::testing::MockBroker)); applications do not need it.
 
 mod ack;
+mod auth;
 mod connack;
 mod connect;
 mod disconnect;
@@ -39,6 +40,7 @@ mod subscribe;
 mod unsuback;
 mod unsubscribe;
 
+pub use auth::Auth;
 pub use connack::ConnAck;
 pub use connect::{Connect, LastWill};
 pub use disconnect::Disconnect;
@@ -102,11 +104,11 @@ pub enum DecodeError {
         /// The largest remaining length accepted.
         max: usize,
     },
-    /// The packet type nibble is 0 or 15 (reserved).
+    /// The packet type nibble is 0 (reserved), or 15 (AUTH) outside MQTT 5.
     InvalidPacketType(u8),
     /// The fixed-header flags are not the ones the specification requires for this packet type.
     InvalidFlags {
-        /// The packet type (1..=14).
+        /// The packet type (1..=15).
         packet_type: u8,
         /// The flags found (low nibble of the first byte).
         flags: u8,
@@ -289,7 +291,7 @@ fn properties_owner(packet_type: u8) -> &'static str {
 
 impl std::error::Error for DecodeError {}
 
-/// The name of a packet type (1..=14), for messages and logs.
+/// The name of a packet type (1..=15), for messages and logs.
 pub fn packet_name(packet_type: u8) -> &'static str {
     match packet_type {
         1 => "CONNECT",
@@ -306,6 +308,7 @@ pub fn packet_name(packet_type: u8) -> &'static str {
         12 => "PINGREQ",
         13 => "PINGRESP",
         14 => "DISCONNECT",
+        15 => "AUTH",
         _ => "reserved packet type",
     }
 }
@@ -340,7 +343,7 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// The packet type, 1..=14.
+    /// The packet type, 1..=15 (15, AUTH, from [`frame_v5`] only).
     pub fn packet_type(&self) -> u8 {
         self.header >> 4
     }
@@ -399,7 +402,7 @@ fn frame_as(buf: &[u8], max_remaining: usize, v5: bool) -> Result<Option<Frame>,
         return Ok(None);
     };
     let packet_type = header >> 4;
-    if packet_type == 0 || packet_type == 15 {
+    if packet_type == 0 || (packet_type == 15 && !v5) {
         return Err(DecodeError::InvalidPacketType(packet_type));
     }
     let mut remaining: usize = 0;
@@ -523,6 +526,8 @@ pub enum Packet {
     PingResp,
     /// DISCONNECT (client to broker; in MQTT 5 both ways).
     Disconnect(Disconnect),
+    /// AUTH (both ways; MQTT 5 only).
+    Auth(Auth),
 }
 
 impl Packet {
@@ -579,6 +584,7 @@ impl Packet {
                 Packet::PingResp
             }
             14 => Packet::Disconnect(Disconnect::decode_v5(flags, body)?),
+            15 => Packet::Auth(Auth::decode_v5(flags, body)?),
             other => return Err(DecodeError::InvalidPacketType(other)),
         })
     }
@@ -597,7 +603,8 @@ impl Packet {
         }
     }
 
-    /// Appends the encoded MQTT 3.1/3.1.1 packet to `out` (a CONNECT in the form of its own `protocol`).
+    /// Appends the encoded MQTT 3.1/3.1.1 packet to `out` (a CONNECT in the form of its own `protocol`). AUTH,
+    /// which MQTT 3.1.1 does not have, is written in its MQTT 5 form, the only one there is.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Packet::Connect(p) => p.encode(out),
@@ -614,6 +621,7 @@ impl Packet {
             Packet::PingReq => PingReq.encode(out),
             Packet::PingResp => PingResp.encode(out),
             Packet::Disconnect(p) => p.encode(out),
+            Packet::Auth(p) => p.encode_v5(out),
         }
     }
 
@@ -635,6 +643,7 @@ impl Packet {
             Packet::PingReq => PingReq.encode(out),
             Packet::PingResp => PingResp.encode(out),
             Packet::Disconnect(p) => p.encode_v5(out),
+            Packet::Auth(p) => p.encode_v5(out),
         }
     }
 
@@ -671,6 +680,7 @@ impl Packet {
             Packet::PingReq => 12,
             Packet::PingResp => 13,
             Packet::Disconnect(_) => 14,
+            Packet::Auth(_) => 15,
         })
     }
 }
@@ -1061,6 +1071,12 @@ mod tests {
             frame(&[0xf0, 0x00], 10),
             Err(DecodeError::InvalidPacketType(15))
         );
+        // 15 is AUTH in MQTT 5; 0 stays reserved.
+        assert_eq!(frame_v5(&[0xf0, 0x00], 10).unwrap().unwrap().len(), 2);
+        assert_eq!(
+            frame_v5(&[0x00, 0x00], 10),
+            Err(DecodeError::InvalidPacketType(0))
+        );
     }
 
     #[test]
@@ -1193,7 +1209,7 @@ mod tests {
 
     #[test]
     fn every_packet_type_has_a_name() {
-        for t in 1..=14 {
+        for t in 1..=15 {
             assert_ne!(packet_name(t), "reserved packet type");
         }
     }

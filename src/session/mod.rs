@@ -1212,6 +1212,12 @@ impl Session {
                     p.name()
                 )));
             }
+            // MQTT 5 only: the 3.1.1 framer refuses packet type 15, so this is never reached today.
+            Packet::Auth(_) => {
+                return Err(Error::protocol(
+                    "the broker sent AUTH, which MQTT 3.1.1 does not have",
+                ));
+            }
         }
         Ok(())
     }
