@@ -922,6 +922,7 @@ pub(crate) fn assert_form<P: PartialEq + fmt::Debug>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::SubscribeOptions;
 
     #[test]
     fn a_decoding_failure_is_a_protocol_error_that_keeps_it_as_its_source() {
@@ -1232,58 +1233,74 @@ mod tests {
         }
     }
 
-    /// Decodes `body` as every packet type with fixed-header flags `flags`. Whatever decodes must re-encode
-    /// to the same flags and body, with a fixed header matching `remaining_length`, and decode again to the
-    /// same value.
-    fn decode_as_every_type(flags: u8, body: &[u8]) {
-        fn check(p: Packet, remaining_length: usize, flags: u8, body: &[u8]) {
-            let out = p.to_bytes();
+    /// Decodes `body` as every packet type of `protocol` with fixed-header flags `flags`. Whatever decodes
+    /// must re-encode to the same flags, with a fixed header matching its remaining length, and decode again
+    /// to the same value; a 3.1.1 packet must also re-encode to the same body. (An MQTT 5 one need not: its
+    /// properties are kept in identifier order, and a non-minimal length or an empty property block of an
+    /// ack is written shorter.)
+    fn decode_as_every_type(flags: u8, body: &[u8], protocol: Protocol) {
+        fn check(p: Packet, remaining_length: usize, flags: u8, body: &[u8], protocol: Protocol) {
+            let mut out = Vec::new();
+            p.encode_as(&mut out, protocol);
             let header_len = 1 + vbi_len(remaining_length);
             assert_eq!(out.len(), header_len + remaining_length, "{p:?}");
             assert_eq!(out[0] & 0x0f, flags, "{p:?}");
-            assert_eq!(&out[header_len..], body, "{p:?}");
-            assert_eq!(decode(&out, MAX_REMAINING_LENGTH), Ok(Some((p, out.len()))));
+            let v5 = protocol == Protocol::V5
+                || matches!(&p, Packet::Connect(c) if c.protocol == Protocol::V5);
+            if !v5 {
+                assert_eq!(&out[header_len..], body, "{p:?}");
+            }
+            assert_eq!(
+                decode_as(&out, MAX_REMAINING_LENGTH, protocol),
+                Ok(Some((p, out.len())))
+            );
         }
         macro_rules! check {
-            ($ty:ident) => {
-                if let Ok(p) = $ty::decode(flags, body) {
-                    let n = p.remaining_length();
-                    check(Packet::$ty(p), n, flags, body);
-                }
+            (unit: $($ty:ident),*) => {
+                $(
+                    if let Ok(p) = $ty::decode(flags, body) {
+                        check(Packet::$ty, p.remaining_length(), flags, body, protocol);
+                    }
+                )*
             };
-            ($ty:ident, unit) => {
-                if let Ok(p) = $ty::decode(flags, body) {
-                    check(Packet::$ty, p.remaining_length(), flags, body);
-                }
+            ($decode:ident, $len:ident: $($ty:ident),*) => {
+                $(
+                    if let Ok(p) = $ty::$decode(flags, body) {
+                        let n = p.$len();
+                        check(Packet::$ty(p), n, flags, body, protocol);
+                    }
+                )*
             };
         }
-        check!(Connect);
-        check!(ConnAck);
-        check!(Publish);
-        check!(PubAck);
-        check!(PubRec);
-        check!(PubRel);
-        check!(PubComp);
-        check!(Subscribe);
-        check!(SubAck);
-        check!(Unsubscribe);
-        check!(UnsubAck);
-        check!(PingReq, unit);
-        check!(PingResp, unit);
-        check!(Disconnect);
+        // The same in both versions: CONNECT reads the version it names, the pings have no body.
+        check!(decode, remaining_length: Connect);
+        check!(unit: PingReq, PingResp);
+        if protocol == Protocol::V5 {
+            check!(decode_v5, remaining_length_v5: ConnAck, Publish, PubAck, PubRec, PubRel, PubComp,
+                Subscribe, SubAck, Unsubscribe, UnsubAck, Disconnect, Auth);
+        } else {
+            check!(decode, remaining_length: ConnAck, Publish, PubAck, PubRec, PubRel, PubComp,
+                Subscribe, SubAck, Unsubscribe, UnsubAck, Disconnect);
+        }
     }
 
-    /// Frames and decodes `buf`; a packet that decodes must re-encode to bytes that decode to it again.
-    fn decode_framed(buf: &[u8]) {
-        if let Ok(Some((p, used))) = decode(buf, 1 << 20) {
+    /// Frames and decodes `buf` as `protocol`; a packet that decodes must re-encode to bytes that decode to
+    /// it again.
+    fn decode_framed(buf: &[u8], protocol: Protocol) {
+        if let Ok(Some((p, used))) = decode_as(buf, 1 << 20, protocol) {
             assert!(used <= buf.len());
-            let out = p.to_bytes();
-            assert_eq!(decode(&out, MAX_REMAINING_LENGTH), Ok(Some((p, out.len()))));
+            let mut out = Vec::new();
+            p.encode_as(&mut out, protocol);
+            assert_eq!(
+                decode_as(&out, MAX_REMAINING_LENGTH, protocol),
+                Ok(Some((p, out.len())))
+            );
         }
     }
 
-    /// One valid packet of each type (two CONNECTs and PUBLISHes), encoded.
-    fn samples() -> Vec<Vec<u8>> {
+    /// One valid packet of each type (two CONNECTs and PUBLISHes), encoded in MQTT 3.1.1, then one of each
+    /// MQTT 5 type with properties, encoded in MQTT 5; each with the version it is in.
+    fn samples() -> Vec<(Protocol, Vec<u8>)> {
         let packets = [
             Packet::Connect(Connect {
                 protocol: Protocol::V311,
@@ -1361,7 +1378,141 @@ mod tests {
             Packet::PingResp,
             Packet::Disconnect(Disconnect::default()),
         ];
-        packets.iter().map(Packet::to_bytes).collect()
+        let mut samples: Vec<_> = packets
+            .iter()
+            .map(|p| (Protocol::V311, p.to_bytes()))
+            .collect();
+        for p in samples_v5() {
+            let mut out = Vec::new();
+            p.encode_v5(&mut out);
+            samples.push((Protocol::V5, out));
+        }
+        samples
+    }
+
+    /// One MQTT 5 packet of each type, with properties where it may have them.
+    fn samples_v5() -> Vec<Packet> {
+        use crate::properties::{PacketTypes as T, Property as P};
+        let props = |t: T, items: Vec<P>| {
+            let mut props = Properties::new(t);
+            for p in items {
+                props.set(p).unwrap();
+            }
+            props
+        };
+        let reason = |t: T| props(t, vec![P::ReasonString("why".into())]);
+        vec![
+            Packet::Connect(Connect {
+                protocol: Protocol::V5,
+                client_id: "id".into(),
+                clean_session: true,
+                keepalive: 60,
+                password: Some(b"pw".to_vec()),
+                will: Some(LastWill {
+                    topic: "w/t".into(),
+                    payload: b"bye".to_vec(),
+                    qos: QoS::AtLeastOnce,
+                    retain: true,
+                    properties: props(
+                        T::WILLMESSAGE,
+                        vec![P::WillDelayInterval(5), P::ContentType("text".into())],
+                    ),
+                }),
+                properties: props(
+                    T::CONNECT,
+                    vec![
+                        P::SessionExpiryInterval(60),
+                        P::ReceiveMaximum(10),
+                        P::UserProperty("k".into(), "v".into()),
+                    ],
+                ),
+                ..Connect::default()
+            }),
+            Packet::ConnAck(ConnAck {
+                session_present: true,
+                code: 0,
+                properties: props(
+                    T::CONNACK,
+                    vec![
+                        P::TopicAliasMaximum(5),
+                        P::MaximumQoS(1),
+                        P::RetainAvailable(0),
+                    ],
+                ),
+            }),
+            Packet::Publish(Publish {
+                qos: QoS::ExactlyOnce,
+                topic: "t".into(),
+                pkid: 513,
+                payload: vec![0, 1, 2],
+                properties: props(
+                    T::PUBLISH,
+                    vec![
+                        P::TopicAlias(2),
+                        P::SubscriptionIdentifier(300),
+                        P::CorrelationData(vec![9]),
+                    ],
+                ),
+                ..Publish::default()
+            }),
+            Packet::PubAck(PubAck {
+                reason: 0x10,
+                properties: reason(T::PUBACK),
+                ..PubAck::new(1)
+            }),
+            Packet::PubRec(PubRec {
+                reason: 0x80,
+                ..PubRec::new(2)
+            }),
+            Packet::PubRel(PubRel {
+                properties: reason(T::PUBREL),
+                ..PubRel::new(3)
+            }),
+            Packet::PubComp(PubComp::new(4)),
+            Packet::Subscribe(Subscribe {
+                pkid: 5,
+                filters: vec![(
+                    "a/#".into(),
+                    SubscribeOptions::from_byte(0x2d).expect("valid options"),
+                )],
+                properties: props(T::SUBSCRIBE, vec![P::SubscriptionIdentifier(7)]),
+            }),
+            Packet::SubAck(SubAck {
+                pkid: 5,
+                return_codes: vec![1, 0x87],
+                properties: reason(T::SUBACK),
+            }),
+            Packet::Unsubscribe(Unsubscribe {
+                pkid: 6,
+                filters: vec!["a/#".into()],
+                properties: props(
+                    T::UNSUBSCRIBE,
+                    vec![P::UserProperty("k".into(), "v".into())],
+                ),
+            }),
+            Packet::UnsubAck(UnsubAck {
+                pkid: 6,
+                codes: vec![0x00, 0x11],
+                properties: reason(T::UNSUBACK),
+            }),
+            Packet::Disconnect(Disconnect {
+                reason: 0x8b,
+                properties: props(
+                    T::DISCONNECT,
+                    vec![P::SessionExpiryInterval(0), P::ServerReference("b".into())],
+                ),
+            }),
+            Packet::Auth(Auth {
+                reason: 0x18,
+                properties: props(
+                    T::AUTH,
+                    vec![
+                        P::AuthenticationMethod("SCRAM".into()),
+                        P::AuthenticationData(vec![1, 2]),
+                    ],
+                ),
+            }),
+        ]
     }
 
     #[test]
@@ -1381,30 +1532,46 @@ mod tests {
                     buf.extend((0..len).map(|_| rng.next() as u8));
                     buf[1] = (len - 2) as u8;
                 }
-                // A valid packet with one to three bytes replaced.
+                // A valid packet (3.1.1 or 5.0) with one to three bytes replaced.
                 _ => {
-                    buf.extend_from_slice(&samples[rng.below(samples.len())]);
+                    buf.extend_from_slice(&samples[rng.below(samples.len())].1);
                     for _ in 0..1 + rng.below(3) {
                         let i = rng.below(buf.len());
                         buf[i] = rng.next() as u8;
                     }
                 }
             }
-            decode_framed(&buf);
+            // The same bytes as either version.
             let first = buf.first().copied().unwrap_or(0);
             let body = buf.get(2..).unwrap_or(&[]);
-            decode_as_every_type(first & 0x0f, body);
-            decode_as_every_type([0, 0b0010, first >> 4][rng.below(3)], body);
+            let other_flags = [0, 0b0010, first >> 4][rng.below(3)];
+            for protocol in [Protocol::V311, Protocol::V5] {
+                decode_framed(&buf, protocol);
+                decode_as_every_type(first & 0x0f, body, protocol);
+                decode_as_every_type(other_flags, body, protocol);
+            }
         }
-        for bytes in &samples {
-            let f = frame(bytes, MAX_REMAINING_LENGTH).unwrap().unwrap();
+        for (version, bytes) in &samples {
+            let f = frame_as(bytes, MAX_REMAINING_LENGTH, *version == Protocol::V5)
+                .unwrap()
+                .unwrap();
+            assert_eq!(f.len(), bytes.len());
             let flags = f.flags();
             for n in 0..bytes.len() {
-                assert_eq!(decode(&bytes[..n], MAX_REMAINING_LENGTH), Ok(None));
-                decode_as_every_type(flags, &bytes[f.header_len.min(n)..n]);
+                assert_eq!(
+                    decode_as(&bytes[..n], MAX_REMAINING_LENGTH, *version),
+                    Ok(None)
+                );
+                for protocol in [Protocol::V311, Protocol::V5] {
+                    decode_as_every_type(flags, &bytes[f.header_len.min(n)..n], protocol);
+                }
             }
-            decode_framed(bytes);
-            decode_as_every_type(flags, &bytes[f.header_len..]);
+            for protocol in [Protocol::V311, Protocol::V5] {
+                decode_framed(bytes, protocol);
+                decode_as_every_type(flags, &bytes[f.header_len..], protocol);
+            }
+            // Each sample decodes in its own version.
+            assert!(decode_as(bytes, MAX_REMAINING_LENGTH, *version).is_ok());
         }
     }
 }
