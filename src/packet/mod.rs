@@ -533,60 +533,13 @@ pub enum Packet {
 impl Packet {
     /// Decodes the body of a framed MQTT 3.1/3.1.1 packet whose first byte is `header`.
     pub fn decode_frame(header: u8, body: &[u8]) -> Result<Packet, DecodeError> {
-        let flags = header & 0x0f;
-        Ok(match header >> 4 {
-            1 => Packet::Connect(Connect::decode(flags, body)?),
-            2 => Packet::ConnAck(ConnAck::decode(flags, body)?),
-            3 => Packet::Publish(Publish::decode(flags, body)?),
-            4 => Packet::PubAck(PubAck::decode(flags, body)?),
-            5 => Packet::PubRec(PubRec::decode(flags, body)?),
-            6 => Packet::PubRel(PubRel::decode(flags, body)?),
-            7 => Packet::PubComp(PubComp::decode(flags, body)?),
-            8 => Packet::Subscribe(Subscribe::decode(flags, body)?),
-            9 => Packet::SubAck(SubAck::decode(flags, body)?),
-            10 => Packet::Unsubscribe(Unsubscribe::decode(flags, body)?),
-            11 => Packet::UnsubAck(UnsubAck::decode(flags, body)?),
-            12 => {
-                PingReq::decode(flags, body)?;
-                Packet::PingReq
-            }
-            13 => {
-                PingResp::decode(flags, body)?;
-                Packet::PingResp
-            }
-            14 => Packet::Disconnect(Disconnect::decode(flags, body)?),
-            other => return Err(DecodeError::InvalidPacketType(other)),
-        })
+        Packet::decode_frame_with(header, body, false)
     }
 
     /// Decodes the body of a framed MQTT 5 packet whose first byte is `header`: each type's `decode_v5`
     /// (CONNECT's `decode`, which reads any version; PINGREQ's and PINGRESP's, which MQTT 5 keeps).
     pub fn decode_frame_v5(header: u8, body: &[u8]) -> Result<Packet, DecodeError> {
-        let flags = header & 0x0f;
-        Ok(match header >> 4 {
-            1 => Packet::Connect(Connect::decode(flags, body)?),
-            2 => Packet::ConnAck(ConnAck::decode_v5(flags, body)?),
-            3 => Packet::Publish(Publish::decode_v5(flags, body)?),
-            4 => Packet::PubAck(PubAck::decode_v5(flags, body)?),
-            5 => Packet::PubRec(PubRec::decode_v5(flags, body)?),
-            6 => Packet::PubRel(PubRel::decode_v5(flags, body)?),
-            7 => Packet::PubComp(PubComp::decode_v5(flags, body)?),
-            8 => Packet::Subscribe(Subscribe::decode_v5(flags, body)?),
-            9 => Packet::SubAck(SubAck::decode_v5(flags, body)?),
-            10 => Packet::Unsubscribe(Unsubscribe::decode_v5(flags, body)?),
-            11 => Packet::UnsubAck(UnsubAck::decode_v5(flags, body)?),
-            12 => {
-                PingReq::decode(flags, body)?;
-                Packet::PingReq
-            }
-            13 => {
-                PingResp::decode(flags, body)?;
-                Packet::PingResp
-            }
-            14 => Packet::Disconnect(Disconnect::decode_v5(flags, body)?),
-            15 => Packet::Auth(Auth::decode_v5(flags, body)?),
-            other => return Err(DecodeError::InvalidPacketType(other)),
-        })
+        Packet::decode_frame_with(header, body, true)
     }
 
     /// [`decode_frame`](Packet::decode_frame) or [`decode_frame_v5`](Packet::decode_frame_v5), as
@@ -596,63 +549,93 @@ impl Packet {
         body: &[u8],
         protocol: Protocol,
     ) -> Result<Packet, DecodeError> {
-        if protocol == Protocol::V5 {
-            Packet::decode_frame_v5(header, body)
-        } else {
-            Packet::decode_frame(header, body)
+        Packet::decode_frame_with(header, body, protocol == Protocol::V5)
+    }
+
+    /// The one dispatch on the packet type behind the `decode_frame` functions.
+    fn decode_frame_with(header: u8, body: &[u8], v5: bool) -> Result<Packet, DecodeError> {
+        let flags = header & 0x0f;
+        // The type's decoder for the version, for the types whose two versions differ.
+        macro_rules! decode {
+            ($ty:ident) => {
+                if v5 {
+                    $ty::decode_v5(flags, body)?
+                } else {
+                    $ty::decode(flags, body)?
+                }
+            };
         }
+        Ok(match header >> 4 {
+            1 => Packet::Connect(Connect::decode(flags, body)?),
+            2 => Packet::ConnAck(decode!(ConnAck)),
+            3 => Packet::Publish(decode!(Publish)),
+            4 => Packet::PubAck(decode!(PubAck)),
+            5 => Packet::PubRec(decode!(PubRec)),
+            6 => Packet::PubRel(decode!(PubRel)),
+            7 => Packet::PubComp(decode!(PubComp)),
+            8 => Packet::Subscribe(decode!(Subscribe)),
+            9 => Packet::SubAck(decode!(SubAck)),
+            10 => Packet::Unsubscribe(decode!(Unsubscribe)),
+            11 => Packet::UnsubAck(decode!(UnsubAck)),
+            12 => {
+                PingReq::decode(flags, body)?;
+                Packet::PingReq
+            }
+            13 => {
+                PingResp::decode(flags, body)?;
+                Packet::PingResp
+            }
+            14 => Packet::Disconnect(decode!(Disconnect)),
+            15 if v5 => Packet::Auth(Auth::decode_v5(flags, body)?),
+            other => return Err(DecodeError::InvalidPacketType(other)),
+        })
     }
 
     /// Appends the encoded MQTT 3.1/3.1.1 packet to `out` (a CONNECT in the form of its own `protocol`). AUTH,
     /// which MQTT 3.1.1 does not have, is written in its MQTT 5 form, the only one there is.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            Packet::Connect(p) => p.encode(out),
-            Packet::ConnAck(p) => p.encode(out),
-            Packet::Publish(p) => p.encode(out),
-            Packet::PubAck(p) => p.encode(out),
-            Packet::PubRec(p) => p.encode(out),
-            Packet::PubRel(p) => p.encode(out),
-            Packet::PubComp(p) => p.encode(out),
-            Packet::Subscribe(p) => p.encode(out),
-            Packet::SubAck(p) => p.encode(out),
-            Packet::Unsubscribe(p) => p.encode(out),
-            Packet::UnsubAck(p) => p.encode(out),
-            Packet::PingReq => PingReq.encode(out),
-            Packet::PingResp => PingResp.encode(out),
-            Packet::Disconnect(p) => p.encode(out),
-            Packet::Auth(p) => p.encode_v5(out),
-        }
+        self.encode_with(out, false);
     }
 
     /// Appends the encoded MQTT 5 packet to `out`: each type's `encode_v5` (CONNECT's `encode`, in the
     /// form of its own `protocol`; PINGREQ's and PINGRESP's, which MQTT 5 keeps).
     pub fn encode_v5(&self, out: &mut Vec<u8>) {
-        match self {
-            Packet::Connect(p) => p.encode(out),
-            Packet::ConnAck(p) => p.encode_v5(out),
-            Packet::Publish(p) => p.encode_v5(out),
-            Packet::PubAck(p) => p.encode_v5(out),
-            Packet::PubRec(p) => p.encode_v5(out),
-            Packet::PubRel(p) => p.encode_v5(out),
-            Packet::PubComp(p) => p.encode_v5(out),
-            Packet::Subscribe(p) => p.encode_v5(out),
-            Packet::SubAck(p) => p.encode_v5(out),
-            Packet::Unsubscribe(p) => p.encode_v5(out),
-            Packet::UnsubAck(p) => p.encode_v5(out),
-            Packet::PingReq => PingReq.encode(out),
-            Packet::PingResp => PingResp.encode(out),
-            Packet::Disconnect(p) => p.encode_v5(out),
-            Packet::Auth(p) => p.encode_v5(out),
-        }
+        self.encode_with(out, true);
     }
 
     /// [`encode`](Packet::encode) or [`encode_v5`](Packet::encode_v5), as `protocol` says.
     pub fn encode_as(&self, out: &mut Vec<u8>, protocol: Protocol) {
-        if protocol == Protocol::V5 {
-            self.encode_v5(out);
-        } else {
-            self.encode(out);
+        self.encode_with(out, protocol == Protocol::V5);
+    }
+
+    /// The one dispatch on the packet type behind the `encode` functions.
+    fn encode_with(&self, out: &mut Vec<u8>, v5: bool) {
+        // The packet's encoder for the version, for the types whose two versions differ.
+        macro_rules! encode {
+            ($p:expr) => {
+                if v5 {
+                    $p.encode_v5(out)
+                } else {
+                    $p.encode(out)
+                }
+            };
+        }
+        match self {
+            Packet::Connect(p) => p.encode(out),
+            Packet::ConnAck(p) => encode!(p),
+            Packet::Publish(p) => encode!(p),
+            Packet::PubAck(p) => encode!(p),
+            Packet::PubRec(p) => encode!(p),
+            Packet::PubRel(p) => encode!(p),
+            Packet::PubComp(p) => encode!(p),
+            Packet::Subscribe(p) => encode!(p),
+            Packet::SubAck(p) => encode!(p),
+            Packet::Unsubscribe(p) => encode!(p),
+            Packet::UnsubAck(p) => encode!(p),
+            Packet::PingReq => PingReq.encode(out),
+            Packet::PingResp => PingResp.encode(out),
+            Packet::Disconnect(p) => encode!(p),
+            Packet::Auth(p) => p.encode_v5(out),
         }
     }
 
