@@ -5,6 +5,9 @@
 //!   and its methods once; each packet's own file invokes it and holds that packet's tests. UNSUBACK has the
 //!   same MQTT 3.1.1 body ([`write_pkid_only`], [`read_pkid_only`]).
 //! - DISCONNECT and AUTH in MQTT 5: a reason code and properties, nothing else ([`reason_packet!`]).
+//! - SUBSCRIBE, SUBACK, UNSUBSCRIBE and UNSUBACK: a packet identifier and, in MQTT 5, properties first
+//!   ([`write_pkid_and_properties`], [`read_pkid_and_properties`]); SUBACK and the MQTT 5 UNSUBACK then
+//!   end in one code or more ([`write_codes`], [`read_codes`]).
 //!
 //! Both MQTT 5 shapes end in the same "reason tail", each part left out when it and what follows are
 //! empty ([`write_reason_tail`], [`read_reason_tail`]).
@@ -13,7 +16,7 @@
 /// and properties.
 ///
 /// `ack_packet!(/// docs, Name, PACKETTYPE, flags, "NAME")`: `PACKETTYPE` is the
-/// [`PacketTypes`](crate::properties::PacketTypes) variant (its number is the high nibble of the first byte),
+/// [`PacketTypes`] variant (its number is the high nibble of the first byte),
 /// `flags` the low nibble the specification requires, `"NAME"` the name used in the generated documentation.
 macro_rules! ack_packet {
     ($(#[$meta:meta])* $name:ident, $packet_type:ident, $flags:expr, $label:expr) => {
@@ -122,7 +125,7 @@ pub(crate) use ack_packet;
 /// left out when the reason is 0 and there are no properties.
 ///
 /// `reason_packet!(/// docs, Name, PACKETTYPE, "NAME", "reason docs", "properties docs")`: `PACKETTYPE` is
-/// the [`PacketTypes`](crate::properties::PacketTypes) variant, `"NAME"` the name used in the generated
+/// the [`PacketTypes`] variant, `"NAME"` the name used in the generated
 /// documentation, the last two the documentation of the `reason` and `properties` fields. The fixed-header
 /// flags are 0.
 macro_rules! reason_packet {

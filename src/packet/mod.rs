@@ -129,9 +129,10 @@ pub enum DecodeError {
     InvalidQoS(u8),
     /// A QoS 1 or 2 packet with packet identifier 0.
     ZeroPacketId,
-    /// A packet type whose length is fixed (CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK: 2;
-    /// PINGREQ, PINGRESP, DISCONNECT: 0) declares another remaining length. Caught from the fixed header
-    /// alone, so a hostile length is never waited for.
+    /// A packet type whose length is fixed (in MQTT 3.1.1 CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP,
+    /// UNSUBACK: 2; PINGREQ, PINGRESP, DISCONNECT: 0; in MQTT 5 only PINGREQ and PINGRESP: 0) declares
+    /// another remaining length. Caught from the fixed header alone, so a hostile length is never waited
+    /// for.
     InvalidRemainingLength {
         /// The packet type.
         packet_type: u8,
