@@ -42,7 +42,9 @@ fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}\nusage: quickstart [--host HOST] [--port PORT] [--count N] [--protocol 5]");
+            eprintln!(
+                "{e}\nusage: quickstart [--host HOST] [--port PORT] [--count N] [--protocol 5]"
+            );
             std::process::exit(1);
         }
     };
@@ -57,7 +59,13 @@ fn main() {
         embedded(args.count, args.protocol);
     } else {
         let host = args.host.as_deref().unwrap_or("localhost");
-        run(host, args.port.unwrap_or(1883), args.count, false, args.protocol);
+        run(
+            host,
+            args.port.unwrap_or(1883),
+            args.count,
+            false,
+            args.protocol,
+        );
     }
 }
 

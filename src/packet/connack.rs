@@ -76,7 +76,12 @@ impl ConnAck {
         let mut r = Reader::new(Self::PACKET_TYPE, body);
         let ack_flags = r.u8()?;
         let code = r.u8()?;
-        let properties = properties::decode_if(v5, &mut r, PacketTypes::CONNACK)?;
+        // A server that speaks only MQTT 3.1.1 answers a 5.0 CONNECT with its own two-byte CONNACK
+        // (return code 1, unacceptable protocol version): read it as one without properties, so that
+        // the client reports the refusal rather than a malformed packet (as Paho does).
+        let three_one_one_refusal = v5 && body.len() == 2 && body[1] != 0;
+        let properties =
+            properties::decode_if(v5 && !three_one_one_refusal, &mut r, PacketTypes::CONNACK)?;
         r.finish()?;
         if ack_flags & 0xfe != 0 {
             return Err(DecodeError::Protocol(
@@ -104,6 +109,16 @@ impl ConnAck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_two_byte_connack_to_an_mqtt5_connect_is_a_3_1_1_servers_refusal() {
+        let body = [
+            0x00, // acknowledge flags
+            0x01, // 3.1.1 return code 1: unacceptable protocol version
+        ];
+        let c = ConnAck::decode_v5(0, &body).unwrap();
+        assert_eq!((c.code, c.properties.is_empty()), (1, true));
+    }
     use crate::packet::{decode, Packet};
     use crate::properties::Property;
 

@@ -1020,9 +1020,11 @@ impl Session {
                     )
                 });
                 let v5 = self.protocol == Protocol::V5;
-                let refused = if v5 { c.code >= 0x80 } else { c.code != 0 };
-                if refused {
-                    let reason = if v5 {
+                if c.code != 0 {
+                    // On 5.0 a code below 0x80 can only come from a 3.1.1 server refusing the
+                    // protocol level: mapped as Paho maps 3.1.1 codes ("Unsupported protocol
+                    // version").
+                    let reason = if v5 && c.code >= 0x80 {
                         ReasonCode::new(PacketTypes::CONNACK as u8, c.code)
                     } else {
                         ReasonCode::connack(c.code)
@@ -1212,10 +1214,13 @@ impl Session {
                     p.name()
                 )));
             }
-            // MQTT 5 only: the 3.1.1 framer refuses packet type 15, so this is never reached today.
+            // Enhanced authentication is not asked for (CONNECT carries no Authentication Method), so
+            // the server may not send AUTH: a protocol error ([MQTT-4.12.0-6]). (The 3.1.1 framer
+            // refuses packet type 15 before it gets here.)
             Packet::Auth(_) => {
-                return Err(Error::protocol(
-                    "the broker sent AUTH, which MQTT 3.1.1 does not have",
+                return Err(self.violated(
+                    0x82,
+                    "the server sent AUTH, but no authentication method was set",
                 ));
             }
         }
