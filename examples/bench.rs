@@ -6,6 +6,9 @@
 //! `cargo run --release --example bench -- <port> <n> <qos> <size>` prints
 //! `pahoish qos=Q size=S n=N <rate> msg/s <seconds>s`.
 //!
+//! `--protocol 5` (before the other arguments) runs both clients on MQTT 5 instead of 3.1.1; the line
+//! then says `pahoish-v5`.
+//!
 //! `... --example bench -- --latency <port> <n> <qos> <size>`: ping-pong instead, one message at a time
 //! between two clients (one publishes a ping, the other answers each with a pong from its `on_message`);
 //! prints the median and 99th percentile round trip in microseconds over n pings (after 100 warm-up
@@ -15,11 +18,49 @@ use std::time::{Duration, Instant};
 
 use pahoish as mqtt;
 
+/// The protocol both clients speak (`--protocol`); MQTT 3.1.1 unless set.
+static PROTOCOL: std::sync::OnceLock<mqtt::Protocol> = std::sync::OnceLock::new();
+
+/// A client with this id, on the protocol chosen.
+fn client(id: &str) -> Result<mqtt::Client, mqtt::Error> {
+    mqtt::Client::builder()
+        .client_id(id)
+        .protocol(*PROTOCOL.get().unwrap_or(&mqtt::MQTTv311))
+        .build()
+}
+
+/// The name the result line gives: `pahoish`, or `pahoish-v5` on MQTT 5.
+fn name() -> &'static str {
+    match PROTOCOL.get() {
+        Some(&mqtt::MQTTv5) => "pahoish-v5",
+        _ => "pahoish",
+    }
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let latency = args.first().is_some_and(|a| a == "--latency");
-    if latency {
+    let mut latency = false;
+    while let Some(flag) = args.first().filter(|a| a.starts_with("--")).cloned() {
         args.remove(0);
+        match flag.as_str() {
+            "--latency" => latency = true,
+            "--protocol" if !args.is_empty() => {
+                let v = args.remove(0);
+                let p = match v.as_str() {
+                    "5" => mqtt::MQTTv5,
+                    "311" => mqtt::MQTTv311,
+                    _ => {
+                        eprintln!("bench: --protocol takes 5 or 311");
+                        std::process::exit(1);
+                    }
+                };
+                PROTOCOL.set(p).ok();
+            }
+            _ => {
+                eprintln!("bench: unknown option {flag}");
+                std::process::exit(1);
+            }
+        }
     }
     let parsed = (|| -> Option<(u16, usize, u8, usize)> {
         Some((
@@ -50,7 +91,7 @@ fn run(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Error> {
 
     let (subscribed_tx, subscribed_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel();
-    let sub = mqtt::Client::new(&format!("sub-{pid}"));
+    let sub = client(&format!("sub-{pid}"))?;
     sub.max_inflight_messages_set(1000);
     sub.on_subscribe(move |_c, _u, _mid, _codes, _p| {
         let _ = subscribed_tx.send(());
@@ -84,7 +125,7 @@ fn run(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Error> {
         window - 1
     };
     let outstanding = Arc::new((Mutex::new(0usize), Condvar::new()));
-    let publ = mqtt::Client::new(&format!("pub-{pid}"));
+    let publ = client(&format!("pub-{pid}"))?;
     publ.max_inflight_messages_set(100);
     let count = Arc::clone(&outstanding);
     publ.on_publish(move |_c, _u, _mid, _rc, _p| {
@@ -117,7 +158,8 @@ fn run(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Error> {
         .map_err(|_| mqtt::Error::ConnectionLost)?;
     let dt = (t1 - t0).as_secs_f64();
     println!(
-        "pahoish qos={qos} size={size} n={n} {:.0} msg/s {dt:.3}s",
+        "{} qos={qos} size={size} n={n} {:.0} msg/s {dt:.3}s",
+        name(),
         n as f64 / dt
     );
     let _ = publ.disconnect();
@@ -135,7 +177,7 @@ fn run_latency(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Er
 
     // The ponger answers every ping from its callback.
     let (ready_tx, ready_rx) = mpsc::channel();
-    let ponger = mqtt::Client::new(&format!("pong-{pid}"));
+    let ponger = client(&format!("pong-{pid}"))?;
     let answer = pong_topic.clone();
     let ready = ready_tx.clone();
     ponger.on_subscribe(move |_c, _u, _mid, _codes, _p| {
@@ -149,7 +191,7 @@ fn run_latency(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Er
     ponger.subscribe(ping_topic.as_str(), qos)?;
 
     let (pong_tx, pong_rx) = mpsc::channel();
-    let pinger = mqtt::Client::new(&format!("ping-{pid}"));
+    let pinger = client(&format!("ping-{pid}"))?;
     pinger.on_subscribe(move |_c, _u, _mid, _codes, _p| {
         let _ = ready_tx.send(());
     });
@@ -180,7 +222,8 @@ fn run_latency(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Er
     rtts.sort_by(f64::total_cmp);
     let pct = |p: f64| rtts[((rtts.len() as f64 * p) as usize).min(rtts.len() - 1)];
     println!(
-        "pahoish latency qos={qos} size={size} n={n} median={:.0}us p99={:.0}us",
+        "{} latency qos={qos} size={size} n={n} median={:.0}us p99={:.0}us",
+        name(),
         pct(0.5),
         pct(0.99)
     );

@@ -638,10 +638,14 @@ impl Session {
         props: Option<Properties>,
     ) -> Result<(u16, ErrorCode, Arc<PublishState>)> {
         let payload = payload.into();
-        let props = props.filter(|p| !p.is_empty() && self.protocol == Protocol::V5);
-        let len = match &props {
-            None => Publish::parts_remaining_length(topic.len(), qos, payload.len()),
-            Some(p) => Publish::parts_remaining_length_v5(topic.len(), qos, payload.len(), p),
+        let v5 = self.protocol == Protocol::V5;
+        let props = props.filter(|p| !p.is_empty() && v5);
+        let no_props = Properties::default();
+        let len = if v5 {
+            let p = props.as_ref().unwrap_or(&no_props);
+            Publish::parts_remaining_length_v5(topic.len(), qos, payload.len(), p)
+        } else {
+            Publish::parts_remaining_length(topic.len(), qos, payload.len())
         };
         if len > packet::MAX_REMAINING_LENGTH {
             return Err(Error::PayloadTooLarge(payload.len()));
@@ -670,11 +674,9 @@ impl Session {
                 Some((_, batch)) => Arc::clone(batch),
                 None => self.new_state(),
             };
-            match &props {
-                None => {
-                    Publish::encode_parts(&mut self.out, false, qos, retain, topic, mid, &payload)
-                }
-                Some(p) => Publish::encode_parts_v5(
+            if v5 {
+                // Every MQTT 5 PUBLISH has a property block, if only its zero length.
+                Publish::encode_parts_v5(
                     &mut self.out,
                     false,
                     qos,
@@ -682,8 +684,10 @@ impl Session {
                     topic,
                     mid,
                     &payload,
-                    p,
-                ),
+                    props.as_ref().unwrap_or(&no_props),
+                )
+            } else {
+                Publish::encode_parts(&mut self.out, false, qos, retain, topic, mid, &payload)
             }
             self.log(|| {
                 format!(
