@@ -160,8 +160,8 @@ pub fn single<'p>(
 /// Every message is checked before anything is sent, so a bad one does not leave half a batch
 /// published. Fails:
 /// - for an empty `msgs` ([`Error::InvalidArgument`]), an invalid topic, QoS or payload size;
-/// - for options this version does not support ([`Error::NotSupported`]: MQTT 5, TLS ciphers, TLS over
-///   a Unix socket), and for TLS files that cannot be read or used (the error names the file);
+/// - for options this version does not support ([`Error::NotSupported`]: TLS ciphers, TLS over a Unix
+///   socket), and for TLS files that cannot be read or used (the error names the file);
 /// - when the TLS handshake fails ([`Error::Tls`]: `certificate verify failed: ...` for a broker
 ///   certificate that does not verify), the proxy refuses ([`Error::Proxy`]) or the websocket upgrade
 ///   fails ([`Error::Websocket`]);
@@ -320,7 +320,6 @@ fn discarded(info: &MessageInfo) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::Protocol;
     use std::io;
 
     #[test]
@@ -360,15 +359,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt5_and_impossible_combinations_are_refused_before_connecting() {
-        let v5 = Options {
-            protocol: Protocol::V5,
-            ..nowhere()
-        };
-        assert!(matches!(
-            single("a", "x", 0, false, &v5),
-            Err(Error::NotSupported(_))
-        ));
+    fn impossible_combinations_are_refused_before_connecting() {
         let unix_tls = Options {
             transport: Transport::Unix,
             tls: Some(Tls::default()),

@@ -894,3 +894,36 @@ fn disconnect_during_a_reconnect_attempt_is_not_lost() {
         "after disconnect(), the client kept the reconnected connection open (it sent CONNECT and waited)"
     );
 }
+
+/// The helpers speak MQTT 5 when asked (`protocol=MQTTv5`, as Paho's take it): `single` with retain
+/// through mosquitto at 5.0, then `simple` at 5.0 gets the retained message.
+#[test]
+fn mosquitto_helpers_at_mqtt5() {
+    let _wd = watchdog(TEST_LIMIT);
+    let Some(broker) = Mosquitto::start_or_skip() else {
+        return;
+    };
+    let options = Options {
+        hostname: HOST.into(),
+        port: broker.port,
+        protocol: pahoish::MQTTv5,
+        ..Default::default()
+    };
+    let publish_options = options.clone();
+    bounded("publish::single at 5.0", move || {
+        publish::single("helpers/v5", "five", 1, true, &publish_options)
+    })
+    .expect("single at 5.0");
+    let msgs = bounded("subscribe::simple at 5.0", move || {
+        subscribe::simple("helpers/v5", 1, 1, true, &options)
+    })
+    .expect("simple at 5.0");
+    assert_eq!(
+        (
+            msgs[0].topic.as_str(),
+            msgs[0].payload.as_slice(),
+            msgs[0].retain
+        ),
+        ("helpers/v5", &b"five"[..], true)
+    );
+}

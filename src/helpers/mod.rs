@@ -56,8 +56,8 @@ pub type Tls = TlsOptions;
 ///
 /// Every field states its default; write the ones you change and end with `..Default::default()`.
 /// TLS ([`Options::tls`]), a proxy ([`Options::proxy`]) and the websockets and Unix socket transports
-/// ([`Options::transport`]) work as with a [`Client`] of your own; MQTT 5 is refused with
-/// [`Error::NotSupported`] before connecting.
+/// ([`Options::transport`]) work as with a [`Client`] of your own, and so does MQTT 5
+/// ([`Options::protocol`]).
 ///
 /// ```
 /// use pahoish::publish::{Auth, Options, Will};
@@ -93,8 +93,8 @@ pub struct Options {
     /// Defaults to `None`: no TLS. Files that cannot be read or parsed fail the helper before it
     /// connects, naming the file. Remember the port: TLS brokers usually listen on 8883.
     pub tls: Option<Tls>,
-    /// The protocol version. Defaults to [`MQTTv311`](crate::MQTTv311); [`MQTTv31`](crate::MQTTv31) works
-    /// too, [`MQTTv5`](crate::MQTTv5) is refused with [`Error::NotSupported`].
+    /// The protocol version. Defaults to [`MQTTv311`](crate::MQTTv311); [`MQTTv31`](crate::MQTTv31) and
+    /// [`MQTTv5`](crate::MQTTv5) work too.
     pub protocol: Protocol,
     /// The transport (Paho's `transport=`). Defaults to [`Transport::Tcp`].
     /// [`Transport::Websockets`] connects to `ws://hostname:port/mqtt` (`wss://` with [`Options::tls`]);
@@ -149,11 +149,6 @@ impl Options {
 
     /// Refuses, before connecting, what this version cannot do and what cannot work together.
     pub(crate) fn check_supported(&self) -> Result<()> {
-        if self.protocol == Protocol::V5 {
-            return Err(Error::NotSupported(
-                "MQTT 5 (MQTTv5) is not supported yet: use MQTTv311 or MQTTv31".into(),
-            ));
-        }
         if self.transport == Transport::Unix {
             if self.tls.is_some() {
                 return Err(Error::NotSupported(
