@@ -1,6 +1,6 @@
 //! # pahoish
 //!
-//! A blocking, thread-based MQTT 3.1 / 3.1.1 client whose API mirrors Eclipse Paho's Python client, so
+//! A blocking, thread-based MQTT 3.1 / 3.1.1 / 5.0 client whose API mirrors Eclipse Paho's Python client, so
 //! that a Paho script ports to Rust line by line.
 //!
 //! ```no_run
