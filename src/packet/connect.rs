@@ -8,6 +8,7 @@ use super::{
     DecodeError, Protocol, QoS, Reader,
 };
 use crate::properties::{PacketTypes, Properties};
+use crate::types::Redacted;
 
 /// Connect flag bits (MQTT 3.1.1 section 3.1.2.3; in MQTT 5 clean session is named clean start).
 const RESERVED: u8 = 0x01;
@@ -45,7 +46,24 @@ pub struct Connect {
     pub properties: Properties,
 }
 
-debug_v5_when_set!(Connect { protocol, client_id, clean_session, keepalive, username, password, will } { properties });
+/// The password is not printed (this Debug reaches logs and `TestBroker::packets()` output); the MQTT 5
+/// properties only when set, as the other packets print them.
+impl std::fmt::Debug for Connect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Connect");
+        d.field("protocol", &self.protocol)
+            .field("client_id", &self.client_id)
+            .field("clean_session", &self.clean_session)
+            .field("keepalive", &self.keepalive)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| Redacted))
+            .field("will", &self.will);
+        if !self.properties.is_empty() {
+            d.field("properties", &self.properties);
+        }
+        d.finish()
+    }
+}
 
 impl Default for Connect {
     /// MQTT 3.1.1, an empty client id, no clean session, keepalive 0 (off), no credentials, no will, no
@@ -266,6 +284,21 @@ impl Connect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_keeps_the_password_out() {
+        let c = Connect {
+            username: Some("u".into()),
+            password: Some(b"s3cret".to_vec()),
+            ..Connect::default()
+        };
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("115, 51"),
+            "{text}"
+        );
+        assert!(text.contains("<redacted>"), "{text}");
+    }
     use crate::packet::{decode, Packet};
     use crate::properties::Property;
 
