@@ -437,8 +437,10 @@ impl Conn {
         let Some(&(prefix, scheme, default_port)) =
             schemes.iter().find(|(p, _, _)| lower.starts_with(p))
         else {
+            // The URL is not quoted: it may hold a password.
+            let scheme = url.split_once("://").map_or("", |(s, _)| s);
             return Err(Failure::usage(format!(
-                "Error: Unsupported URL scheme in '{url}': use mqtt://, mqtts://, ws:// or wss://."
+                "Error: Unsupported URL scheme '{scheme}://' in -L: use mqtt://, mqtts://, ws:// or wss://."
             )));
         };
         let rest = &url[prefix.len()..];
@@ -461,7 +463,7 @@ impl Conn {
             None => authority,
         };
         let (host, port) = host_and_port(host_port, default_port)
-            .map_err(|why| Failure::usage(format!("Error: {why} in URL '{url}'.")))?;
+            .map_err(|why| Failure::usage(format!("Error: {why} in the -L URL.")))?;
         self.host = host;
         self.port = Some(port);
         self.url = Some(scheme);

@@ -220,6 +220,29 @@ fn bad_arguments_print_usage_and_exit_1() {
             "You must provide a client id",
         ),
     ];
+    // A password in a URL that does not parse is never printed back.
+    let cases = cases.into_iter().chain([
+        (
+            pub_exe.as_path(),
+            vec!["-L", "foo://u:s3cret@h/t", "-m", "x"],
+            "Unsupported URL scheme",
+        ),
+        (
+            pub_exe.as_path(),
+            vec!["-L", "mqtt://u:s3cret@h:0/t", "-m", "x"],
+            "Invalid port",
+        ),
+        (
+            pub_exe.as_path(),
+            vec!["-t", "a", "-m", "x", "--proxy", "ftp://u:s3cret@p"],
+            "Unsupported proxy",
+        ),
+        (
+            pub_exe.as_path(),
+            vec!["-t", "a", "-m", "x", "--proxy", "socks5h://u:s3cret"],
+            "proxy",
+        ),
+    ]);
     for (exe, extra, reason) in cases {
         let mut args = vec!["-h", HOST, "-p", p];
         args.extend(extra);
@@ -237,6 +260,7 @@ fn bad_arguments_print_usage_and_exit_1() {
             !done.stderr.contains("Connection refused"),
             "{args:?}: {done:?}"
         );
+        assert!(!done.stderr.contains("s3cret"), "{args:?}: {done:?}");
     }
 }
 
