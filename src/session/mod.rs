@@ -661,7 +661,9 @@ impl Session {
                 }
             }
         }
-        let open = self.conn != ConnState::Closed && !self.disconnecting;
+        // On MQTT 5 nothing is published before the CONNACK, whose limits it must meet: QoS 0 is
+        // refused as when disconnected, QoS 1/2 waits in the queue.
+        let open = self.may_publish();
         if qos == QoS::AtMostOnce {
             let mid = self.next_mid().unwrap_or(0);
             if !open {
@@ -757,6 +759,16 @@ impl Session {
         }
     }
 
+    /// Whether a PUBLISH may go out now: on a connection not being closed, and on MQTT 5 only once the
+    /// CONNACK has said what the server allows.
+    fn may_publish(&self) -> bool {
+        match self.conn {
+            ConnState::Closed => false,
+            ConnState::Connecting if self.protocol == Protocol::V5 => false,
+            _ => !self.disconnecting,
+        }
+    }
+
     /// Whether another message may go out: within `max_inflight` and, on MQTT 5, the server's Receive
     /// Maximum ([MQTT-4.9.0-2]).
     fn window_has_room(&self) -> bool {
@@ -768,7 +780,7 @@ impl Session {
     /// Moves queued messages into the inflight window and onto the wire while there is room and a
     /// connection to send on.
     fn fill_window(&mut self) {
-        if self.conn == ConnState::Closed || self.disconnecting {
+        if !self.may_publish() {
             return;
         }
         while self.window_has_room() {
