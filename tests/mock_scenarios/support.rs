@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use pahoish::testing::{MockBroker, MockError, MockSession};
-use pahoish::Client;
+use pahoish::{Client, ConnectOptions, MQTTv5, Properties, Property, ReasonCode};
 
 /// The longest the test body waits for any one callback or thread.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -162,15 +162,16 @@ pub fn message(topic: &str, payload: &[u8], qos: u8, mid: u16) -> Ev {
     })
 }
 
-/// The callbacks a client made, in the order it made them.
-pub struct Events {
-    tx: Sender<Ev>,
-    rx: Receiver<Ev>,
+/// The callbacks a client made, in the order it made them: [`Ev`]s from [`record`], [`V5`]s from
+/// [`record_v5`].
+pub struct Events<T = Ev> {
+    tx: Sender<T>,
+    rx: Receiver<T>,
 }
 
-impl Events {
+impl<T: std::fmt::Debug + PartialEq> Events<T> {
     /// The next callback; fails the test if none comes within `WAIT`.
-    pub fn next(&self) -> Ev {
+    pub fn next(&self) -> T {
         self.rx
             .recv_timeout(WAIT)
             .unwrap_or_else(|e| panic!("no callback within {WAIT:?}: {e}"))
@@ -178,7 +179,7 @@ impl Events {
 
     /// Checks that the next callback is `expected`.
     #[track_caller]
-    pub fn expect(&self, expected: Ev) {
+    pub fn expect(&self, expected: T) {
         assert_eq!(self.next(), expected);
     }
 
@@ -192,7 +193,7 @@ impl Events {
     }
 
     /// Another sender, for a test's own callbacks.
-    pub fn sender(&self) -> Sender<Ev> {
+    pub fn sender(&self) -> Sender<T> {
         self.tx.clone()
     }
 }
@@ -232,6 +233,145 @@ pub fn record<U: Send + 'static>(client: &Client<U>) -> Events {
     let t = tx.clone();
     client.on_message(move |_, _, m| {
         let _ = t.send(Ev::Message(Msg::of(m)));
+    });
+    Events { tx, rx }
+}
+
+// ---- what the callbacks saw, MQTT 5 ----
+
+/// A reason code as the MQTT 5 scenarios check it: its value and Paho's name for it.
+pub type Code = (u8, &'static str);
+
+fn code(rc: &ReasonCode) -> Code {
+    (rc.value(), rc.name())
+}
+
+/// One callback of an MQTT 5 client, with its reason codes and properties (as a list, in the order
+/// the client keeps them: by identifier, repeated ones in the order received).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum V5 {
+    Connect {
+        session_present: bool,
+        rc: Code,
+        props: Vec<Property>,
+    },
+    Disconnect {
+        /// `DisconnectFlags::is_disconnect_packet_from_server`.
+        from_server: bool,
+        rc: Code,
+        props: Vec<Property>,
+    },
+    Subscribe {
+        mid: u16,
+        codes: Vec<Code>,
+        props: Vec<Property>,
+    },
+    Unsubscribe {
+        mid: u16,
+        codes: Vec<Code>,
+        props: Vec<Property>,
+    },
+    Publish {
+        mid: u16,
+        rc: Code,
+        props: Vec<Property>,
+    },
+    Message {
+        msg: Msg,
+        props: Vec<Property>,
+    },
+}
+
+/// `on_connect`: Success, no session present, with the CONNACK's `props`.
+pub fn v5_connected(props: Vec<Property>) -> V5 {
+    V5::Connect {
+        session_present: false,
+        rc: (0, "Success"),
+        props,
+    }
+}
+
+/// `on_disconnect` after `disconnect()` or `disconnect_with(..)`.
+pub fn v5_disconnected() -> V5 {
+    V5::Disconnect {
+        from_server: false,
+        rc: (0, "Normal disconnection"),
+        props: vec![],
+    }
+}
+
+/// `on_disconnect` after the broker closed the connection without DISCONNECT.
+pub fn v5_lost() -> V5 {
+    V5::Disconnect {
+        from_server: false,
+        rc: (0x80, "Unspecified error"),
+        props: vec![],
+    }
+}
+
+/// `on_disconnect` after the client closed the connection for a protocol violation (Paho's reason
+/// for MQTT_ERR_PROTOCOL, whatever reason the client's own DISCONNECT gave).
+pub fn v5_protocol_error() -> V5 {
+    V5::Disconnect {
+        from_server: false,
+        rc: (0x82, "Protocol error"),
+        props: vec![],
+    }
+}
+
+/// As [`record`], for an MQTT 5 client: the six main callbacks report to the returned `Events`, with
+/// their reason codes and properties.
+pub fn record_v5<U: Send + 'static>(client: &Client<U>) -> Events<V5> {
+    let (tx, rx) = mpsc::channel();
+    let props = |p: &Properties| p.iter().cloned().collect::<Vec<_>>();
+    let t = tx.clone();
+    client.on_connect(move |_, _, flags, rc, p| {
+        let _ = t.send(V5::Connect {
+            session_present: flags.session_present,
+            rc: code(&rc),
+            props: props(p),
+        });
+    });
+    let t = tx.clone();
+    client.on_disconnect(move |_, _, flags, rc, p| {
+        let _ = t.send(V5::Disconnect {
+            from_server: flags.is_disconnect_packet_from_server,
+            rc: code(&rc),
+            props: props(p),
+        });
+    });
+    let t = tx.clone();
+    client.on_subscribe(move |_, _, mid, codes, p| {
+        let codes = codes.iter().map(code).collect();
+        let _ = t.send(V5::Subscribe {
+            mid,
+            codes,
+            props: props(p),
+        });
+    });
+    let t = tx.clone();
+    client.on_unsubscribe(move |_, _, mid, codes, p| {
+        let codes = codes.iter().map(code).collect();
+        let _ = t.send(V5::Unsubscribe {
+            mid,
+            codes,
+            props: props(p),
+        });
+    });
+    let t = tx.clone();
+    client.on_publish(move |_, _, mid, rc, p| {
+        let _ = t.send(V5::Publish {
+            mid,
+            rc: code(&rc),
+            props: props(p),
+        });
+    });
+    let t = tx.clone();
+    client.on_message(move |_, _, m| {
+        let _ = t.send(V5::Message {
+            msg: Msg::of(m),
+            props: props(&m.properties),
+        });
     });
     Events { tx, rx }
 }
@@ -337,4 +477,56 @@ pub fn reconnecting_client() -> Client {
     let client = Client::new("");
     client.reconnect_delay_set(0.05, 0.2).unwrap();
     client
+}
+
+// ---- MQTT 5 ----
+
+/// CONNACK (MQTT 5): accepted, no session present, no properties.
+pub const CONNACK_V5: [u8; 5] = [
+    0x20, 0x03, // CONNACK, remaining length 3
+    0x00, // acknowledge flags: no session present
+    0x00, // reason code 0: Success
+    0x00, // property length 0
+];
+
+/// CONNECT of an MQTT 5 client with the two-letter client id `id`, keepalive 60, no properties, and
+/// the connect flags `flags` (0x02: Clean Start).
+pub fn connect_v5(id: &[u8; 2], flags: u8) -> [u8; 17] {
+    [
+        0x10, 0x0f, // CONNECT, remaining length 15
+        0x00, 0x04, b'M', b'Q', b'T', b'T',  // protocol name "MQTT"
+        0x05,  // protocol level 5
+        flags, // connect flags
+        0x00, 0x3c, // keepalive 60 s
+        0x00, // property length 0
+        0x00, 0x02, id[0], id[1], // client id
+    ]
+}
+
+/// An MQTT 5 client with this client id that reconnects quickly after the broker drops it.
+pub fn v5_client(client_id: &str) -> Client {
+    let client = Client::builder()
+        .client_id(client_id)
+        .protocol(MQTTv5)
+        .build()
+        .expect("an MQTT 5 client");
+    client.reconnect_delay_set(0.05, 0.2).unwrap();
+    client
+}
+
+/// `connect_with` to the broker on `port` (keepalive 60) with these CONNECT `properties`, then
+/// `loop_start`.
+pub fn start_v5<U: Send + 'static>(client: &Client<U>, port: u16, properties: Option<Properties>) {
+    client
+        .connect_with(
+            HOST,
+            port,
+            60,
+            ConnectOptions {
+                properties,
+                ..ConnectOptions::default()
+            },
+        )
+        .expect("connect to the MockBroker");
+    client.loop_start().expect("loop_start");
 }
