@@ -319,6 +319,15 @@ pub fn v5_protocol_error() -> V5 {
     }
 }
 
+/// `on_publish` for a message acknowledged with Success and no properties.
+pub fn v5_published(mid: u16) -> V5 {
+    V5::Publish {
+        mid,
+        rc: (0, "Success"),
+        props: vec![],
+    }
+}
+
 /// As [`record`], for an MQTT 5 client: the six main callbacks report to the returned `Events`, with
 /// their reason codes and properties.
 pub fn record_v5<U: Send + 'static>(client: &Client<U>) -> Events<V5> {
@@ -502,6 +511,24 @@ pub fn connect_v5(id: &[u8; 2], flags: u8) -> [u8; 17] {
         0x00, 0x02, id[0], id[1], // client id
     ]
 }
+
+/// A packet written as its fields, in order (for packets whose strings are too long to spell out
+/// byte by byte).
+pub fn packet(fields: &[&[u8]]) -> Vec<u8> {
+    fields.concat()
+}
+
+/// PUBACK of message `mid`, in the form both versions share (on MQTT 5: reason Success, no
+/// properties, both left out).
+pub fn puback(mid: u8) -> [u8; 4] {
+    [
+        0x40, 0x02, // PUBACK, remaining length 2
+        0x00, mid, // message id
+    ]
+}
+
+/// How long a script watches for a packet the client must hold back.
+pub const HELD: Duration = Duration::from_millis(300);
 
 /// An MQTT 5 client with this client id that reconnects quickly after the broker drops it.
 pub fn v5_client(client_id: &str) -> Client {
