@@ -24,6 +24,7 @@ mod callbacks;
 mod connection;
 mod malformed;
 mod mqtt5_connection;
+mod mqtt5_limits;
 mod mqtt5_publishing;
 mod publishing;
 mod subscriptions;
