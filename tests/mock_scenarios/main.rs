@@ -26,6 +26,7 @@ mod malformed;
 mod mqtt5_connection;
 mod mqtt5_limits;
 mod mqtt5_publishing;
+mod mqtt5_receiving;
 mod publishing;
 mod subscriptions;
 mod support;

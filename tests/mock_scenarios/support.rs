@@ -328,6 +328,14 @@ pub fn v5_published(mid: u16) -> V5 {
     }
 }
 
+/// `on_message` for a message (not retained, not a duplicate) with these properties.
+pub fn v5_message(topic: &str, payload: &[u8], qos: u8, mid: u16, props: Vec<Property>) -> V5 {
+    let Ev::Message(msg) = message(topic, payload, qos, mid) else {
+        unreachable!()
+    };
+    V5::Message { msg, props }
+}
+
 /// As [`record`], for an MQTT 5 client: the six main callbacks report to the returned `Events`, with
 /// their reason codes and properties.
 pub fn record_v5<U: Send + 'static>(client: &Client<U>) -> Events<V5> {
@@ -556,4 +564,11 @@ pub fn start_v5<U: Send + 'static>(client: &Client<U>, port: u16, properties: Op
         )
         .expect("connect to the MockBroker");
     client.loop_start().expect("loop_start");
+}
+
+/// `disconnect()` and `loop_stop`, for a test whose script is over while the client is between
+/// connections: disconnect() has no connection to close, but it ends the loop's reconnect wait.
+pub fn stop_between_connections<U: Send + 'static>(client: &Client<U>) {
+    let _ = client.disconnect();
+    stop_loop(client);
 }
