@@ -27,6 +27,7 @@ mod mqtt5_connection;
 mod mqtt5_limits;
 mod mqtt5_publishing;
 mod mqtt5_receiving;
+mod mqtt5_subscriptions;
 mod publishing;
 mod subscriptions;
 mod support;
