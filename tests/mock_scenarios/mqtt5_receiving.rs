@@ -297,7 +297,8 @@ fn publish_sized(payload: &[u8]) -> Vec<u8> {
 }
 
 /// Beyond Paho: with Maximum Packet Size 20 in CONNECT, a 20-byte PUBLISH is delivered and a 21-byte
-/// one is refused with DISCONNECT 0x95 (Packet too large, [MQTT-3.1.2-25]) and never delivered.
+/// one, which the server must not send (MQTT 5.0 section 3.1.2.11.4), is refused with DISCONNECT
+/// 0x95 (Packet too large) and never delivered.
 #[test]
 fn own_maximum_packet_size_exceeded_disconnects_with_0x95() {
     let (turn_tx, turn_rx) = mpsc::channel::<()>();
@@ -341,7 +342,7 @@ fn own_maximum_packet_size_exceeded_disconnects_with_0x95() {
 }
 
 /// Beyond Paho: a malformed packet (a PUBLISH with the unknown property identifier 0x7F) makes the
-/// client say why before it closes: DISCONNECT 0x81 (Malformed packet, [MQTT-4.13.1-1]).
+/// client say why before it closes: DISCONNECT 0x81 (Malformed packet, MQTT 5.0 section 4.13).
 #[test]
 fn malformed_packet_disconnects_with_0x81() {
     let broker = MockBroker::start(|s| {
