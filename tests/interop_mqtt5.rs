@@ -399,9 +399,6 @@ fn assigned_client_identifier_continues_the_session_on_reconnect() {
 /// A QoS 0 `publish()` without properties from a 5.0 client reaches a subscriber, and mosquitto keeps
 /// the publisher connected.
 #[test]
-#[ignore = "bug: a QoS 0 publish without properties on an MQTT 5 connection is sent in the MQTT \
-            3.1.1 form, without its property length byte; mosquitto disconnects the client \
-            (malformed packet)"]
 fn qos0_publish_without_properties_reaches_a_subscriber() {
     let _wd = watchdog(TEST_LIMIT);
     let Some(broker) = Mosquitto::start_or_skip() else {

@@ -90,8 +90,6 @@ fn publish_c2b_qos1_receive_maximum() {
 /// 3.3.2.3]): `publish()` at QoS 0 and 1 on an MQTT 5 connection sends it, so that the server does not
 /// read the payload's first byte as one.
 #[test]
-#[ignore = "bug: a QoS 0 publish without properties on an MQTT 5 connection is sent in the MQTT \
-            3.1.1 form, without its property length byte"]
 fn publish_without_properties_has_a_zero_property_length() {
     let broker = MockBroker::start(|s| {
         s.accept()?;
