@@ -209,16 +209,7 @@ mod tests {
             Err(Error::InvalidQos(5))
         ));
         assert!(simple(Vec::<&str>::new(), 0, 1, true, &o).is_err());
-        let r = callback(
-            |_, _: &mut (), _| ControlFlow::Break(()),
-            "a",
-            0,
-            (),
-            &Options {
-                protocol: crate::MQTTv5,
-                ..o
-            },
-        );
-        assert!(matches!(r, Err(Error::NotSupported(_))));
+        let r = callback(|_, _: &mut (), _| ControlFlow::Break(()), "a#", 0, (), &o);
+        assert!(matches!(r, Err(Error::InvalidFilter { .. })));
     }
 }
