@@ -405,6 +405,24 @@ fn common_cases() -> Vec<Case> {
             "invalid read_coalescing: 11ms is longer than the limit, 10ms",
             MQTT_ERR_INVAL
         ),
+        case!(
+            |c: &Client| c.max_packet_size_set(3),
+            Error::InvalidArgument {
+                name: "max_packet_size",
+                ..
+            },
+            "invalid max_packet_size: 3 is outside 4..=268435460",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |c: &Client| c.max_packet_size_set(268_435_461),
+            Error::InvalidArgument {
+                name: "max_packet_size",
+                ..
+            },
+            "invalid max_packet_size: 268435461 is outside 4..=268435460",
+            MQTT_ERR_INVAL
+        ),
         // ---- construction ----
         case!(
             |_c: &Client| Client::builder().clean_session(false).build(),

@@ -14,7 +14,7 @@ use crate::message::Payload;
 use crate::net::{Target, TlsLayer, WsUpgrade};
 use crate::packet::{Connect, LastWill};
 use crate::properties::{PacketTypes, Properties};
-use crate::session::SessionConfig;
+use crate::session::{SessionConfig, MAX_PACKET, MIN_PACKET};
 use crate::topic::{validate_topic, MAX_TOPIC_LEN};
 use crate::types::{
     check_mqtt_string, CleanStart, IntoQos, LogLevel, Protocol, Proxy, Seconds, TlsOptions,
@@ -534,6 +534,38 @@ impl<U: Send + 'static> Client<U> {
     /// When full, `publish` of QoS 1/2 fails with [`Error::QueueFull`] and nothing already held is lost.
     pub fn max_queued_messages_set(&self, queue_size: usize) {
         self.engine().with_session(|s| s.set_max_queued(queue_size));
+    }
+
+    /// The largest packet this client takes from the broker, in bytes with the fixed header (not in
+    /// Paho, which takes anything MQTT can express). Defaults to 268,435,460, MQTT's own limit; takes
+    /// effect from the next connection.
+    ///
+    /// A packet over the limit closes the connection with a protocol error, before any of its body is
+    /// buffered beyond the bytes already read (on MQTT 5 with DISCONNECT reason 0x95, Packet too
+    /// large), so a broker cannot make the client hold more than about this much for one message. On
+    /// MQTT 5 the limit is also sent in CONNECT as Maximum Packet Size (the smaller of this and a
+    /// `MaximumPacketSize` in `connect_with`'s properties), and the server then drops, rather than
+    /// sends, a message over it ([MQTT-3.1.2-25]). MQTT 3.1/3.1.1 have no way to tell the broker, so
+    /// there a message over the limit costs the connection (and the reconnect backoff grows if it is
+    /// sent again at each connection).
+    ///
+    /// Fails for a size below 4 (a CONNACK must fit) or above 268,435,460.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// client.max_packet_size_set(1 << 20)?; // 1 MiB
+    /// assert!(client.max_packet_size_set(2).is_err());
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn max_packet_size_set(&self, size: u32) -> Result<()> {
+        if !(MIN_PACKET..=MAX_PACKET).contains(&size) {
+            return Err(Error::invalid(
+                "max_packet_size",
+                format!("{size} is outside {MIN_PACKET}..={MAX_PACKET}"),
+            ));
+        }
+        self.engine().with_session(|s| s.set_max_packet_size(size));
+        Ok(())
     }
 
     /// How long the network loop waits, after a turn that read a stream of packets, before it looks

@@ -12,6 +12,8 @@ use crate::types::QoS;
 
 /// The largest whole packet MQTT can express: the remaining length's maximum plus a five-byte header.
 pub(crate) const MAX_PACKET: u32 = MAX_REMAINING_LENGTH as u32 + 5;
+/// The smallest packet size limit a client may set: a CONNACK without properties (4 bytes) must fit.
+pub(crate) const MIN_PACKET: u32 = 4;
 
 /// The size of a whole packet whose remaining length is `remaining`: the fixed header's byte, the
 /// length's bytes, and the rest.

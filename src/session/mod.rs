@@ -35,7 +35,7 @@ use crate::packet::{
     self, Connect, Packet, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck, Subscribe,
     Unsubscribe,
 };
-use crate::properties::{PacketTypes, Properties};
+use crate::properties::{PacketTypes, Properties, Property};
 use crate::reason::ReasonCode;
 use crate::types::{Protocol, SubscribeOptions};
 
@@ -50,6 +50,7 @@ pub(crate) use ids::mids_from;
 use ids::{mid_after, MidSet};
 use limits::ServerLimits;
 use limits::{packet_len, OwnLimits};
+pub(crate) use limits::{MAX_PACKET, MIN_PACKET};
 
 /// Settings the session follows. Given to [`Session::new`] and changed through its setters; they apply
 /// from the next packet on.
@@ -63,6 +64,9 @@ pub(crate) struct SessionConfig {
     pub manual_ack: bool,
     /// Whether subscriptions the broker lost are restored after a reconnect.
     pub resubscribe: bool,
+    /// The largest packet this client takes, fixed header included (on MQTT 5 also sent as its
+    /// Maximum Packet Size); [`MAX_PACKET`], the protocol's limit, by default.
+    pub max_packet_size: u32,
 }
 
 impl Default for SessionConfig {
@@ -72,6 +76,7 @@ impl Default for SessionConfig {
             max_queued: 0,
             manual_ack: false,
             resubscribe: true,
+            max_packet_size: MAX_PACKET,
         }
     }
 }
@@ -347,6 +352,12 @@ impl Session {
         self.cfg.max_queued = max;
     }
 
+    /// The largest packet this client takes, from the next connection on (at least
+    /// [`MIN_PACKET`], at most [`MAX_PACKET`]: the caller checks).
+    pub(crate) fn set_max_packet_size(&mut self, size: u32) {
+        self.cfg.max_packet_size = size;
+    }
+
     /// Whether incoming QoS 1/2 messages wait for [`send_ack`](Session::send_ack).
     pub(crate) fn set_manual_ack(&mut self, on: bool) {
         self.cfg.manual_ack = on;
@@ -482,11 +493,27 @@ impl Session {
         self.keepalive = Duration::from_secs(connect.keepalive.into());
         self.protocol = connect.protocol;
         self.limits = ServerLimits::default();
-        self.own = if connect.protocol == Protocol::V5 {
+        let v5 = connect.protocol == Protocol::V5;
+        self.own = if v5 {
             OwnLimits::from_connect(&connect.properties)
         } else {
             OwnLimits::default()
         };
+        let own_max = self.cfg.max_packet_size;
+        let mut narrowed = None;
+        if own_max < self.own.maximum_packet_size {
+            self.own.maximum_packet_size = own_max;
+            if v5 {
+                // The server is told the limit it must respect ([MQTT-3.1.2-24]): the smaller of
+                // the CONNECT's own property and the client's setting.
+                let mut c = connect.clone();
+                c.properties.insert(Property::MaximumPacketSize(
+                    own_max.min(packet::MAX_REMAINING_LENGTH as u32),
+                ));
+                narrowed = Some(c);
+            }
+        }
+        let connect = narrowed.as_ref().unwrap_or(connect);
         self.aliases.clear();
         self.unacked_in = 0;
         self.violation = None;

@@ -74,6 +74,43 @@ fn malformed_then_recovers(bad: &'static [u8], after_connack: bool) {
     });
 }
 
+/// Beyond Paho: `max_packet_size_set(20)` on MQTT 3.1.1, which cannot tell the broker: a 20-byte
+/// PUBLISH is delivered, a 21-byte one closes the connection as a protocol error (from its header,
+/// before its body is read) and is never delivered.
+#[test]
+fn max_packet_size_set_bounds_what_mqtt_311_takes() {
+    let (turn_tx, turn_rx) = mpsc::channel::<()>();
+    let broker = MockBroker::start(move |s| {
+        accept_default(s)?;
+        s.send(&[
+            0x30, 0x12, // PUBLISH QoS 0, remaining length 18: 20 bytes in all
+            0x00, 0x01, b't', // topic "t"
+            b'f', b'i', b'f', b't', b'e', b'e', b'n', b' ', b'b', b'y', b't', b'e', b's', b'!',
+            b'!', // payload "fifteen bytes!!"
+        ])?;
+        wait_turn(&turn_rx)?; // the body saw it
+        s.send(&[
+            0x30,
+            0x13, // PUBLISH QoS 0, remaining length 19: 21 bytes (the body never follows)
+        ])?;
+        s.expect_closed()
+    });
+    let port = broker.port();
+    run(broker, || {
+        let client = pahoish::Client::new("");
+        client.max_packet_size_set(20).unwrap();
+        client.reconnect_delay_set(60, 120).unwrap(); // no reconnect within the test
+        let events = record(&client);
+        start(&client, port, 60);
+        events.expect(connected());
+        events.expect(message("t", b"fifteen bytes!!", 0, 0));
+        turn_tx.send(()).unwrap();
+        events.expect(protocol_error());
+        stop_loop(&client);
+        events.assert_idle();
+    });
+}
+
 /// A remaining length with five continuation bytes (MQTT allows four) closes the connection.
 #[test]
 fn malformed_remaining_length() {

@@ -301,6 +301,24 @@ fn publish_sized(payload: &[u8]) -> Vec<u8> {
 /// 0x95 (Packet too large) and never delivered.
 #[test]
 fn own_maximum_packet_size_exceeded_disconnects_with_0x95() {
+    packet_size_limited(Some(20), None);
+}
+
+/// `max_packet_size_set` alone puts Maximum Packet Size in CONNECT and enforces it.
+#[test]
+fn max_packet_size_set_is_sent_as_maximum_packet_size() {
+    packet_size_limited(None, Some(20));
+}
+
+/// With both, the smaller limit is sent and enforced (here the setting, under a property of 100).
+#[test]
+fn the_smaller_of_property_and_setting_is_sent() {
+    packet_size_limited(Some(100), Some(20));
+}
+
+/// The 0x95 scenario with a limit of 20 bytes that comes from `property` in `connect_with`'s
+/// properties and `setting` from `max_packet_size_set`, whichever is smaller.
+fn packet_size_limited(property: Option<u32>, setting: Option<u32>) {
     let (turn_tx, turn_rx) = mpsc::channel::<()>();
     let broker = MockBroker::start(move |s| {
         s.accept()?;
@@ -328,10 +346,15 @@ fn own_maximum_packet_size_exceeded_disconnects_with_0x95() {
     run(broker, || {
         let client = manual_ack_client("mx");
         let events = record_v5(&client);
-        let props = Properties::new(PacketTypes::CONNECT)
-            .with(Property::MaximumPacketSize(20))
-            .unwrap();
-        start_v5(&client, port, Some(props));
+        if let Some(size) = setting {
+            client.max_packet_size_set(size).unwrap();
+        }
+        let props = property.map(|size| {
+            Properties::new(PacketTypes::CONNECT)
+                .with(Property::MaximumPacketSize(size))
+                .unwrap()
+        });
+        start_v5(&client, port, props);
         events.expect(v5_connected(vec![]));
         events.expect(v5_message("t", b"fourteen bytes", 0, 0, vec![]));
         turn_tx.send(()).unwrap();
