@@ -455,6 +455,20 @@ fn frame_as(buf: &[u8], max_remaining: usize, v5: bool) -> Result<Option<Frame>,
     Ok(Some(f))
 }
 
+/// The whole length (fixed header included) the packet at the front of `buf` declares, once its
+/// fixed header is complete; `None` before then or for a malformed length (which [`frame`] reports).
+/// Lets a reader make room for a large packet in one step.
+pub(crate) fn declared_len(buf: &[u8]) -> Option<usize> {
+    let mut remaining = 0usize;
+    for (i, &byte) in buf.iter().enumerate().skip(1).take(4) {
+        remaining |= usize::from(byte & 0x7f) << (7 * (i - 1));
+        if byte & 0x80 == 0 {
+            return Some(i + 1 + remaining);
+        }
+    }
+    None
+}
+
 /// Frames and decodes one packet from the front of `buf`.
 ///
 /// Returns the packet and the number of bytes it used, `Ok(None)` when more bytes are needed, or the
@@ -915,6 +929,48 @@ mod tests {
         assert!(matches!(e, Error::Protocol { .. }));
         let source = e.source().and_then(|s| s.downcast_ref::<DecodeError>());
         assert_eq!(source, Some(&DecodeError::InvalidPacketType(15)));
+    }
+
+    #[test]
+    fn declared_len_is_known_once_the_fixed_header_is() {
+        assert_eq!(declared_len(&[]), None);
+        assert_eq!(declared_len(&[0x30]), None);
+        assert_eq!(declared_len(&[0x30, 0x80]), None);
+        assert_eq!(declared_len(&[0xd0, 0x00]), Some(2));
+        assert_eq!(declared_len(&[0x30, 0x80, 0x01]), Some(3 + 128));
+        assert_eq!(
+            declared_len(&[0x30, 0xff, 0xff, 0xff, 0x7f]),
+            Some(5 + MAX_REMAINING_LENGTH)
+        );
+        assert_eq!(declared_len(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x01]), None);
+    }
+
+    #[test]
+    fn publish_decoded_taking_its_buffer_equals_the_copying_decode() {
+        for v5 in [false, true] {
+            let p = Publish {
+                qos: QoS::AtLeastOnce,
+                topic: "a/b".into(),
+                pkid: 9,
+                payload: vec![7u8; 300],
+                ..Publish::default()
+            };
+            let mut wire = Vec::new();
+            if v5 {
+                p.encode_v5(&mut wire);
+            } else {
+                p.encode(&mut wire);
+            }
+            let f = frame_as(&wire, MAX_REMAINING_LENGTH, v5).unwrap().unwrap();
+            let body = &wire[f.header_len..];
+            let copied = if v5 {
+                Publish::decode_v5(f.flags(), body)
+            } else {
+                Publish::decode(f.flags(), body)
+            };
+            let taken = Publish::decode_taking(f.flags(), wire.clone(), f.header_len, v5);
+            assert_eq!(taken.unwrap(), copied.unwrap());
+        }
     }
 
     #[test]

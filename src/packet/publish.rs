@@ -199,6 +199,30 @@ impl Publish {
     }
 
     fn decode_as(flags: u8, body: &[u8], mut buf: Vec<u8>, v5: bool) -> Result<Self, DecodeError> {
+        let (mut publish, payload_at) = Self::decode_fields(flags, body, v5)?;
+        buf.clear();
+        buf.extend_from_slice(&body[payload_at..]);
+        publish.payload = buf;
+        Ok(publish)
+    }
+
+    /// Decodes the PUBLISH whose body is `packet[body_at..]` with no copy of its payload: `packet`
+    /// becomes the payload (its bytes moved to the front). For a large message, whose buffer would
+    /// otherwise be held twice while the payload is copied out of it.
+    pub(crate) fn decode_taking(
+        flags: u8,
+        mut packet: Vec<u8>,
+        body_at: usize,
+        v5: bool,
+    ) -> Result<Self, DecodeError> {
+        let (mut publish, payload_at) = Self::decode_fields(flags, &packet[body_at..], v5)?;
+        packet.drain(..body_at + payload_at);
+        publish.payload = packet;
+        Ok(publish)
+    }
+
+    /// Everything of a PUBLISH but its payload (left empty), and where in `body` the payload starts.
+    fn decode_fields(flags: u8, body: &[u8], v5: bool) -> Result<(Self, usize), DecodeError> {
         let qos = QoS::try_from((flags >> 1) & 0x03)?;
         let dup = flags & 0x08 != 0;
         let retain = flags & 0x01 != 0;
@@ -231,18 +255,19 @@ impl Publish {
                 "empty topic in PUBLISH without a TopicAlias",
             ));
         }
-        buf.clear();
-        buf.extend_from_slice(r.rest());
-        let payload = buf;
-        Ok(Publish {
-            dup,
-            qos,
-            retain,
-            topic: topic.to_owned(),
-            pkid,
-            payload,
-            properties,
-        })
+        let payload_at = body.len() - r.rest().len();
+        Ok((
+            Publish {
+                dup,
+                qos,
+                retain,
+                topic: topic.to_owned(),
+                pkid,
+                payload: Vec::new(),
+                properties,
+            },
+            payload_at,
+        ))
     }
 
     /// The length of the MQTT 3.1.1 body after the fixed header: topic, packet identifier (QoS 1 and 2) and
