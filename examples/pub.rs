@@ -20,10 +20,8 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
-use cli_common::{
-    fail, forward_events, refused, Args, Conn, Event, Failure, Parsed, Tool, EXIT_FAILURE,
-};
-use pahoish::{Client, Error, MessageInfo};
+use cli_common::{fail, forward_events, Args, Conn, Event, Failure, Parsed, Tool, EXIT_FAILURE};
+use pahoish::{Client, Error, MessageInfo, PacketTypes, Properties};
 
 const TOOL: Tool = Tool {
     name: "pub",
@@ -190,7 +188,7 @@ fn run(config: &Config) -> Result<(), Failure> {
     };
     let published = send.clone();
     client.on_publish(move |_, _, _, _, _| published(Event::Tool(Published)));
-    forward_events(&client, config.conn.debug, send, |_| {});
+    forward_events(&client, &config.conn, send, |_| {});
     config.conn.connect(&client)?;
     client.loop_start().map_err(fail)?;
     // Disconnects and stops the loop however `run` ends.
@@ -200,7 +198,7 @@ fn run(config: &Config) -> Result<(), Failure> {
     loop {
         match events.recv() {
             Ok(Event::Connected) => break,
-            Ok(Event::Refused(rc)) => return Err(refused(rc)),
+            Ok(Event::Refused(f)) => return Err(f),
             // Closed before the broker accepted it (a TLS broker wanting a client certificate, say):
             // as mosquitto_pub, give up rather than retry.
             Ok(Event::Lost(why)) => {
@@ -222,6 +220,18 @@ fn run(config: &Config) -> Result<(), Failure> {
         lost: 0,
     };
     let qos = config.conn.qos;
+    let props = config.conn.props.get(PacketTypes::PUBLISH);
+    let publish = |payload: &[u8]| {
+        publish(
+            &client,
+            &events,
+            topic,
+            payload,
+            qos,
+            config.retain,
+            props.as_ref(),
+        )
+    };
     match config.source {
         Source::StdinLines => {
             let mut stdin = io::stdin().lock();
@@ -238,13 +248,13 @@ fn run(config: &Config) -> Result<(), Failure> {
                     line.pop();
                 }
                 check_size(topic, &line)?;
-                let info = publish(&client, &events, topic, &line, qos, config.retain)?;
+                let info = publish(&line)?;
                 pending.push(info)?;
             }
         }
         _ => {
             for i in 0..config.repeat {
-                let info = publish(&client, &events, topic, &payload, qos, config.retain)?;
+                let info = publish(&payload)?;
                 if !config.repeat_delay.is_zero() && i + 1 < config.repeat {
                     // As mosquitto_pub: the delay counts from the moment the message is published.
                     wait_published(&info)?;
@@ -262,6 +272,7 @@ fn run(config: &Config) -> Result<(), Failure> {
             "Warning: {lost} QoS 0 message(s) were lost with the connection (QoS 0 is sent at most once)."
         );
     }
+    config.conn.disconnect(&client);
     drop(client);
     Ok(())
 }
@@ -286,7 +297,8 @@ fn check_size(topic: &str, payload: &[u8]) -> Result<(), Failure> {
 #[derive(Debug)]
 struct Published;
 
-/// Publishes, waiting for the queue to make room when it is full.
+/// Publishes (with `-D publish`'s properties, if any), waiting for the queue to make room when it is
+/// full.
 fn publish(
     client: &Client,
     events: &Receiver<Event<Published>>,
@@ -294,9 +306,14 @@ fn publish(
     payload: &[u8],
     qos: u8,
     retain: bool,
+    props: Option<&Properties>,
 ) -> Result<MessageInfo, Failure> {
     loop {
-        match client.publish(topic, payload, qos, retain) {
+        let sent = match props {
+            Some(p) => client.publish_with(topic, payload, qos, retain, p.clone()),
+            None => client.publish(topic, payload, qos, retain),
+        };
+        match sent {
             Ok(info) => return Ok(info),
             // Each acknowledgement frees a place; any event is a reason to try again.
             Err(Error::QueueFull) => {

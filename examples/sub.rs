@@ -23,11 +23,12 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
 use cli_common::{
-    fail, filter_problem, forward_events, refused, Args, Conn, Event, Failure, Parsed, Tool,
-    EXIT_FAILURE,
+    fail, filter_problem, forward_events, Args, Conn, Event, Failure, Parsed, Tool, EXIT_FAILURE,
 };
 use format::{Format, Output};
-use pahoish::{topic_matches_sub, Client, Message, MessageInfo, ReasonCode};
+use pahoish::{
+    topic_matches_sub, Client, Message, MessageInfo, PacketTypes, ReasonCode, SubscribeOptions,
+};
 
 const TOOL: Tool = Tool {
     name: "sub",
@@ -183,12 +184,10 @@ enum Next {
 fn run(config: &Config) -> Result<(), Failure> {
     let client = config.conn.build_client()?;
     let (tx, events) = mpsc::sync_channel(EVENT_QUEUE);
-    let filters: Vec<(String, u8)> = config
-        .conn
-        .topics
-        .iter()
-        .map(|t| (t.clone(), config.conn.qos))
-        .collect();
+    let filters = config.conn.topics.clone();
+    let options = SubscribeOptions::new(config.conn.qos).map_err(fail)?;
+    let sub_props = config.conn.props.get(PacketTypes::SUBSCRIBE);
+    let unsub_props = config.conn.props.get(PacketTypes::UNSUBSCRIBE);
     let unsubscribe = config.unsubscribe.clone();
     let send = move |e| {
         // The receiver only goes away when sub is finishing.
@@ -204,17 +203,20 @@ fn run(config: &Config) -> Result<(), Failure> {
     client.on_message(move |_, _, msg| s(Event::Tool(Received::Message(msg.clone()))));
     forward_events(
         &client,
-        config.conn.debug,
+        &config.conn,
         send,
         // As mosquitto_sub: every accepted connection subscribes (one SUBSCRIBE for all filters), then
         // unsubscribes (one UNSUBSCRIBE per filter).
         move |client| {
             if !filters.is_empty() {
                 // NoConn: the connection closed meanwhile; the next connection subscribes.
-                let _ = client.subscribe(filters.clone(), 0);
+                let _ = client.subscribe_with(filters.clone(), options, sub_props.clone());
             }
             for f in &unsubscribe {
-                let _ = client.unsubscribe(f.as_str());
+                let _ = match &unsub_props {
+                    Some(p) => client.unsubscribe_with(f.as_str(), p.clone()),
+                    None => client.unsubscribe(f.as_str()),
+                };
             }
         },
     );
@@ -240,6 +242,7 @@ fn run(config: &Config) -> Result<(), Failure> {
             Err(e) => return Err(fail(e)),
         }
     }
+    config.conn.disconnect(&client);
     drop(client);
     Ok(())
 }
@@ -268,7 +271,7 @@ fn receive(
             None => events.recv().map_err(|_| loop_stopped())?,
         };
         match event {
-            Event::Refused(rc) => return Err(refused(rc)),
+            Event::Refused(f) => return Err(f),
             Event::Tool(Received::Subscribed(mid, codes)) => {
                 if config.conn.debug && !config.conn.quiet {
                     let granted: Vec<String> =

@@ -85,7 +85,9 @@ pub struct Format {
     pieces: Vec<Piece>,
 }
 
-/// The `%` conversions mosquitto_sub knows; the MQTT 5 property ones print as blanks on 3.1/3.1.1.
+/// The `%` conversions mosquitto_sub knows. The MQTT 5 property ones (`%A %C %D %E %F %P %R %S`) print
+/// as mosquitto_sub prints them, and a blank of the field's width (nothing for `%D %P %R`) when the
+/// message has no such property, as always on 3.1/3.1.1.
 const CONVERSIONS: &str = "%ACDEFIjJlmPpqRSrtUxX";
 
 impl Format {
@@ -207,10 +209,61 @@ fn field(f: &Field, msg: &Message, time: &Time, out: &mut Vec<u8>) {
         'I' => string(&time.iso8601(), f, out),
         'U' => out.extend_from_slice(format!("{}.{:09}", time.secs, time.nanos).as_bytes()),
         'j' => json(msg, time, out),
-        // MQTT 5 properties: none on 3.1/3.1.1, so a blank of the field's width, as mosquitto prints.
-        'A' | 'E' | 'F' | 'S' => out.extend(std::iter::repeat_n(pad, f.width)),
-        'C' => out.extend(std::iter::repeat_n(b' ', f.width)),
-        _ => {} // 'D', 'P', 'R': nothing at all without the property
+        'A' => number(msg.properties.topic_alias().map(u64::from), f, pad, out),
+        'E' => number(
+            msg.properties.message_expiry_interval().map(u64::from),
+            f,
+            pad,
+            out,
+        ),
+        'F' => number(
+            msg.properties.payload_format_indicator().map(u64::from),
+            f,
+            pad,
+            out,
+        ),
+        // The first identifier, as mosquitto_sub prints.
+        'S' => number(
+            msg.properties
+                .subscription_identifiers()
+                .next()
+                .map(u64::from),
+            f,
+            pad,
+            out,
+        ),
+        'C' => match msg.properties.content_type() {
+            Some(t) => string(t, f, out),
+            None => out.extend(std::iter::repeat_n(b' ', f.width)),
+        },
+        // The bytes as they are, without width or padding.
+        'D' => out.extend_from_slice(msg.properties.correlation_data().unwrap_or_default()),
+        'R' => {
+            if let Some(t) = msg.properties.response_topic() {
+                string(t, f, out);
+            }
+        }
+        // `name:value` for each, separated by spaces, without width or padding.
+        'P' => {
+            for (i, (k, v)) in msg.properties.user_properties().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(k.as_bytes());
+                out.push(b':');
+                out.extend_from_slice(v.as_bytes());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A numeric property: printed as `%d` with the field's flags, or a blank of its width (of `0`s with
+/// the `0` flag) when absent.
+fn number(n: Option<u64>, f: &Field, pad: u8, out: &mut Vec<u8>) {
+    match n {
+        Some(n) => int(n, f, out),
+        None => out.extend(std::iter::repeat_n(pad, f.width)),
     }
 }
 
@@ -530,6 +583,38 @@ mod tests {
             .unwrap_or_else(|e| panic!("{spec}: {e}"))
             .render(msg, moment(), &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn format_mqtt5_properties() {
+        use pahoish::{PacketTypes, Properties, Property};
+        let mut m = message("t", b"p", 0, false, 0);
+        m.properties = Properties::new(PacketTypes::PUBLISH)
+            .with(Property::UserProperty("k".into(), "v".into()))
+            .and_then(|p| p.with(Property::UserProperty("a b".into(), "c:d".into())))
+            .and_then(|p| p.with(Property::ContentType("text/plain".into())))
+            .and_then(|p| p.with(Property::CorrelationData(b"id-7".to_vec())))
+            .and_then(|p| p.with(Property::MessageExpiryInterval(300)))
+            .and_then(|p| p.with(Property::PayloadFormatIndicator(1)))
+            .and_then(|p| p.with(Property::ResponseTopic("reply/to".into())))
+            .and_then(|p| p.with(Property::TopicAlias(3)))
+            .and_then(|p| p.with(Property::SubscriptionIdentifier(12)))
+            .and_then(|p| p.with(Property::SubscriptionIdentifier(40)))
+            .unwrap();
+        assert_eq!(
+            render("%P|%C|%D|%E|%F|%R|%A|%S", &m),
+            "k:v a b:c:d|text/plain|id-7|300|1|reply/to|3|12"
+        );
+        assert_eq!(
+            render("[%12C][%-5E][%05A][%.5R][%3S][%-3F]", &m),
+            "[  text/plain][300  ][00003][reply][ 12][1  ]"
+        );
+        // None of them: blanks of the field width, nothing for %D %P %R.
+        let bare = message("t", b"p", 0, false, 0);
+        assert_eq!(
+            render("[%P][%D][%R][%3C][%2E][%02F][%A][%S]", &bare),
+            "[][][][   ][  ][00][][]"
+        );
     }
 
     fn message(topic: &str, payload: &[u8], qos: u8, retain: bool, mid: u16) -> Message {

@@ -18,9 +18,13 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use pahoish::{
-    connack_string, validate_filter, validate_topic, Client, Error, LogLevel, Proxy, ReasonCode,
-    TlsOptions, TlsVersion, Transport,
+    connack_string, validate_filter, validate_topic, CleanStart, Client, ConnectOptions, Error,
+    LogLevel, PacketTypes, Properties, Property, Proxy, ReasonCode, TlsOptions, TlsVersion,
+    Transport,
 };
+
+mod props;
+pub use props::Props;
 
 /// Bad arguments, a connection that could not be made, anything else that went wrong.
 pub const EXIT_FAILURE: u8 = 1;
@@ -151,7 +155,7 @@ pub enum Version {
     V31,
     /// `mqttv311` / `311`, the default.
     V311,
-    /// `mqttv5` / `5`: accepted, then refused as not supported yet.
+    /// `mqttv5` / `5`, also chosen by `-D`.
     V5,
 }
 
@@ -204,8 +208,12 @@ pub struct Conn {
     pub keepalive: u16,
     /// Cleared by `-c`. Defaults to true.
     pub clean_session: bool,
-    /// `-V`. Defaults to MQTT 3.1.1.
+    /// `-V`. Defaults to MQTT 3.1.1; MQTT 5 with `-D`.
     pub version: Version,
+    /// Whether `-V` was given.
+    pub version_given: bool,
+    /// `-D`: MQTT 5 properties.
+    pub props: Props,
     /// `-u`.
     pub username: Option<String>,
     /// `-P`.
@@ -251,6 +259,8 @@ impl Default for Conn {
             keepalive: 60,
             clean_session: true,
             version: Version::V311,
+            version_given: false,
+            props: Props::default(),
             username: None,
             password: None,
             will_topic: None,
@@ -319,13 +329,17 @@ impl Conn {
             }
             "-i" | "--id" => {
                 if self.id_prefix.is_some() {
-                    return Err(Failure::usage("Error: -i and -I argument cannot be used together."));
+                    return Err(Failure::usage(
+                        "Error: -i and -I argument cannot be used together.",
+                    ));
                 }
                 self.id = Some(args.text(opt, "id")?);
             }
             "-I" | "--id-prefix" => {
                 if self.id.is_some() {
-                    return Err(Failure::usage("Error: -i and -I argument cannot be used together."));
+                    return Err(Failure::usage(
+                        "Error: -i and -I argument cannot be used together.",
+                    ));
                 }
                 self.id_prefix = Some(args.text(opt, "id prefix")?);
             }
@@ -344,8 +358,10 @@ impl Conn {
                             "Error: Invalid protocol version '{other}': use mqttv31 (31), mqttv311 (311) or mqttv5 (5)."
                         )))
                     }
-                }
+                };
+                self.version_given = true;
             }
+            "-D" | "--property" => self.props.parse(args)?,
             "-u" | "--username" => self.username = Some(args.text(opt, "username")?),
             "-P" | "--pw" => self.password = Some(args.text(opt, "password")?),
             "-q" | "--qos" => self.qos = args.number(opt, "QoS", 0, 2)? as u8,
@@ -356,7 +372,9 @@ impl Conn {
             "--will-topic" => {
                 let topic = args.text(opt, "will topic")?;
                 if let Some(why) = topic_problem(&topic) {
-                    return Err(Failure::usage(format!("Error: Invalid will topic '{topic}', {why}")));
+                    return Err(Failure::usage(format!(
+                        "Error: Invalid will topic '{topic}', {why}"
+                    )));
                 }
                 self.will_topic = Some(topic);
             }
@@ -470,8 +488,22 @@ impl Conn {
         self.add_topic(tool, topic.to_owned(), "-L")
     }
 
-    /// The checks mosquitto makes once every option is read.
-    pub fn finish(&self) -> Result<(), Failure> {
+    /// The checks mosquitto makes once every option is read. `-D` chooses MQTT 5, as in mosquitto's
+    /// tools; with `-V mqttv31` or `mqttv311` it is refused (mosquitto would drop the properties).
+    pub fn finish(&mut self) -> Result<(), Failure> {
+        if !self.props.is_empty() {
+            if self.version_given && self.version != Version::V5 {
+                return Err(Failure::usage(
+                    "Error: -D/--property needs MQTT v5: use -V mqttv5 (or leave -V out).",
+                ));
+            }
+            self.version = Version::V5;
+        }
+        if self.props.get(PacketTypes::WILLMESSAGE).is_some() && self.will_topic.is_none() {
+            return Err(Failure::usage(
+                "Error: Will properties given, but no will topic given.",
+            ));
+        }
         if self.will_payload.is_some() && self.will_topic.is_none() {
             return Err(Failure::usage(
                 "Error: Will payload given, but no will topic given.",
@@ -559,12 +591,6 @@ impl Conn {
     /// Refuses, before connecting, what this version cannot do: it would otherwise connect without
     /// something the user asked for.
     pub fn check_supported(&self) -> Result<(), Failure> {
-        if self.version == Version::V5 {
-            return Err(Failure::new(
-                EXIT_FAILURE,
-                "Error: MQTT 5 (-V mqttv5) is not supported yet by pahoish; use -V mqttv311 or mqttv31.",
-            ));
-        }
         if self.tls.options.ciphers.is_some() {
             return Err(Failure::new(
                 EXIT_FAILURE,
@@ -588,16 +614,19 @@ impl Conn {
         self.check_supported()?;
         let protocol = match self.version {
             Version::V31 => pahoish::MQTTv31,
-            _ => pahoish::MQTTv311,
+            Version::V311 => pahoish::MQTTv311,
+            Version::V5 => pahoish::MQTTv5,
         };
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .client_id(self.client_id())
-            .clean_session(self.clean_session)
             .protocol(protocol)
             .transport(self.transport())
-            .manual_ack(self.manual_ack)
-            .build()
-            .map_err(fail)?;
+            .manual_ack(self.manual_ack);
+        // MQTT 5 has Clean Start instead, given to connect_with.
+        if self.version != Version::V5 {
+            builder = builder.clean_session(self.clean_session);
+        }
+        let client = builder.build().map_err(fail)?;
         if self.uses_tls() {
             self.set_tls(&client)?;
         }
@@ -606,9 +635,13 @@ impl Conn {
         }
         if let Some(topic) = &self.will_topic {
             let payload = self.will_payload.clone().unwrap_or_default();
-            client
-                .will_set(topic, payload, self.will_qos, self.will_retain)
-                .map_err(fail)?;
+            match self.props.get(PacketTypes::WILLMESSAGE) {
+                Some(props) => {
+                    client.will_set_with(topic, payload, self.will_qos, self.will_retain, props)
+                }
+                None => client.will_set(topic, payload, self.will_qos, self.will_retain),
+            }
+            .map_err(fail)?;
         }
         if let Some(user) = &self.username {
             client
@@ -655,12 +688,68 @@ impl Conn {
     }
 
     /// Connects `client` (blocking, with the client's connect timeout): to `--unix`'s socket, or to
-    /// the host and port.
+    /// the host and port. On MQTT 5, as mosquitto's tools: Clean Start unless `-c`, and `-c` without
+    /// `-D connect session-expiry-interval` keeps the session for ever (4294967295 seconds).
     pub fn connect(&self, client: &Client) -> Result<(), Failure> {
         let host = self.unix.as_deref().unwrap_or(&self.host);
+        if self.version != Version::V5 {
+            return client
+                .connect(host, self.port(), self.keepalive)
+                .map_err(fail);
+        }
+        let mut props = self.props.get(PacketTypes::CONNECT);
+        if !self.clean_session {
+            let p = props.get_or_insert_with(|| Properties::new(PacketTypes::CONNECT));
+            if p.session_expiry_interval().is_none() {
+                p.set(Property::SessionExpiryInterval(u32::MAX))
+                    .map_err(fail)?;
+            }
+        }
+        let options = ConnectOptions {
+            clean_start: CleanStart::from(self.clean_session),
+            properties: props,
+            ..ConnectOptions::default()
+        };
         client
-            .connect(host, self.port(), self.keepalive)
+            .connect_with(host, self.port(), self.keepalive, options)
             .map_err(fail)
+    }
+
+    /// Disconnects with `-D disconnect`'s properties, if any were given (otherwise the client's
+    /// `disconnect_on_drop` sends the plain DISCONNECT).
+    pub fn disconnect(&self, client: &Client) {
+        if let Some(props) = self.props.get(PacketTypes::DISCONNECT) {
+            // NoConn: the connection is already gone. Otherwise wait for the loop to write the
+            // DISCONNECT and stop, so that the drop's plain disconnect finds no connection rather than
+            // queueing a second DISCONNECT.
+            if client.disconnect_with(None, Some(props)).is_ok() {
+                let _ = client.loop_stop();
+            }
+        }
+    }
+
+    /// The failure for a refused CONNACK: mosquitto's line and status. On MQTT 5 the reason code's
+    /// name (mosquitto's hint for "Unsupported protocol version" included), and the broker's reason
+    /// string, if it sent one, on the next line.
+    pub fn refused(&self, rc: ReasonCode, reason: Option<&str>) -> Failure {
+        if self.version != Version::V5 {
+            return Failure::new(
+                EXIT_REFUSED,
+                format!("Connection error: {}", connack_string(rc.connack_code())),
+            );
+        }
+        let hint = if rc.value() == 0x84 {
+            ". Try connecting to an MQTT v5 broker, or use MQTT v3.x mode."
+        } else {
+            ""
+        };
+        let reason = reason
+            .map(|r| format!("\n{}", one_line(r)))
+            .unwrap_or_default();
+        Failure::new(
+            EXIT_REFUSED,
+            format!("Connection error: {rc}{hint}{reason}"),
+        )
     }
 }
 
@@ -911,22 +1000,14 @@ pub fn describe(e: &Error) -> String {
     one_line(&strip_os_error(&text))
 }
 
-/// The failure for a refused CONNACK: mosquitto's line and status.
-pub fn refused(rc: ReasonCode) -> Failure {
-    Failure::new(
-        EXIT_REFUSED,
-        format!("Connection error: {}", connack_string(rc.connack_code())),
-    )
-}
-
 /// What the client's callbacks tell the tool's main thread: how the connection goes, and what the
 /// tool's own callbacks report (`T`).
 #[derive(Debug)]
 pub enum Event<T> {
     /// CONNACK accepted.
     Connected,
-    /// CONNACK refused with this reason code.
-    Refused(ReasonCode),
+    /// CONNACK refused: what to end with ([`Conn::refused`]).
+    Refused(Failure),
     /// The connection closed, with the reason the client logged (`TLS error: ...`, `the connection
     /// was lost`). Before the first CONNACK this ends the tool: the broker or a layer below it turned
     /// the connection down (a TLS 1.3 broker that wants a client certificate says so only now).
@@ -938,15 +1019,18 @@ pub enum Event<T> {
 /// Installs the callbacks that report the connection through `send`: `on_connect` (`Connected`,
 /// `Refused`), `on_disconnect` (`Lost`) and `on_log`. `on_accepted` runs on the loop thread when a
 /// CONNACK accepts the connection, before the event is sent (sub subscribes there, so a reconnect
-/// subscribes again, as mosquitto_sub does). With `debug` (`-d`), every log line (every packet sent and
-/// received among them) goes to stderr.
+/// subscribes again, as mosquitto_sub does). With `-d`, every log line (every packet sent and
+/// received among them) goes to stderr. A DISCONNECT from an MQTT 5 broker is printed on stderr
+/// (unless `--quiet`) as `Disconnected: ` and its reason code's name, then its reason string if any;
+/// the client then reconnects as after any lost connection.
 pub fn forward_events<T>(
     client: &Client,
-    debug: bool,
+    conn: &Conn,
     send: impl Fn(Event<T>) + Clone + Send + 'static,
     mut on_accepted: impl FnMut(&Client) + Send + 'static,
 ) {
     // The last warning or error logged: the reason a connection closed.
+    let (debug, quiet) = (conn.debug, conn.quiet);
     let problem = Arc::new(Mutex::new(None::<String>));
     let last = Arc::clone(&problem);
     client.on_log(move |_client, _userdata, level, line| {
@@ -959,7 +1043,14 @@ pub fn forward_events<T>(
         }
     });
     let s = send.clone();
-    client.on_disconnect(move |_, _, _, rc, _| {
+    client.on_disconnect(move |_, _, flags, rc, props| {
+        if flags.is_disconnect_packet_from_server && !quiet {
+            let reason = props
+                .reason_string()
+                .map(|r| format!("\n{}", one_line(r)))
+                .unwrap_or_default();
+            let _ = writeln!(io::stderr(), "Disconnected: {rc}{reason}");
+        }
         if rc.is_failure() {
             let why = problem
                 .lock()
@@ -974,9 +1065,10 @@ pub fn forward_events<T>(
             s(Event::Lost(one_line(&strip_os_error(&why))));
         }
     });
-    client.on_connect(move |client, _, _, rc, _| {
+    let conn = conn.clone();
+    client.on_connect(move |client, _, _, rc, props| {
         if rc.is_failure() {
-            send(Event::Refused(rc));
+            send(Event::Refused(conn.refused(rc, props.reason_string())));
         } else {
             on_accepted(client);
             send(Event::Connected);
@@ -1053,7 +1145,7 @@ fn install_panic_hook(tool: Tool) {
 /// `--version`.
 fn version_line(tool: Tool) -> String {
     format!(
-        "{} (pahoish {}), a mosquitto_{}-compatible MQTT 3.1/3.1.1 client",
+        "{} (pahoish {}), a mosquitto_{}-compatible MQTT 3.1/3.1.1/5.0 client",
         tool.name,
         env!("CARGO_PKG_VERSION"),
         tool.name
@@ -1073,7 +1165,17 @@ Connection:
  -c, --disable-clean-session
                         keep the session on the broker (needs -i).
  -V, --protocol-version mqttv31|31|mqttv311|311|mqttv5|5
-                        Defaults to mqttv311. MQTT 5 is not supported yet.
+                        Defaults to mqttv311 (mqttv5 with -D).
+ -D, --property COMMAND PROPERTY VALUE
+                        an MQTT 5 property, as mosquitto's tools take it: COMMAND is connect,
+                        publish, subscribe, unsubscribe, disconnect or will; PROPERTY e.g.
+                        user-property NAME VALUE, content-type, correlation-data,
+                        message-expiry-interval, payload-format-indicator, response-topic,
+                        topic-alias, subscription-identifier, session-expiry-interval,
+                        receive-maximum, maximum-packet-size, topic-alias-maximum,
+                        request-problem-information, request-response-information,
+                        will-delay-interval, authentication-method, authentication-data.
+                        May be repeated. Implies -V mqttv5.
  -u, --username USER    user name.
  -P, --pw PASSWORD      password (needs -u).
  --will-topic TOPIC     topic of the will the broker publishes if the connection drops.
