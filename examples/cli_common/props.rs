@@ -240,7 +240,8 @@ impl Props {
             }
         };
         let set = &mut self.sets[at];
-        if !property.allows_multiple() && set.get(property.id()).is_some() {
+        // Only user properties may repeat: a SUBSCRIBE carries one subscription identifier.
+        if !matches!(property, Property::UserProperty(..)) && set.get(property.id()).is_some() {
             return Err(Failure::usage(format!(
                 "Error: {name} property given twice for {command}: it may be given once."
             )));

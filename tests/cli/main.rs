@@ -7,6 +7,9 @@
 //!   pub to mosquitto_sub, mosquitto_pub to our sub): QoS 0/1/2, retained messages, `-l` with 10,000
 //!   lines in order, `-C`, `-W`, `-R`, `-F`. Skipped with a message when mosquitto is not installed,
 //!   unless `PAHOISH_REQUIRE_MOSQUITTO=1`;
+//! - `mqtt5`: MQTT 5: `-V mqttv5` and `-D` properties byte for byte against `MockBroker`, the 5.0
+//!   `-F` fields, a refused 5.0 CONNACK and a server DISCONNECT with their reason strings, the `-D`
+//!   argument errors, and user properties crossing mosquitto_pub/mosquitto_sub at 5.0 both ways;
 //! - `transports`: against a mosquitto with TLS listeners (certificates made with the openssl command
 //!   line), a Unix socket listener, through SOCKS5 and HTTP CONNECT proxies and a websocket relay, all
 //!   shared with tests/transports/ (tests/transport_support): `--cafile`, `--capath`, `--cert`/`--key`,
@@ -30,5 +33,6 @@ mod transport_support;
 mod arguments;
 mod mock_broker;
 mod mosquitto_tools;
+mod mqtt5;
 mod support;
 mod transports;

@@ -13,11 +13,11 @@ use crate::common::{self, watchdog, HOST, TEST_LIMIT, WAIT};
 use crate::support::{mosquitto_setup, our, our_sub_subscribed, run, Done, Proc};
 
 /// A mosquitto_sub that is known to be subscribed; see [`mosquitto_sub_ready`].
-struct TheirSub(Proc);
+pub(crate) struct TheirSub(Proc);
 
 impl TheirSub {
     /// Waits for mosquitto_sub to end; its output without the marker line.
-    fn finish(self) -> Done {
+    pub(crate) fn finish(self) -> Done {
         let mut done = self.0.finish(WAIT);
         let first = done
             .stdout
@@ -33,7 +33,7 @@ impl TheirSub {
 /// subscribed. mosquitto_sub's `-d` output is block-buffered in a pipe, so it cannot say so in time;
 /// instead it also subscribes to a topic holding a retained marker, and its first line (retained
 /// messages come right after the SUBACK) says the subscription is in place.
-fn mosquitto_sub_ready(
+pub(crate) fn mosquitto_sub_ready(
     mpub: &Path,
     msub: &Path,
     port: u16,
