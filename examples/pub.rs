@@ -35,6 +35,7 @@ Usage: pub {[-h host] [-p port] [--unix path] [-u username [-P password]] -t top
            {-m message | -f file | -s | -l | -n}
            [-q qos] [-r] [--repeat N] [--repeat-delay seconds] [-M max_inflight]
            [-c] [-k keepalive] [-i id | -I id_prefix] [-V protocol_version] [-d] [--quiet]
+           [-D command property value ...]
            [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]
            [[--cafile file | --capath dir | --tls-use-os-certs] [--cert file [--key file]]
             [--insecure] [--tls-alpn protocol] [--tls-version version]] [--proxy URL]

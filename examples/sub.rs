@@ -45,6 +45,7 @@ Usage: sub {[-h host] [-p port] [--unix path] [-u username [-P password]] -t top
            [-q qos] [-C msg_count] [-W timeout] [-E] [-R | --retained-only] [--remove-retained]
            [-T filter_out ...] [-U topic ...] [-v] [-N] [-F format]
            [-c] [-k keepalive] [-i id | -I id_prefix] [-V protocol_version] [-d] [--quiet]
+           [-D command property value ...]
            [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]
            [[--cafile file | --capath dir | --tls-use-os-certs] [--cert file [--key file]]
             [--insecure] [--tls-alpn protocol] [--tls-version version]] [--proxy URL]
@@ -73,6 +74,9 @@ Messages:
  -F FORMAT              print with FORMAT, mosquitto_sub's format: %t topic, %p payload, %q QoS,
                         %r retain flag, %m message id, %l payload length, %x / %X payload in hex,
                         %I ISO 8601 time, %U Unix time with nanoseconds, %j JSON, %% a percent sign;
+                        MQTT 5: %P user properties (name:value ...), %C content type, %D
+                        correlation data, %E message expiry, %F payload format, %R response topic,
+                        %S subscription identifier, %A topic alias;
                         flags as printf: %-20t, %08l, %.5p; @Y, @m, @d, @H, @M, @S, @N, @s... are
                         strftime fields (UTC), @@ an at sign; \\n, \\t, \\r, \\0, \\a, \\e, \\v, \\\\ escapes.
 ";

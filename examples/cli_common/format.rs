@@ -6,7 +6,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pahoish::Message;
+use pahoish::{Message, Properties, Property};
 
 /// What `sub` prints for each message.
 #[derive(Debug, Clone)]
@@ -357,6 +357,9 @@ fn json(msg: &Message, time: &Time, out: &mut Vec<u8>) {
     if msg.qos > 0 {
         s.push_str(&format!(",\"mid\":{}", msg.mid));
     }
+    if !msg.properties.is_empty() {
+        json_properties(&msg.properties, &mut s);
+    }
     s.push_str(",\"payload\":");
     match std::str::from_utf8(&msg.payload) {
         Ok(text) => json_string(text, &mut s),
@@ -369,6 +372,66 @@ fn json(msg: &Message, time: &Time, out: &mut Vec<u8>) {
     }
     s.push('}');
     out.extend_from_slice(s.as_bytes());
+}
+
+/// The `"properties"` object mosquitto_sub (built with cJSON, as distributions build it) adds to `%j`
+/// on MQTT 5: the message properties under mosquitto's names, the user properties in an object of
+/// their own where they first appear. The library keeps properties in identifier order, so that is
+/// the order here (mosquitto_sub keeps the order they arrived in, which is the same for a publisher
+/// that sends them in identifier order, as pahoish does).
+fn json_properties(props: &Properties, s: &mut String) {
+    s.push_str(",\"properties\":{");
+    let mut first = true;
+    let mut users: Option<String> = None;
+    let mut sep = |s: &mut String| {
+        if !std::mem::take(&mut first) {
+            s.push(',');
+        }
+    };
+    for p in props.iter() {
+        let (name, value) = match p {
+            Property::PayloadFormatIndicator(v) => ("payload-format-indicator", v.to_string()),
+            Property::MessageExpiryInterval(v) => ("message-expiry-interval", v.to_string()),
+            Property::SubscriptionIdentifier(v) => ("subscription-identifier", v.to_string()),
+            Property::TopicAlias(v) => ("topic-alias", v.to_string()),
+            Property::ContentType(t) | Property::ResponseTopic(t) => {
+                let mut v = String::new();
+                json_string(t, &mut v);
+                let name = if matches!(p, Property::ContentType(_)) {
+                    "content-type"
+                } else {
+                    "response-topic"
+                };
+                (name, v)
+            }
+            Property::CorrelationData(d) => {
+                let mut v = String::new();
+                json_string(&String::from_utf8_lossy(d), &mut v);
+                ("correlation-data", v)
+            }
+            Property::UserProperty(k, v) => {
+                let u = users.get_or_insert_with(String::new);
+                if !u.is_empty() {
+                    u.push(',');
+                }
+                json_string(k, u);
+                u.push(':');
+                json_string(v, u);
+                continue;
+            }
+            _ => continue,
+        };
+        sep(s);
+        s.push_str(&format!("\"{name}\":{value}"));
+    }
+    if let Some(u) = users {
+        // Where mosquitto_sub puts it: at the first user property, which is last in identifier order.
+        sep(s);
+        s.push_str("\"user-properties\":{");
+        s.push_str(&u);
+        s.push('}');
+    }
+    s.push('}');
 }
 
 fn json_string(text: &str, s: &mut String) {
@@ -676,6 +739,21 @@ mod tests {
             render("%j", &m),
             "{\"tst\":\"2026-11-22T05:14:40.466783Z+0000\",\"topic\":\"a/\\\"b\\\"\",\"qos\":1,\"retain\":0,\
              \"payloadlen\":10,\"mid\":9,\"payload\":\"say \\\"hi\\\"\\n\\u0001\"}"
+        );
+        let mut m = message("t", b"x", 0, false, 0);
+        m.properties = pahoish::Properties::new(pahoish::PacketTypes::PUBLISH)
+            .with(Property::UserProperty("k".into(), "v".into()))
+            .and_then(|p| p.with(Property::UserProperty("k2".into(), "\"".into())))
+            .and_then(|p| p.with(Property::ContentType("ct".into())))
+            .and_then(|p| p.with(Property::MessageExpiryInterval(60)))
+            .unwrap();
+        assert!(
+            render("%j", &m).ends_with(
+                "\"payloadlen\":1,\"properties\":{\"message-expiry-interval\":60,\"content-type\":\"ct\",\
+                 \"user-properties\":{\"k\":\"v\",\"k2\":\"\\\"\"}},\"payload\":\"x\"}"
+            ),
+            "{}",
+            render("%j", &m)
         );
         let binary = message("t", b"\xff\x00", 0, true, 0);
         assert!(

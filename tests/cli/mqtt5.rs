@@ -499,3 +499,51 @@ fn mosquitto_refusal_matches_mosquitto_pub() {
         Some("Connection error: Bad authentication method")
     );
 }
+
+/// `%j` on MQTT 5: the `"properties"` object mosquitto_sub (built with cJSON) prints, byte for byte
+/// the same from both subscribers (but for the time) for one message of our pub.
+#[test]
+fn json_properties_match_mosquitto_sub() {
+    let pub_exe = our("pub");
+    let _wd = watchdog(TEST_LIMIT);
+    let Some((broker, mpub, msub)) = mosquitto_setup() else {
+        return;
+    };
+    let port = broker.port.to_string();
+    let topic = format!("cli/v5/json/{}", common::unique());
+    let theirs = mosquitto_sub_ready(
+        &mpub,
+        &msub,
+        broker.port,
+        &topic,
+        1,
+        &["-V", "5", "-F", "%j"],
+    );
+    let ours = our_sub_subscribed(&[
+        "-h", HOST, "-p", &port, "-V", "5", "-t", &topic, "-C", "1", "-F", "%j",
+    ]);
+    #[rustfmt::skip]
+    let done = run(&pub_exe, &[
+        "-h", HOST, "-p", &port, "-t", &topic, "-m", "{\"a\":1}", "-q", "1",
+        "-D", "publish", "user-property", "k", "v",
+        "-D", "publish", "user-property", "k2", "v2",
+        "-D", "publish", "content-type", "application/json",
+        "-D", "publish", "response-topic", "re/ply",
+        "-D", "publish", "correlation-data", "c7",
+        "-D", "publish", "payload-format-indicator", "1",
+    ]);
+    assert_eq!(done.status, Some(0), "{done:?}");
+    let theirs = theirs.finish();
+    let ours = ours.finish(WAIT);
+    ours.assert_no_panic();
+    assert_eq!(ours.status, Some(0), "{ours:?}");
+    // Everything after the time stamp.
+    let tail = |s: String| s.split_once("\",\"topic\"").map(|(_, t)| t.to_owned());
+    let want = tail(theirs.stdout_text());
+    assert!(
+        want.as_deref()
+            .is_some_and(|w| w.contains("\"user-properties\":{\"k\":\"v\",\"k2\":\"v2\"}")),
+        "{theirs:?}"
+    );
+    assert_eq!(tail(ours.stdout_text()), want);
+}
