@@ -520,9 +520,15 @@ impl Conn {
             ));
         }
         if self.password.is_some() && self.username.is_none() {
-            return Err(Failure::usage(
-                "Error: A password (-P) needs a username (-u) in MQTT 3.1/3.1.1.",
-            ));
+            // MQTT 5 allows a password alone, but the library (as Paho) sends none without a user name.
+            let why = if self.version == Version::V5 {
+                ": pahoish sends no password without a user name"
+            } else {
+                " in MQTT 3.1/3.1.1"
+            };
+            return Err(Failure::usage(format!(
+                "Error: A password (-P) needs a username (-u){why}."
+            )));
         }
         if self.tls.options.keyfile.is_some() && self.tls.options.certfile.is_none() {
             return Err(Failure::usage(
