@@ -559,6 +559,11 @@ impl Session {
         if self.conn == ConnState::Closed {
             return Err(Error::NoConn);
         }
+        if self.disconnecting {
+            // A DISCONNECT is queued already (or the server's came in): nothing may follow it
+            // ([MQTT-3.14.4-1]). Paho would send another.
+            return Ok(());
+        }
         if self.protocol == Protocol::V5 {
             let p = packet::Disconnect {
                 reason,

@@ -813,6 +813,8 @@ fn nothing_follows_disconnect() {
         .unwrap();
     s.handle(Packet::PingReq, now).unwrap();
     s.tick(now + Duration::from_secs(3600)).unwrap();
+    // A second disconnect() (a drop guard after an explicit one) sends no second DISCONNECT.
+    s.disconnect(0, None).unwrap();
     assert_eq!(
         sent(&mut s),
         vec![Packet::Disconnect(Disconnect::default())]
