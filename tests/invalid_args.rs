@@ -541,6 +541,21 @@ fn common_cases() -> Vec<Case> {
             MQTT_ERR_INVAL
         ),
         case!(
+            |_c: &Client| {
+                let v5 = Client::builder().protocol(MQTTv5).build().unwrap();
+                let props = Properties::new(PacketTypes::PUBLISH)
+                    .with(Property::SubscriptionIdentifier(3))
+                    .unwrap();
+                v5.publish_with("a", "x", 0, false, props)
+            },
+            Error::InvalidArgument {
+                name: "properties",
+                ..
+            },
+            "SubscriptionIdentifier is the server's",
+            MQTT_ERR_INVAL
+        ),
+        case!(
             |c: &Client| c.subscribe_with(
                 "a",
                 SubscribeOptions {

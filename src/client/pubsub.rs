@@ -117,6 +117,13 @@ impl<U: Send + 'static> Client<U> {
         properties: Properties,
     ) -> Result<MessageInfo> {
         self.check_properties(&properties, PacketTypes::PUBLISH)?;
+        if properties.subscription_identifiers().next().is_some() {
+            // Only the server sets it, on what it forwards ([MQTT-3.3.4-6]); Paho sends it.
+            return Err(Error::invalid(
+                "properties",
+                "property SubscriptionIdentifier is the server's: a client must not send it",
+            ));
+        }
         self.publish_inner(topic, payload, qos, retain, Some(properties))
     }
 
