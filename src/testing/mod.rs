@@ -101,7 +101,7 @@ mod mock;
 #[doc = include_str!("../../docs/testing.md")]
 pub mod guide {}
 
-pub use broker::{Direction, TestBroker};
+pub use broker::{Direction, TestBroker, TestBrokerBuilder};
 pub use mock::{MockBroker, MockError, MockSession};
 
 use std::fmt::Write;

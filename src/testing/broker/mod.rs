@@ -20,6 +20,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 mod threads;
+#[cfg(test)]
+mod v5_tests;
 
 use std::fmt;
 use std::io;
@@ -29,10 +31,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::packet::{Packet, QoS};
+use crate::packet::{Disconnect, Packet, QoS};
+use crate::properties::{PacketTypes, Properties};
 
 use state::{BrokerState, Retained};
-use threads::{accept_loop, BrokerShared};
+use threads::{accept_loop, timer_loop, BrokerShared};
 
 /// The retained topic that names the broker, as in mosquitto.
 const VERSION_TOPIC: &str = "$SYS/broker/version";
@@ -49,6 +52,135 @@ pub enum Direction {
     Received,
     /// The broker sent it to the client.
     Sent,
+}
+
+/// The MQTT 5 limits a [`TestBroker`] announces in its CONNACK and enforces; set with
+/// [`TestBrokerBuilder`].
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) receive_maximum: u16,
+    pub(crate) maximum_packet_size: Option<u32>,
+    pub(crate) topic_alias_maximum: u16,
+    pub(crate) server_keep_alive: Option<u16>,
+    pub(crate) maximum_qos: QoS,
+    pub(crate) retain_available: bool,
+    pub(crate) wildcard_subscription_available: bool,
+    pub(crate) shared_subscription_available: bool,
+    pub(crate) subscription_identifier_available: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            receive_maximum: u16::MAX,
+            maximum_packet_size: None,
+            topic_alias_maximum: 10,
+            server_keep_alive: None,
+            maximum_qos: QoS::ExactlyOnce,
+            retain_available: true,
+            wildcard_subscription_available: true,
+            shared_subscription_available: true,
+            subscription_identifier_available: true,
+        }
+    }
+}
+
+/// Starts a [`TestBroker`] with MQTT 5 limits other than the defaults; from [`TestBroker::builder`].
+///
+/// Each limit is announced in the CONNACK an MQTT 5 client gets (only when it differs from what MQTT 5
+/// assumes without it) and enforced on MQTT 5 clients: a PUBLISH over a limit gets a DISCONNECT with the
+/// reason code MQTT 5 gives it, a SUBSCRIBE filter the broker does not support a SUBACK refusal for that
+/// filter. MQTT 3.1 and 3.1.1 clients see only [`maximum_qos`](TestBrokerBuilder::maximum_qos), in the QoS
+/// their SUBACK grants.
+///
+/// ```
+/// use pahoish::testing::TestBroker;
+/// let broker = TestBroker::builder()
+///     .maximum_qos(1)
+///     .retain_available(false)
+///     .shared_subscription_available(false)
+///     .start()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TestBrokerBuilder {
+    limits: Limits,
+}
+
+impl TestBrokerBuilder {
+    /// How many incoming QoS 2 messages an MQTT 5 client may have waiting for their PUBREL (Receive
+    /// Maximum); one more gets DISCONNECT 0x93. Defaults to 65,535 (not announced). 0 is taken as 1.
+    pub fn receive_maximum(mut self, max: u16) -> Self {
+        self.limits.receive_maximum = max.max(1);
+        self
+    }
+
+    /// The largest packet, in bytes, an MQTT 5 client may send (Maximum Packet Size); a larger one gets
+    /// DISCONNECT 0x95. Defaults to no limit (not announced).
+    pub fn maximum_packet_size(mut self, max: u32) -> Self {
+        self.limits.maximum_packet_size = Some(max.max(1));
+        self
+    }
+
+    /// The highest topic alias an MQTT 5 client may use (Topic Alias Maximum); 0 or a higher one gets
+    /// DISCONNECT 0x94. Defaults to 10. The broker sends no topic aliases itself.
+    pub fn topic_alias_maximum(mut self, max: u16) -> Self {
+        self.limits.topic_alias_maximum = max;
+        self
+    }
+
+    /// The keepalive, in seconds, MQTT 5 clients must use instead of theirs (Server Keep Alive), and that
+    /// the broker enforces on them. Defaults to none: the client's own.
+    pub fn server_keep_alive(mut self, seconds: u16) -> Self {
+        self.limits.server_keep_alive = Some(seconds);
+        self
+    }
+
+    /// The highest QoS the broker supports, 0, 1 or 2 (Maximum QoS; higher values are taken as 2).
+    /// SUBACK grants at most this QoS (to MQTT 3.1.1 clients too); an MQTT 5 PUBLISH above it gets
+    /// DISCONNECT 0x9B. Defaults to 2 (not announced).
+    pub fn maximum_qos(mut self, qos: u8) -> Self {
+        self.limits.maximum_qos = match qos {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            _ => QoS::ExactlyOnce,
+        };
+        self
+    }
+
+    /// Whether retained messages are supported (Retain Available); without them an MQTT 5 PUBLISH with
+    /// retain gets DISCONNECT 0x9A. Defaults to `true` (not announced).
+    pub fn retain_available(mut self, available: bool) -> Self {
+        self.limits.retain_available = available;
+        self
+    }
+
+    /// Whether filters with `+` or `#` are accepted (Wildcard Subscription Available); without them an
+    /// MQTT 5 SUBACK refuses such a filter with 0xA2. Defaults to `true` (not announced).
+    pub fn wildcard_subscription_available(mut self, available: bool) -> Self {
+        self.limits.wildcard_subscription_available = available;
+        self
+    }
+
+    /// Whether `$share/group/filter` subscriptions are accepted (Shared Subscription Available); without
+    /// them an MQTT 5 SUBACK refuses one with 0x9E. Defaults to `true` (not announced).
+    pub fn shared_subscription_available(mut self, available: bool) -> Self {
+        self.limits.shared_subscription_available = available;
+        self
+    }
+
+    /// Whether SUBSCRIBE may carry a Subscription Identifier (Subscription Identifier Available); without
+    /// them an MQTT 5 SUBACK refuses the filters of a SUBSCRIBE that has one with 0xA1. Defaults to
+    /// `true` (not announced).
+    pub fn subscription_identifier_available(mut self, available: bool) -> Self {
+        self.limits.subscription_identifier_available = available;
+        self
+    }
+
+    /// Starts the broker, as [`TestBroker::start`] does.
+    pub fn start(self) -> io::Result<TestBroker> {
+        TestBroker::start_with(self.limits)
+    }
 }
 
 /// A small working MQTT 3.1 / 3.1.1 broker listening on `127.0.0.1`, for tests of code that publishes and
@@ -157,14 +289,34 @@ impl TestBroker {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn start() -> io::Result<TestBroker> {
+        TestBroker::builder().start()
+    }
+
+    /// A [`TestBrokerBuilder`], to start a broker with other MQTT 5 limits than the defaults.
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::builder().topic_alias_maximum(5).start()?;
+    /// assert_ne!(broker.port(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn builder() -> TestBrokerBuilder {
+        TestBrokerBuilder::default()
+    }
+
+    fn start_with(limits: Limits) -> io::Result<TestBroker> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let addr = listener.local_addr()?;
-        let mut state = BrokerState::default();
+        let mut state = BrokerState {
+            limits,
+            ..BrokerState::default()
+        };
         state.retained.insert(
             VERSION_TOPIC.to_owned(),
             Retained {
                 payload: format!("pahoish TestBroker {}", env!("CARGO_PKG_VERSION")).into_bytes(),
                 qos: QoS::AtMostOnce,
+                properties: Properties::new(PacketTypes::PUBLISH),
+                expires_at: None,
             },
         );
         let shared = Arc::new(BrokerShared {
@@ -174,10 +326,31 @@ impl TestBroker {
             threads: Mutex::new(Vec::new()),
             port: addr.port(),
         });
+        let for_timer = Arc::clone(&shared);
+        let timer = thread::Builder::new()
+            .name(format!("tb-{}-timer", addr.port()))
+            .spawn(move || timer_loop(for_timer))?;
+        shared
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(timer);
         let for_acceptor = Arc::clone(&shared);
         let acceptor = thread::Builder::new()
             .name(format!("tb-{}-accept", addr.port()))
-            .spawn(move || accept_loop(listener, for_acceptor))?;
+            .spawn(move || accept_loop(listener, for_acceptor));
+        let acceptor = match acceptor {
+            Ok(a) => a,
+            Err(e) => {
+                // Stops the timer (dropping a broker without an acceptor).
+                drop(TestBroker {
+                    addr,
+                    shared,
+                    acceptor: None,
+                });
+                return Err(e);
+            }
+        };
         Ok(TestBroker {
             addr,
             shared,
@@ -314,6 +487,114 @@ impl TestBroker {
         };
         self.shared.changed.notify_all();
         conn.is_some()
+    }
+
+    /// Ends the connection of `client_id` with a DISCONNECT from the broker carrying `reason` and
+    /// `properties` (MQTT 5; a 3.1.1 client, which has no such packet, has its connection cut as by
+    /// [`drop_client`](TestBroker::drop_client)). The will is published, as for a connection the broker
+    /// ends. Returns whether that client was connected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pahoish::testing::TestBroker;
+    /// use pahoish::{Client, PacketTypes, Properties, MQTTv5};
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::start()?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let client = Client::builder().client_id("kicked").protocol(MQTTv5).reconnect_on_failure(false).build()?;
+    /// client.on_disconnect(move |_c, _u, _flags, rc, _p| {
+    ///     let _ = tx.send(rc.value());
+    /// });
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// client.loop_start()?;
+    /// assert!(broker.wait_connected("kicked", Duration::from_secs(5)));
+    /// // 0x8B: Server shutting down.
+    /// assert!(broker.disconnect_client("kicked", 0x8B, Properties::new(PacketTypes::DISCONNECT)));
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(5))?, 0x8B);
+    /// client.loop_stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn disconnect_client(&self, client_id: &str, reason: u8, properties: Properties) -> bool {
+        let conn = {
+            let mut st = self.shared.lock();
+            let conn = st.sessions.get(client_id).and_then(|s| s.conn);
+            if let Some(conn) = conn {
+                if st.wire.v5(conn) {
+                    let disconnect = Disconnect { reason, properties };
+                    st.wire
+                        .send(conn, client_id, Packet::Disconnect(disconnect));
+                    st.close(
+                        conn,
+                        state::End::Unclean,
+                        "disconnected by TestBroker::disconnect_client",
+                    );
+                    // The reader sees an end of stream; the writer sends the DISCONNECT, then ends.
+                    if let Some(c) = st.wire.conns.get(&conn) {
+                        let _ = c.stream.shutdown(Shutdown::Read);
+                    }
+                } else {
+                    st.cut(conn, "dropped by TestBroker::disconnect_client");
+                }
+            }
+            conn
+        };
+        self.shared.changed.notify_all();
+        conn.is_some()
+    }
+
+    /// Sends `packet` to the connection of `client_id`, encoded in the protocol version of that
+    /// connection, as if the broker had sent it (it is logged as sent); the broker's own state does not
+    /// change. For testing how a client handles a packet the broker would not send by itself. Returns
+    /// whether that client was connected.
+    ///
+    /// ```
+    /// use pahoish::packet::Packet;
+    /// use pahoish::testing::TestBroker;
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::start()?;
+    /// let client = pahoish::Client::new("pinged");
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// client.loop_start()?;
+    /// assert!(broker.wait_connected("pinged", Duration::from_secs(5)));
+    /// assert!(broker.send_packet("pinged", Packet::PingResp)); // unasked for
+    /// client.disconnect()?;
+    /// client.loop_stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_packet(&self, client_id: &str, packet: Packet) -> bool {
+        self.shared.update(|st| {
+            let conn = st.sessions.get(client_id).and_then(|s| s.conn);
+            if let Some(conn) = conn {
+                st.wire.send(conn, client_id, packet);
+            }
+            conn.is_some()
+        })
+    }
+
+    /// Sends `bytes` as they are to the connection of `client_id` (not logged: they need not be a
+    /// packet). Returns whether that client was connected.
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::start()?;
+    /// assert!(!broker.send_raw("nobody", &[0xd0, 0x00]));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_raw(&self, client_id: &str, bytes: &[u8]) -> bool {
+        let st = self.shared.lock();
+        let out = st
+            .sessions
+            .get(client_id)
+            .and_then(|s| s.conn)
+            .and_then(|conn| st.wire.conns.get(&conn))
+            .and_then(|c| c.out.as_ref());
+        match out {
+            Some(out) => out.send(bytes.to_vec()).is_ok(),
+            None => false,
+        }
     }
 
     /// Requires every new connection to authenticate with this user name and password. A client without
@@ -538,7 +819,12 @@ impl TestBroker {
             .lock()
             .sessions
             .get(client_id)
-            .map(|s| s.subs.iter().map(|(f, q)| (f.clone(), *q as u8)).collect())
+            .map(|s| {
+                s.subs
+                    .iter()
+                    .map(|sub| (sub.filter.clone(), sub.options.qos as u8))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -8,10 +8,13 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
 
-use super::Direction;
-use crate::packet::{packet_name, LastWill, Packet, PubRel, Publish, QoS};
+use super::{Direction, Limits};
+use crate::packet::{packet_name, LastWill, Packet, Protocol, PubRel, Publish, QoS};
+use crate::properties::{PacketTypes, Properties, Property};
 use crate::topic::topic_matches_sub;
+use crate::types::SubscribeOptions;
 
 /// The broker's state, behind [`BrokerShared::state`](super::BrokerShared::state).
 #[derive(Default)]
@@ -24,6 +27,12 @@ pub(super) struct BrokerState {
     pub(super) wire: Wire,
     pub(super) sessions: HashMap<String, ClientSession>,
     pub(super) retained: BTreeMap<String, Retained>,
+    /// The MQTT 5 limits the broker announces and enforces.
+    pub(super) limits: Limits,
+    /// Round-robin counters of the shared subscriptions, by `(group, filter)`.
+    pub(super) shared_next: HashMap<(String, String), usize>,
+    /// MQTT 5 wills waiting for their Will Delay Interval: `(client id, when, will)`.
+    pub(super) delayed_wills: Vec<(String, Instant, Msg)>,
 }
 
 /// The connections and the packet log: what sending a packet touches, kept apart from the sessions so
@@ -38,12 +47,24 @@ impl Wire {
     /// Logs `packet` under `client_id` and queues it for connection `conn`'s writer; does neither when the
     /// connection has ended.
     pub(super) fn send(&mut self, conn: u64, client_id: &str, packet: Packet) {
-        let Some(out) = self.conns.get(&conn).and_then(|c| c.out.as_ref()) else {
+        let Some(c) = self.conns.get(&conn) else {
             return;
         };
+        let Some(out) = c.out.as_ref() else {
+            return;
+        };
+        let mut bytes = Vec::new();
+        packet.encode_as(&mut bytes, c.protocol);
         // The writer is gone only after a write failed, which also ends the connection.
-        let _ = out.send(packet.to_bytes());
+        let _ = out.send(bytes);
         self.record(client_id, Direction::Sent, packet);
+    }
+
+    /// Whether connection `conn` speaks MQTT 5.
+    pub(super) fn v5(&self, conn: u64) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| c.protocol == Protocol::V5)
     }
 
     pub(super) fn record(&mut self, client_id: &str, direction: Direction, packet: Packet) {
@@ -63,11 +84,16 @@ pub(super) struct Conn {
     /// Set when CONNECT is accepted.
     pub(super) client_id: Option<String>,
     pub(super) will: Option<LastWill>,
+    /// The protocol of the CONNECT (3.1.1 until one is accepted); what the broker sends is encoded in it.
+    pub(super) protocol: Protocol,
 }
 
 pub(super) struct Retained {
     pub(super) payload: Vec<u8>,
     pub(super) qos: QoS,
+    /// MQTT 5: the message's properties (without Message Expiry Interval, which `expires_at` keeps).
+    pub(super) properties: Properties,
+    pub(super) expires_at: Option<Instant>,
 }
 
 /// An application message on its way to subscribers.
@@ -77,10 +103,71 @@ pub(super) struct Msg {
     pub(super) payload: Vec<u8>,
     pub(super) qos: QoS,
     pub(super) retain: bool,
+    /// MQTT 5: the properties passed on (user properties, content type, ...), without Topic Alias,
+    /// Subscription Identifier and Message Expiry Interval.
+    pub(super) properties: Properties,
+    /// MQTT 5: when the message expires (from its Message Expiry Interval).
+    pub(super) expires_at: Option<Instant>,
+    /// MQTT 5: the subscription identifiers of the subscriptions it is delivered for.
+    pub(super) sub_ids: Vec<u32>,
 }
 
 impl Msg {
-    fn publish(&self, pkid: u16, dup: bool) -> Packet {
+    /// A message with these properties; takes its expiry from their Message Expiry Interval, and drops
+    /// what is not passed on.
+    pub(super) fn new(
+        topic: String,
+        payload: Vec<u8>,
+        qos: QoS,
+        retain: bool,
+        mut properties: Properties,
+    ) -> Msg {
+        let expires_at = properties
+            .message_expiry_interval()
+            .map(|s| Instant::now() + Duration::from_secs(u64::from(s)));
+        let mut props = Properties::new(PacketTypes::PUBLISH);
+        for p in properties.iter() {
+            if !matches!(
+                p,
+                Property::TopicAlias(_)
+                    | Property::SubscriptionIdentifier(_)
+                    | Property::MessageExpiryInterval(_)
+                    | Property::WillDelayInterval(_)
+            ) {
+                props.insert(p.clone());
+            }
+        }
+        properties.clear();
+        Msg {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties: props,
+            expires_at,
+            sub_ids: Vec::new(),
+        }
+    }
+
+    /// Whether the message expired by `now`.
+    pub(super) fn expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// The PUBLISH of this message; with its properties (and the time left to live) on MQTT 5.
+    fn publish(&self, pkid: u16, dup: bool, v5: bool) -> Packet {
+        let mut properties = Properties::new(PacketTypes::PUBLISH);
+        if v5 {
+            properties = self.properties.clone();
+            if let Some(at) = self.expires_at {
+                let left = at.saturating_duration_since(Instant::now());
+                let secs = u32::try_from(left.as_secs()).unwrap_or(u32::MAX);
+                properties.insert(Property::MessageExpiryInterval(secs));
+            }
+            for id in &self.sub_ids {
+                properties.insert(Property::SubscriptionIdentifier(*id));
+            }
+        }
         Packet::Publish(Publish {
             dup,
             qos: self.qos,
@@ -88,31 +175,49 @@ impl Msg {
             topic: self.topic.clone(),
             pkid,
             payload: self.payload.clone(),
-            ..Publish::default()
+            properties,
         })
     }
 }
 
 impl From<LastWill> for Msg {
     fn from(w: LastWill) -> Msg {
-        Msg {
-            topic: w.topic,
-            payload: w.payload,
-            qos: w.qos,
-            retain: w.retain,
-        }
+        Msg::new(w.topic, w.payload, w.qos, w.retain, w.properties)
     }
 }
 
 impl From<Publish> for Msg {
     fn from(p: Publish) -> Msg {
-        Msg {
-            topic: p.topic,
-            payload: p.payload,
-            qos: p.qos,
-            retain: p.retain,
-        }
+        Msg::new(p.topic, p.payload, p.qos, p.retain, p.properties)
     }
+}
+
+/// One subscription of a session.
+#[derive(Debug, Clone)]
+pub(super) struct Sub {
+    /// The filter as subscribed, `$share/group/` included.
+    pub(super) filter: String,
+    pub(super) options: SubscribeOptions,
+    /// MQTT 5: the Subscription Identifier of the SUBSCRIBE.
+    pub(super) id: Option<u32>,
+}
+
+impl Sub {
+    /// The share group and the filter proper of a `$share/group/filter` subscription.
+    pub(super) fn shared(&self) -> Option<(&str, &str)> {
+        split_shared(&self.filter)
+    }
+
+    /// The filter topics are matched against (without `$share/group/`).
+    fn topic_filter(&self) -> &str {
+        self.shared().map_or(&self.filter, |(_, f)| f)
+    }
+}
+
+/// The group and filter of `$share/group/filter`; `None` for another filter.
+pub(super) fn split_shared(filter: &str) -> Option<(&str, &str)> {
+    let rest = filter.strip_prefix("$share/")?;
+    rest.split_once('/')
 }
 
 /// A message sent to a client and not yet completely acknowledged.
@@ -126,10 +231,18 @@ enum Inflight {
 /// What the broker keeps for a client id: its MQTT session, clean or persistent, with or without a
 /// connection.
 pub(super) struct ClientSession {
-    clean: bool,
+    /// Whether the session ends with its connection.
+    pub(super) clean: bool,
+    /// MQTT 5: how long a session that is not `clean` outlives its connection (`None`: for ever, as
+    /// 3.1.1's persistent sessions do).
+    pub(super) expiry: Option<Duration>,
+    /// MQTT 5: when the session, offline, expires.
+    pub(super) expires_at: Option<Instant>,
+    /// The client's Receive Maximum: how many QoS 1/2 messages may be in flight to it.
+    pub(super) receive_max: u16,
     /// The connection that has this session now, if any.
     pub(super) conn: Option<u64>,
-    pub(super) subs: Vec<(String, QoS)>,
+    pub(super) subs: Vec<Sub>,
     next_pkid: u16,
     /// Outgoing QoS 1/2 messages in flight, in the order they were sent.
     inflight: Vec<(u16, Inflight)>,
@@ -143,6 +256,9 @@ impl ClientSession {
     pub(super) fn new(clean: bool) -> ClientSession {
         ClientSession {
             clean,
+            expiry: None,
+            expires_at: None,
+            receive_max: u16::MAX,
             conn: None,
             subs: Vec::new(),
             next_pkid: 1,
@@ -152,17 +268,28 @@ impl ClientSession {
         }
     }
 
-    /// The highest QoS granted to a subscription matching `topic`, if any matches.
-    fn granted(&self, topic: &str) -> Option<QoS> {
-        self.subs
-            .iter()
-            .filter(|(filter, _)| topic_matches_sub(filter, topic))
-            .map(|(_, qos)| *qos)
-            .max()
+    /// What the non-shared subscriptions matching `topic` ask for, if any matches (and is not a No Local
+    /// one, `own` saying the message is the client's own): the highest QoS granted, whether any keeps the
+    /// retain flag, and their subscription identifiers.
+    fn granted(&self, topic: &str, own: bool) -> Option<(QoS, bool, Vec<u32>)> {
+        let mut found: Option<(QoS, bool, Vec<u32>)> = None;
+        for sub in &self.subs {
+            if sub.shared().is_some()
+                || (own && sub.options.no_local)
+                || !topic_matches_sub(&sub.filter, topic)
+            {
+                continue;
+            }
+            let f = found.get_or_insert((sub.options.qos, false, Vec::new()));
+            f.0 = f.0.max(sub.options.qos);
+            f.1 |= sub.options.retain_as_published;
+            f.2.extend(sub.id);
+        }
+        found
     }
 
     fn free_pkid(&mut self) -> Option<u16> {
-        if self.inflight.len() >= usize::from(u16::MAX) {
+        if self.inflight.len() >= usize::from(self.receive_max.max(1)) {
             return None;
         }
         loop {
@@ -178,7 +305,10 @@ impl ClientSession {
     pub(super) fn deliver(&mut self, wire: &mut Wire, client_id: &str, msg: Msg) {
         match self.conn {
             Some(conn) if msg.qos == QoS::AtMostOnce => {
-                wire.send(conn, client_id, msg.publish(0, false))
+                if !msg.expired(Instant::now()) {
+                    let v5 = wire.v5(conn);
+                    wire.send(conn, client_id, msg.publish(0, false, v5))
+                }
             }
             None if msg.qos == QoS::AtMostOnce => {}
             _ => {
@@ -193,6 +323,9 @@ impl ClientSession {
         let Some(conn) = self.conn else {
             return;
         };
+        let v5 = wire.v5(conn);
+        let now = Instant::now();
+        self.queued.retain(|m| !m.expired(now));
         while !self.queued.is_empty() {
             let Some(pkid) = self.free_pkid() else {
                 return;
@@ -200,7 +333,7 @@ impl ClientSession {
             let Some(msg) = self.queued.pop_front() else {
                 return;
             };
-            wire.send(conn, client_id, msg.publish(pkid, false));
+            wire.send(conn, client_id, msg.publish(pkid, false, v5));
             self.inflight.push((pkid, Inflight::Publish(msg)));
         }
     }
@@ -210,9 +343,10 @@ impl ClientSession {
         let Some(conn) = self.conn else {
             return;
         };
+        let v5 = wire.v5(conn);
         for (pkid, inflight) in &self.inflight {
             let packet = match inflight {
-                Inflight::Publish(msg) => msg.publish(*pkid, true),
+                Inflight::Publish(msg) => msg.publish(*pkid, true, v5),
                 Inflight::Released => Packet::PubRel(PubRel::new(*pkid)),
             };
             wire.send(conn, client_id, packet);
@@ -271,7 +405,10 @@ pub(super) enum End {
 impl BrokerState {
     /// Sends a message published by a client (or a will) to every matching subscription, and updates the
     /// retained message of its topic when it is flagged `retain`.
-    pub(super) fn route(&mut self, msg: Msg) {
+    ///
+    /// `from` is the client id of the publisher (`None` for a will), for No Local subscriptions. Returns
+    /// how many sessions the message went to.
+    pub(super) fn route(&mut self, msg: Msg, from: Option<&str>) -> usize {
         if msg.retain {
             if msg.payload.is_empty() {
                 self.retained.remove(&msg.topic);
@@ -281,20 +418,111 @@ impl BrokerState {
                     Retained {
                         payload: msg.payload.clone(),
                         qos: msg.qos,
+                        properties: msg.properties.clone(),
+                        expires_at: msg.expires_at,
                     },
                 );
             }
         }
+        let mut delivered = 0;
         for (client_id, session) in &mut self.sessions {
-            if let Some(granted) = session.granted(&msg.topic) {
+            let own = from == Some(client_id.as_str());
+            if let Some((granted, keep_retain, sub_ids)) = session.granted(&msg.topic, own) {
                 let copy = Msg {
                     qos: msg.qos.min(granted),
-                    retain: false,
+                    retain: msg.retain && keep_retain,
+                    sub_ids,
                     ..msg.clone()
                 };
                 session.deliver(&mut self.wire, client_id, copy);
+                delivered += 1;
             }
         }
+        // Shared subscriptions: each group gets the message once, its members in turn (those connected
+        // when any is).
+        let mut groups: BTreeMap<(String, String), Vec<(String, bool)>> = BTreeMap::new();
+        for (client_id, session) in &self.sessions {
+            for sub in &session.subs {
+                if let Some((group, filter)) = sub.shared() {
+                    if topic_matches_sub(filter, &msg.topic) {
+                        let members = groups
+                            .entry((group.to_owned(), filter.to_owned()))
+                            .or_default();
+                        if !members.iter().any(|(id, _)| id == client_id) {
+                            members.push((client_id.clone(), session.conn.is_some()));
+                        }
+                    }
+                }
+            }
+        }
+        for (key, mut members) in groups {
+            if members.iter().any(|(_, online)| *online) {
+                members.retain(|(_, online)| *online);
+            }
+            members.sort();
+            let next = self.shared_next.entry(key.clone()).or_default();
+            let (client_id, _) = &members[*next % members.len()];
+            *next = next.wrapping_add(1);
+            let Some(session) = self.sessions.get_mut(client_id) else {
+                continue;
+            };
+            let shared_filter = format!("$share/{}/{}", key.0, key.1);
+            let Some(sub) = session.subs.iter().find(|s| s.filter == shared_filter) else {
+                continue;
+            };
+            let copy = Msg {
+                qos: msg.qos.min(sub.options.qos),
+                retain: msg.retain && sub.options.retain_as_published,
+                sub_ids: sub.id.into_iter().collect(),
+                ..msg.clone()
+            };
+            session.deliver(&mut self.wire, client_id, copy);
+            delivered += 1;
+        }
+        delivered
+    }
+
+    /// Whether a message on `topic` from `from` would reach any subscription.
+    pub(super) fn has_subscribers(&self, topic: &str, from: &str) -> bool {
+        self.sessions.iter().any(|(id, s)| {
+            s.subs.iter().any(|sub| {
+                !(sub.options.no_local && sub.shared().is_none() && id == from)
+                    && topic_matches_sub(sub.topic_filter(), topic)
+            })
+        })
+    }
+
+    /// Ends what is due by `now`: sessions whose expiry passed, wills whose delay passed, expired retained
+    /// messages. Returns whether anything ended, and when the next of these is due.
+    pub(super) fn tick(&mut self, now: Instant) -> (bool, Option<Instant>) {
+        let before = (self.sessions.len(), self.retained.len());
+        let expired: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.conn.is_none() && s.expires_at.is_some_and(|at| at <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            log::debug!("TestBroker: the session of {id:?} expired");
+            self.sessions.remove(&id);
+        }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed_wills)
+            .into_iter()
+            .partition(|(_, at, _)| *at <= now);
+        self.delayed_wills = later;
+        let changed = !due.is_empty();
+        for (id, _, will) in due {
+            log::debug!("TestBroker: publishing the delayed will of {id:?}");
+            self.route(will, None);
+        }
+        self.retained
+            .retain(|_, r| r.expires_at.is_none_or(|at| at > now));
+        let sessions = self.sessions.values().filter_map(|s| s.expires_at);
+        let wills = self.delayed_wills.iter().map(|(_, at, _)| *at);
+        let retained = self.retained.values().filter_map(|r| r.expires_at);
+        let next = sessions.chain(wills).chain(retained).min();
+        let changed = changed || before != (self.sessions.len(), self.retained.len());
+        (changed, next)
     }
 
     /// Ends the MQTT side of connection `conn` (once; later calls do nothing): detaches it from its
@@ -313,17 +541,33 @@ impl BrokerState {
             return;
         };
         log::debug!("TestBroker: {client_id:?} disconnected: {why}");
+        let mut will_delay = None;
         if let Some(session) = self.sessions.get_mut(&client_id) {
             if session.conn == Some(conn) {
                 session.conn = None;
                 if session.clean {
                     self.sessions.remove(&client_id);
+                } else if let Some(expiry) = session.expiry {
+                    session.expires_at = Some(Instant::now() + expiry);
+                    will_delay = Some(expiry);
+                } else {
+                    will_delay = Some(Duration::MAX);
                 }
             }
         }
         if end == End::Unclean {
             if let Some(will) = will {
-                self.route(will.into());
+                let delay = will
+                    .properties
+                    .will_delay_interval()
+                    .map_or(Duration::ZERO, |s| Duration::from_secs(u64::from(s)))
+                    .min(will_delay.unwrap_or(Duration::ZERO));
+                if delay.is_zero() {
+                    self.route(will.into(), None);
+                } else {
+                    let at = Instant::now() + delay;
+                    self.delayed_wills.push((client_id, at, will.into()));
+                }
             }
         }
     }

@@ -202,12 +202,12 @@ const Q0: QoS = QoS::AtMostOnce;
 const Q1: QoS = QoS::AtLeastOnce;
 const Q2: QoS = QoS::ExactlyOnce;
 
-/// A protocol level other than 4 for "MQTT" (MQTT 5 here) or 3 for "MQIsdp" gets CONNACK 1, and the
-/// connection is closed.
+/// A protocol level other than 4 or 5 for "MQTT" or 3 for "MQIsdp" gets CONNACK 1, and the connection
+/// is closed.
 #[test]
 fn an_unknown_protocol_level_gets_connack_1() {
     let broker = TestBroker::start().unwrap();
-    for (name, level) in [(&b"MQTT"[..], 5u8), (b"MQTT", 3), (b"MQIsdp", 4)] {
+    for (name, level) in [(&b"MQTT"[..], 6u8), (b"MQTT", 3), (b"MQIsdp", 4)] {
         let mut body = vec![0, name.len() as u8];
         body.extend_from_slice(name);
         body.extend_from_slice(&[level, 0x02, 0, 60, 0, 1, b'x']);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::protocol::{Flow, ReaderState};
 use super::state::{BrokerState, Conn, End};
-use crate::packet::{self, MAX_REMAINING_LENGTH};
+use crate::packet::{self, Protocol, MAX_REMAINING_LENGTH};
 
 /// How long a new connection may take to send CONNECT before it is closed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -113,6 +113,7 @@ impl BrokerShared {
                     out: Some(tx),
                     client_id: None,
                     will: None,
+                    protocol: Protocol::V311,
                 },
             );
             id
@@ -182,11 +183,7 @@ fn serve(shared: Arc<BrokerShared>, id: u64, stream: TcpStream, rx: Receiver<Vec
             .name(format!("tb-{}-w{id}", shared.port))
             .spawn(move || write_loop(w, rx))
     });
-    let mut conn = ReaderState {
-        id,
-        client_id: None,
-        keepalive: None,
-    };
+    let mut conn = ReaderState::new(id);
     let (end, why) = match &writer {
         Ok(_) => read_loop(&shared, &mut conn, &stream),
         Err(e) => (End::Unclean, format!("cannot start the writer: {e}")),
@@ -228,7 +225,12 @@ fn read_loop(
     loop {
         // Every whole packet buffered, in order.
         loop {
-            let f = match packet::frame(&buf, MAX_REMAINING_LENGTH) {
+            let framed = if conn.protocol == Protocol::V5 {
+                packet::frame_v5(&buf, MAX_REMAINING_LENGTH)
+            } else {
+                packet::frame(&buf, MAX_REMAINING_LENGTH)
+            };
+            let f = match framed {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => return (End::Unclean, format!("invalid packet: {e}")),
@@ -312,5 +314,31 @@ fn linger(mut stream: &TcpStream) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return,
         }
+    }
+}
+
+/// The timer thread: ends expired sessions, publishes delayed wills and drops expired retained messages
+/// when they are due, until the broker stops.
+pub(super) fn timer_loop(shared: Arc<BrokerShared>) {
+    let mut st = shared.lock();
+    loop {
+        if st.stopping {
+            return;
+        }
+        let (changed, next) = st.tick(Instant::now());
+        if changed {
+            shared.changed.notify_all();
+        }
+        let wait = next.map_or(Duration::from_secs(3600), |at| {
+            at.saturating_duration_since(Instant::now())
+        });
+        if wait.is_zero() {
+            continue;
+        }
+        st = shared
+            .changed
+            .wait_timeout(st, wait)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
