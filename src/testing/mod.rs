@@ -1,7 +1,8 @@
 //! Brokers for tests, yours and the crate's own (feature `testing`).
 //!
-//! - [`TestBroker`] is a small working MQTT 3.1 / 3.1.1 broker on loopback: QoS 0/1/2, retained messages,
-//!   wildcards, persistent sessions, wills, keepalive. A test of code that publishes and subscribes runs
+//! - [`TestBroker`] is a small working MQTT 3.1 / 3.1.1 / 5 broker on loopback: QoS 0/1/2, retained
+//!   messages, wildcards, persistent sessions, wills, keepalive, and MQTT 5's properties, reason codes,
+//!   session expiry, subscription options, shared subscriptions and topic aliases. A test of code that publishes and subscribes runs
 //!   against it with no broker installed, and observes or disturbs it through hooks ([`TestBroker::packets`],
 //!   [`TestBroker::drop_client`], [`TestBroker::pause`], ...). Its rustdoc has a whole example.
 //! - [`MockBroker`] is a scripted, byte-exact fake broker, described below.

@@ -1,5 +1,5 @@
-//! [`TestBroker`]: a small working MQTT 3.1 / 3.1.1 broker on loopback, for tests that need a real peer
-//! rather than a script.
+//! [`TestBroker`]: a small working MQTT 3.1 / 3.1.1 / 5 broker on loopback, for tests that need a real
+//! peer rather than a script. Each connection speaks the version of its CONNECT.
 //!
 //! Design: all broker state (sessions, retained messages, the packet log) sits behind one mutex; each
 //! packet is handled whole under it, so what a test observes through the hooks is always a state between
@@ -7,7 +7,8 @@
 //! accept thread, and per client connection a reader thread (which owns the connection: it reads, handles
 //! packets, and ends it) and a writer thread fed by a channel. Stopping shuts every socket down (which
 //! ends blocked reads and writes), wakes the accept thread with a connection of its own, and joins every
-//! thread.
+//! thread. A timer thread ends what MQTT 5 times out: expired sessions, delayed wills, expired retained
+//! messages.
 //!
 //! - This file: the handle, [`TestBroker`] and [`Direction`] with their public docs; starting and stopping.
 //! - [`state`]: the state behind the mutex, and routing a message to the sessions that subscribe to it.
@@ -183,14 +184,16 @@ impl TestBrokerBuilder {
     }
 }
 
-/// A small working MQTT 3.1 / 3.1.1 broker listening on `127.0.0.1`, for tests of code that publishes and
-/// subscribes, with hooks to observe and disturb it.
+/// A small working MQTT 3.1 / 3.1.1 / 5 broker listening on `127.0.0.1`, for tests of code that publishes
+/// and subscribes, with hooks to observe and disturb it.
 ///
 /// It is a real peer: QoS 0, 1 and 2 in both directions, clean and persistent sessions (QoS 1 and 2
 /// messages queued for an offline persistent client), retained messages, `+` and `#` wildcards (which do
 /// not match topics starting with `$`), will messages, keepalive enforcement, client id takeover, and a
-/// retained `$SYS/broker/version`. [`start`](TestBroker::start) runs it on threads of its own; dropping it
-/// stops it and joins them.
+/// retained `$SYS/broker/version`. Each connection speaks the protocol version of its CONNECT, and MQTT 5
+/// clients get MQTT 5's features (see [MQTT 5](#mqtt-5) below). [`start`](TestBroker::start) runs it on
+/// threads of its own; dropping it stops it and joins them; [`builder`](TestBroker::builder) starts one
+/// with other MQTT 5 limits.
 ///
 /// # Examples
 ///
@@ -237,8 +240,8 @@ impl TestBrokerBuilder {
 ///
 /// # Behaviour
 ///
-/// - CONNECT: protocol `MQTT` level 4 (3.1.1) and `MQIsdp` level 3 (3.1) are accepted; another level of
-///   either name gets CONNACK 1 (MQTT 5 included), another name a closed connection. An empty client id
+/// - CONNECT: protocol `MQTT` level 5 (5.0) and 4 (3.1.1) and `MQIsdp` level 3 (3.1) are accepted; another
+///   level of either name gets CONNACK 1, another name a closed connection. An empty client id
 ///   gets CONNACK 2 with `clean_session` false or on MQTT 3.1, and an id of the form `auto-N` otherwise
 ///   (see [`connected_clients`](TestBroker::connected_clients)). With [`set_auth`](TestBroker::set_auth),
 ///   CONNACK 5 refuses a client without a user name and 4 a wrong user name or password.
@@ -246,7 +249,7 @@ impl TestBrokerBuilder {
 ///   as if it had been cut, so its will is published.
 /// - Sessions: a clean session ends with its connection. A persistent one keeps its subscriptions, the
 ///   QoS 1 and 2 messages in flight and those that arrive while the client is offline (QoS 0 ones are
-///   not kept, as in mosquitto); on reconnect CONNACK says `session_present` (3.1.1 only), then the
+///   not kept, as in mosquitto); on reconnect CONNACK says `session_present` (not on 3.1), then the
 ///   messages in flight are sent again (PUBLISH with DUP, or PUBREL) and the queued ones follow in order.
 /// - Delivery: each message goes once to each session with a matching subscription, at the lower of its
 ///   QoS and the highest QoS granted to a matching filter, with `retain` cleared. There is no limit on
@@ -257,7 +260,8 @@ impl TestBrokerBuilder {
 ///   payload is empty (and is delivered to current subscribers either way). Each granted filter of a
 ///   SUBSCRIBE (even one already held) is sent the matching retained messages, flagged `retain`, after the
 ///   SUBACK.
-/// - SUBACK grants the QoS requested, or returns `0x80` for an invalid filter (`a/#/b`, `a+`).
+/// - SUBACK grants the QoS requested (at most the [`maximum_qos`](TestBrokerBuilder::maximum_qos)), or
+///   returns `0x80` for an invalid filter (`a/#/b`, `a+`).
 /// - Will: published when a connection ends without DISCONNECT (the client closed it, the broker cut it
 ///   for a protocol error or a keepalive timeout, [`drop_client`](TestBroker::drop_client), or takeover);
 ///   not after a DISCONNECT, and not when the broker stops.
@@ -265,6 +269,38 @@ impl TestBrokerBuilder {
 ///   A connection that sends no CONNECT within 10 seconds is closed.
 /// - Any malformed or out-of-order packet (a second CONNECT, a packet only a broker sends) closes that
 ///   connection; it never stops the broker.
+///
+/// # MQTT 5
+///
+/// What the list above says holds for MQTT 5 clients too, with these differences and additions:
+///
+/// - CONNACK carries the limits set with [`TestBrokerBuilder`] that differ from MQTT 5's defaults (by
+///   default only Topic Alias Maximum 10), and Assigned Client Identifier (`auto-N`) for an empty client
+///   id, which is never refused. Refusals are 0x87 (no user name) and 0x86 (bad user name or password).
+/// - Sessions: Clean Start 1 discards the session kept for the client id, 0 resumes it (session present).
+///   The Session Expiry Interval of CONNECT (or of the client's DISCONNECT) says how long the session
+///   outlives its connection: 0 (the default) not at all, `0xFFFFFFFF` for ever. The client's Receive
+///   Maximum limits the QoS 1 and 2 messages in flight to it (the rest wait in order).
+/// - Reason codes: SUBACK per filter (the QoS granted; 0x8F invalid filter, 0xA2 wildcards, 0x9E shared
+///   subscriptions or 0xA1 subscription identifiers not supported); UNSUBACK 0x00, or 0x11 for a filter
+///   that was not subscribed; PUBACK and PUBREC 0x10 when no subscription matches.
+/// - Subscription options: No Local (the client's own messages are not sent back), Retain As Published
+///   (delivered messages keep their retain flag), Retain Handling 0 (retained messages on every
+///   SUBSCRIBE), 1 (only for a new subscription), 2 (never). The Subscription Identifier of a SUBSCRIBE
+///   comes back in the PUBLISHes it matches (all of them, when several subscriptions match).
+/// - Shared subscriptions `$share/group/filter`: each message goes to one member of the group, in turn
+///   (the connected ones, when any is), and no retained messages are sent for them.
+/// - Messages keep their properties (user properties, content type, payload format, response topic,
+///   correlation data); their Message Expiry Interval is counted down while they wait, and an expired
+///   message is not sent (nor kept retained). A 3.1.1 subscriber gets the same messages without
+///   properties.
+/// - Wills keep their properties; a Will Delay Interval delays the will (at most until the session
+///   expires), and a reconnect of the client within it cancels it. DISCONNECT with reason 0x04 publishes
+///   the will.
+/// - Topic aliases from the client are resolved (up to the Topic Alias Maximum); the broker sends none.
+/// - A packet the broker refuses (an invalid one, an unknown or too high topic alias, a limit exceeded)
+///   gets a DISCONNECT with the reason code before the connection is closed.
+///   [`disconnect_client`](TestBroker::disconnect_client) sends one with the reason a test chooses.
 ///
 /// # Threads and locks
 ///
