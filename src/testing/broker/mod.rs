@@ -280,7 +280,8 @@ impl TestBrokerBuilder {
 /// - Sessions: Clean Start 1 discards the session kept for the client id, 0 resumes it (session present).
 ///   The Session Expiry Interval of CONNECT (or of the client's DISCONNECT) says how long the session
 ///   outlives its connection: 0 (the default) not at all, `0xFFFFFFFF` for ever. The client's Receive
-///   Maximum limits the QoS 1 and 2 messages in flight to it (the rest wait in order).
+///   Maximum limits the QoS 1 and 2 messages in flight to it (the rest wait in order), and a message
+///   whose PUBLISH would exceed its Maximum Packet Size is not sent to it.
 /// - Reason codes: SUBACK per filter (the QoS granted; 0x8F invalid filter, 0xA2 wildcards, 0x9E shared
 ///   subscriptions or 0xA1 subscription identifiers not supported); UNSUBACK 0x00, or 0x11 for a filter
 ///   that was not subscribed; PUBACK and PUBREC 0x10 when no subscription matches.

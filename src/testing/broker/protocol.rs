@@ -398,6 +398,7 @@ impl BrokerState {
         if let Some(c) = self.wire.conns.get_mut(&conn.id) {
             c.client_id = Some(client_id.clone());
             c.will = connect.will.clone();
+            c.max_packet = connect.properties.maximum_packet_size().filter(|_| v5);
         }
         conn.client_id = Some(client_id.clone());
         conn.keepalive = Some(connect.keepalive);

@@ -60,6 +60,17 @@ impl Wire {
         self.record(client_id, Direction::Sent, packet);
     }
 
+    /// Whether `packet` is larger than the Maximum Packet Size the client of connection `conn` set (MQTT 5:
+    /// the broker then discards the message, section 3.1.2.11.4).
+    fn too_big(&self, conn: u64, packet: &Packet) -> bool {
+        let Some(max) = self.conns.get(&conn).and_then(|c| c.max_packet) else {
+            return false;
+        };
+        let mut bytes = Vec::new();
+        packet.encode_v5(&mut bytes);
+        bytes.len() > max as usize
+    }
+
     /// Whether connection `conn` speaks MQTT 5.
     pub(super) fn v5(&self, conn: u64) -> bool {
         self.conns
@@ -86,6 +97,8 @@ pub(super) struct Conn {
     pub(super) will: Option<LastWill>,
     /// The protocol of the CONNECT (3.1.1 until one is accepted); what the broker sends is encoded in it.
     pub(super) protocol: Protocol,
+    /// MQTT 5: the client's Maximum Packet Size, from its CONNECT.
+    pub(super) max_packet: Option<u32>,
 }
 
 pub(super) struct Retained {
@@ -307,7 +320,12 @@ impl ClientSession {
             Some(conn) if msg.qos == QoS::AtMostOnce => {
                 if !msg.expired(Instant::now()) {
                     let v5 = wire.v5(conn);
-                    wire.send(conn, client_id, msg.publish(0, false, v5))
+                    let packet = msg.publish(0, false, v5);
+                    if v5 && wire.too_big(conn, &packet) {
+                        log::debug!("TestBroker: a message too large for {client_id:?} discarded");
+                    } else {
+                        wire.send(conn, client_id, packet)
+                    }
                 }
             }
             None if msg.qos == QoS::AtMostOnce => {}
@@ -333,7 +351,12 @@ impl ClientSession {
             let Some(msg) = self.queued.pop_front() else {
                 return;
             };
-            wire.send(conn, client_id, msg.publish(pkid, false, v5));
+            let packet = msg.publish(pkid, false, v5);
+            if v5 && wire.too_big(conn, &packet) {
+                log::debug!("TestBroker: a message too large for {client_id:?} discarded");
+                continue;
+            }
+            wire.send(conn, client_id, packet);
             self.inflight.push((pkid, Inflight::Publish(msg)));
         }
     }

@@ -114,6 +114,7 @@ impl BrokerShared {
                     client_id: None,
                     will: None,
                     protocol: Protocol::V311,
+                    max_packet: None,
                 },
             );
             id

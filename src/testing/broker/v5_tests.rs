@@ -115,6 +115,10 @@ struct Raw {
 
 impl Raw {
     fn connect(broker: &TestBroker, id: &str) -> Raw {
+        Raw::connect_with(broker, id, Properties::new(PacketTypes::CONNECT))
+    }
+
+    fn connect_with(broker: &TestBroker, id: &str, properties: Properties) -> Raw {
         let stream = TcpStream::connect(broker.addr()).unwrap();
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let mut raw = Raw {
@@ -126,6 +130,7 @@ impl Raw {
             client_id: id.into(),
             clean_session: true,
             keepalive: 60,
+            properties,
             ..Connect::default()
         }));
         assert!(matches!(raw.recv(), Some(Packet::ConnAck(c)) if c.code == 0));
@@ -574,4 +579,28 @@ fn server_disconnect_and_injected_packets() {
     assert!(broker.wait_disconnected("target", WAIT));
     assert!(!broker.disconnect_client("target", 0x8B, Properties::new(PacketTypes::DISCONNECT)));
     c.loop_stop().unwrap();
+}
+
+/// The client's Maximum Packet Size: a message that would make a larger PUBLISH is not sent to it.
+#[test]
+fn the_clients_maximum_packet_size_is_respected() {
+    let broker = TestBroker::start().unwrap();
+    let props = Properties::new(PacketTypes::CONNECT)
+        .with(Property::MaximumPacketSize(40))
+        .unwrap();
+    let mut raw = Raw::connect_with(&broker, "small", props);
+    raw.send(Packet::Subscribe(Subscribe {
+        pkid: 1,
+        filters: vec![("t".into(), opts(1))],
+        ..Subscribe::default()
+    }));
+    assert!(matches!(raw.recv(), Some(Packet::SubAck(_))));
+    let (p, _) = connected(&broker, "pub");
+    publish(&p, "t", &"x".repeat(100), 1, false, no_props());
+    publish(&p, "t", "small", 1, false, no_props());
+    match raw.recv() {
+        Some(Packet::Publish(m)) => assert_eq!(m.payload, b"small"),
+        other => panic!("expected the small PUBLISH, got {other:?}"),
+    }
+    stop(p);
 }
