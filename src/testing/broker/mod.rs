@@ -32,7 +32,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::packet::{Disconnect, Packet, QoS};
+use crate::packet::{Packet, QoS};
 use crate::properties::{PacketTypes, Properties};
 
 use state::{BrokerState, Retained};
@@ -300,7 +300,8 @@ impl TestBrokerBuilder {
 ///   the will.
 /// - Topic aliases from the client are resolved (up to the Topic Alias Maximum); the broker sends none.
 /// - A packet the broker refuses (an invalid one, an unknown or too high topic alias, a limit exceeded)
-///   gets a DISCONNECT with the reason code before the connection is closed.
+///   gets a DISCONNECT with the reason code before the connection is closed, as does a connection taken
+///   over by another with its client id (0x8E) and one silent beyond its keepalive (0x8D).
 ///   [`disconnect_client`](TestBroker::disconnect_client) sends one with the reason a test chooses.
 ///
 /// # Threads and locks
@@ -559,22 +560,13 @@ impl TestBroker {
             let mut st = self.shared.lock();
             let conn = st.sessions.get(client_id).and_then(|s| s.conn);
             if let Some(conn) = conn {
-                if st.wire.v5(conn) {
-                    let disconnect = Disconnect { reason, properties };
-                    st.wire
-                        .send(conn, client_id, Packet::Disconnect(disconnect));
-                    st.close(
-                        conn,
-                        state::End::Unclean,
-                        "disconnected by TestBroker::disconnect_client",
-                    );
-                    // The reader sees an end of stream; the writer sends the DISCONNECT, then ends.
-                    if let Some(c) = st.wire.conns.get(&conn) {
-                        let _ = c.stream.shutdown(Shutdown::Read);
-                    }
-                } else {
-                    st.cut(conn, "dropped by TestBroker::disconnect_client");
-                }
+                st.disconnect(
+                    conn,
+                    client_id,
+                    reason,
+                    properties,
+                    "disconnected by TestBroker::disconnect_client",
+                );
             }
             conn
         };

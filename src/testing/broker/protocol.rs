@@ -359,8 +359,12 @@ impl BrokerState {
         }
 
         if let Some(old) = self.sessions.get(&client_id).and_then(|s| s.conn) {
-            self.cut(
+            // MQTT 5: 0x8E, session taken over.
+            self.disconnect(
                 old,
+                &client_id,
+                0x8E,
+                Properties::new(PacketTypes::DISCONNECT),
                 "taken over by a new connection with the same client id",
             );
         }

@@ -11,7 +11,7 @@ use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use super::{Direction, Limits};
-use crate::packet::{packet_name, LastWill, Packet, Protocol, PubRel, Publish, QoS};
+use crate::packet::{packet_name, Disconnect, LastWill, Packet, Protocol, PubRel, Publish, QoS};
 use crate::properties::{PacketTypes, Properties, Property};
 use crate::topic::topic_matches_sub;
 use crate::types::SubscribeOptions;
@@ -592,6 +592,31 @@ impl BrokerState {
                     self.delayed_wills.push((client_id, at, will.into()));
                 }
             }
+        }
+    }
+
+    /// Ends connection `conn` of `client_id` as the broker does: with a DISCONNECT carrying `reason` and
+    /// `properties` on MQTT 5 (then the connection's end of stream), by cutting it on 3.1.1, which has no
+    /// such packet. The will is published either way.
+    pub(super) fn disconnect(
+        &mut self,
+        conn: u64,
+        client_id: &str,
+        reason: u8,
+        properties: Properties,
+        why: &str,
+    ) {
+        if !self.wire.v5(conn) {
+            self.cut(conn, why);
+            return;
+        }
+        let disconnect = Disconnect { reason, properties };
+        self.wire
+            .send(conn, client_id, Packet::Disconnect(disconnect));
+        self.close(conn, End::Unclean, why);
+        // The reader sees an end of stream; the writer sends the DISCONNECT, then ends.
+        if let Some(c) = self.wire.conns.get(&conn) {
+            let _ = c.stream.shutdown(Shutdown::Read);
         }
     }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::protocol::{Flow, ReaderState};
 use super::state::{BrokerState, Conn, End};
-use crate::packet::{self, Protocol, MAX_REMAINING_LENGTH};
+use crate::packet::{self, Disconnect, Packet, Protocol, MAX_REMAINING_LENGTH};
 
 /// How long a new connection may take to send CONNECT before it is closed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -257,14 +257,24 @@ fn read_loop(
         };
         let timeout = limit.map(|l| (last_in + l).saturating_duration_since(Instant::now()));
         if timeout.is_some_and(|t| t.is_zero()) {
-            let paused = shared.lock().paused;
-            if !paused {
+            let mut st = shared.lock();
+            if !st.paused {
                 let why = match conn.keepalive {
                     None => format!("no CONNECT within {CONNECT_TIMEOUT:?}"),
                     Some(k) => format!("keepalive timeout (nothing received for 1.5 x {k} s)"),
                 };
+                // MQTT 5: DISCONNECT 0x8D, keep alive timeout.
+                if let (Some(client_id), Protocol::V5) = (&conn.client_id, conn.protocol) {
+                    let disconnect = Disconnect {
+                        reason: 0x8D,
+                        ..Disconnect::default()
+                    };
+                    st.wire
+                        .send(conn.id, client_id, Packet::Disconnect(disconnect));
+                }
                 return (End::Unclean, why);
             }
+            drop(st);
             // A paused broker enforces no keepalive: the period starts over when it resumes.
             if shared.unpaused().1 {
                 return (End::Stopped, "the broker stopped".into());

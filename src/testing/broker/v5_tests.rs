@@ -604,3 +604,31 @@ fn the_clients_maximum_packet_size_is_respected() {
     }
     stop(p);
 }
+
+/// The broker's own DISCONNECTs: 0x8E to a connection whose client id a new one takes over, 0x8D to a
+/// client silent for 1.5 times its keepalive.
+#[test]
+fn takeover_and_keepalive_disconnects() {
+    let broker = TestBroker::start().unwrap();
+    let mut first = Raw::connect(&broker, "same");
+    let _second = Raw::connect(&broker, "same");
+    assert!(matches!(first.recv(), Some(Packet::Disconnect(d)) if d.reason == 0x8E));
+    assert_eq!(first.recv(), None);
+
+    let stream = TcpStream::connect(broker.addr()).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut silent = Raw {
+        stream,
+        buf: Vec::new(),
+    };
+    silent.send(Packet::Connect(Connect {
+        protocol: Protocol::V5,
+        client_id: "silent".into(),
+        clean_session: true,
+        keepalive: 1,
+        ..Connect::default()
+    }));
+    assert!(matches!(silent.recv(), Some(Packet::ConnAck(_))));
+    assert!(matches!(silent.recv(), Some(Packet::Disconnect(d)) if d.reason == 0x8D));
+    assert_eq!(silent.recv(), None);
+}
