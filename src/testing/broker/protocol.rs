@@ -276,6 +276,19 @@ impl BrokerState {
             Packet::PingReq => wire.send(conn.id, &client_id, Packet::PingResp),
             Packet::Disconnect(d) => {
                 if let Some(secs) = d.properties.session_expiry_interval() {
+                    // MQTT-3.14.2-2: a session that expired with its connection cannot be kept now.
+                    if session.clean && secs != 0 {
+                        let disconnect = Disconnect {
+                            reason: 0x82,
+                            ..Disconnect::default()
+                        };
+                        wire.send(conn.id, &client_id, Packet::Disconnect(disconnect));
+                        return Flow::End(
+                            End::Unclean,
+                            "protocol error: Session Expiry Interval set on DISCONNECT after 0"
+                                .into(),
+                        );
+                    }
                     set_expiry(session, secs);
                 }
                 // MQTT 5: 0x04, disconnect with will message.

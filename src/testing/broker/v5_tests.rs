@@ -568,6 +568,14 @@ fn server_disconnect_and_injected_packets() {
     };
     assert!(broker.send_packet("target", Packet::Publish(injected)));
     assert_eq!(messages.recv_timeout(WAIT).unwrap().topic, "injected");
+    let mut raw_publish = Vec::new();
+    Packet::Publish(Publish {
+        topic: "raw".into(),
+        ..Publish::default()
+    })
+    .encode_v5(&mut raw_publish);
+    assert!(broker.send_raw("target", &raw_publish));
+    assert_eq!(messages.recv_timeout(WAIT).unwrap().topic, "raw");
     let props = Properties::new(PacketTypes::DISCONNECT)
         .with(Property::ReasonString("maintenance".into()))
         .unwrap();
@@ -631,4 +639,22 @@ fn takeover_and_keepalive_disconnects() {
     assert!(matches!(silent.recv(), Some(Packet::ConnAck(_))));
     assert!(matches!(silent.recv(), Some(Packet::Disconnect(d)) if d.reason == 0x8D));
     assert_eq!(silent.recv(), None);
+}
+
+/// A DISCONNECT that sets a Session Expiry Interval when CONNECT had none is a protocol error: the broker
+/// answers DISCONNECT 0x82 (and publishes the will).
+#[test]
+fn session_expiry_cannot_be_set_on_disconnect_after_zero() {
+    let broker = TestBroker::start().unwrap();
+    let mut raw = Raw::connect(&broker, "late-expiry");
+    raw.send(Packet::Disconnect(Disconnect {
+        reason: 0,
+        properties: Properties::new(PacketTypes::DISCONNECT)
+            .with(Property::SessionExpiryInterval(60))
+            .unwrap(),
+    }));
+    assert!(matches!(raw.recv(), Some(Packet::Disconnect(d)) if d.reason == 0x82));
+    assert_eq!(raw.recv(), None);
+    assert!(broker.wait_disconnected("late-expiry", WAIT));
+    assert!(!broker.has_session("late-expiry"));
 }
