@@ -212,6 +212,8 @@ impl BrokerState {
                         filter: filter.clone(),
                         options,
                         id: sub_id,
+                        // MQTT 3.1.1 has no shared subscriptions: `$share/...` is a filter like another.
+                        share: v5,
                     };
                     let existed = match session.subs.iter_mut().find(|s| s.filter == filter) {
                         Some(existing) => {

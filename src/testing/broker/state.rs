@@ -213,12 +213,14 @@ pub(super) struct Sub {
     pub(super) options: SubscribeOptions,
     /// MQTT 5: the Subscription Identifier of the SUBSCRIBE.
     pub(super) id: Option<u32>,
+    /// Whether a `$share/group/filter` is a shared subscription (MQTT 5 only).
+    pub(super) share: bool,
 }
 
 impl Sub {
     /// The share group and the filter proper of a `$share/group/filter` subscription.
     pub(super) fn shared(&self) -> Option<(&str, &str)> {
-        split_shared(&self.filter)
+        split_shared(&self.filter).filter(|_| self.share)
     }
 
     /// The filter topics are matched against (without `$share/group/`).

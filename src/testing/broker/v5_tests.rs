@@ -658,3 +658,26 @@ fn session_expiry_cannot_be_set_on_disconnect_after_zero() {
     assert!(broker.wait_disconnected("late-expiry", WAIT));
     assert!(!broker.has_session("late-expiry"));
 }
+
+/// MQTT 3.1.1 has no shared subscriptions: there `$share/g/t` is a filter like another, as before.
+#[test]
+fn share_filters_stay_literal_on_3_1_1() {
+    let broker = TestBroker::start().unwrap();
+    let (tx, messages) = mpsc::channel();
+    let old = Client::new("old");
+    old.on_message(move |_c, _u, msg| {
+        let _ = tx.send(msg.topic.clone());
+    });
+    old.connect("127.0.0.1", broker.port(), 60).unwrap();
+    old.loop_start().unwrap();
+    old.subscribe("$share/g/t", 1).unwrap();
+    assert!(broker
+        .wait_for_packet("old", WAIT, |_, p| matches!(p, Packet::SubAck(_)))
+        .is_some());
+    let (p, _) = connected(&broker, "pub");
+    publish(&p, "t", "shared?", 1, false, no_props());
+    publish(&p, "$share/g/t", "literal", 1, false, no_props());
+    assert_eq!(messages.recv_timeout(WAIT).unwrap(), "$share/g/t");
+    stop(p);
+    stop(old);
+}
