@@ -986,6 +986,7 @@ impl Drop for TestBroker {
         {
             let mut st = self.shared.lock();
             st.stopping = true;
+            st.timer_wake.notify_all();
             // Ends blocked reads (the reader threads then see an end of stream) and writes.
             for conn in st.wire.conns.values() {
                 let _ = conn.stream.shutdown(Shutdown::Both);

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar};
 use std::time::{Duration, Instant};
 
 use super::{Direction, Limits};
@@ -33,6 +34,9 @@ pub(super) struct BrokerState {
     pub(super) shared_next: HashMap<(String, String), usize>,
     /// MQTT 5 wills waiting for their Will Delay Interval: `(client id, when, will)`.
     pub(super) delayed_wills: Vec<(String, Instant, Msg)>,
+    /// Wakes the timer thread (which waits on it with this state's lock) when a deadline is added or the
+    /// broker stops; nothing else wakes it, so packets cost it nothing.
+    pub(super) timer_wake: Arc<Condvar>,
 }
 
 /// The connections and the packet log: what sending a packet touches, kept apart from the sessions so
@@ -438,6 +442,9 @@ impl BrokerState {
             if msg.payload.is_empty() {
                 self.retained.remove(&msg.topic);
             } else {
+                if msg.expires_at.is_some() {
+                    self.timer_wake.notify_all();
+                }
                 self.retained.insert(
                     msg.topic.clone(),
                     Retained {
@@ -574,6 +581,7 @@ impl BrokerState {
                     self.sessions.remove(&client_id);
                 } else if let Some(expiry) = session.expiry {
                     session.expires_at = Some(Instant::now() + expiry);
+                    self.timer_wake.notify_all();
                     will_delay = Some(expiry);
                 } else {
                     will_delay = Some(Duration::MAX);
@@ -592,6 +600,7 @@ impl BrokerState {
                 } else {
                     let at = Instant::now() + delay;
                     self.delayed_wills.push((client_id, at, will.into()));
+                    self.timer_wake.notify_all();
                 }
             }
         }

@@ -1,5 +1,6 @@
-//! The threads of a [`TestBroker`](super::TestBroker) and what they share: one accept thread, and per
-//! client connection a reader and a writer, around the broker state behind one lock.
+//! The threads of a [`TestBroker`](super::TestBroker) and what they share: one accept thread, one timer
+//! thread (MQTT 5's session expiry, will delay and message expiry), and per client connection a reader
+//! and a writer, around the broker state behind one lock.
 //!
 //! The reader thread owns its connection: it reads, hands each whole packet to
 //! [`BrokerState::handle`] under the lock, enforces keepalive, and ends the connection. The writer is fed
@@ -346,8 +347,8 @@ pub(super) fn timer_loop(shared: Arc<BrokerShared>) {
         if wait.is_zero() {
             continue;
         }
-        st = shared
-            .changed
+        let wake = Arc::clone(&st.timer_wake);
+        st = wake
             .wait_timeout(st, wait)
             .unwrap_or_else(|e| e.into_inner())
             .0;
