@@ -68,6 +68,7 @@ pub(crate) struct Limits {
     pub(crate) wildcard_subscription_available: bool,
     pub(crate) shared_subscription_available: bool,
     pub(crate) subscription_identifier_available: bool,
+    pub(crate) send_topic_aliases: bool,
 }
 
 impl Default for Limits {
@@ -82,6 +83,7 @@ impl Default for Limits {
             wildcard_subscription_available: true,
             shared_subscription_available: true,
             subscription_identifier_available: true,
+            send_topic_aliases: false,
         }
     }
 }
@@ -124,7 +126,8 @@ impl TestBrokerBuilder {
     }
 
     /// The highest topic alias an MQTT 5 client may use (Topic Alias Maximum); 0 or a higher one gets
-    /// DISCONNECT 0x94. Defaults to 10. The broker sends no topic aliases itself.
+    /// DISCONNECT 0x94. Defaults to 10. The broker sends topic aliases itself only when
+    /// [`send_topic_aliases`](TestBrokerBuilder::send_topic_aliases) asks.
     pub fn topic_alias_maximum(mut self, max: u16) -> Self {
         self.limits.topic_alias_maximum = max;
         self
@@ -175,6 +178,14 @@ impl TestBrokerBuilder {
     /// `true` (not announced).
     pub fn subscription_identifier_available(mut self, available: bool) -> Self {
         self.limits.subscription_identifier_available = available;
+        self
+    }
+
+    /// Whether the broker sends topic aliases to MQTT 5 clients that accept them (a Topic Alias Maximum
+    /// in their CONNECT): each connection's first PUBLISHes on a topic give it the next free alias, and
+    /// later ones on that topic carry the alias and an empty topic. Defaults to `false`: no aliases sent.
+    pub fn send_topic_aliases(mut self, send: bool) -> Self {
+        self.limits.send_topic_aliases = send;
         self
     }
 
@@ -298,7 +309,8 @@ impl TestBrokerBuilder {
 /// - Wills keep their properties; a Will Delay Interval delays the will (at most until the session
 ///   expires), and a reconnect of the client within it cancels it. DISCONNECT with reason 0x04 publishes
 ///   the will.
-/// - Topic aliases from the client are resolved (up to the Topic Alias Maximum); the broker sends none.
+/// - Topic aliases from the client are resolved (up to the Topic Alias Maximum); the broker sends none
+///   unless [`send_topic_aliases`](TestBrokerBuilder::send_topic_aliases) asks.
 /// - A packet the broker refuses (an invalid one, an unknown or too high topic alias, a limit exceeded)
 ///   gets a DISCONNECT with the reason code before the connection is closed, as does a connection taken
 ///   over by another with its client id (0x8E) and one silent beyond its keepalive (0x8D).

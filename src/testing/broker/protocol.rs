@@ -418,6 +418,10 @@ impl BrokerState {
             c.client_id = Some(client_id.clone());
             c.will = connect.will.clone();
             c.max_packet = connect.properties.maximum_packet_size().filter(|_| v5);
+            let alias_max = connect.properties.topic_alias_maximum().unwrap_or(0);
+            if v5 && self.limits.send_topic_aliases && alias_max > 0 {
+                c.aliases_out = Some((alias_max, HashMap::new()));
+            }
         }
         conn.client_id = Some(client_id.clone());
         conn.keepalive = Some(connect.keepalive);

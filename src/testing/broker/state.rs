@@ -51,12 +51,24 @@ impl Wire {
     /// Logs `packet` under `client_id` and queues it for connection `conn`'s writer; does neither when the
     /// connection has ended.
     pub(super) fn send(&mut self, conn: u64, client_id: &str, packet: Packet) {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let Some(out) = c.out.as_ref() else {
             return;
         };
+        let mut packet = packet;
+        if let (Packet::Publish(p), Some((max, aliases))) = (&mut packet, &mut c.aliases_out) {
+            // The topic's alias once it has one; a new alias while there are free ones.
+            if let Some(alias) = aliases.get(&p.topic) {
+                p.properties.insert(Property::TopicAlias(*alias));
+                p.topic.clear();
+            } else if aliases.len() < usize::from(*max) {
+                let alias = aliases.len() as u16 + 1;
+                aliases.insert(p.topic.clone(), alias);
+                p.properties.insert(Property::TopicAlias(alias));
+            }
+        }
         let mut bytes = Vec::new();
         packet.encode_as(&mut bytes, c.protocol);
         // The writer is gone only after a write failed, which also ends the connection.
@@ -103,6 +115,9 @@ pub(super) struct Conn {
     pub(super) protocol: Protocol,
     /// MQTT 5: the client's Maximum Packet Size, from its CONNECT.
     pub(super) max_packet: Option<u32>,
+    /// MQTT 5, when the broker sends topic aliases: the client's Topic Alias Maximum and the aliases
+    /// given so far, by topic.
+    pub(super) aliases_out: Option<(u16, HashMap<String, u16>)>,
 }
 
 pub(super) struct Retained {

@@ -116,6 +116,7 @@ impl BrokerShared {
                     will: None,
                     protocol: Protocol::V311,
                     max_packet: None,
+                    aliases_out: None,
                 },
             );
             id

@@ -681,3 +681,60 @@ fn share_filters_stay_literal_on_3_1_1() {
     stop(p);
     stop(old);
 }
+
+/// With `send_topic_aliases`, the broker gives a topic an alias on its first PUBLISH to a client that
+/// accepts aliases, and sends the alias alone afterwards; the real client resolves them.
+#[test]
+fn the_broker_sends_topic_aliases_when_asked() {
+    let broker = TestBroker::builder()
+        .send_topic_aliases(true)
+        .start()
+        .unwrap();
+    let props = Properties::new(PacketTypes::CONNECT)
+        .with(Property::TopicAliasMaximum(1))
+        .unwrap();
+    let mut raw = Raw::connect_with(&broker, "raw", props);
+    raw.send(Packet::Subscribe(Subscribe {
+        pkid: 1,
+        filters: vec![("a/#".into(), opts(0))],
+        ..Subscribe::default()
+    }));
+    assert!(matches!(raw.recv(), Some(Packet::SubAck(_))));
+    let (p, _) = connected(&broker, "pub");
+    for topic in ["a/1", "a/1", "a/2"] {
+        publish(&p, topic, "x", 0, false, no_props());
+    }
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        match raw.recv() {
+            Some(Packet::Publish(m)) => seen.push((m.topic, m.properties.topic_alias())),
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            ("a/1".to_string(), Some(1)),
+            (String::new(), Some(1)),
+            ("a/2".to_string(), None),
+        ]
+    );
+
+    let options = ConnectOptions {
+        properties: Some(
+            Properties::new(PacketTypes::CONNECT)
+                .with(Property::TopicAliasMaximum(5))
+                .unwrap(),
+        ),
+        ..ConnectOptions::default()
+    };
+    let (c, messages, _, _) = v5_client(&broker, "real", options);
+    subscribe(&broker, &c, "real", "b", opts(0), None);
+    publish(&p, "b", "1", 0, false, no_props());
+    publish(&p, "b", "2", 0, false, no_props());
+    for _ in 0..2 {
+        assert_eq!(messages.recv_timeout(WAIT).unwrap().topic, "b");
+    }
+    stop(c);
+    stop(p);
+}
