@@ -287,7 +287,9 @@ impl TestBrokerBuilder {
 ///
 /// - CONNACK carries the limits set with [`TestBrokerBuilder`] that differ from MQTT 5's defaults (by
 ///   default only Topic Alias Maximum 10), and Assigned Client Identifier (`auto-N`) for an empty client
-///   id, which is never refused. Refusals are 0x87 (no user name) and 0x86 (bad user name or password).
+///   id, which is never refused, and Response Information `response/<client id>` to a client that sets
+///   Request Response Information. Refusals are 0x87 (no user name) and 0x86 (bad user name or
+///   password).
 /// - Sessions: Clean Start 1 discards the session kept for the client id, 0 resumes it (session present).
 ///   The Session Expiry Interval of CONNECT (or of the client's DISCONNECT) says how long the session
 ///   outlives its connection: 0 (the default) not at all, `0xFFFFFFFF` for ever. The client's Receive

@@ -431,6 +431,12 @@ impl BrokerState {
             if assigned {
                 properties.insert(Property::AssignedClientIdentifier(client_id.clone()));
             }
+            // MQTT 5 section 4.10: a basis for response topics, when asked for.
+            if connect.properties.request_response_information() == Some(1) {
+                properties.insert(Property::ResponseInformation(format!(
+                    "response/{client_id}"
+                )));
+            }
             if let Some(k) = limits.server_keep_alive {
                 conn.keepalive = Some(k);
                 properties.insert(Property::ServerKeepAlive(k));

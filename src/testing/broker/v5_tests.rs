@@ -825,3 +825,23 @@ fn mangled_mqtt5_packets_never_break_the_broker() {
     after.send(Packet::PingReq);
     assert_eq!(after.recv(), Some(Packet::PingResp));
 }
+
+/// Request Response Information 1 gets Response Information `response/<client id>` in the CONNACK.
+#[test]
+fn response_information_when_requested() {
+    let broker = TestBroker::start().unwrap();
+    let options = ConnectOptions {
+        properties: Some(
+            Properties::new(PacketTypes::CONNECT)
+                .with(Property::RequestResponseInformation(1))
+                .unwrap(),
+        ),
+        ..ConnectOptions::default()
+    };
+    let (c, _, _, props) = v5_client(&broker, "asker", options);
+    assert_eq!(props.response_information(), Some("response/asker"));
+    stop(c);
+    let (c, _, _, props) = v5_client(&broker, "quiet", ConnectOptions::default());
+    assert_eq!(props.response_information(), None);
+    stop(c);
+}
