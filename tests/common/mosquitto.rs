@@ -17,6 +17,9 @@ use super::{unique, WAIT};
 /// How long mosquitto may take to open its listeners (loading TLS keys included).
 const START_LIMIT: Duration = Duration::from_secs(10);
 
+/// How long mosquitto may take to exit after SIGTERM (saving its database included).
+const STOP_LIMIT: Duration = Duration::from_secs(10);
+
 /// What every broker's configuration starts with, before the builder's own lines.
 ///
 /// Anonymous clients are allowed; nothing is kept on disk (so a restart forgets every session,
@@ -140,9 +143,10 @@ impl MosquittoBuilder {
     }
 
     /// Keeps mosquitto's database in the broker's directory (`persistence true`, `persistence_location`),
-    /// which outlives [`Mosquitto::restart`]. mosquitto saves it when it is stopped cleanly or by its
-    /// autosave settings; `restart` kills it, so a test that wants its state to survive also adds
-    /// `autosave_on_changes true` and `autosave_interval 1`.
+    /// which outlives [`Mosquitto::restart`] and [`Mosquitto::restart_gracefully`]. mosquitto saves it
+    /// when it is stopped cleanly (`restart_gracefully`) or by its autosave settings; `restart` kills
+    /// it, so a test that wants its state to survive that also adds `autosave_on_changes true` and
+    /// `autosave_interval 1`.
     pub fn persistent(mut self) -> Self {
         self.persistent = true;
         self
@@ -223,6 +227,51 @@ impl Mosquitto {
         self.kill();
         // The old listening sockets are gone with the process; mosquitto sets SO_REUSEADDR, so
         // connections in TIME_WAIT do not block the ports. A few attempts cover a slow process exit.
+        let mut last = String::new();
+        for _ in 0..5 {
+            match self.spawn() {
+                Ok(()) => return,
+                Err(e) => last = e,
+            }
+        }
+        panic!("mosquitto did not restart on port {}: {last}", self.port);
+    }
+
+    /// Stops mosquitto as `systemctl restart` or a shutdown does (SIGTERM: it saves its database, if it
+    /// is [`persistent`](MosquittoBuilder::persistent), closes every connection and exits), waits for it
+    /// to exit (at most [`STOP_LIMIT`], then the test fails) and starts it again on the same ports,
+    /// with the same configuration and directory: a persistent broker comes back with the sessions,
+    /// subscriptions and in-flight messages it saved.
+    pub fn restart_gracefully(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+            // SAFETY: kill(2) on our own child, which has not been reaped (we hold its `Child`), so the
+            // pid is still its own.
+            let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+            assert_eq!(
+                sent,
+                0,
+                "SIGTERM to mosquitto: {}",
+                std::io::Error::last_os_error()
+            );
+            // Nothing signals a child's exit to a thread without blocking on it for good: poll it.
+            let deadline = Instant::now() + STOP_LIMIT;
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => {
+                        thread::sleep(Duration::from_millis(5))
+                    }
+                    other => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        panic!(
+                            "mosquitto did not exit within {STOP_LIMIT:?} of SIGTERM: {other:?}"
+                        );
+                    }
+                }
+            }
+        }
         let mut last = String::new();
         for _ in 0..5 {
             match self.spawn() {
