@@ -331,6 +331,58 @@ fn incoming_qos2_pubrec_at_once_delivery_on_pubrel_then_pubcomp() {
     assert!(s.events.is_empty());
 }
 
+/// Issue #18: a broker that restarts between its PUBLISH and its PUBREL resends the PUBLISH (DUP) on the
+/// resumed session. That copy must not be kept beside the first: one PUBREL delivers the message once,
+/// and nothing is left behind for the id, so the next message to reuse it (65,535 messages later with
+/// mosquitto) is delivered as itself. (libmosquitto keeps both copies, and that PUBREL then delivers the
+/// stale one again while the new message waits for good: the losses the issue saw.)
+#[test]
+fn incoming_qos2_resent_after_a_reconnect_is_kept_once_and_its_id_is_free_for_the_next_message() {
+    let with_payload = |mid, dup, payload: &[u8]| {
+        let mut p = publish_pkt(mid, QoS::ExactlyOnce, dup);
+        if let Packet::Publish(p) = &mut p {
+            p.payload = payload.to_vec();
+        }
+        p
+    };
+    let (mut s, now) = connected_with(SessionConfig::default(), &persistent());
+    s.handle(with_payload(7, false, b"first"), now).unwrap();
+    assert_eq!(sent(&mut s), vec![Packet::PubRec(PubRec::new(7))]);
+    s.connection_closed();
+    s.connection_opened(&persistent(), now);
+    s.handle(
+        Packet::ConnAck(ConnAck {
+            session_present: true,
+            code: 0,
+            ..ConnAck::default()
+        }),
+        now,
+    )
+    .unwrap();
+    s.after_connect(true);
+    sent(&mut s);
+    s.events.clear();
+    s.handle(with_payload(7, true, b"first"), now).unwrap();
+    assert_eq!(sent(&mut s), vec![Packet::PubRec(PubRec::new(7))]);
+    let mut delivered = Vec::new();
+    let mut release = |s: &mut Session, delivered: &mut Vec<Vec<u8>>| {
+        s.handle(Packet::PubRel(PubRel::new(7)), now).unwrap();
+        for ev in std::mem::take(&mut s.events) {
+            if let Event::Message { msg, generation } = ev {
+                s.message_handled(msg.mid, msg.qos, generation);
+                delivered.push(msg.payload);
+            }
+        }
+        assert_eq!(sent(s), vec![Packet::PubComp(PubComp::new(7))]);
+    };
+    release(&mut s, &mut delivered);
+    // The id comes round again, for another message.
+    s.handle(with_payload(7, false, b"next"), now).unwrap();
+    assert_eq!(sent(&mut s), vec![Packet::PubRec(PubRec::new(7))]);
+    release(&mut s, &mut delivered);
+    assert_eq!(delivered, [b"first".to_vec(), b"next".to_vec()]);
+}
+
 #[test]
 fn incoming_qos2_released_out_of_order_delivers_each_once() {
     let (mut s, now) = connected(SessionConfig::default());
