@@ -13,10 +13,10 @@
 //! What is asserted is what pahoish can guarantee against mosquitto 2.0.11:
 //! - nothing is lost;
 //! - the publisher duplicates nothing: every number arrives once, except messages that mosquitto
-//!   itself sends again after a restart. mosquitto 2.0.11 resends every message it had in flight to
-//!   the subscriber as a PUBLISH, even one it had already released with PUBREL and whose PUBCOMP it
-//!   had not read before saving (a violation of MQTT 3.1.1 section 4.3.3, shown with a capture in
-//!   docs/reliability.md). The subscriber has completed that message and forgotten its id, as MQTT
+//!   itself sends again after a restart. mosquitto 2.0.11 restores the messages it had in flight to
+//!   the subscriber beyond `max_inflight_messages` as queued and resends them as PUBLISH, even one it
+//!   had already released with PUBREL and whose PUBCOMP it had not read before saving (a violation of
+//!   MQTT 3.1.1 section 4.3.3, shown with a capture in docs/reliability.md). The subscriber has completed that message and forgotten its id, as MQTT
 //!   requires, so the resend is a new message to it and is delivered again; no client can tell it
 //!   from one. Such a copy is told apart here by what only the broker's resend has: it arrives with
 //!   DUP set, on a later connection than the first copy.
