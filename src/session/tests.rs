@@ -365,7 +365,7 @@ fn incoming_qos2_resent_after_a_reconnect_is_kept_once_and_its_id_is_free_for_th
     s.handle(with_payload(7, true, b"first"), now).unwrap();
     assert_eq!(sent(&mut s), vec![Packet::PubRec(PubRec::new(7))]);
     let mut delivered = Vec::new();
-    let mut release = |s: &mut Session, delivered: &mut Vec<Vec<u8>>| {
+    let release = |s: &mut Session, delivered: &mut Vec<Vec<u8>>| {
         s.handle(Packet::PubRel(PubRel::new(7)), now).unwrap();
         for ev in std::mem::take(&mut s.events) {
             if let Event::Message { msg, generation } = ev {
