@@ -164,7 +164,9 @@ fn accept(listener: &TcpListener, target: SocketAddr, shared: &Arc<RelayShared>)
         state
             .pipes
             .push(pipe(n, client2, upstream.try_clone().ok(), shared));
-        state.pipes.push(pipe(n, upstream2, client.try_clone().ok(), shared));
+        state
+            .pipes
+            .push(pipe(n, upstream2, client.try_clone().ok(), shared));
         state.open.push((n, client, upstream));
     }
 }
@@ -237,7 +239,10 @@ impl Drop for CuttingRelay {
         self.shared.stop.notify_all();
         // Wakes the acceptor, which then sees `stopping`.
         let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
-        for t in [self.acceptor.take(), self.cutter.take()].into_iter().flatten() {
+        for t in [self.acceptor.take(), self.cutter.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = t.join();
         }
         let pipes = std::mem::take(&mut lock(&self.shared.state).pipes);
@@ -363,72 +368,54 @@ fn run(qos: i32, cut: Cut) -> Option<Outcome> {
     // application whose connection comes and goes would: the messages are held (no queue limit by
     // default) and go out, 20 in flight at a time, over whichever connection is up, resent after each
     // reconnect until acknowledged. Batches go on past `n` messages until the relay has cut `min_cuts`
-    // times, so that a fast machine still sees cuts.
-    let mut infos: Vec<MessageInfo> = Vec::new();
-    let mut waited = 0;
+    // times, so that a fast machine still sees cuts. What has arrived is counted as it comes.
+    let mut tally = Tally::default();
+    let not_published = |i: usize| {
+        format!(
+            "qos {qos}, cut {cut:?}, seed {seed}: message {i} not published within {limit:?} \
+             (relay {:?})",
+            relay.stats()
+        )
+    };
+    let mut published = 0;
+    let mut previous: Vec<MessageInfo> = Vec::new();
     loop {
-        let from = infos.len();
-        for i in from..from + BATCH {
-            let info = publisher
-                .publish(&topic, i.to_string(), qos, false)
-                .unwrap_or_else(|e| panic!("publish {i}: {e}"));
-            infos.push(info);
+        let batch: Vec<MessageInfo> = (published..published + BATCH)
+            .map(|i| {
+                publisher
+                    .publish(&topic, i.to_string(), qos, false)
+                    .unwrap_or_else(|e| panic!("publish {i}: {e}"))
+            })
+            .collect();
+        for (i, info) in (published - previous.len()..).zip(&previous) {
+            wait_published(info, i, deadline, || not_published(i));
         }
-        // Waits for the batch before this one.
-        for i in waited..from {
-            wait_published(&infos[i], i, deadline, || {
-                let pending = infos.iter().filter(|m| !m.is_published()).count();
-                format!(
-                    "qos {qos}, cut {cut:?}, seed {seed}: message {i} not published within \
-                     {limit:?} ({pending} of {} unacknowledged; relay {:?})",
-                    infos.len(),
-                    relay.stats()
-                )
-            });
-        }
-        waited = from;
-        if infos.len() >= n && relay.stats().cuts >= min_cuts {
+        published += BATCH;
+        previous = batch;
+        tally.add_all(&arrived);
+        if published >= n && relay.stats().cuts >= min_cuts {
             break;
         }
     }
-    let n = infos.len();
+    let n = published;
     let end = publisher
         .publish(&topic, END, qos, false)
         .expect("publish the end marker");
-    for (i, info) in infos.iter().enumerate().skip(waited).chain([(n, &end)]) {
-        wait_published(info, i, deadline, || {
-            let pending = infos.iter().filter(|m| !m.is_published()).count();
-            format!(
-                "qos {qos}, cut {cut:?}, seed {seed}: message {i} not published within {limit:?} \
-                 ({pending} of {n} unacknowledged; relay {:?})",
-                relay.stats()
-            )
-        });
+    for (i, info) in (n - previous.len()..).zip(previous.iter().chain([&end])) {
+        wait_published(info, i, deadline, || not_published(i));
     }
 
-    let mut counts = vec![0u32; n];
-    let mut others = BTreeMap::<Vec<u8>, u32>::new();
     // Until the end marker and every number arrived: the marker alone would do for a subscriber whose
     // connection is never cut, but one that is cut may be handed a message released (PUBREL) after the
     // marker's.
-    let mut ended = false;
-    let mut distinct = 0;
-    while !ended || distinct < n {
+    while !tally.ended || tally.distinct < n {
         let left = deadline.saturating_duration_since(Instant::now());
         match arrived.recv_timeout(left) {
-            Ok(p) if p == END => ended = true,
-            Ok(p) => match std::str::from_utf8(&p).ok().and_then(|s| s.parse::<usize>().ok()) {
-                Some(i) if i < counts.len() => {
-                    counts[i] += 1;
-                    if counts[i] == 1 {
-                        distinct += 1;
-                    }
-                }
-                _ => *others.entry(p).or_default() += 1,
-            },
+            Ok(p) => tally.add(p),
             Err(RecvTimeoutError::Timeout) => {
+                tally.counts.resize(n, 0);
                 let partial = Outcome {
-                    counts: counts.clone(),
+                    counts: tally.counts,
                     relay: relay.stats(),
                     elapsed: started.elapsed(),
                 };
@@ -436,7 +423,7 @@ fn run(qos: i32, cut: Cut) -> Option<Outcome> {
                 panic!(
                     "qos {qos}, cut {cut:?}, seed {seed}: not delivered within {limit:?}: {count} of \
                      {n} messages (the first {missing:?}){}; relay {:?}",
-                    if ended { "" } else { " and the end marker" },
+                    if tally.ended { "" } else { " and the end marker" },
                     partial.relay
                 );
             }
@@ -448,13 +435,63 @@ fn run(qos: i32, cut: Cut) -> Option<Outcome> {
     // Whatever arrives until the subscriber stops is counted too (a duplicate after the marker).
     publisher.stop().expect("the publisher stops");
     subscriber.stop().expect("the subscriber stops");
-    drain(&arrived, &mut counts);
-    assert!(others.is_empty(), "unexpected payloads: {others:?}");
+    tally.add_all(&arrived);
+    assert!(
+        tally.others.is_empty(),
+        "unexpected payloads: {:?}",
+        tally.others
+    );
+    assert!(tally.counts.len() <= n, "numbers never published arrived");
+    tally.counts.resize(n, 0);
     Some(Outcome {
-        counts,
+        counts: tally.counts,
         relay: stats,
         elapsed,
     })
+}
+
+/// What the subscriber received so far.
+#[derive(Default)]
+struct Tally {
+    /// How many times each number arrived (as long as the highest number that did).
+    counts: Vec<u32>,
+    /// How many numbers arrived at least once.
+    distinct: usize,
+    /// Whether the end marker arrived.
+    ended: bool,
+    /// Payloads that are neither a number nor the end marker, and how many times each came.
+    others: BTreeMap<Vec<u8>, u32>,
+}
+
+impl Tally {
+    fn add(&mut self, payload: Vec<u8>) {
+        if payload == END {
+            self.ended = true;
+            return;
+        }
+        match std::str::from_utf8(&payload)
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+        {
+            Some(i) => {
+                if i >= self.counts.len() {
+                    self.counts.resize(i + 1, 0);
+                }
+                self.counts[i] += 1;
+                if self.counts[i] == 1 {
+                    self.distinct += 1;
+                }
+            }
+            None => *self.others.entry(payload).or_default() += 1,
+        }
+    }
+
+    /// Counts what is waiting in `rx`, without waiting.
+    fn add_all(&mut self, rx: &Receiver<Vec<u8>>) {
+        for p in rx.try_iter() {
+            self.add(p);
+        }
+    }
 }
 
 /// Waits until `info` (message `i`) is published, failing with `what()` at `deadline`.
@@ -464,17 +501,6 @@ fn wait_published(info: &MessageInfo, i: usize, deadline: Instant, what: impl Fn
         Ok(true) => {}
         Ok(false) => panic!("{}", what()),
         Err(e) => panic!("message {i}: {e}"),
-    }
-}
-
-/// Counts the numbered messages still in `rx`.
-fn drain(rx: &Receiver<Vec<u8>>, counts: &mut [u32]) {
-    for p in rx.try_iter() {
-        if let Some(i) = std::str::from_utf8(&p).ok().and_then(|s| s.parse::<usize>().ok()) {
-            if i < counts.len() {
-                counts[i] += 1;
-            }
-        }
     }
 }
 
