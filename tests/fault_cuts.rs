@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -277,6 +278,8 @@ enum Cut {
 struct Outcome {
     /// How many times each number arrived.
     counts: Vec<u32>,
+    /// The first few numbers that arrived twice, with both deliveries and the publisher's message id.
+    repeats: Vec<Repeat>,
     relay: RelayStats,
     elapsed: Duration,
 }
@@ -343,9 +346,19 @@ fn run(qos: i32, cut: Cut) -> Option<Outcome> {
     setup.stop().expect("the subscription's client stops");
 
     let subscriber = persistent_client(&sub_id);
-    let (tx, arrived) = mpsc::channel::<Vec<u8>>();
+    let (tx, arrived) = mpsc::channel::<(Vec<u8>, Delivery)>();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    subscriber.on_connect(move |_c, _u, _f, _rc, _p| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
     subscriber.on_message(move |_c, _u, msg| {
-        let _ = tx.send(msg.payload.to_vec());
+        let delivery = Delivery {
+            mid: msg.mid,
+            dup: msg.dup,
+            connection: connections.load(Ordering::SeqCst),
+        };
+        let _ = tx.send((msg.payload.to_vec(), delivery));
     });
     let sub_port = match cut {
         Cut::Publisher => broker.port,
@@ -378,6 +391,8 @@ fn run(qos: i32, cut: Cut) -> Option<Outcome> {
         )
     };
     let mut published = 0;
+    // The message id of each number's PUBLISH, to tell a duplicate's story.
+    let mut pub_mids: Vec<u16> = Vec::new();
     let mut previous: Vec<MessageInfo> = Vec::new();
     loop {
         let batch: Vec<MessageInfo> = (published..published + BATCH)
@@ -390,6 +405,7 @@ fn run(qos: i32, cut: Cut) -> Option<Outcome> {
         for (i, info) in (published - previous.len()..).zip(&previous) {
             wait_published(info, i, deadline, || not_published(i));
         }
+        pub_mids.extend(batch.iter().map(|info| info.mid));
         published += BATCH;
         previous = batch;
         tally.add_all(&arrived);
@@ -416,6 +432,7 @@ fn run(qos: i32, cut: Cut) -> Option<Outcome> {
                 tally.counts.resize(n, 0);
                 let partial = Outcome {
                     counts: tally.counts,
+                    repeats: tally.repeats,
                     relay: relay.stats(),
                     elapsed: started.elapsed(),
                 };
@@ -443,11 +460,36 @@ fn run(qos: i32, cut: Cut) -> Option<Outcome> {
     );
     assert!(tally.counts.len() <= n, "numbers never published arrived");
     tally.counts.resize(n, 0);
+    for r in &mut tally.repeats {
+        r.published_mid = pub_mids.get(r.number).copied();
+    }
     Some(Outcome {
         counts: tally.counts,
+        repeats: tally.repeats,
         relay: stats,
         elapsed,
     })
+}
+
+/// How a message reached the subscriber: its PUBLISH's message id and DUP flag, and the number of the
+/// subscriber's connection it came on (counting CONNACKs).
+#[derive(Debug, Clone, Copy, Default)]
+#[allow(dead_code)] // read through Debug, in a failure's message
+struct Delivery {
+    mid: u16,
+    dup: bool,
+    connection: usize,
+}
+
+/// A number delivered more than once: the first delivery and a later one, and the message id the
+/// publisher sent it with.
+#[derive(Debug)]
+#[allow(dead_code)] // read through Debug, in a failure's message
+struct Repeat {
+    number: usize,
+    first: Delivery,
+    again: Delivery,
+    published_mid: Option<u16>,
 }
 
 /// What the subscriber received so far.
@@ -455,6 +497,10 @@ fn run(qos: i32, cut: Cut) -> Option<Outcome> {
 struct Tally {
     /// How many times each number arrived (as long as the highest number that did).
     counts: Vec<u32>,
+    /// How each number first arrived.
+    first: Vec<Delivery>,
+    /// The first few numbers that arrived again.
+    repeats: Vec<Repeat>,
     /// How many numbers arrived at least once.
     distinct: usize,
     /// Whether the end marker arrived.
@@ -464,7 +510,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, payload: Vec<u8>) {
+    fn add(&mut self, (payload, delivery): (Vec<u8>, Delivery)) {
         if payload == END {
             self.ended = true;
             return;
@@ -476,10 +522,19 @@ impl Tally {
             Some(i) => {
                 if i >= self.counts.len() {
                     self.counts.resize(i + 1, 0);
+                    self.first.resize(i + 1, Delivery::default());
                 }
                 self.counts[i] += 1;
                 if self.counts[i] == 1 {
                     self.distinct += 1;
+                    self.first[i] = delivery;
+                } else if self.repeats.len() < 20 {
+                    self.repeats.push(Repeat {
+                        number: i,
+                        first: self.first[i],
+                        again: delivery,
+                        published_mid: None,
+                    });
                 }
             }
             None => *self.others.entry(payload).or_default() += 1,
@@ -487,7 +542,7 @@ impl Tally {
     }
 
     /// Counts what is waiting in `rx`, without waiting.
-    fn add_all(&mut self, rx: &Receiver<Vec<u8>>) {
+    fn add_all(&mut self, rx: &Receiver<(Vec<u8>, Delivery)>) {
         for p in rx.try_iter() {
             self.add(p);
         }
@@ -530,7 +585,8 @@ fn assert_none_duplicated(what: &str, o: &Outcome) {
     let (dups, extra) = o.duplicates();
     assert!(
         extra == 0,
-        "{what}: {extra} duplicates; (number, times) {dups:?}"
+        "{what}: {extra} duplicates; (number, times) {dups:?}; how they came: {:#?}",
+        o.repeats
     );
 }
 
