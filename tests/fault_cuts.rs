@@ -18,8 +18,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -280,6 +280,8 @@ struct Outcome {
     counts: Vec<u32>,
     /// The first few numbers that arrived twice, with both deliveries and the publisher's message id.
     repeats: Vec<Repeat>,
+    /// How many extra copies came as a PUBLISH the broker had released already.
+    resent_after_release: u32,
     relay: RelayStats,
     elapsed: Duration,
 }
@@ -292,6 +294,15 @@ impl Outcome {
             .collect();
         let n = all.len();
         (all.into_iter().take(20).collect(), n)
+    }
+
+    /// The extra copies that came as mosquitto's resend of a PUBLISH it had already released (see
+    /// [`mosquitto_resends_a_released_qos2_publish`]): the same message id, with DUP set, on a later
+    /// connection of the subscriber. pahoish delivers a QoS 2 message when its PUBREL arrives, and
+    /// the broker sends PUBREL only once it has the PUBREC, after which MQTT forbids it to send the
+    /// PUBLISH again ([MQTT-4.3.3-1]); a copy like this is the broker's, not the client's.
+    fn resent_after_release(&self) -> u32 {
+        self.resent_after_release
     }
 
     /// The numbers that arrived more than once (the first few), and the extra copies in all.
@@ -433,6 +444,7 @@ fn run(qos: i32, cut: Cut) -> Option<Outcome> {
                 let partial = Outcome {
                     counts: tally.counts,
                     repeats: tally.repeats,
+                    resent_after_release: tally.resent_after_release,
                     relay: relay.stats(),
                     elapsed: started.elapsed(),
                 };
@@ -466,6 +478,7 @@ fn run(qos: i32, cut: Cut) -> Option<Outcome> {
     Some(Outcome {
         counts: tally.counts,
         repeats: tally.repeats,
+        resent_after_release: tally.resent_after_release,
         relay: stats,
         elapsed,
     })
@@ -501,6 +514,8 @@ struct Tally {
     first: Vec<Delivery>,
     /// The first few numbers that arrived again.
     repeats: Vec<Repeat>,
+    /// Copies that came again with the first's message id, DUP set, on a later connection.
+    resent_after_release: u32,
     /// How many numbers arrived at least once.
     distinct: usize,
     /// Whether the end marker arrived.
@@ -528,7 +543,16 @@ impl Tally {
                 if self.counts[i] == 1 {
                     self.distinct += 1;
                     self.first[i] = delivery;
-                } else if self.repeats.len() < 20 {
+                } else {
+                    let first = self.first[i];
+                    if delivery.mid == first.mid
+                        && delivery.dup
+                        && delivery.connection > first.connection
+                    {
+                        self.resent_after_release += 1;
+                    }
+                }
+                if self.counts[i] > 1 && self.repeats.len() < 20 {
                     self.repeats.push(Repeat {
                         number: i,
                         first: self.first[i],
@@ -615,9 +639,16 @@ fn qos2_publisher_cut_loses_and_duplicates_nothing() {
     assert!(o.relay.cuts > 0, "no connection was cut: {:?}", o.relay);
 }
 
-/// QoS 2 with both the publisher's and the subscriber's connections cut: every message arrives exactly
-/// once, which on the subscriber's side rests on the messages awaiting PUBREL being kept across its
-/// reconnects (a resent PUBLISH is not delivered again; a PUBREL delivers it).
+/// QoS 2 with both the publisher's and the subscriber's connections cut: every message arrives, and
+/// exactly once but for mosquitto's own resends (see [`mosquitto_resends_a_released_qos2_publish`]).
+/// On the subscriber's side this rests on the messages awaiting PUBREL being kept across its
+/// reconnects (a resent PUBLISH is answered with PUBREC and not delivered; a PUBREL delivers it).
+///
+/// mosquitto 2.0 sends a message's PUBLISH again, after its PUBREL, when two of the subscriber's
+/// connections in a row end before the PUBREL is resent on them: the client, which released the
+/// message and forgot its id as MQTT has it do, takes it for a new one. It happened in about one run
+/// of a million messages in two here, not at CI's size; such copies (same message id, DUP set, a
+/// later connection) are counted and reported, any other duplicate fails the test.
 #[test]
 fn qos2_both_cut_loses_and_duplicates_nothing() {
     let Some(o) = run(2, Cut::Both) else {
@@ -625,6 +656,132 @@ fn qos2_both_cut_loses_and_duplicates_nothing() {
     };
     report("qos 2, both cut", &o);
     assert_none_lost("qos 2, both cut", &o);
-    assert_none_duplicated("qos 2, both cut", &o);
+    let (dups, extra) = o.duplicates();
+    assert!(
+        extra == o.resent_after_release(),
+        "qos 2, both cut: {extra} duplicates, {} of them mosquitto's resends of a released PUBLISH; \
+         (number, times) {dups:?}; how they came: {:#?}",
+        o.resent_after_release(),
+        o.repeats
+    );
     assert!(o.relay.cuts > 0, "no connection was cut: {:?}", o.relay);
+}
+
+// ---- the broker's part ----
+
+/// A raw MQTT 3.1.1 CONNECT: persistent session (clean session 0), keepalive 60.
+fn raw_connect(id: &str) -> Vec<u8> {
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x00, 0, 60];
+    body.extend_from_slice(&u16::try_from(id.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(id.as_bytes());
+    let mut p = vec![0x10, u8::try_from(body.len()).unwrap()];
+    p.extend_from_slice(&body);
+    p
+}
+
+/// Reads one packet, waiting at most [`common::WAIT`]: its first byte and its body (the length left out).
+fn read_packet(s: &mut TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    s.set_read_timeout(Some(common::WAIT)).unwrap();
+    let mut packet = vec![0u8; 1];
+    s.read_exact(&mut packet).expect("reading a packet");
+    let (mut len, mut mult) = (0usize, 1);
+    loop {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).expect("reading a packet's length");
+        len += usize::from(b[0] & 0x7f) * mult;
+        mult *= 128;
+        if b[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).expect("reading a packet's body");
+    packet.extend(body);
+    packet
+}
+
+/// What [`qos2_both_cut_loses_and_duplicates_nothing`] allows for, step by step on raw sockets: a
+/// subscriber receives a QoS 2 PUBLISH, sends PUBREC, receives PUBREL and goes away before its
+/// PUBCOMP; a second connection sends CONNECT and closes at once (as a cut right after it does, before
+/// mosquitto can write its answer); a third connects. MQTT has the broker resend the PUBREL
+/// ([MQTT-4.3.3-1]: never the PUBLISH once PUBREL is sent). mosquitto 2.0.11 resends the PUBLISH,
+/// with DUP: its reconnect turns a message waiting for PUBCOMP into one to resend PUBREL, and, at the
+/// next reconnect, one still waiting to resend PUBREL into one to resend PUBLISH. The test passes
+/// either way and prints which it saw, so that a mosquitto that answers with PUBREL shows.
+#[test]
+fn mosquitto_resends_a_released_qos2_publish() {
+    use std::io::Write;
+    let _wd = watchdog(common::TEST_LIMIT);
+    let Some(broker) = Mosquitto::start_or_skip() else {
+        return;
+    };
+    let id = client_id("raw");
+    let topic = "faults/released";
+    let mut s = TcpStream::connect(broker.addr()).expect("connecting");
+    s.write_all(&raw_connect(&id)).unwrap();
+    assert_eq!(read_packet(&mut s), [0x20, 0, 0], "CONNACK");
+    let mut subscribe = vec![0x82, 0, 0, 1];
+    subscribe.extend_from_slice(&u16::try_from(topic.len()).unwrap().to_be_bytes());
+    subscribe.extend_from_slice(topic.as_bytes());
+    subscribe.push(2);
+    subscribe[1] = u8::try_from(subscribe.len() - 2).unwrap();
+    s.write_all(&subscribe).unwrap();
+    assert_eq!(
+        read_packet(&mut s),
+        [0x90, 0, 1, 2],
+        "SUBACK granting QoS 2"
+    );
+
+    let publisher = Live::connect(Client::new(&client_id("pub")), broker.port);
+    let info = publisher.publish(topic, "x", 2, false).expect("publish");
+    assert!(
+        info.wait_for_publish(Some(common::WAIT)).unwrap(),
+        "published"
+    );
+    let publish = read_packet(&mut s);
+    assert_eq!(publish[0], 0x34, "PUBLISH, QoS 2, no DUP: {publish:x?}");
+    let mid = [publish[publish.len() - 3], publish[publish.len() - 2]];
+    s.write_all(&[0x50, 2, mid[0], mid[1]]).unwrap(); // PUBREC
+    assert_eq!(read_packet(&mut s), [0x62, mid[0], mid[1]], "PUBREL");
+    drop(s); // no PUBCOMP
+
+    let mut s = TcpStream::connect(broker.addr()).expect("connecting");
+    s.write_all(&raw_connect(&id)).unwrap();
+    let _ = s.shutdown(Shutdown::Both);
+    drop(s);
+    // mosquitto has handled the second connection once it logs its end (the third's CONNECT must not
+    // overtake it); it signals nothing else a test could wait on.
+    let ended = format!("Client {id} "); // "... closed its connection." or "... disconnected: ..."
+    let deadline = Instant::now() + common::WAIT;
+    while broker.log().matches(&ended).count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "mosquitto did not log the end of the second connection:\n{}",
+            broker.log()
+        );
+        thread::sleep(Duration::from_millis(10)); // polling the log, as Mosquitto::wait_for_log does
+    }
+
+    let mut s = TcpStream::connect(broker.addr()).expect("connecting");
+    s.write_all(&raw_connect(&id)).unwrap();
+    assert_eq!(
+        read_packet(&mut s),
+        [0x20, 1, 0],
+        "CONNACK, session present"
+    );
+    let next = read_packet(&mut s);
+    match next[0] {
+        0x62 => println!("mosquitto resent the PUBREL, as MQTT has it do"),
+        0x3c => {
+            assert_eq!(
+                next,
+                [&[0x3c][..], &publish[1..]].concat(),
+                "the same PUBLISH"
+            );
+            println!("mosquitto resent the PUBLISH (DUP set) after its PUBREL, as 2.0.11 does");
+        }
+        _ => panic!("unexpected packet {next:x?}"),
+    }
+    publisher.stop().unwrap();
 }
