@@ -673,6 +673,30 @@ fn qos2_both_cut_loses_and_duplicates_nothing() {
     assert!(o.relay.cuts > 0, "no connection was cut: {:?}", o.relay);
 }
 
+/// The tally tells mosquitto's resends after PUBREL (the first copy's id, DUP set, a later connection)
+/// from other copies, which fail the both-cut test.
+#[test]
+fn tally_tells_a_resend_after_release_from_other_copies() {
+    let mut tally = Tally::default();
+    let at = |mid, dup, connection| Delivery {
+        mid,
+        dup,
+        connection,
+    };
+    let number = |i: usize| i.to_string().into_bytes();
+    tally.add((number(5), at(7, false, 1)));
+    tally.add((number(5), at(7, true, 3))); // mosquitto's resend
+    tally.add((number(6), at(8, false, 1)));
+    tally.add((number(6), at(9, false, 2))); // a new message: another id, no DUP
+    tally.add((number(7), at(10, true, 2)));
+    tally.add((number(7), at(10, true, 2))); // the same connection
+    tally.add((END.to_vec(), at(11, false, 2)));
+    assert_eq!(tally.counts, [0, 0, 0, 0, 0, 2, 2, 2]);
+    assert_eq!((tally.distinct, tally.ended), (3, true));
+    assert_eq!(tally.resent_after_release, 1);
+    assert_eq!(tally.repeats.len(), 3);
+}
+
 // ---- the broker's part ----
 
 /// A raw MQTT 3.1.1 CONNECT: persistent session (clean session 0), keepalive 60.
