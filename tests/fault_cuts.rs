@@ -12,7 +12,7 @@
 //! goes on until the relay has cut at least `PAHOISH_FAULT_CUTS` times (default [`DEFAULT_CUTS`]),
 //! within `PAHOISH_FAULT_TIMEOUT` seconds (default [`DEFAULT_TIMEOUT`]); `PAHOISH_FAULT_SEED` replays a
 //! run's cut intervals (every test prints its seed). Larger values make the longer run described in
-//! docs/reliability-cuts.md.
+//! docs/reliability.md ("Connection cuts").
 
 mod common;
 
