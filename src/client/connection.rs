@@ -87,8 +87,9 @@ impl<U: Send + 'static> Client<U> {
     ) -> Result<()> {
         not_in_callback(&self.engine().signal, "connect from a callback")?;
         self.set_connect_options(options)?;
+        let seen = self.engine().opened_count();
         self.set_target(host, port, keepalive)?;
-        self.engine().open_connection(self, false)?;
+        self.engine().open_connection(self, Some(seen))?;
         self.kick();
         Ok(())
     }
@@ -179,8 +180,9 @@ impl<U: Send + 'static> Client<U> {
     /// ```
     pub fn connect_url(&self, url: &str, keepalive: u16) -> Result<()> {
         not_in_callback(&self.engine().signal, "connect from a callback")?;
+        let seen = self.engine().opened_count();
         self.set_url(url, keepalive)?;
-        self.engine().open_connection(self, false)?;
+        self.engine().open_connection(self, Some(seen))?;
         self.kick();
         Ok(())
     }
@@ -196,7 +198,7 @@ impl<U: Send + 'static> Client<U> {
     pub fn reconnect(&self) -> Result<()> {
         not_in_callback(&self.engine().signal, "reconnect from a callback")?;
         self.engine().prepare_reconnect(self)?;
-        self.engine().open_connection(self, false)?;
+        self.engine().open_connection(self, None)?;
         self.kick();
         Ok(())
     }

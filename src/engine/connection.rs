@@ -26,8 +26,31 @@ impl Engine {
     /// One thread opens at a time. A second one (`connect()` on a user's thread while the `loop_start`
     /// thread connects after `connect_async`, or the other way round) waits for the first and, if that
     /// produced a connection, uses it rather than opening another beside it.
-    pub(crate) fn open_connection(&self, h: &dyn Handler, from_loop: bool) -> Result<()> {
-        let Some(_opening) = self.claim_opening() else {
+    ///
+    /// `seen`, for `connect()`: the count of connections installed ([`opened_count`]) before it
+    /// recorded its host. The `loop_start` thread may see that host and open and install a
+    /// connection before `connect()` gets here; then that one is used, not replaced by a second.
+    /// `reconnect()` passes `None`: it always opens anew.
+    ///
+    /// [`opened_count`]: Engine::opened_count
+    pub(crate) fn open_connection(&self, h: &dyn Handler, seen: Option<u64>) -> Result<()> {
+        self.open(h, false, seen)
+    }
+
+    /// The loop's [`open_connection`](Engine::open_connection): `seen` is the count of connections
+    /// installed when it found no socket. If another thread's `connect()` installed one since (it may
+    /// have done so entirely between that look and this call), that one is used, not replaced.
+    pub(super) fn open_connection_since(&self, h: &dyn Handler, seen: u64) -> Result<()> {
+        self.open(h, true, Some(seen))
+    }
+
+    /// Connections installed so far (see [`open_connection`](Engine::open_connection)).
+    pub(crate) fn opened_count(&self) -> u64 {
+        self.state().opened
+    }
+
+    fn open(&self, h: &dyn Handler, from_loop: bool, seen: Option<u64>) -> Result<()> {
+        let Some(_opening) = self.claim_opening(seen) else {
             return Ok(());
         };
         h.notify(Notice::PreConnect);
@@ -60,17 +83,18 @@ impl Engine {
     }
 
     /// Waits while another thread opens a connection, then claims the right to open one; `None` when
-    /// the other thread's opening produced a connection meanwhile (use that one).
-    fn claim_opening(&self) -> Option<Opening<'_>> {
+    /// the other thread's opening produced a connection meanwhile (use that one), or, given `seen`,
+    /// when any connection was installed after the caller counted `seen` of them.
+    fn claim_opening(&self, seen: Option<u64>) -> Option<Opening<'_>> {
         let mut st = self.state();
-        let before = st.opened;
+        let before = seen.unwrap_or(st.opened);
         let mut waited = false;
         while st.opening {
             waited = true;
             st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
         }
         // Only the count is compared: `io` may not be taken under `state` (lock order).
-        if waited && st.opened != before {
+        if (waited || seen.is_some()) && st.opened != before {
             return None;
         }
         st.opening = true;

@@ -89,6 +89,9 @@ impl Engine {
             if self.should_exit() {
                 return Ok(());
             }
+            // Counted before the socket is looked at: a connection that a `connect()` on another
+            // thread installs after this (even before the loop gets to open one) is the one used.
+            let seen = self.opened_count();
             if !self.socket_open() {
                 if !h.has_target() {
                     if !background {
@@ -111,7 +114,7 @@ impl Engine {
                         continue; // connect() from another thread did it meanwhile
                     }
                 }
-                if let Err(e) = self.open_connection(h, true) {
+                if let Err(e) = self.open_connection_since(h, seen) {
                     let to = h.plan().map(|p| p.target.describe()).ok();
                     h.log(
                         LogLevel::Warning,

@@ -24,6 +24,8 @@ mod io;
 
 #[cfg(test)]
 mod batching_tests;
+#[cfg(test)]
+mod opening_tests;
 
 use std::os::unix::io::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
