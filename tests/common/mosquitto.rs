@@ -225,8 +225,13 @@ impl Mosquitto {
     /// [`persistent`](MosquittoBuilder::persistent)).
     pub fn restart(&mut self) {
         self.kill();
-        // The old listening sockets are gone with the process; mosquitto sets SO_REUSEADDR, so
-        // connections in TIME_WAIT do not block the ports. A few attempts cover a slow process exit.
+        self.start_again();
+    }
+
+    /// Starts the stopped broker on its ports again. The old listening sockets are gone with the
+    /// process; mosquitto sets SO_REUSEADDR, so connections in TIME_WAIT do not block the ports. A few
+    /// attempts cover a slow process exit.
+    fn start_again(&mut self) {
         let mut last = String::new();
         for _ in 0..5 {
             match self.spawn() {
@@ -272,14 +277,7 @@ impl Mosquitto {
                 }
             }
         }
-        let mut last = String::new();
-        for _ in 0..5 {
-            match self.spawn() {
-                Ok(()) => return,
-                Err(e) => last = e,
-            }
-        }
-        panic!("mosquitto did not restart on port {}: {last}", self.port);
+        self.start_again();
     }
 
     /// Kills mosquitto without starting it again (clients then fail to reconnect).
