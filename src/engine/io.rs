@@ -405,9 +405,9 @@ impl Io {
     }
 }
 
-/// Makes room for the next read: moves undecoded bytes (a partial packet) to the front, grows to
-/// exactly the length of a packet larger than a `READ_CHUNK` once its header is in (`Io::want`), else
-/// by doubling when less than half a `READ_CHUNK` is left,
+/// Makes room for the next read: moves undecoded bytes (a partial packet) to the front, grows (by
+/// doubling, but never past the end of a large packet whose header is in: `Io::want`) when less than
+/// half a `READ_CHUNK` is left,
 /// and shrinks back once a buffer grown past `BUFFER_KEEP` has been empty at `SHRINK_AFTER` reads in a
 /// row without holding more than that again: a stream of large packets keeps it (shrinking after each
 /// made every next one grow it again by doubling, copying and faulting it in), and a burst that is over
@@ -425,25 +425,15 @@ fn make_room(io: &mut Io) {
             io.quiet_reads += 1;
         }
     }
-    if io.want > READ_CHUNK && io.want > io.rend - io.rstart {
-        // A large packet whose length is known: room for exactly it, not a doubling that would
-        // leave up to as much again unused (a 256 MB message cost 2.9 times its size).
-        if io.rbuf.len() - io.rstart >= io.want {
-            return;
-        }
-        if io.rstart > 0 {
-            io.rbuf.copy_within(io.rstart..io.rend, 0);
-            io.rend -= io.rstart;
-            io.rstart = 0;
-        }
-        if io.rbuf.len() < io.want {
-            let mut grown = vec![0; io.want];
-            grown[..io.rend].copy_from_slice(&io.rbuf[..io.rend]);
-            io.rbuf = grown;
-        }
+    // A large packet whose length is known grows the buffer up to exactly its end, no further (a
+    // doubling past it left up to as much again unused: a 256 MB message cost 2.9 times its size).
+    // Still by doubling as its bytes arrive, not at once: a header alone, which costs the sender
+    // five bytes, must not make the client allocate the length it claims.
+    let large = io.want > READ_CHUNK && io.want > io.rend - io.rstart;
+    if large && io.rbuf.len() - io.rstart >= io.want {
         return;
     }
-    if io.rbuf.len() - io.rend >= READ_CHUNK {
+    if !large && io.rbuf.len() - io.rend >= READ_CHUNK {
         return;
     }
     if io.rstart > 0 {
@@ -452,12 +442,17 @@ fn make_room(io: &mut Io) {
         io.rstart = 0;
     }
     if io.rbuf.len() - io.rend < READ_CHUNK / 2 {
-        let len = (io.rbuf.len() * 2).max(io.rend + READ_CHUNK);
-        // A new zeroed allocation (calloc) rather than `resize` (memset): fresh pages from the kernel
-        // are zero already and stay out of resident memory until a read reaches them.
-        let mut grown = vec![0; len];
-        grown[..io.rend].copy_from_slice(&io.rbuf[..io.rend]);
-        io.rbuf = grown;
+        let mut len = (io.rbuf.len() * 2).max(io.rend + READ_CHUNK);
+        if large {
+            len = len.min(io.want);
+        }
+        if len > io.rbuf.len() {
+            // A new zeroed allocation (calloc) rather than `resize` (memset): fresh pages from the
+            // kernel are zero already and stay out of resident memory until a read reaches them.
+            let mut grown = vec![0; len];
+            grown[..io.rend].copy_from_slice(&io.rbuf[..io.rend]);
+            io.rbuf = grown;
+        }
     }
 }
 
@@ -536,6 +531,28 @@ mod buffer_tests {
             assert!(io.rbuf[..io.rend].iter().all(|&b| b == 7));
         }
         moved
+    }
+
+    #[test]
+    fn a_large_packet_of_known_length_grows_the_buffer_to_its_end_and_no_further() {
+        let mut io = Io::default();
+        make_room(&mut io);
+        // A header claiming 10 MB: the buffer does not grow for what has not arrived.
+        let total = 10_000_000;
+        io.want = total;
+        io.rbuf[..5].fill(7); // (make_room reads only `want`, not the header itself)
+        io.rend = 5;
+        make_room(&mut io);
+        assert_eq!(io.rbuf.len(), READ_CHUNK);
+        // As its bytes arrive (each read filling the room made) the buffer doubles, and its last
+        // growth ends exactly at the packet's end.
+        while io.rend < total {
+            io.rend = io.rbuf.len().min(total);
+            if io.rend < total {
+                make_room(&mut io);
+            }
+        }
+        assert_eq!(io.rbuf.len(), total);
     }
 
     #[test]
