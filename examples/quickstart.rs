@@ -49,13 +49,6 @@ fn main() {
         }
     };
     if args.host.is_none() && args.port.is_none() {
-        if args.protocol == mqtt::MQTTv5 {
-            eprintln!(
-                "quickstart: the embedded TestBroker speaks MQTT 3.1/3.1.1 only; with --protocol 5 \
-                 give a broker with --host and --port"
-            );
-            std::process::exit(1);
-        }
         embedded(args.count, args.protocol);
     } else {
         let host = args.host.as_deref().unwrap_or("localhost");
