@@ -152,14 +152,16 @@ pub fn single<'p>(
 /// Publishes every message in `msgs`, in order, then disconnects (Paho's `publish.multiple`).
 ///
 /// `msgs` is any list or iterator of `(topic, payload, qos, retain)` tuples or [`Message`]s (see
-/// [`IntoMessage`]). The call connects, publishes them all after the broker accepts the connection,
+/// [`IntoMessage`]); a `Message`'s MQTT 5 `properties` go with it (Paho's message dicts with a
+/// `properties` key), with [`Options::protocol`] `MQTTv5`. The call connects, publishes them all after the broker accepts the connection,
 /// waits until each is published (QoS 0 written, QoS 1 PUBACK, QoS 2 PUBCOMP), sends DISCONNECT and
 /// returns. A lost connection is re-established and nothing is given up on (see the
 /// [module docs](self#how-long-the-helpers-wait)).
 ///
 /// Every message is checked before anything is sent, so a bad one does not leave half a batch
 /// published. Fails:
-/// - for an empty `msgs` ([`Error::InvalidArgument`]), an invalid topic, QoS or payload size;
+/// - for an empty `msgs` ([`Error::InvalidArgument`]), an invalid topic, QoS or payload size, and
+///   properties on a message when the protocol is not MQTT 5;
 /// - for options this version does not support ([`Error::NotSupported`]: TLS ciphers, TLS over a Unix
 ///   socket), and for TLS files that cannot be read or used (the error names the file);
 /// - when the TLS handshake fails ([`Error::Tls`]: `certificate verify failed: ...` for a broker
@@ -202,6 +204,12 @@ where
         ));
     }
     for m in &msgs {
+        if !m.properties.is_empty() && options.protocol != crate::MQTTv5 {
+            return Err(Error::invalid(
+                "properties",
+                "properties only apply to MQTT V5 (set Options::protocol to MQTTv5)",
+            ));
+        }
         validate_topic(&m.topic)?;
         let qos = m.qos.into_qos()?;
         if Publish::parts_remaining_length(m.topic.len(), qos, m.payload.len())
@@ -229,6 +237,22 @@ where
     }
     conn.close();
     Ok(())
+}
+
+/// Publishes `m`, with its MQTT 5 properties when it has any (Paho's message dicts with a
+/// `properties` key, which it passes on to `publish`).
+fn send(client: &Client, m: &Message) -> Result<MessageInfo> {
+    if m.properties.is_empty() {
+        client.publish(&m.topic, m.payload.as_slice(), m.qos, m.retain)
+    } else {
+        client.publish_with(
+            &m.topic,
+            m.payload.as_slice(),
+            m.qos,
+            m.retain,
+            m.properties.clone(),
+        )
+    }
 }
 
 /// Hands messages to the client and tracks them until they are published.
@@ -287,14 +311,12 @@ impl Feeder {
             // publishing it again cannot duplicate it.
             for (index, info) in self.outstanding.iter_mut() {
                 if discarded(info) {
-                    let m = &self.msgs[*index];
-                    *info = client.publish(&m.topic, m.payload.as_slice(), m.qos, m.retain)?;
+                    *info = send(client, &self.msgs[*index])?;
                 }
             }
         }
         while self.fed < self.msgs.len() {
-            let m = &self.msgs[self.fed];
-            match client.publish(&m.topic, m.payload.as_slice(), m.qos, m.retain) {
+            match send(client, &self.msgs[self.fed]) {
                 Ok(info) => {
                     self.outstanding.push_back((self.fed, info));
                     self.fed += 1;

@@ -927,3 +927,50 @@ fn mosquitto_helpers_at_mqtt5() {
         ("helpers/v5", &b"five"[..], true)
     );
 }
+
+/// `publish::multiple` sends a message's MQTT 5 properties (Paho: a message dict with `properties`,
+/// passed on to `publish`), through mosquitto at 5.0; `subscribe::simple` at 5.0 receives them. On
+/// MQTT 3.1.1 such a message is refused before anything connects.
+#[test]
+fn mosquitto_helpers_carry_message_properties_at_mqtt5() {
+    use pahoish::{Message, PacketTypes, Properties, Property};
+
+    let _wd = watchdog(TEST_LIMIT);
+    let Some(broker) = Mosquitto::start_or_skip() else {
+        return;
+    };
+    let mut msg = Message::new("helpers/v5/props", "with", 1, true);
+    msg.properties = Properties::new(PacketTypes::PUBLISH)
+        .with(Property::UserProperty("k".into(), "v".into()))
+        .unwrap()
+        .with(Property::ContentType("text/plain".into()))
+        .unwrap();
+    let on_311 = publish::multiple([&msg], &Options::default()).unwrap_err();
+    assert!(
+        on_311.to_string().contains("only apply to MQTT V5"),
+        "{on_311}"
+    );
+    let options = Options {
+        hostname: HOST.into(),
+        port: broker.port,
+        protocol: pahoish::MQTTv5,
+        ..Default::default()
+    };
+    let publish_options = options.clone();
+    bounded("publish::multiple at 5.0", move || {
+        publish::multiple([msg], &publish_options)
+    })
+    .expect("multiple at 5.0");
+    let got = bounded("subscribe::simple at 5.0", move || {
+        subscribe::simple("helpers/v5/props", 1, 1, true, &options)
+    })
+    .expect("simple at 5.0");
+    let props = &got[0].properties;
+    assert_eq!(props.content_type(), Some("text/plain"), "{props}");
+    assert!(
+        props
+            .iter()
+            .any(|p| *p == Property::UserProperty("k".into(), "v".into())),
+        "{props}"
+    );
+}
