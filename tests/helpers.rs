@@ -974,3 +974,46 @@ fn mosquitto_helpers_carry_message_properties_at_mqtt5() {
         "{props}"
     );
 }
+
+/// A will's MQTT 5 properties (Paho's will dict with `properties`) go in the helper's CONNECT; on
+/// MQTT 3.1.1 they are refused before anything connects.
+#[test]
+fn will_properties_go_in_the_helpers_connect_at_mqtt5() {
+    use pahoish::packet::Packet;
+    use pahoish::testing::{Direction, TestBroker};
+    use pahoish::{PacketTypes, Properties, Property};
+
+    let _wd = watchdog(TEST_LIMIT);
+    let broker = TestBroker::start().expect("TestBroker");
+    let mut will = Will::new("helpers/will", "gone", 1, false);
+    will.properties = Properties::new(PacketTypes::WILLMESSAGE)
+        .with(Property::WillDelayInterval(30))
+        .unwrap();
+    let mut options = Options {
+        hostname: HOST.into(),
+        port: broker.port(),
+        client_id: "will-props".into(),
+        will: Some(will),
+        ..Default::default()
+    };
+    let on_311 = publish::single("helpers/t", "x", 0, false, &options).unwrap_err();
+    assert!(
+        on_311.to_string().contains("only apply to MQTT V5"),
+        "{on_311}"
+    );
+    options.protocol = pahoish::MQTTv5;
+    bounded("publish::single with a will at 5.0", move || {
+        publish::single("helpers/t", "x", 0, false, &options)
+    })
+    .expect("single at 5.0");
+    let connect = broker
+        .packets("will-props")
+        .into_iter()
+        .find_map(|(d, p)| match (d, p) {
+            (Direction::Received, Packet::Connect(c)) => Some(c),
+            _ => None,
+        })
+        .expect("the helper's CONNECT");
+    let will = connect.will.expect("a will in CONNECT");
+    assert_eq!(will.properties.will_delay_interval(), Some(30));
+}

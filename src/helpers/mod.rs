@@ -15,6 +15,7 @@ use crate::client::{Client, DisconnectOnDrop};
 use crate::engine::relock;
 use crate::error::{Error, Result};
 use crate::message::{Message, Payload};
+use crate::properties::Properties;
 use crate::reason::ReasonCode;
 use crate::types::{LogLevel, Protocol, Proxy, Redacted, SubscribeOptions, TlsOptions, Transport};
 
@@ -198,6 +199,9 @@ pub struct Will {
     pub qos: u8,
     /// Whether the broker retains it.
     pub retain: bool,
+    /// MQTT 5 will properties (Paho's will dict's `properties`), for example a Will Delay Interval;
+    /// empty by default. Refused when the protocol is not MQTT 5.
+    pub properties: Properties,
 }
 
 impl Will {
@@ -218,6 +222,7 @@ impl Will {
             payload: payload.into().into_bytes(),
             qos,
             retain,
+            properties: Properties::default(),
         }
     }
 }
@@ -311,7 +316,12 @@ impl Connection {
             .manual_ack(filters.is_some())
             .build()?;
         if let Some(w) = &options.will {
-            client.will_set(&w.topic, w.payload.as_slice(), w.qos, w.retain)?;
+            if w.properties.is_empty() {
+                client.will_set(&w.topic, w.payload.as_slice(), w.qos, w.retain)?;
+            } else {
+                let props = w.properties.clone();
+                client.will_set_with(&w.topic, w.payload.as_slice(), w.qos, w.retain, props)?;
+            }
         }
         if let Some(a) = &options.auth {
             client.username_pw_set(&a.username, a.password.as_deref())?;
