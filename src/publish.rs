@@ -77,7 +77,7 @@ use crate::helpers::{Connection, Event};
 use crate::message::{Message, Payload};
 use crate::packet::{Publish, MAX_REMAINING_LENGTH};
 use crate::topic::validate_topic;
-use crate::types::IntoQos;
+use crate::types::{IntoQos, Protocol};
 
 pub use crate::helpers::{Auth, Options, Tls, Will};
 pub use crate::types::{CertReqs, Proxy, ProxyType, TlsVersion, Transport};
@@ -204,7 +204,7 @@ where
         ));
     }
     for m in &msgs {
-        if !m.properties.is_empty() && options.protocol != crate::MQTTv5 {
+        if !m.properties.is_empty() && options.protocol != Protocol::V5 {
             return Err(Error::invalid(
                 "properties",
                 "properties only apply to MQTT V5 (set Options::protocol to MQTTv5)",

@@ -26,7 +26,7 @@ pub enum Protocol {
     V31,
     /// MQTT 3.1.1: protocol name `MQTT`, level 4. The default.
     V311,
-    /// MQTT 5.0: protocol name `MQTT`, level 5 (not supported by this version of the crate).
+    /// MQTT 5.0: protocol name `MQTT`, level 5.
     V5,
 }
 
@@ -370,7 +370,7 @@ pub const MQTTv31: Protocol = Protocol::V31;
 /// `MQTTv311`: MQTT 3.1.1 (protocol level 4), the default.
 pub const MQTTv311: Protocol = Protocol::V311;
 #[allow(non_upper_case_globals)]
-/// `MQTTv5`: MQTT 5 (protocol level 5); not supported by this version.
+/// `MQTTv5`: MQTT 5 (protocol level 5).
 pub const MQTTv5: Protocol = Protocol::V5;
 
 /// Checks a string MQTT sends as UTF-8 (a client id, a user name): at most 65,535 bytes and no
