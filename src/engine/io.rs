@@ -248,16 +248,12 @@ impl Engine {
                     // than being copied into another as large (the next read gets a new one).
                     let mut whole = std::mem::take(&mut io.rbuf);
                     whole.truncate(io.rend);
-                    whole.drain(..io.rstart);
+                    // One move of the payload to the front, over whatever preceded it.
+                    let body_at = io.rstart + frame.header_len;
                     io.rstart = 0;
                     io.rend = 0;
                     st.session.handle(
-                        Packet::Publish(Publish::decode_taking(
-                            flags,
-                            whole,
-                            frame.header_len,
-                            v5,
-                        )?),
+                        Packet::Publish(Publish::decode_taking(flags, whole, body_at, v5)?),
                         now,
                     )?;
                     io.packets_in += 1;

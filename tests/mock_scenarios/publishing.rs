@@ -67,6 +67,54 @@ fn incoming_qos1_is_acknowledged_after_on_message() {
     });
 }
 
+/// A message over 4 MiB (which the client hands on in its read buffer rather than copying it out)
+/// arrives whole and acknowledged, and the small one after it is read into a fresh buffer.
+#[test]
+fn a_large_incoming_message_arrives_intact_and_the_next_one_after_it() {
+    let big: Vec<u8> = (0..5u32 << 20).map(|i| (i % 251) as u8).collect();
+    let mut publish = vec![0x32]; // PUBLISH QoS 1
+    let mut remaining = 2 + 3 + 2 + big.len(); // topic length, "a/b", message id, payload
+    while remaining > 0x7f {
+        publish.push((remaining & 0x7f) as u8 | 0x80);
+        remaining >>= 7;
+    }
+    publish.push(remaining as u8);
+    publish.extend_from_slice(&[0x00, 0x03, b'a', b'/', b'b', 0x00, 0x07]); // "a/b", id 7
+    publish.extend_from_slice(&big);
+    let broker = MockBroker::start(move |s| {
+        accept_default(s)?;
+        s.send(&publish)?;
+        s.expect(&[
+            0x40, 0x02, // PUBACK, remaining length 2
+            0x00, 0x07, // message id 7
+        ])?;
+        s.send(&[
+            0x32, 0x0a, // PUBLISH QoS 1, remaining length 10
+            0x00, 0x03, b'a', b'/', b'b', // topic "a/b"
+            0x00, 0x08, // message id 8
+            b'h', b'e', b'y', // payload "hey"
+        ])?;
+        s.expect(&[
+            0x40, 0x02, // PUBACK, remaining length 2
+            0x00, 0x08, // message id 8
+        ])?;
+        expect_disconnect(s)
+    });
+    let port = broker.port();
+    run(broker, || {
+        let client = Client::new("");
+        let events = record(&client);
+        start(&client, port, 60);
+        events.expect(connected());
+        events.expect(message("a/b", &big, 1, 7));
+        events.expect(message("a/b", b"hey", 1, 8));
+        client.disconnect().unwrap();
+        events.expect(disconnected());
+        stop_loop(&client);
+        events.assert_idle();
+    });
+}
+
 /// An incoming QoS 2 PUBLISH gets PUBREC at once without on_message (also when repeated with DUP);
 /// PUBREL delivers it once to on_message, then PUBCOMP; a PUBREL for an unknown id still gets PUBCOMP.
 #[test]
