@@ -227,6 +227,10 @@ impl Engine {
             ));
         };
         self.stop.store(true, Ordering::SeqCst);
+        // Taking the state lock between the store and the notification closes the window in which
+        // a waiter (the reconnect backoff) has read `stop` under the lock but not yet begun to wait:
+        // the notification would find nobody and the loop sleep out the whole delay.
+        drop(self.state());
         self.cv.notify_all();
         if let Some(w) = self.waker() {
             w.wake();
