@@ -395,18 +395,44 @@ impl Error {
     }
 }
 
+/// Paho's ValueError text for a bad argument of this name, where Paho has one sentence for it.
+fn paho_value_error(name: &str, reason: &str) -> Option<&'static str> {
+    Some(match name {
+        "host" => "Invalid host.",
+        "port" => "Invalid port number.",
+        "bind_port" => "Invalid bind port number.",
+        "timeout" => "Invalid timeout.",
+        "keepalive" if reason.contains("negative") => "Keepalive must be >=0.",
+        "max_inflight_messages" | "inflight" => "Invalid inflight.",
+        "max_queued_messages" | "queue_size" => "Invalid queue size.",
+        _ => return None,
+    })
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::InvalidTopic { topic, reason } => write!(f, "invalid topic {topic:?}: {reason}"),
-            Error::InvalidFilter { filter, reason } => {
-                write!(f, "invalid topic filter {filter:?}: {reason}")
+            // Paho's ValueError text first (what a user searches for), then the details.
+            Error::InvalidTopic { topic, reason } => {
+                let paho = if topic.contains(['+', '#']) {
+                    "Publish topic cannot contain wildcards."
+                } else {
+                    "Invalid topic."
+                };
+                write!(f, "{paho} (invalid topic {topic:?}: {reason})")
             }
-            Error::InvalidQos(q) => write!(f, "invalid QoS {q}: QoS must be 0, 1 or 2"),
+            Error::InvalidFilter { filter, reason } => write!(
+                f,
+                "Invalid subscription filter. (invalid topic filter {filter:?}: {reason})"
+            ),
+            Error::InvalidQos(q) => write!(
+                f,
+                "Invalid QoS level. (invalid QoS {q}: QoS must be 0, 1 or 2)"
+            ),
             Error::PayloadTooLarge(n) => write!(
                 f,
-                "payload of {n} bytes is too large: with its topic, the packet would be over \
-                 MQTT's limit of 268435455 bytes"
+                "Payload too large. (payload of {n} bytes is too large: with its topic, the packet \
+                 would be over MQTT's limit of 268435455 bytes)"
             ),
             Error::PacketTooLarge { size, max } => write!(
                 f,
@@ -420,7 +446,10 @@ impl fmt::Display for Error {
                 f,
                 "the server closed the connection with DISCONNECT, reason code {code:#04x}"
             ),
-            Error::InvalidArgument { name, reason } => write!(f, "invalid {name}: {reason}"),
+            Error::InvalidArgument { name, reason } => match paho_value_error(name, reason) {
+                Some(paho) => write!(f, "{paho} (invalid {name}: {reason})"),
+                None => write!(f, "invalid {name}: {reason}"),
+            },
             Error::NoConn => f.write_str("the client is not currently connected"),
             Error::QueueFull => f.write_str(
                 "message queue full: max_queued_messages QoS 1/2 messages are already held; \
@@ -491,6 +520,62 @@ mod tests {
             "{}",
             std::mem::size_of::<Error>()
         );
+    }
+
+    /// A ported script's error prints Paho's ValueError sentence first, then what exactly was wrong.
+    #[test]
+    fn texts_start_with_pahos_value_error() {
+        let cases = [
+            (
+                Error::InvalidTopic {
+                    topic: String::new(),
+                    reason: "must not be empty",
+                },
+                "Invalid topic. (invalid topic \"\": must not be empty)",
+            ),
+            (
+                Error::InvalidTopic {
+                    topic: "a/+".into(),
+                    reason: "must not contain wildcards",
+                },
+                "Publish topic cannot contain wildcards. (invalid topic \"a/+\": must not \
+                 contain wildcards)",
+            ),
+            (
+                Error::InvalidFilter {
+                    filter: "a/#/b".into(),
+                    reason: "'#' must be last",
+                },
+                "Invalid subscription filter. (invalid topic filter \"a/#/b\": '#' must be last)",
+            ),
+            (
+                Error::InvalidQos(3),
+                "Invalid QoS level. (invalid QoS 3: QoS must be 0, 1 or 2)",
+            ),
+            (
+                Error::invalid("port", "must be 1..=65535"),
+                "Invalid port number. (invalid port: must be 1..=65535)",
+            ),
+            (
+                Error::invalid("host", "must not be empty"),
+                "Invalid host. (invalid host: must not be empty)",
+            ),
+            (
+                Error::invalid("keepalive", "-1 is negative"),
+                "Keepalive must be >=0. (invalid keepalive: -1 is negative)",
+            ),
+            // No one Paho sentence: ours only.
+            (
+                Error::invalid("headers", "bad header"),
+                "invalid headers: bad header",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
+        assert!(Error::PayloadTooLarge(268_435_456)
+            .to_string()
+            .starts_with("Payload too large. (payload of 268435456 bytes"));
     }
 
     #[test]

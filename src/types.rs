@@ -568,19 +568,66 @@ macro_rules! int_into_qos {
 int_into_qos!(i32, i64, u8, u32, u64, usize);
 
 /// The flags passed to `on_connect` (Paho's `ConnectFlags`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// Debug (`{flags:?}`) prints what Python prints for Paho's dataclass, so `print(flags)` ports as
+/// `println!("{flags:?}")`:
+///
+/// ```
+/// let flags = pahoish::ConnectFlags::default();
+/// assert_eq!(format!("{flags:?}"), "ConnectFlags(session_present=False)");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ConnectFlags {
     /// Whether the broker resumed a session it kept for this client id.
     pub session_present: bool,
 }
 
+impl fmt::Debug for ConnectFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ConnectFlags(session_present={})",
+            py_bool(self.session_present)
+        )
+    }
+}
+
 /// The flags passed to `on_disconnect` (Paho's `DisconnectFlags`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// Debug prints what Python prints for Paho's dataclass:
+///
+/// ```
+/// let flags = pahoish::DisconnectFlags::default();
+/// assert_eq!(
+///     format!("{flags:?}"),
+///     "DisconnectFlags(is_disconnect_packet_from_server=False)"
+/// );
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct DisconnectFlags {
     /// Whether the broker sent a DISCONNECT packet (MQTT 5 only; always false on 3.1/3.1.1).
     pub is_disconnect_packet_from_server: bool,
+}
+
+impl fmt::Debug for DisconnectFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "DisconnectFlags(is_disconnect_packet_from_server={})",
+            py_bool(self.is_disconnect_packet_from_server)
+        )
+    }
+}
+
+/// Python's `str(bool)`.
+fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
 }
 
 /// The level of an `on_log` line, with Paho's values.

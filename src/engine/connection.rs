@@ -74,11 +74,8 @@ impl Engine {
                 return Ok(());
             }
         }
+        // No log line for the socket itself: Paho's first line is "Sending CONNECT ...".
         self.install_stream(h, stream, &h.connect_packet());
-        h.log(
-            LogLevel::Debug,
-            &format!("Connected to {}", plan.target.describe()),
-        );
         Ok(())
     }
 

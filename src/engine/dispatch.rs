@@ -21,51 +21,7 @@ impl Engine {
         let no_props = Properties::new(PacketTypes::PUBACK);
         while self.state().session.take_events(&mut events) {
             for event in events.drain(..) {
-                match event {
-                    Event::Connected {
-                        session_present,
-                        props,
-                    } => {
-                        self.state().backoff.connected(Instant::now());
-                        let flags = ConnectFlags { session_present };
-                        h.notify(Notice::Connect(flags, ReasonCode::connack(0), &props));
-                        self.state().session.after_connect(session_present);
-                    }
-                    Event::ConnectRefused { reason, props } => {
-                        let flags = ConnectFlags::default();
-                        h.notify(Notice::Connect(flags, reason, &props));
-                        refused = Some(reason.connack_code());
-                    }
-                    Event::Published { first, count } => {
-                        for mid in mids_from(first).take(usize::from(count)) {
-                            h.notify(Notice::Publish(
-                                mid,
-                                ReasonCode::puback_success(),
-                                &no_props,
-                            ));
-                        }
-                    }
-                    Event::PublishedWith { mid, reason, props } => {
-                        h.notify(Notice::Publish(mid, reason, &props));
-                    }
-                    Event::Subscribed { mid, codes, props } => {
-                        h.notify(Notice::Subscribe(mid, &codes, &props));
-                    }
-                    Event::Unsubscribed { mid, codes, props } => {
-                        h.notify(Notice::Unsubscribe(mid, &codes, &props));
-                    }
-                    Event::ServerDisconnect { reason, props } => {
-                        // Reported by close_connection's on_disconnect, which follows.
-                        self.state().server_disconnect = Some((reason, props));
-                    }
-                    Event::Message { msg, generation } => {
-                        h.notify(Notice::Message(&msg));
-                        let mut st = self.state();
-                        st.session.message_handled(msg.mid, msg.qos, generation);
-                        st.session.give_back_payload(msg.payload);
-                    }
-                    Event::Log(line) => h.log(LogLevel::Debug, &line),
-                }
+                self.dispatch_one(h, event, &no_props, &mut refused);
             }
             if refused.is_some() {
                 break;
@@ -75,6 +31,72 @@ impl Engine {
         match refused {
             Some(code) => Err(Error::ConnectionRefused(code)),
             None => Ok(()),
+        }
+    }
+
+    /// Runs the callback for one event, then what that callback made the session report (with
+    /// `on_log` set, "Sending PUBLISH" for a publish from `on_subscribe`; "Sending PUBACK" after
+    /// `on_message`), before the events of the packets read after this one: the order in which Paho
+    /// reports them, since it reads one packet at a time. Callbacks never produce a message, so this
+    /// goes one level deep.
+    fn dispatch_one(
+        &self,
+        h: &dyn Handler,
+        event: Event,
+        no_props: &Properties,
+        refused: &mut Option<u8>,
+    ) {
+        let mut fresh = Vec::new();
+        match event {
+            Event::Connected {
+                session_present,
+                props,
+            } => {
+                self.state().backoff.connected(Instant::now());
+                let flags = ConnectFlags { session_present };
+                h.notify(Notice::Connect(flags, ReasonCode::connack(0), &props));
+                let mut st = self.state();
+                st.session.after_connect(session_present);
+                st.session.take_events(&mut fresh);
+            }
+            Event::ConnectRefused { reason, props } => {
+                let flags = ConnectFlags::default();
+                h.notify(Notice::Connect(flags, reason, &props));
+                *refused = Some(reason.connack_code());
+            }
+            Event::Published { first, count } => {
+                for mid in mids_from(first).take(usize::from(count)) {
+                    h.notify(Notice::Publish(mid, ReasonCode::puback_success(), no_props));
+                }
+                self.state().session.take_events(&mut fresh);
+            }
+            Event::PublishedWith { mid, reason, props } => {
+                h.notify(Notice::Publish(mid, reason, &props));
+                self.state().session.take_events(&mut fresh);
+            }
+            Event::Subscribed { mid, codes, props } => {
+                h.notify(Notice::Subscribe(mid, &codes, &props));
+                self.state().session.take_events(&mut fresh);
+            }
+            Event::Unsubscribed { mid, codes, props } => {
+                h.notify(Notice::Unsubscribe(mid, &codes, &props));
+                self.state().session.take_events(&mut fresh);
+            }
+            Event::ServerDisconnect { reason, props } => {
+                // Reported by close_connection's on_disconnect, which follows.
+                self.state().server_disconnect = Some((reason, props));
+            }
+            Event::Message { msg, generation } => {
+                h.notify(Notice::Message(&msg));
+                let mut st = self.state();
+                st.session.message_handled(msg.mid, msg.qos, generation);
+                st.session.give_back_payload(msg.payload);
+                st.session.take_events(&mut fresh);
+            }
+            Event::Log(line) => h.log(LogLevel::Debug, &line),
+        }
+        for event in fresh {
+            self.dispatch_one(h, event, no_props, refused);
         }
     }
 }

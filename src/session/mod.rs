@@ -43,6 +43,7 @@ mod aliases;
 mod awaiting;
 mod ids;
 mod limits;
+mod logline;
 
 use aliases::TopicAliases;
 use awaiting::AwaitingPubrel;
@@ -331,7 +332,7 @@ impl Session {
             ..packet::Disconnect::default()
         }
         .encode_v5(&mut self.out);
-        self.log(|| format!("Sending DISCONNECT ({code:#04x})"));
+        self.log(|| logline::disconnect_sent(Some(ReasonCode::disconnect(code)), None, true));
     }
 
     /// A protocol error with its MQTT 5 reason code recorded for [`violation_disconnect`].
@@ -522,19 +523,8 @@ impl Session {
         self.last_out = now;
         self.last_in = now;
         connect.encode(&mut self.out);
-        self.log(|| {
-            format!(
-                "Sending CONNECT (u{}, p{}, wr{}, wq{}, wf{}, c{}, k{}) client_id={:?}",
-                u8::from(connect.username.is_some()),
-                u8::from(connect.password.is_some()),
-                u8::from(connect.will.as_ref().is_some_and(|w| w.retain)),
-                connect.will.as_ref().map_or(0, |w| w.qos as u8),
-                u8::from(connect.will.is_some()),
-                u8::from(connect.clean_session),
-                connect.keepalive,
-                connect.client_id
-            )
-        });
+        let v5 = connect.protocol == Protocol::V5;
+        self.log(|| logline::connect(connect, v5));
     }
 
     /// The connection is gone. Unwritten bytes are dropped (QoS 1/2 messages stay and are sent again
@@ -579,7 +569,10 @@ impl Session {
             self.disconnecting = true;
             packet::Disconnect::default().encode(&mut self.out);
         }
-        self.log(|| "Sending DISCONNECT".into());
+        // `disconnect()` passes Normal disconnection and no properties: Paho's `None`s.
+        let v5 = self.protocol == Protocol::V5;
+        let given = (reason != 0).then(|| ReasonCode::disconnect(reason));
+        self.log(|| logline::disconnect_sent(given, props, v5));
         Ok(())
     }
 
@@ -615,7 +608,7 @@ impl Session {
             }
         }
         let mut out = std::mem::take(&mut self.out);
-        let mut resent = 0usize;
+        let mut lines = Vec::new();
         let mut failed = Vec::new();
         for (i, m) in self.inflight.iter_mut().enumerate() {
             if m.sent_gen >= gen {
@@ -623,8 +616,10 @@ impl Session {
             }
             m.sent_gen = gen;
             if m.state == OutState::Pubcomp {
-                resent += 1;
                 encode_pubrel(&mut out, self.protocol, m.mid);
+                if self.trace {
+                    lines.push(format!("Sending PUBREL (Mid: {})", m.mid));
+                }
                 continue;
             }
             // The server's limits may have changed with the connection: a message over them now
@@ -633,13 +628,15 @@ impl Session {
                 failed.push((i, reason));
                 continue;
             }
-            resent += 1;
             if let Some(props) = m.props.as_deref_mut() {
                 // An alias belongs to the connection it was set on ([MQTT-3.3.2-7]): the resend
                 // carries the full topic only (Paho resends the alias and loops, #893).
                 props.remove(0x23);
             }
             encode_publish(&mut out, self.protocol, true, m);
+            if self.trace {
+                lines.push(publish_line(true, self.protocol, m));
+            }
         }
         self.out = out;
         for (i, reason) in failed.into_iter().rev() {
@@ -647,9 +644,8 @@ impl Session {
                 self.fail_message(m, reason);
             }
         }
-        if resent > 0 {
-            self.log(|| format!("Resending {resent} unacknowledged message(s) with DUP set"));
-        }
+        // One line per packet sent again, as Paho logs its resends.
+        self.events.extend(lines.into_iter().map(Event::Log));
         self.fill_window();
     }
 
@@ -724,10 +720,15 @@ impl Session {
                 Publish::encode_parts(&mut self.out, false, qos, retain, topic, mid, &payload)
             }
             self.log(|| {
-                format!(
-                    "Sending PUBLISH (d0, q0, r{}, m{mid}), '{topic}', ... ({} bytes)",
-                    u8::from(retain),
-                    payload.len()
+                logline::publish_sent(
+                    false,
+                    qos,
+                    retain,
+                    mid,
+                    topic,
+                    props.as_ref(),
+                    payload.len(),
+                    v5,
                 )
             });
             self.qos0_pending.push((mid, info.clone()));
@@ -826,14 +827,7 @@ impl Session {
             m.sent_gen = self.generation;
             encode_publish(&mut self.out, self.protocol, false, &m);
             if self.trace {
-                let line = format!(
-                    "Sending PUBLISH (d0, q{}, r{}, m{}), '{}', ... ({} bytes)",
-                    m.qos as u8,
-                    u8::from(m.retain),
-                    m.mid,
-                    m.topic,
-                    m.payload.len()
-                );
+                let line = publish_line(false, self.protocol, &m);
                 self.events.push(Event::Log(line));
             }
             self.inflight.push_back(m);
@@ -898,10 +892,8 @@ impl Session {
             Protocol::V5 => p.encode_v5(&mut self.out),
             _ => p.encode(&mut self.out),
         }
-        self.log(|| {
-            let filters: Vec<_> = p.filters.iter().map(|(f, o)| (f, o.qos)).collect();
-            format!("Sending SUBSCRIBE (d0, m{mid}) {filters:?}")
-        });
+        let v5 = self.protocol == Protocol::V5;
+        self.log(|| logline::subscribe(mid, &p.filters, v5));
         let names = p.filters.into_iter().map(|(f, _)| f).collect();
         self.requests.insert(
             mid,
@@ -942,7 +934,8 @@ impl Session {
             Protocol::V5 => p.encode_v5(&mut self.out),
             _ => p.encode(&mut self.out),
         }
-        self.log(|| format!("Sending UNSUBSCRIBE (d0, m{mid}) {:?}", p.filters));
+        let v5 = self.protocol == Protocol::V5;
+        self.log(|| logline::unsubscribe(mid, &p.filters, &p.properties, v5));
         self.requests.insert(mid, Request::Unsubscribe);
         Ok(mid)
     }
@@ -1060,14 +1053,8 @@ impl Session {
                         "unexpected CONNACK on an established connection",
                     ));
                 }
-                self.log(|| {
-                    format!(
-                        "Received CONNACK ({}, {})",
-                        u8::from(c.session_present),
-                        c.code
-                    )
-                });
                 let v5 = self.protocol == Protocol::V5;
+                self.log(|| logline::connack(c.session_present, c.code, &c.properties, v5));
                 if c.code != 0 {
                     // On 5.0 a code below 0x80 can only come from a 3.1.1 server refusing the
                     // protocol level: mapped as Paho maps 3.1.1 codes ("Unsupported protocol
@@ -1178,7 +1165,8 @@ impl Session {
                 return_codes,
                 properties,
             }) => {
-                self.log(|| format!("Received SUBACK (Mid: {pkid})"));
+                // Paho's line has no message id.
+                self.log(|| "Received SUBACK".into());
                 match self.requests.remove(&pkid) {
                     Some(Request::Subscribe { filters, internal }) => {
                         if return_codes.len() != filters.len() {
@@ -1244,7 +1232,7 @@ impl Session {
             }
             Packet::Disconnect(d) if self.protocol == Protocol::V5 => {
                 let reason = ReasonCode::new(PacketTypes::DISCONNECT as u8, d.reason);
-                self.log(|| format!("Received DISCONNECT ({:#04x})", d.reason));
+                self.log(|| logline::disconnect_received(d.reason, &d.properties));
                 self.events.push(Event::ServerDisconnect {
                     reason,
                     props: d.properties,
@@ -1322,15 +1310,17 @@ impl Session {
                 self.unacked_in += 1;
             }
         }
+        let v5 = self.protocol == Protocol::V5;
         self.log(|| {
-            format!(
-                "Received PUBLISH (d{}, q{}, r{}, m{}), '{}', ...  ({} bytes)",
-                u8::from(p.dup),
-                p.qos as u8,
-                u8::from(p.retain),
+            logline::publish_received(
+                p.dup,
+                p.qos,
+                p.retain,
                 p.pkid,
-                p.topic,
-                p.payload.len()
+                &p.topic,
+                &p.properties,
+                p.payload.len(),
+                v5,
             )
         });
         let msg = Message {
@@ -1478,6 +1468,20 @@ fn exceeds(
 }
 
 /// Appends `m`'s PUBLISH in the connection's protocol.
+/// The `on_log` line for sending this message.
+fn publish_line(dup: bool, protocol: Protocol, m: &OutMsg) -> String {
+    logline::publish_sent(
+        dup,
+        m.qos,
+        m.retain,
+        m.mid,
+        &m.topic,
+        m.props.as_deref(),
+        m.payload.len(),
+        protocol == Protocol::V5,
+    )
+}
+
 fn encode_publish(out: &mut Vec<u8>, protocol: Protocol, dup: bool, m: &OutMsg) {
     match (protocol, m.props.as_deref()) {
         (Protocol::V5, props) => {
