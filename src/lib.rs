@@ -128,8 +128,8 @@ pub use message::{Message, Payload};
 pub use properties::{PacketTypes, Properties, Property};
 pub use reason::ReasonCode;
 pub use topic::{
-    topic_matches_sub, validate_filter, validate_topic, IntoSubscribeOptions, SubscribeTopics,
-    UnsubscribeTopics,
+    shared_filter, topic_matches_sub, validate_filter, validate_topic, IntoSubscribeOptions,
+    SubscribeTopics, UnsubscribeTopics,
 };
 pub use types::{
     CertReqs, CleanStart, ConnectFlags, DisconnectFlags, IntoQos, LogLevel, MQTTv31, MQTTv311,

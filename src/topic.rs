@@ -35,8 +35,29 @@ pub fn validate_topic(topic: &str) -> Result<()> {
     })
 }
 
+/// What every shared subscription filter starts with (MQTT 5 section 4.8.2; brokers take it from
+/// 3.1.1 clients too).
+const SHARE_PREFIX: &str = "$share/";
+
+/// The filter inside a shared subscription `$share/{group}/{filter}`, or `None` for another filter.
+///
+/// ```
+/// use pahoish::shared_filter;
+/// assert_eq!(shared_filter("$share/workers/jobs/+"), Some("jobs/+"));
+/// assert_eq!(shared_filter("jobs/+"), None);
+/// ```
+pub fn shared_filter(filter: &str) -> Option<&str> {
+    filter
+        .strip_prefix(SHARE_PREFIX)?
+        .split_once('/')
+        .map(|(_, f)| f)
+}
+
 /// Checks a subscription filter: not empty, at most 65,535 bytes, `+` alone in its level, `#` alone in the
 /// last level, no U+0000. The check `subscribe`, `unsubscribe` and `message_callback_add` make.
+///
+/// A shared subscription, `$share/{group}/{filter}`, needs a group name that is not empty and has no
+/// `/`, `+` or `#` ([MQTT-4.8.2-1], [MQTT-4.8.2-2]), and a valid filter after it.
 ///
 /// ```
 /// use pahoish::validate_filter;
@@ -44,6 +65,9 @@ pub fn validate_topic(topic: &str) -> Result<()> {
 /// assert!(validate_filter("sensors/#").is_ok());
 /// assert!(validate_filter("sensors/#/temp").is_err());
 /// assert!(validate_filter("sensors+").is_err());
+/// assert!(validate_filter("$share/workers/jobs/+").is_ok());
+/// assert!(validate_filter("$share/workers").is_err()); // no filter after the group
+/// assert!(validate_filter("$share/w+/jobs").is_err());
 /// ```
 pub fn validate_filter(filter: &str) -> Result<()> {
     let bad = |reason| {
@@ -61,6 +85,22 @@ pub fn validate_filter(filter: &str) -> Result<()> {
     if filter.contains('\0') {
         return bad("a topic filter must not contain the NUL character");
     }
+    let filter = match filter.strip_prefix(SHARE_PREFIX) {
+        Some(rest) => match rest.split_once('/') {
+            Some((group, f))
+                if !group.is_empty() && !group.contains(['+', '#']) && !f.is_empty() =>
+            {
+                f
+            }
+            _ => {
+                return bad(
+                    "a shared subscription must be \"$share/{group}/{filter}\", with a group \
+                     name that is not empty and has no '+' or '#', and a filter after it",
+                )
+            }
+        },
+        None => filter,
+    };
     let mut levels = filter.split('/').peekable();
     while let Some(level) = levels.next() {
         if level.contains('+') && level != "+" {
@@ -84,6 +124,10 @@ pub fn validate_filter(filter: &str) -> Result<()> {
 /// Wildcards at the first level do not match topics that start with `$` (such as `$SYS/...`). An invalid
 /// filter matches nothing.
 ///
+/// A shared subscription `$share/{group}/{filter}` matches what its filter matches: the messages it
+/// brings carry the topic they were published on (Paho 2.2 matches nothing here, so a
+/// `message_callback_add("$share/...")` callback never runs: paho.mqtt.python #472).
+///
 /// ```
 /// use pahoish::topic_matches_sub;
 /// assert!(topic_matches_sub("foo/#", "foo"));
@@ -92,11 +136,14 @@ pub fn validate_filter(filter: &str) -> Result<()> {
 /// assert!(!topic_matches_sub("/#", "foo/bar"));
 /// assert!(!topic_matches_sub("#", "$SYS/bar"));
 /// assert!(topic_matches_sub("$SYS/#", "$SYS/foo/bar"));
+/// assert!(topic_matches_sub("$share/workers/jobs/+", "jobs/7"));
+/// assert!(!topic_matches_sub("$share/workers/#", "$SYS/foo"));
 /// ```
 pub fn topic_matches_sub(sub: &str, topic: &str) -> bool {
     if validate_filter(sub).is_err() {
         return false;
     }
+    let sub = shared_filter(sub).unwrap_or(sub);
     if topic.starts_with('$') && (sub.starts_with('+') || sub.starts_with('#')) {
         return false;
     }
@@ -162,6 +209,50 @@ mod tests {
                 "{sub} should not match {topic}"
             );
         }
+    }
+
+    /// A shared subscription matches what its filter matches (paho.mqtt.python #472), and its group
+    /// name is checked as MQTT-4.8.2-1 and -2 ask.
+    #[test]
+    fn shared_subscriptions() {
+        for (sub, topic) in [
+            ("$share/g/a/b", "a/b"),
+            ("$share/g/a/+", "a/b"),
+            ("$share/g/#", "a/b/c"),
+            ("$share/g/$SYS/#", "$SYS/x"),
+        ] {
+            assert!(topic_matches_sub(sub, topic), "{sub} should match {topic}");
+        }
+        for (sub, topic) in [
+            ("$share/g/a/b", "$share/g/a/b"),
+            ("$share/g/#", "$SYS/x"),
+            ("$share/g/+/b", "$SYS/b"),
+            ("$share/g/a/+", "b/c"),
+            ("$share/g", "g"),
+        ] {
+            assert!(
+                !topic_matches_sub(sub, topic),
+                "{sub} should not match {topic}"
+            );
+        }
+        for bad in [
+            "$share/",
+            "$share/g",
+            "$share/g/",
+            "$share//a",
+            "$share/g+/a",
+            "$share/#/a",
+            "$share/g/a/#/b",
+        ] {
+            assert!(
+                matches!(validate_filter(bad), Err(Error::InvalidFilter { .. })),
+                "{bad} should be refused"
+            );
+        }
+        assert!(validate_filter("$share/g/a").is_ok());
+        assert!(validate_filter("$shared/g/a").is_ok()); // not a shared subscription
+        assert_eq!(shared_filter("$share/g/a/#"), Some("a/#"));
+        assert_eq!(shared_filter("$share/g"), None);
     }
 
     #[test]
