@@ -143,7 +143,12 @@ pub fn topic_matches_sub(sub: &str, topic: &str) -> bool {
     if validate_filter(sub).is_err() {
         return false;
     }
-    let sub = shared_filter(sub).unwrap_or(sub);
+    matches_literally(shared_filter(sub).unwrap_or(sub), topic)
+}
+
+/// [`topic_matches_sub`] with `$share/...` taken as an ordinary filter (what an MQTT 3.1.1 broker
+/// that knows no shared subscriptions does: TestBroker at 3.1.1). `sub` must be valid.
+pub(crate) fn matches_literally(sub: &str, topic: &str) -> bool {
     if topic.starts_with('$') && (sub.starts_with('+') || sub.starts_with('#')) {
         return false;
     }

@@ -16,7 +16,7 @@ use crate::packet::{
     QoS, SubAck, UnsubAck,
 };
 use crate::properties::{PacketTypes, Properties, Property};
-use crate::topic::{topic_matches_sub, validate_filter};
+use crate::topic::{matches_literally, validate_filter};
 use crate::types::RETAIN_DO_NOT_SEND;
 
 /// What the reader does after a packet.
@@ -246,7 +246,7 @@ impl BrokerState {
                         continue;
                     }
                     for (topic, r) in retained.iter() {
-                        if topic_matches_sub(&sub.filter, topic)
+                        if matches_literally(&sub.filter, topic)
                             && r.expires_at.is_none_or(|at| at > now)
                         {
                             let msg = Msg {

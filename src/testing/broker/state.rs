@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::{Direction, Limits};
 use crate::packet::{packet_name, Disconnect, LastWill, Packet, Protocol, PubRel, Publish, QoS};
 use crate::properties::{PacketTypes, Properties, Property};
-use crate::topic::topic_matches_sub;
+use crate::topic::matches_literally;
 use crate::types::SubscribeOptions;
 
 /// The broker's state, behind [`BrokerShared::state`](super::BrokerShared::state).
@@ -310,7 +310,7 @@ impl ClientSession {
         for sub in &self.subs {
             if sub.shared().is_some()
                 || (own && sub.options.no_local)
-                || !topic_matches_sub(&sub.filter, topic)
+                || !matches_literally(&sub.filter, topic)
             {
                 continue;
             }
@@ -491,7 +491,7 @@ impl BrokerState {
         for (client_id, session) in &self.sessions {
             for sub in &session.subs {
                 if let Some((group, filter)) = sub.shared() {
-                    if topic_matches_sub(filter, &msg.topic) {
+                    if matches_literally(filter, &msg.topic) {
                         let members = groups
                             .entry((group.to_owned(), filter.to_owned()))
                             .or_default();
@@ -534,7 +534,7 @@ impl BrokerState {
         self.sessions.iter().any(|(id, s)| {
             s.subs.iter().any(|sub| {
                 !(sub.options.no_local && sub.shared().is_none() && id == from)
-                    && topic_matches_sub(sub.topic_filter(), topic)
+                    && matches_literally(sub.topic_filter(), topic)
             })
         })
     }
