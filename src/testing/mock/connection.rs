@@ -12,6 +12,7 @@ use std::time::Instant;
 use super::report::describe;
 use super::MockError;
 use crate::packet::{self, Frame, MAX_REMAINING_LENGTH};
+use crate::types::Protocol;
 
 /// How many bytes one socket read asks for.
 const READ_CHUNK: usize = 16 * 1024;
@@ -20,6 +21,9 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(super) struct Connection {
     pub(super) stream: TcpStream,
     pub(super) buf: Vec<u8>,
+    /// How packets are encoded and decoded: set by the session, and by the CONNECT the client sends
+    /// (its protocol level).
+    pub(super) protocol: Protocol,
 }
 
 /// Why a read brought no bytes.
@@ -31,17 +35,25 @@ enum Stop {
 }
 
 impl Stop {
-    fn into_error(self, step: usize, waiting_for: String, got: &[u8]) -> MockError {
+    fn into_error(
+        self,
+        step: usize,
+        waiting_for: String,
+        got: &[u8],
+        protocol: Protocol,
+    ) -> MockError {
         match self {
             Stop::Timeout => MockError::Timeout {
                 step,
                 waiting_for,
                 got: got.to_vec(),
+                protocol,
             },
             Stop::Closed => MockError::Closed {
                 step,
                 waiting_for,
                 got: got.to_vec(),
+                protocol,
             },
             Stop::Io(error) => MockError::Io { step, error },
         }
@@ -55,6 +67,38 @@ pub(super) enum Quiet {
 }
 
 impl Connection {
+    pub(super) fn new(stream: TcpStream, protocol: Protocol) -> Connection {
+        Connection {
+            stream,
+            buf: Vec::new(),
+            protocol,
+        }
+    }
+
+    /// Consumes the first `n` bytes, which are whole packets. A CONNECT among them sets the protocol
+    /// from its protocol level (5 is MQTT 5, 3 and 4 are MQTT 3.1 and 3.1.1), so that a script needs
+    /// no setting to speak the version its client speaks.
+    pub(super) fn consume(&mut self, n: usize) {
+        let mut at = 0;
+        while at < n {
+            let Ok(Some(f)) = packet::frame(&self.buf[at..n], MAX_REMAINING_LENGTH) else {
+                break;
+            };
+            let body = &self.buf[at + f.header_len..at + f.len()];
+            if f.header >> 4 == 1 && body.len() >= 2 {
+                let name_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+                match body.get(2 + name_len) {
+                    Some(5) => self.protocol = Protocol::V5,
+                    Some(4) => self.protocol = Protocol::V311,
+                    Some(3) => self.protocol = Protocol::V31,
+                    _ => {}
+                }
+            }
+            at += f.len();
+        }
+        self.buf.drain(..n);
+    }
+
     /// Reads once, appending to `buf`, waiting at most until `deadline`.
     fn fill(&mut self, deadline: Instant) -> Result<(), Stop> {
         let mut chunk = [0u8; READ_CHUNK];
@@ -94,7 +138,7 @@ impl Connection {
         loop {
             match judge(&self.buf, expected) {
                 Verdict::Match(n) => {
-                    self.buf.drain(..n);
+                    self.consume(n);
                     return Ok(());
                 }
                 Verdict::Mismatch(n) => {
@@ -102,6 +146,7 @@ impl Connection {
                         step,
                         expected: expected.to_vec(),
                         got: self.buf[..n].to_vec(),
+                        protocol: self.protocol,
                     })
                 }
                 Verdict::NeedMore => {}
@@ -115,9 +160,11 @@ impl Connection {
                         step,
                         expected: expected.to_vec(),
                         got,
+                        protocol: self.protocol,
                     });
                 }
-                return Err(stop.into_error(step, describe(expected), &self.buf));
+                let waiting_for = describe(expected, self.protocol);
+                return Err(stop.into_error(step, waiting_for, &self.buf, self.protocol));
             }
         }
     }
@@ -141,7 +188,8 @@ impl Connection {
                 }
             }
             if let Err(stop) = self.fill(deadline) {
-                return Err(stop.into_error(step, "a packet".to_string(), &self.buf));
+                let waiting_for = "a packet".to_string();
+                return Err(stop.into_error(step, waiting_for, &self.buf, self.protocol));
             }
         }
     }
@@ -152,10 +200,12 @@ impl Connection {
         step: usize,
         deadline: Instant,
     ) -> Result<Quiet, MockError> {
+        let protocol = self.protocol;
         let unexpected = |got: &[u8]| MockError::Mismatch {
             step,
             expected: Vec::new(),
             got: got.to_vec(),
+            protocol,
         };
         loop {
             // Wait for the rest of a packet that has begun, so the error can show it whole.

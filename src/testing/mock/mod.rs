@@ -30,6 +30,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::types::Protocol;
+
 /// A scripted fake MQTT broker listening on `127.0.0.1`, for tests.
 ///
 /// [`start`](MockBroker::start) runs the script on a thread of its own; the code under test connects to
@@ -166,6 +168,7 @@ impl MockBroker {
                 step: self.step.load(Ordering::Relaxed),
                 waiting_for: "the script to end".to_string(),
                 got: Vec::new(),
+                protocol: Protocol::V311,
             }),
             // Only reachable if the thread died without reaching its send, which catch_unwind prevents.
             Err(RecvTimeoutError::Disconnected) => {

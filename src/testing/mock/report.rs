@@ -7,6 +7,7 @@ use std::io;
 use super::connection::first_difference;
 use crate::packet::{self, DecodeError, MAX_REMAINING_LENGTH};
 use crate::testing::hex;
+use crate::types::Protocol;
 
 /// How many bytes an error message shows in hex before it elides the rest.
 const SHOWN_BYTES: usize = 256;
@@ -27,6 +28,7 @@ pub enum MockError {
     /// `expected` is empty when the step expected nothing at all
     /// ([`expect_closed`](super::MockSession::expect_closed),
     /// [`expect_silence`](super::MockSession::expect_silence)).
+    #[non_exhaustive]
     Mismatch {
         /// The step that failed, from 1.
         step: usize,
@@ -35,9 +37,13 @@ pub enum MockError {
         /// The bytes the client sent: the whole packets up to and including the one that differs, or what
         /// had arrived when the client stopped sending.
         got: Vec<u8>,
+        /// The protocol the bytes are decoded as in the message (see
+        /// [`MockSession::protocol`](super::MockSession::protocol)).
+        protocol: Protocol,
     },
     /// The step timeout passed before the step was done (or, from
     /// [`MockBroker::finish`](super::MockBroker::finish), the script did not end in time).
+    #[non_exhaustive]
     Timeout {
         /// The step that was waiting, from 1.
         step: usize,
@@ -46,8 +52,11 @@ pub enum MockError {
         /// The bytes received and not consumed by any step: what the client sent short of what was
         /// awaited.
         got: Vec<u8>,
+        /// The protocol the bytes are decoded as in the message.
+        protocol: Protocol,
     },
     /// The client closed the connection (or reset it) while the step waited for bytes.
+    #[non_exhaustive]
     Closed {
         /// The step that was waiting, from 1.
         step: usize,
@@ -55,6 +64,8 @@ pub enum MockError {
         waiting_for: String,
         /// The bytes received and not consumed by any step before the close.
         got: Vec<u8>,
+        /// The protocol the bytes are decoded as in the message.
+        protocol: Protocol,
     },
     /// The client sent bytes that are not a valid MQTT packet
     /// ([`recv_packet`](super::MockSession::recv_packet), [`recv_raw`](super::MockSession::recv_raw)).
@@ -122,25 +133,27 @@ impl fmt::Display for MockError {
                 step,
                 expected,
                 got,
+                protocol,
             } if expected.is_empty() => {
                 write!(
                     f,
                     "step {step}: the client sent bytes where the script expected none"
                 )?;
-                write_bytes(f, "got", got)
+                write_bytes(f, "got", got, *protocol)
             }
             MockError::Mismatch {
                 step,
                 expected,
                 got,
+                protocol,
             } => {
                 let at = first_difference(expected, got);
                 write!(f, "step {step}: the client sent other bytes than expected")?;
                 if expected != got {
                     write!(f, " (first difference at offset {at})")?;
                 }
-                write_bytes(f, "expected", expected)?;
-                write_bytes(f, "got", got)?;
+                write_bytes(f, "expected", expected, *protocol)?;
+                write_bytes(f, "got", got, *protocol)?;
                 if at >= SHOWN_BYTES && expected != got {
                     // The difference is past what the lines above show: show it where it is.
                     let window = |b: &[u8]| hex_capped(&b[at.min(b.len())..], 16);
@@ -153,10 +166,11 @@ impl fmt::Display for MockError {
                 step,
                 waiting_for,
                 got,
+                protocol,
             } => {
                 write!(f, "step {step}: timed out waiting for {waiting_for}")?;
                 if !got.is_empty() {
-                    write_bytes(f, "received so far", got)?;
+                    write_bytes(f, "received so far", got, *protocol)?;
                 }
                 Ok(())
             }
@@ -164,11 +178,12 @@ impl fmt::Display for MockError {
                 step,
                 waiting_for,
                 got,
+                protocol,
             } => {
                 write!(f, "step {step}: the client closed the connection")?;
                 write!(f, " while the script waited for {waiting_for}")?;
                 if !got.is_empty() {
-                    write_bytes(f, "received before", got)?;
+                    write_bytes(f, "received before", got, *protocol)?;
                 }
                 Ok(())
             }
@@ -199,7 +214,12 @@ impl std::error::Error for MockError {
 }
 
 /// One labelled line of hex, and a line of the packets it decodes to.
-fn write_bytes(f: &mut fmt::Formatter<'_>, label: &str, bytes: &[u8]) -> fmt::Result {
+fn write_bytes(
+    f: &mut fmt::Formatter<'_>,
+    label: &str,
+    bytes: &[u8],
+    protocol: Protocol,
+) -> fmt::Result {
     write!(
         f,
         "\n  {label}, {}: {}",
@@ -207,7 +227,7 @@ fn write_bytes(f: &mut fmt::Formatter<'_>, label: &str, bytes: &[u8]) -> fmt::Re
         hex_capped(bytes, SHOWN_BYTES)
     )?;
     if !bytes.is_empty() {
-        write!(f, "\n    decoded: {}", decoded(bytes))?;
+        write!(f, "\n    decoded: {}", decoded(bytes, protocol))?;
     }
     Ok(())
 }
@@ -230,12 +250,23 @@ fn hex_capped(bytes: &[u8], max: usize) -> String {
     }
 }
 
+/// One packet from the front of `bytes`, as `protocol` has it.
+fn decode(
+    bytes: &[u8],
+    protocol: Protocol,
+) -> Result<Option<(packet::Packet, usize)>, DecodeError> {
+    match protocol {
+        Protocol::V5 => packet::decode_v5(bytes, MAX_REMAINING_LENGTH),
+        _ => packet::decode(bytes, MAX_REMAINING_LENGTH),
+    }
+}
+
 /// The packets in `bytes`, in Debug form, and what is left when the rest does not decode.
-fn decoded(bytes: &[u8]) -> String {
+fn decoded(bytes: &[u8], protocol: Protocol) -> String {
     let mut parts = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
-        match packet::decode(rest, MAX_REMAINING_LENGTH) {
+        match decode(rest, protocol) {
             Ok(Some((p, used))) => {
                 parts.push(format!("{p:?}"));
                 rest = &rest[used..];
@@ -258,11 +289,11 @@ fn decoded(bytes: &[u8]) -> String {
 }
 
 /// A short description of expected bytes for `waiting_for`: the packet names, then the hex.
-pub(super) fn describe(bytes: &[u8]) -> String {
+pub(super) fn describe(bytes: &[u8], protocol: Protocol) -> String {
     let mut names = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
-        match packet::decode(rest, MAX_REMAINING_LENGTH) {
+        match decode(rest, protocol) {
             Ok(Some((p, used))) => {
                 names.push(p.name());
                 rest = &rest[used..];

@@ -19,6 +19,7 @@ use super::connection::{Connection, Quiet};
 use super::report::describe;
 use super::MockError;
 use crate::packet::Packet;
+use crate::types::Protocol;
 
 /// The step timeout a session starts with.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,6 +44,8 @@ pub struct MockSession {
     closed: Vec<TcpStream>,
     timeout: Duration,
     step: Arc<AtomicUsize>,
+    /// The protocol a new connection starts with: the last one's, or what `set_protocol` said.
+    protocol: Protocol,
 }
 
 impl MockSession {
@@ -67,6 +70,7 @@ impl MockSession {
             closed: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             step,
+            protocol: Protocol::V311,
         }
     }
 
@@ -76,6 +80,25 @@ impl MockSession {
     /// that the client stays quiet; [`expect_silence`](MockSession::expect_silence) takes its own duration.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+    }
+
+    /// Sets the protocol the packet steps use: [`send_packet`](MockSession::send_packet) and
+    /// [`expect_packet`](MockSession::expect_packet) encode in it, [`recv_packet`](MockSession::recv_packet)
+    /// decodes in it, and errors show bytes decoded in it. Not a step itself.
+    ///
+    /// Rarely needed: a CONNECT the client sends sets it from its protocol level (on `expect`,
+    /// `expect_packet`, `recv_packet` or `recv_raw`), and a new connection starts with the last one's.
+    /// MQTT 3.1.1 until then.
+    pub fn set_protocol(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
+        if let Some(conn) = &mut self.conn {
+            conn.protocol = protocol;
+        }
+    }
+
+    /// The protocol the packet steps use now (see [`set_protocol`](MockSession::set_protocol)).
+    pub fn protocol(&self) -> Protocol {
+        self.conn.as_ref().map_or(self.protocol, |c| c.protocol)
     }
 
     /// Waits for the next client connection and makes it the current one.
@@ -92,10 +115,8 @@ impl MockSession {
                 stream
                     .set_nodelay(true)
                     .map_err(|error| MockError::Io { step, error })?;
-                self.conn = Some(Connection {
-                    stream,
-                    buf: Vec::new(),
-                });
+                self.protocol = self.protocol();
+                self.conn = Some(Connection::new(stream, self.protocol));
                 Ok(())
             }
             Ok(Err(error)) => Err(MockError::Io { step, error }),
@@ -103,6 +124,7 @@ impl MockSession {
                 step,
                 waiting_for: "a client to connect".to_string(),
                 got: Vec::new(),
+                protocol: self.protocol,
             }),
             Err(RecvTimeoutError::Disconnected) => Err(MockError::Io {
                 step,
@@ -143,7 +165,7 @@ impl MockSession {
     /// client.write_all(&[0xc0, 0x00, 0xc0, 0x00, 0xc0, 0x00, 0xc0, 0x00, 0xe0, 0x00])?;
     ///
     /// match broker.finish(Duration::from_secs(5)) {
-    ///     Err(MockError::Mismatch { step, expected, got }) => {
+    ///     Err(MockError::Mismatch { step, expected, got, .. }) => {
     ///         assert_eq!((step, expected, got), (5, vec![0xc0, 0x00], vec![0xe0, 0x00]));
     ///     }
     ///     other => panic!("unexpected {other:?}"),
@@ -157,9 +179,54 @@ impl MockSession {
     }
 
     /// Checks that the next packet the client sends is `packet`, byte for byte: [`expect`](MockSession::expect)
-    /// of [`packet.to_bytes()`](Packet::to_bytes).
+    /// of the packet encoded in the session's [`protocol`](MockSession::protocol).
+    ///
+    /// # Examples
+    ///
+    /// An MQTT 5 exchange, scripted as packets: the client's CONNECT sets the protocol, so the CONNACK
+    /// goes out with its properties and the PUBLISH is compared in its 5.0 form.
+    ///
+    /// ```
+    /// use pahoish::packet::{ConnAck, Packet, Publish};
+    /// use pahoish::testing::MockBroker;
+    /// use pahoish::{Client, MQTTv5, PacketTypes, Properties, Property};
+    /// use std::time::Duration;
+    ///
+    /// let broker = MockBroker::start(|s| {
+    ///     s.accept()?;
+    ///     s.recv_packet()?; // CONNECT, protocol level 5
+    ///     let mut connack = ConnAck::default();
+    ///     connack.properties = Properties::new(PacketTypes::CONNACK)
+    ///         .with(Property::ReceiveMaximum(10))
+    ///         .expect("a CONNACK property");
+    ///     s.send_packet(&Packet::ConnAck(connack))?;
+    ///     let publish = Publish {
+    ///         topic: "t".into(),
+    ///         payload: b"hi".to_vec(),
+    ///         properties: Properties::new(PacketTypes::PUBLISH)
+    ///             .with(Property::ContentType("text/plain".into()))
+    ///             .expect("a PUBLISH property"),
+    ///         ..Publish::default()
+    ///     };
+    ///     s.expect_packet(&Packet::Publish(publish))
+    /// });
+    /// let client = Client::builder().protocol(MQTTv5).build()?;
+    /// client.on_connect(|c, _, _, _, _| {
+    ///     let props = Properties::new(PacketTypes::PUBLISH)
+    ///         .with(Property::ContentType("text/plain".into()))
+    ///         .unwrap();
+    ///     c.publish_with("t", "hi", 0, false, props).unwrap();
+    /// });
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// client.loop_start()?;
+    /// broker.finish(Duration::from_secs(5))?;
+    /// client.loop_stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn expect_packet(&mut self, packet: &Packet) -> Result<(), MockError> {
-        self.expect(&packet.to_bytes())
+        let mut bytes = Vec::new();
+        packet.encode_as(&mut bytes, self.protocol());
+        self.expect(&bytes)
     }
 
     /// Reads the next whole packet the client sends and decodes it, for scripts that check some fields
@@ -201,9 +268,10 @@ impl MockSession {
         let deadline = deadline_after(self.timeout);
         let conn = self.conn(step)?;
         let f = conn.next_frame(step, deadline)?;
-        match Packet::decode_frame(f.header, &conn.buf[f.header_len..f.len()]) {
+        let body = &conn.buf[f.header_len..f.len()];
+        match Packet::decode_frame_as(f.header, body, conn.protocol) {
             Ok(packet) => {
-                conn.buf.drain(..f.len());
+                conn.consume(f.len());
                 Ok(packet)
             }
             Err(error) => Err(MockError::Decode {
@@ -224,7 +292,9 @@ impl MockSession {
         let deadline = deadline_after(self.timeout);
         let conn = self.conn(step)?;
         let f = conn.next_frame(step, deadline)?;
-        Ok(conn.buf.drain(..f.len()).collect())
+        let bytes = conn.buf[..f.len()].to_vec();
+        conn.consume(f.len());
+        Ok(bytes)
     }
 
     /// Sends `bytes` to the client as they are: whole packets, parts of one, or bytes that are no packet at
@@ -238,6 +308,7 @@ impl MockSession {
         // A write timeout of zero is an error for the socket; a millisecond is the closest it accepts.
         let timeout = self.timeout.max(Duration::from_millis(1));
         let conn = self.conn(step)?;
+        let protocol = conn.protocol;
         let written = conn
             .stream
             .set_write_timeout(Some(timeout))
@@ -245,16 +316,20 @@ impl MockSession {
         written.map_err(|error| match error.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => MockError::Timeout {
                 step,
-                waiting_for: format!("the client to read {}", describe(bytes)),
+                waiting_for: format!("the client to read {}", describe(bytes, protocol)),
                 got: Vec::new(),
+                protocol,
             },
             _ => MockError::Io { step, error },
         })
     }
 
-    /// Sends `packet` to the client: [`send`](MockSession::send) of [`packet.to_bytes()`](Packet::to_bytes).
+    /// Sends `packet` to the client: [`send`](MockSession::send) of the packet encoded in the
+    /// session's [`protocol`](MockSession::protocol) (MQTT 5: with its properties and reason code).
     pub fn send_packet(&mut self, packet: &Packet) -> Result<(), MockError> {
-        self.send(&packet.to_bytes())
+        let mut bytes = Vec::new();
+        packet.encode_as(&mut bytes, self.protocol());
+        self.send(&bytes)
     }
 
     /// Closes the current connection, if any: the client reads an end of stream (not a reset, even if it
@@ -303,6 +378,7 @@ impl MockSession {
                 step,
                 waiting_for: "the client to close the connection".to_string(),
                 got: Vec::new(),
+                protocol: self.protocol(),
             }),
         }
     }
@@ -321,6 +397,7 @@ impl MockSession {
                 step,
                 waiting_for: format!("{duration:?} of silence"),
                 got: Vec::new(),
+                protocol: self.protocol(),
             }),
         }
     }

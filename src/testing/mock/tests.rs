@@ -9,6 +9,7 @@ use super::connection::{judge, Verdict};
 use super::{MockBroker, MockError, MockSession};
 use crate::packet::{DecodeError, Disconnect, Packet, PubAck};
 use crate::testing::hex;
+use crate::types::Protocol;
 
 /// How long a test waits for anything that should happen at once.
 const WAIT: Duration = Duration::from_secs(5);
@@ -91,6 +92,7 @@ fn a_different_packet_fails_its_step_at_once_showing_both_sides() {
             step,
             expected,
             got,
+            ..
         } => {
             assert_eq!(
                 (*step, &expected[..], &got[..]),
@@ -153,6 +155,7 @@ fn a_silent_client_times_out_the_step_instead_of_hanging() {
             step: 2,
             waiting_for,
             got,
+            ..
         } => {
             assert!(waiting_for.contains("PINGREQ (c0 00)"), "{waiting_for}");
             assert_eq!(got, &[0xc0]);
@@ -178,6 +181,7 @@ fn accept_times_out_when_no_client_comes() {
             step: 1,
             waiting_for,
             got,
+            ..
         } => {
             assert_eq!(
                 (&waiting_for[..], &got[..]),
@@ -253,6 +257,7 @@ fn expect_closed_passes_on_a_close_and_fails_on_bytes_or_an_open_connection() {
             step: 2,
             expected,
             got,
+            ..
         } => {
             assert_eq!((&expected[..], &got[..]), (&[][..], &PINGREQ[..]));
         }
@@ -294,6 +299,7 @@ fn expect_silence_passes_on_quiet_and_fails_on_bytes() {
             step: 4,
             expected,
             got,
+            ..
         } => {
             assert_eq!((&expected[..], &got[..]), (&[][..], &PINGREQ[..]));
         }
@@ -515,6 +521,7 @@ fn mismatch_display_shows_the_step_both_sides_and_the_offset() {
         step: 3,
         expected: vec![0x40, 0x02, 0x00, 0x01],
         got: vec![0x40, 0x02, 0x00, 0x02],
+        protocol: Protocol::V311,
     };
     assert_eq!(
         err.to_string(),
@@ -533,6 +540,7 @@ fn mismatch_display_shows_a_far_difference_where_it_is() {
         step: 1,
         expected,
         got,
+        protocol: Protocol::V311,
     }
     .to_string();
     assert!(text.contains("offset 700"), "{text}");
@@ -550,4 +558,87 @@ fn errors_cross_threads_and_box_into_std_errors() {
     assert_send::<MockSession>();
     let boxed: Box<dyn std::error::Error + Send + Sync> = MockError::script("x").into();
     assert_eq!(boxed.to_string(), "x");
+}
+
+/// An MQTT 5 mismatch shows the packets decoded as 5.0: reason codes and properties by name.
+#[test]
+fn mismatch_display_decodes_mqtt_5_packets() {
+    let err = MockError::Mismatch {
+        step: 4,
+        // PUBACK id 1, reason 0x00; PUBACK id 1, reason 0x87 with Reason String "no".
+        expected: vec![0x40, 0x02, 0x00, 0x01],
+        got: vec![0x40, 0x08, 0x00, 0x01, 0x87, 0x04, 0x1f, 0x00, 0x01, b'n'],
+        protocol: Protocol::V5,
+    };
+    let text = err.to_string();
+    assert!(text.contains("reason: 135"), "{text}");
+    assert!(text.contains("ReasonString"), "{text}");
+    // The same bytes as MQTT 3.1.1 are no valid PUBACK.
+    let text = MockError::Mismatch {
+        step: 4,
+        expected: vec![0x40, 0x02, 0x00, 0x01],
+        got: vec![0x40, 0x08, 0x00, 0x01, 0x87, 0x04, 0x1f, 0x00, 0x01, b'n'],
+        protocol: Protocol::V311,
+    }
+    .to_string();
+    assert!(!text.contains("ReasonString"), "{text}");
+}
+
+/// A 5.0 CONNECT switches the session to 5.0: the CONNACK goes out with its properties, the client's
+/// PUBLISH is compared and decoded in its 5.0 form.
+#[test]
+fn a_mqtt_5_connect_switches_the_packet_steps_to_mqtt_5() {
+    use crate::packet::{ConnAck, Packet, Publish, QoS};
+    use crate::properties::{PacketTypes, Properties, Property};
+    let broker = MockBroker::start(|s| {
+        s.accept()?;
+        assert_eq!(s.protocol(), Protocol::V311);
+        match s.recv_packet()? {
+            Packet::Connect(c) if c.protocol == Protocol::V5 => {}
+            other => return Err(MockError::script(format!("not a 5.0 CONNECT: {other:?}"))),
+        }
+        assert_eq!(s.protocol(), Protocol::V5);
+        let connack = ConnAck {
+            properties: Properties::new(PacketTypes::CONNACK)
+                .with(Property::TopicAliasMaximum(3))
+                .map_err(|e| MockError::script(e.to_string()))?,
+            ..ConnAck::default()
+        };
+        s.send_packet(&Packet::ConnAck(connack))?;
+        let publish = Publish {
+            qos: QoS::AtLeastOnce,
+            pkid: 1,
+            topic: "t".into(),
+            payload: b"x".to_vec(),
+            properties: Properties::new(PacketTypes::PUBLISH)
+                .with(Property::UserProperty("k".into(), "v".into()))
+                .map_err(|e| MockError::script(e.to_string()))?,
+            ..Publish::default()
+        };
+        s.expect_packet(&Packet::Publish(publish))?;
+        // A wrong expectation (PINGREQ where DISCONNECT comes) is reported decoded as 5.0.
+        let err = s.expect(&[0xc0, 0x00]).unwrap_err();
+        Err(err)
+    });
+    let client = crate::Client::builder()
+        .protocol(Protocol::V5)
+        .build()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    client.on_connect(move |c, _, _, _, props| {
+        let _ = tx.send(format!("{props}"));
+        let props = Properties::new(PacketTypes::PUBLISH)
+            .with(Property::UserProperty("k".into(), "v".into()))
+            .unwrap();
+        c.publish_with("t", "x", 1, false, props).unwrap();
+        c.disconnect().unwrap();
+    });
+    client.connect("127.0.0.1", broker.port(), 60).unwrap();
+    client.loop_start().unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), "[TopicAliasMaximum : 3]");
+    let err = broker.finish(WAIT).unwrap_err();
+    client.loop_stop().unwrap();
+    let text = err.to_string();
+    assert!(text.contains("Disconnect"), "{text}");
+    assert!(text.starts_with("step 5:"), "{text}");
 }
