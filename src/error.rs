@@ -180,16 +180,40 @@ pub fn error_string(rc: impl Into<i32>) -> &'static str {
     }
 }
 
-/// Paho's text for an MQTT 3.1/3.1.1 CONNACK return code, as `mqtt.connack_string(rc)` returns it.
+/// Paho's text for a CONNACK result, as `mqtt.connack_string(rc)` returns it: for the integer return
+/// code of MQTT 3.1/3.1.1 (what a VERSION1 `on_connect` gets), the 3.x text; for a
+/// [`ReasonCode`](crate::ReasonCode) (what `on_connect` gets), its name, as Paho 2.2 returns `str(rc)`.
 ///
 /// ```
-/// use pahoish::connack_string;
+/// use pahoish::{connack_string, ReasonCode};
 /// assert_eq!(connack_string(0), "Connection Accepted.");
 /// assert_eq!(connack_string(5), "Connection Refused: not authorised.");
 /// assert_eq!(connack_string(42), "Connection Refused: unknown reason.");
+/// // A refused login as on_connect reports it: reason code 0x87 on MQTT 3.1.1 and 5 alike.
+/// assert_eq!(connack_string(ReasonCode::connack(5)), "Not authorized");
+/// assert_eq!(connack_string(ReasonCode::connack(0)), "Success");
 /// ```
-pub fn connack_string(rc: impl Into<i32>) -> &'static str {
-    match rc.into() {
+pub fn connack_string(rc: impl ConnackResult) -> &'static str {
+    rc.connack_str()
+}
+
+/// What [`connack_string`] takes: an integer CONNACK return code (MQTT 3.1/3.1.1, as a VERSION1
+/// `on_connect` gets it) or a [`ReasonCode`](crate::ReasonCode) (as `on_connect` gets it), which
+/// Paho 2.2's `connack_string` both accept.
+///
+/// ```
+/// use pahoish::{ConnackResult, ReasonCode};
+/// assert_eq!(4u8.connack_str(), "Connection Refused: bad user name or password.");
+/// assert_eq!(ReasonCode::connack(4).connack_str(), "Bad user name or password");
+/// ```
+pub trait ConnackResult {
+    /// Paho's `connack_string` of this value.
+    fn connack_str(&self) -> &'static str;
+}
+
+/// Paho's text for an MQTT 3.1/3.1.1 CONNACK return code; anything else is an unknown reason.
+fn connack_text(rc: i64) -> &'static str {
+    match rc {
         0 => "Connection Accepted.",
         1 => "Connection Refused: unacceptable protocol version.",
         2 => "Connection Refused: identifier rejected.",
@@ -197,6 +221,24 @@ pub fn connack_string(rc: impl Into<i32>) -> &'static str {
         4 => "Connection Refused: bad user name or password.",
         5 => "Connection Refused: not authorised.",
         _ => "Connection Refused: unknown reason.",
+    }
+}
+
+macro_rules! connack_result_int {
+    ($($t:ty),*) => {$(
+        impl ConnackResult for $t {
+            fn connack_str(&self) -> &'static str {
+                // Values beyond i64 are no return code: the unknown reason, as any other.
+                connack_text(i64::try_from(*self).unwrap_or(i64::MAX))
+            }
+        }
+    )*};
+}
+connack_result_int!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize);
+
+impl<T: ConnackResult + ?Sized> ConnackResult for &T {
+    fn connack_str(&self) -> &'static str {
+        (**self).connack_str()
     }
 }
 
@@ -611,6 +653,20 @@ mod tests {
             connack_string(4),
             "Connection Refused: bad user name or password."
         );
+        // Every integer type a ported script may hold the code in, and out-of-range values.
+        assert_eq!(connack_string(5u8), "Connection Refused: not authorised.");
+        assert_eq!(connack_string(5i64), "Connection Refused: not authorised.");
+        let by_ref: &u16 = &5;
+        assert_eq!(
+            connack_string(by_ref),
+            "Connection Refused: not authorised."
+        );
+        assert_eq!(connack_string(-1), "Connection Refused: unknown reason.");
+        assert_eq!(
+            connack_string(u64::MAX),
+            "Connection Refused: unknown reason."
+        );
+        assert_eq!(connack_string(0x87), "Connection Refused: unknown reason.");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use crate::error::{Error, Result};
+use crate::error::{ConnackResult, Error, Result};
 use crate::properties::PacketTypes;
 
 /// A reason code, as passed to `on_connect`, `on_disconnect`, `on_publish`, `on_subscribe`.
@@ -336,6 +336,13 @@ impl PartialEq<i32> for ReasonCode {
     }
 }
 
+/// `connack_string(rc)` of a reason code is its name, as in Paho 2.2 (`str(rc)`).
+impl ConnackResult for ReasonCode {
+    fn connack_str(&self) -> &'static str {
+        self.name()
+    }
+}
+
 impl From<ReasonCode> for i32 {
     fn from(rc: ReasonCode) -> i32 {
         i32::from(rc.value)
@@ -362,6 +369,26 @@ mod tests {
                 "Not authorized",
                 "Unspecified error"
             ]
+        );
+    }
+
+    /// The reason code `on_connect` gets for a refused login gives its name, as Paho 2.2's
+    /// `connack_string(reason_code)`, not the 3.x text of its number (0x87 is no 3.x code).
+    #[test]
+    fn connack_string_of_a_reason_code_is_its_name() {
+        use crate::error::connack_string;
+        let refused = ReasonCode::connack(5);
+        assert_eq!(connack_string(refused), "Not authorized");
+        let by_ref: &ReasonCode = &refused;
+        assert_eq!(connack_string(by_ref), "Not authorized");
+        assert_eq!(connack_string(ReasonCode::connack(0)), "Success");
+        assert_eq!(
+            connack_string(ReasonCode::connack(4)),
+            "Bad user name or password"
+        );
+        assert_eq!(
+            connack_string(refused.connack_code()),
+            "Connection Refused: not authorised."
         );
     }
 
