@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use super::Client;
 use crate::completion::{in_callback_of, panic_message, CallbackScope};
 use crate::engine::{relock, Handler, Notice, Plan};
-use crate::error::Result;
+use crate::error::{ErrorCode, Result};
 use crate::message::Message;
 use crate::packet::Connect;
 use crate::properties::Properties;
@@ -28,12 +28,18 @@ use crate::reason::ReasonCode;
 use crate::topic::{topic_matches_sub, validate_filter};
 use crate::types::{ConnectFlags, DisconnectFlags, LogLevel};
 
-type OnConnect<U> = dyn FnMut(&Client<U>, &mut U, ConnectFlags, ReasonCode, &Properties) + Send;
-type OnDisconnect<U> =
-    dyn FnMut(&Client<U>, &mut U, DisconnectFlags, ReasonCode, &Properties) + Send;
+// The VERSION1 setters (callbacks_v1.rs) fill the same slots as the VERSION2 ones, with a closure of
+// these shapes that gives the user's callback Paho's VERSION1 arguments; so one callback per slot.
+pub(super) type OnConnect<U> =
+    dyn FnMut(&Client<U>, &mut U, ConnectFlags, ReasonCode, &Properties) + Send;
+/// The last argument is Paho's VERSION1 rc for the same event, which the VERSION2 arguments cannot
+/// give back (a lost connection and a refused CONNACK are both "Unspecified error" there).
+pub(super) type OnDisconnect<U> =
+    dyn FnMut(&Client<U>, &mut U, DisconnectFlags, ReasonCode, &Properties, ErrorCode) + Send;
 type OnMessage<U> = dyn FnMut(&Client<U>, &mut U, &Message) + Send;
-type OnPublish<U> = dyn FnMut(&Client<U>, &mut U, u16, ReasonCode, &Properties) + Send;
-type OnSubscribe<U> = dyn FnMut(&Client<U>, &mut U, u16, &[ReasonCode], &Properties) + Send;
+pub(super) type OnPublish<U> = dyn FnMut(&Client<U>, &mut U, u16, ReasonCode, &Properties) + Send;
+pub(super) type OnSubscribe<U> =
+    dyn FnMut(&Client<U>, &mut U, u16, &[ReasonCode], &Properties) + Send;
 type OnLog<U> = dyn FnMut(&Client<U>, &mut U, LogLevel, &str) + Send;
 type OnPlain<U> = dyn FnMut(&Client<U>, &mut U) + Send;
 type OnSocket<U> = dyn FnMut(&Client<U>, &mut U, RawFd) + Send;
@@ -43,7 +49,7 @@ type SharedCallback<T> = Arc<Mutex<Box<T>>>;
 /// A callback slot.
 type Slot<T> = Option<SharedCallback<T>>;
 
-fn slot<T: ?Sized>(callback: Box<T>) -> Slot<T> {
+pub(super) fn slot<T: ?Sized>(callback: Box<T>) -> Slot<T> {
     Some(Arc::new(Mutex::new(callback)))
 }
 
@@ -114,7 +120,9 @@ impl<U: Send + 'static> Client<U> {
     setter!(
         /// Called when the broker answers CONNECT (Paho's `on_connect`), with `flags.session_present` and
         /// the reason code: `Success`, or the refusal (then `on_disconnect` follows). Subscribing here is
-        /// the Paho idiom; automatic resubscribe does not send such subscriptions twice.
+        /// the Paho idiom; automatic resubscribe does not send such subscriptions twice. Replaces an
+        /// [`on_connect_v1`](Client::on_connect_v1) or [`on_connect_v1_mqtt5`](Client::on_connect_v1_mqtt5)
+        /// callback.
         ///
         /// ```
         /// let client = pahoish::Client::new("");
@@ -130,21 +138,34 @@ impl<U: Send + 'static> Client<U> {
         /// TCP refused or timed out). A refused CONNACK goes to `on_connect` instead.
         on_connect_fail, OnPlain, ()
     );
-    setter!(
-        /// Called when the connection closes: reason code `Normal disconnection` after `disconnect()`,
-        /// `Keep alive timeout` when the broker stopped answering, `Unspecified error` otherwise (as Paho;
-        /// `on_log` and the `log` crate get the actual cause).
-        ///
-        /// ```
-        /// let client = pahoish::Client::new("");
-        /// client.on_disconnect(|_client, _userdata, _flags, rc, _props| {
-        ///     if rc != 0 {
-        ///         eprintln!("unexpected disconnection: {rc}");
-        ///     }
-        /// });
-        /// ```
-        on_disconnect, OnDisconnect, (DisconnectFlags, ReasonCode, &Properties)
-    );
+    /// Called when the connection closes: reason code `Normal disconnection` after `disconnect()`,
+    /// `Keep alive timeout` when the broker stopped answering, `Unspecified error` otherwise (as Paho;
+    /// `on_log` and the `log` crate get the actual cause). Replaces an
+    /// [`on_disconnect_v1`](Client::on_disconnect_v1) or
+    /// [`on_disconnect_v1_mqtt5`](Client::on_disconnect_v1_mqtt5) callback.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// client.on_disconnect(|_client, _userdata, _flags, rc, _props| {
+    ///     if rc != 0 {
+    ///         eprintln!("unexpected disconnection: {rc}");
+    ///     }
+    /// });
+    /// ```
+    pub fn on_disconnect<F>(&self, mut callback: F)
+    where
+        F: FnMut(&Client<U>, &mut U, DisconnectFlags, ReasonCode, &Properties) + Send + 'static,
+    {
+        self.callbacks().on_disconnect = slot(Box::new(
+            move |client: &Client<U>,
+                  ud: &mut U,
+                  flags: DisconnectFlags,
+                  rc: ReasonCode,
+                  props: &Properties,
+                  _v1_rc: ErrorCode| callback(client, ud, flags, rc, props),
+        ));
+        self.callbacks_changed();
+    }
     setter!(
         /// Called for each message received that no `message_callback_add` filter matched. A QoS 1
         /// message is acknowledged when this returns; QoS 2 is delivered on PUBREL and completed when this
@@ -160,17 +181,22 @@ impl<U: Send + 'static> Client<U> {
     );
     setter!(
         /// Called when a published message is done: QoS 0 once written to the socket, QoS 1 on PUBACK,
-        /// QoS 2 on PUBCOMP, with its message id.
+        /// QoS 2 on PUBCOMP, with its message id. Replaces an [`on_publish_v1`](Client::on_publish_v1)
+        /// callback.
         on_publish, OnPublish, (u16, ReasonCode, &Properties)
     );
     setter!(
         /// Called on SUBACK with the message id `subscribe` returned and one reason code per filter
-        /// (`Granted QoS 0/1/2` or `Unspecified error` for a refused one).
+        /// (`Granted QoS 0/1/2` or `Unspecified error` for a refused one). Replaces an
+        /// [`on_subscribe_v1`](Client::on_subscribe_v1) callback. It is also Paho's VERSION1 shape on
+        /// MQTT 5.
         on_subscribe, OnSubscribe, (u16, &[ReasonCode], &Properties)
     );
     setter!(
         /// Called on UNSUBACK with the message id `unsubscribe` returned. On MQTT 3.1/3.1.1 the reason code
-        /// list is empty (the packet carries none), as in Paho.
+        /// list is empty (the packet carries none), as in Paho. Replaces an
+        /// [`on_unsubscribe_v1`](Client::on_unsubscribe_v1) or
+        /// [`on_unsubscribe_v1_mqtt5`](Client::on_unsubscribe_v1_mqtt5) callback.
         on_unsubscribe, OnSubscribe, (u16, &[ReasonCode], &Properties)
     );
     setter!(
@@ -364,9 +390,9 @@ impl<U: Send + 'static> Handler for Client<U> {
                     |cb, client, ud| cb(client, ud, flags, rc, props),
                 )
             }
-            Notice::Disconnect(flags, rc, props) => self.fire(
+            Notice::Disconnect(flags, rc, props, v1_rc) => self.fire(
                 |c| &mut c.on_disconnect,
-                |cb, client, ud| cb(client, ud, flags, rc, props),
+                |cb, client, ud| cb(client, ud, flags, rc, props, v1_rc),
             ),
             Notice::Publish(mid, rc, props) => self.fire(
                 |c| &mut c.on_publish,

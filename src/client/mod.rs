@@ -6,6 +6,8 @@
 //! - `connection`: `connect`, `disconnect` and the loop calls, handed to the engine.
 //! - `pubsub`: `publish`, `subscribe`, `unsubscribe`, `ack` and the state queries.
 //! - `callbacks`: the `on_*` slots and setters, running a callback, and the engine's [`Handler`].
+//! - `callbacks_v1`: the setters of Paho's VERSION1 callback shapes (`on_connect_v1`, ...), filling the
+//!   same slots, and their value types.
 //!
 //! About threads and locks (see also docs/architecture.md). A `Client` is an `Arc` around [`Shared`]:
 //! - the engine's own locks: `state` (the session: message ids, inflight and queued messages,
@@ -24,6 +26,7 @@
 
 mod builder;
 mod callbacks;
+mod callbacks_v1;
 mod connection;
 mod pubsub;
 mod settings;
@@ -36,6 +39,7 @@ use rand::Rng;
 
 pub use builder::Builder;
 use callbacks::Callbacks;
+pub use callbacks_v1::{ConnackFlags, DisconnectRc};
 pub use connection::ConnectOptions;
 use settings::Settings;
 

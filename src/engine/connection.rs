@@ -13,7 +13,7 @@ use crate::packet::Connect;
 use crate::packet::DecodeError;
 use crate::properties::{PacketTypes, Properties};
 use crate::reason::ReasonCode;
-use crate::types::{DisconnectFlags, LogLevel};
+use crate::types::{DisconnectFlags, LogLevel, Protocol};
 
 impl Engine {
     /// Opens a connection to where the handler says and queues CONNECT. Any current connection is
@@ -185,7 +185,8 @@ impl Engine {
                 Properties::new(PacketTypes::DISCONNECT),
             ),
         };
-        h.notify(Notice::Disconnect(flags, rc, &props));
+        let v1_rc = v1_disconnect_rc(reason, self.state().session.protocol());
+        h.notify(Notice::Disconnect(flags, rc, &props, v1_rc));
         if let Closed::ShortLived(n) = closed {
             h.log(
                 LogLevel::Warning,
@@ -301,4 +302,70 @@ fn again_fails(reason: u8) -> bool {
         reason,
         0x8e | 0x95 | 0x97 | 0x8a | 0x9c | 0x9d | 0x89 | 0x88
     )
+}
+
+/// Paho's VERSION1 `on_disconnect` rc for a connection closed because of `reason` (`None`: after
+/// `disconnect()`): `MQTT_ERR_SUCCESS`, `MQTT_ERR_KEEPALIVE` when the broker stopped answering (or no
+/// CONNACK came), `MQTT_ERR_PROTOCOL` for a protocol error, `MQTT_ERR_CONN_REFUSED` after a refused
+/// MQTT 3.x CONNACK with one of the codes 1..=5 (Paho's `_handle_connack` gives `MQTT_ERR_PROTOCOL`
+/// for any other code, every MQTT 5 reason code included), and `MQTT_ERR_CONN_LOST` for a read or
+/// write that failed or found the socket closed (Paho's mapping of every `OSError`).
+fn v1_disconnect_rc(reason: Option<&Error>, protocol: Protocol) -> ErrorCode {
+    match reason {
+        None => ErrorCode::Success,
+        Some(Error::Keepalive) => ErrorCode::Keepalive,
+        Some(Error::Protocol { .. }) => ErrorCode::Protocol,
+        Some(Error::ConnectionRefused(code))
+            if protocol != Protocol::V5 && (1..=5).contains(code) =>
+        {
+            ErrorCode::ConnRefused
+        }
+        Some(Error::ConnectionRefused(_)) => ErrorCode::Protocol,
+        Some(_) => ErrorCode::ConnLost,
+    }
+}
+
+#[cfg(test)]
+mod v1_rc_tests {
+    use super::*;
+
+    /// Each way a connection ends gives Paho's VERSION1 rc.
+    #[test]
+    fn each_cause_gives_pahos_version1_rc() {
+        let v311 = Protocol::V311;
+        assert_eq!(v1_disconnect_rc(None, v311), ErrorCode::Success);
+        assert_eq!(
+            v1_disconnect_rc(Some(&Error::Keepalive), v311),
+            ErrorCode::Keepalive
+        );
+        assert_eq!(
+            v1_disconnect_rc(Some(&Error::protocol("bad")), v311),
+            ErrorCode::Protocol
+        );
+        assert_eq!(
+            v1_disconnect_rc(Some(&Error::ConnectionLost), v311),
+            ErrorCode::ConnLost
+        );
+        let reset = Error::Io(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert_eq!(v1_disconnect_rc(Some(&reset), v311), ErrorCode::ConnLost);
+        for code in 1..=5 {
+            let refused = Error::ConnectionRefused(code);
+            assert_eq!(
+                v1_disconnect_rc(Some(&refused), v311),
+                ErrorCode::ConnRefused
+            );
+            assert_eq!(
+                v1_disconnect_rc(Some(&refused), Protocol::V5),
+                ErrorCode::Protocol
+            );
+        }
+        assert_eq!(
+            v1_disconnect_rc(Some(&Error::ConnectionRefused(0x80)), v311),
+            ErrorCode::Protocol
+        );
+        assert_eq!(
+            v1_disconnect_rc(Some(&Error::ServerDisconnected(0x8e)), Protocol::V5),
+            ErrorCode::ConnLost
+        );
+    }
 }

@@ -65,7 +65,8 @@ pub(crate) enum Notice<'a> {
     SocketOpen(RawFd),
     SocketClose(RawFd),
     Connect(ConnectFlags, ReasonCode, &'a Properties),
-    Disconnect(DisconnectFlags, ReasonCode, &'a Properties),
+    /// The last field is Paho's VERSION1 `rc` for the same event (`MQTT_ERR_*`).
+    Disconnect(DisconnectFlags, ReasonCode, &'a Properties, ErrorCode),
     Publish(u16, ReasonCode, &'a Properties),
     Subscribe(u16, &'a [ReasonCode], &'a Properties),
     Unsubscribe(u16, &'a [ReasonCode], &'a Properties),

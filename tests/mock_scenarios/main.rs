@@ -14,13 +14,15 @@
 //! at a time and waits for its effect before the next, so that each scenario checks its own behaviour and
 //! not also how back-to-back calls race the loop's wake-ups; that race is that test's subject.
 //!
-//! One module a theme: `connection`, `subscriptions`, `publishing`, `malformed` and `callbacks`;
+//! One module a theme: `connection`, `subscriptions`, `publishing`, `malformed`, `callbacks` and
+//! `callbacks_v1` (Paho's VERSION1 shapes);
 //! for MQTT 5, `mqtt5_connection`, `mqtt5_publishing`, `mqtt5_limits` (the server's CONNACK limits),
 //! `mqtt5_receiving` and `mqtt5_subscriptions`, modelled on mosquitto's own client tests (test/lib of
 //! eclipse-mosquitto/mosquitto, named in each test's doc) plus what the client does beyond Paho.
 //! `support` holds the packets, the callback recorders and the driving helpers they share.
 
 mod callbacks;
+mod callbacks_v1;
 mod connection;
 mod malformed;
 mod mqtt5_connection;
