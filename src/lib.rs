@@ -89,7 +89,7 @@
 //! | `session` | the protocol state machine (no sockets, no clocks) |
 //! | `net` | connecting (TCP, proxies, TLS, websockets, Unix sockets), `poll(2)`, the wake-up channel |
 //! | `engine` | connections, `loop`/`loop_forever`/`loop_start`, reading, writing, dispatch |
-//! | `client` | [`Client`], [`Builder`], [`DisconnectOnDrop`]: settings, callbacks (Paho's VERSION1 shapes too: [`ConnackFlags`], [`DisconnectRc`]), publish, subscribe |
+//! | `client` | [`Client`], [`Builder`], [`DisconnectOnDrop`]: settings, callbacks (Paho's VERSION1 shapes too: [`ConnackFlags`], [`DisconnectRc`], [`ReasonCodes`]), publish, subscribe |
 //! | `helpers` | what [`publish`] and [`subscribe`] share: their options and connection |
 //! | [`publish`] | `publish::single`, `publish::multiple`: connect, publish, wait, disconnect |
 //! | [`subscribe`] | `subscribe::simple`, `subscribe::callback`: connect, subscribe, receive |
@@ -121,7 +121,9 @@ pub mod testing;
 #[cfg(feature = "tls")]
 pub use native_tls;
 
-pub use client::{Builder, Client, ConnackFlags, ConnectOptions, DisconnectOnDrop, DisconnectRc};
+pub use client::{
+    Builder, Client, ConnackFlags, ConnectOptions, DisconnectOnDrop, DisconnectRc, ReasonCodes,
+};
 pub use completion::MessageInfo;
 pub use error::*;
 pub use message::{Message, Payload};

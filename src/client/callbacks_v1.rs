@@ -10,6 +10,7 @@
 //! turns the VERSION2 arguments into Paho's VERSION1 values.
 
 use std::fmt;
+use std::ops::Deref;
 
 use super::callbacks::{slot, OnConnect, OnDisconnect, OnPublish, OnSubscribe};
 use super::Client;
@@ -132,6 +133,67 @@ impl fmt::Debug for DisconnectRc {
 impl PartialEq<i32> for DisconnectRc {
     fn eq(&self, other: &i32) -> bool {
         self.value() == *other
+    }
+}
+
+/// The `reason_codes` of Paho's VERSION1 `on_unsubscribe` on MQTT 5
+/// ([`Client::on_unsubscribe_v1_mqtt5`]): one reason code per filter. Paho passes the reason code
+/// itself when there is one filter and a list otherwise; this prints the same way (`Success`, or
+/// `[ReasonCode(Unsuback, 'Success'), ...]`) and is always a slice to index and iterate.
+///
+/// ```
+/// use pahoish::{ReasonCode, ReasonCodes};
+/// let one = [ReasonCode::unsuback_success()];
+/// assert_eq!(ReasonCodes::from(&one[..]).to_string(), "Success");
+/// let two = [ReasonCode::unsuback_success(), ReasonCode::new(11, 0x11)];
+/// let codes = ReasonCodes::from(&two[..]);
+/// assert_eq!(
+///     codes.to_string(),
+///     "[ReasonCode(Unsuback, 'Success'), ReasonCode(Unsuback, 'No subscription found')]"
+/// );
+/// assert_eq!((codes.len(), codes[1].value()), (2, 0x11));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ReasonCodes<'a>(&'a [ReasonCode]);
+
+impl<'a> ReasonCodes<'a> {
+    /// The reason codes, one per filter.
+    pub fn as_slice(&self) -> &'a [ReasonCode] {
+        self.0
+    }
+}
+
+impl<'a> From<&'a [ReasonCode]> for ReasonCodes<'a> {
+    fn from(codes: &'a [ReasonCode]) -> ReasonCodes<'a> {
+        ReasonCodes(codes)
+    }
+}
+
+impl Deref for ReasonCodes<'_> {
+    type Target = [ReasonCode];
+
+    fn deref(&self) -> &[ReasonCode] {
+        self.0
+    }
+}
+
+/// Python's `str()` of what Paho passes: the one reason code's name, or the list.
+impl fmt::Display for ReasonCodes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            [one] => fmt::Display::fmt(one, f),
+            many => write!(f, "{many:?}"),
+        }
+    }
+}
+
+/// Python's `repr()` of what Paho passes: the one reason code's, or the list's.
+impl fmt::Debug for ReasonCodes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            [one] => fmt::Debug::fmt(one, f),
+            many => write!(f, "{many:?}"),
+        }
     }
 }
 
@@ -363,29 +425,31 @@ impl<U: Send + 'static> Client<U> {
 
     /// Paho's VERSION1 `on_unsubscribe(client, userdata, mid, properties, reason_codes)` for MQTT 5
     /// (the properties come before the reason codes there, unlike every other callback): one reason
-    /// code per filter. Paho passes a single `ReasonCode` rather than a list when there is one
-    /// filter; here it is always a slice (`reason_codes[0]` then). On MQTT 3.1/3.1.1 the slice is
-    /// empty and the properties too.
+    /// code per filter, as [`ReasonCodes`], which prints as Paho's argument does (the reason code
+    /// itself for one filter, a list for more) and derefs to a slice. On MQTT 3.1/3.1.1 it is empty
+    /// and the properties too.
     ///
     /// Replaces any `on_unsubscribe` callback set before, of any shape.
     ///
     /// ```
     /// let client = pahoish::Client::builder().protocol(pahoish::MQTTv5).build()?;
     /// client.on_unsubscribe_v1_mqtt5(|_client, _userdata, mid, _properties, reason_codes| {
-    ///     println!("Unsubscribed: {mid} {reason_codes:?}"); // Unsubscribed: 2 [ReasonCode(Unsuback, 'Success')]
+    ///     println!("Unsubscribed: {mid} {reason_codes}"); // Unsubscribed: 2 Success
     /// });
     /// # Ok::<(), pahoish::Error>(())
     /// ```
     pub fn on_unsubscribe_v1_mqtt5<F>(&self, mut callback: F)
     where
-        F: FnMut(&Client<U>, &mut U, u16, &Properties, &[ReasonCode]) + Send + 'static,
+        F: FnMut(&Client<U>, &mut U, u16, &Properties, ReasonCodes<'_>) + Send + 'static,
     {
         let wrapped: Box<OnSubscribe<U>> = Box::new(
             move |client: &Client<U>,
                   ud: &mut U,
                   mid: u16,
                   codes: &[ReasonCode],
-                  props: &Properties| callback(client, ud, mid, props, codes),
+                  props: &Properties| {
+                callback(client, ud, mid, props, ReasonCodes(codes))
+            },
         );
         self.callbacks().on_unsubscribe = slot(wrapped);
         self.callbacks_changed();

@@ -39,7 +39,7 @@ use rand::Rng;
 
 pub use builder::Builder;
 use callbacks::Callbacks;
-pub use callbacks_v1::{ConnackFlags, DisconnectRc};
+pub use callbacks_v1::{ConnackFlags, DisconnectRc, ReasonCodes};
 pub use connection::ConnectOptions;
 use settings::Settings;
 

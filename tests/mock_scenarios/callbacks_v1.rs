@@ -365,8 +365,9 @@ fn record_v1_mqtt5<U: Send + 'static>(client: &Client<U>) -> Lines {
     let t = lines.sender();
     client.on_unsubscribe_v1_mqtt5(move |_, _, mid, p, reason_codes| {
         let _ = t.send(format!(
-            "Unsubscribed: {mid} properties {} reason codes {reason_codes:?}",
-            props(p)
+            "Unsubscribed: {mid} properties {} reason codes {reason_codes} ({} of them)",
+            props(p),
+            reason_codes.len()
         ));
     });
     lines
@@ -374,7 +375,7 @@ fn record_v1_mqtt5<U: Send + 'static>(client: &Client<U>) -> Lines {
 
 /// MQTT 5 with Paho's VERSION1 MQTT 5 shapes: on_connect gets the flags dict, the reason code (whose
 /// `connack_string` is its name) and the properties; on_unsubscribe the properties before the reason
-/// codes; on_disconnect the server's DISCONNECT reason code and properties, then after the reconnect
+/// codes, which print as the one reason code Paho passes for one filter; on_disconnect the server's DISCONNECT reason code and properties, then after the reconnect
 /// and `disconnect()` the integer 0 and no properties.
 #[test]
 fn mqtt5_version1_shapes() {
@@ -417,8 +418,8 @@ fn mqtt5_version1_shapes() {
         lines.expect("Connected: Success (Success), flags {'session present': 0}, properties []");
         client.unsubscribe("ab").unwrap();
         lines.expect(
-            "Unsubscribed: 1 properties [ReasonString(\"gone\")] reason codes \
-             [ReasonCode(Unsuback, 'No subscription found')]",
+            "Unsubscribed: 1 properties [ReasonString(\"gone\")] reason codes No subscription \
+             found (1 of them)",
         );
         turn_tx.send(()).unwrap();
         lines.expect(
