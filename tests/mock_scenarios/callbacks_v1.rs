@@ -33,14 +33,18 @@ impl Lines {
         self.tx.clone()
     }
 
-    /// Checks that the next line is `expected`; fails if none comes within `WAIT`.
+    /// The next line; fails if none comes within `WAIT`.
+    #[track_caller]
+    fn next(&self) -> String {
+        self.rx
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|e| panic!("no callback within {WAIT:?}: {e}"))
+    }
+
+    /// Checks that the next line is `expected`.
     #[track_caller]
     fn expect(&self, expected: &str) {
-        let line = self
-            .rx
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|e| panic!("no callback within {WAIT:?} (expected {expected:?}): {e}"));
-        assert_eq!(line, expected);
+        assert_eq!(self.next(), expected);
     }
 
     #[track_caller]
@@ -495,4 +499,65 @@ fn mqtt5_with_the_mqtt3_shapes() {
         stop_between_connections(&client);
         lines.assert_idle();
     });
+}
+
+// ---- against a working broker ----
+
+/// The VERSION1 quickstart against `TestBroker`: "Connected with result code 0", the subscription
+/// granted QoS 1, the client's own QoS 1 message back and its `on_publish`; the broker drops the
+/// client (on_disconnect 7), the loop reconnects (0 again), and `disconnect()` gives 0.
+#[test]
+fn version1_quickstart_against_test_broker() {
+    let broker = pahoish::testing::TestBroker::start().expect("starting a TestBroker");
+    let client = Client::new("v1q");
+    client.reconnect_delay_set(0.05, 0.2).unwrap();
+    let lines = Lines::new();
+    let t = lines.sender();
+    client.on_connect_v1(move |client, _userdata, flags, rc| {
+        let _ = t.send(format!("Connected with result code {rc} {flags}"));
+        client.subscribe("v1/#", 1).ok();
+    });
+    let t = lines.sender();
+    client.on_subscribe_v1(move |client, _userdata, mid, granted_qos| {
+        let _ = t.send(format!("Subscribed: {mid} {granted_qos:?}"));
+        client.publish("v1/x", "hello", 1, false).ok();
+    });
+    let t = lines.sender();
+    client.on_publish_v1(move |_, _, mid| {
+        let _ = t.send(format!("Published: {mid}"));
+    });
+    let t = lines.sender();
+    client.on_message(move |_, _, msg| {
+        let _ = t.send(format!("{} {}", msg.topic, msg.payload_repr()));
+    });
+    let t = lines.sender();
+    client.on_disconnect_v1(move |_, _, rc| {
+        let _ = t.send(format!("Disconnected with result code {rc}"));
+    });
+    client.connect(HOST, broker.port(), 60).unwrap();
+    client.loop_start().unwrap();
+    // The message and the PUBACK come in either order.
+    let exchange = |first_mid: u16| {
+        let mut got = [lines.next(), lines.next()];
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                format!("Published: {first_mid}"),
+                "v1/x b'hello'".to_owned()
+            ]
+        );
+    };
+    lines.expect("Connected with result code 0 {'session present': 0}");
+    lines.expect("Subscribed: 1 [1]");
+    exchange(2);
+    assert!(broker.drop_client("v1q"), "the broker knew the client");
+    lines.expect("Disconnected with result code 7");
+    lines.expect("Connected with result code 0 {'session present': 0}");
+    lines.expect("Subscribed: 3 [1]");
+    exchange(4);
+    client.disconnect().unwrap();
+    lines.expect("Disconnected with result code 0");
+    stop_loop(&client);
+    lines.assert_idle();
 }
