@@ -80,7 +80,7 @@
 //! | where | what |
 //! | --- | --- |
 //! | `error` | [`Error`], [`ErrorCode`] (`MQTT_ERR_*`), [`error_string`], [`connack_string`] |
-//! | `types` | [`QoS`], [`Protocol`], [`IntoQos`], [`Seconds`], [`Transport`], [`TlsOptions`], [`Proxy`], [`ConnectFlags`], [`DisconnectFlags`], [`LogLevel`] |
+//! | `types` | [`QoS`], [`Protocol`], [`IntoQos`], [`Seconds`], [`Transport`], [`TlsOptions`], [`Proxy`], [`ConnectFlags`], [`DisconnectFlags`], [`LogLevel`], [`MessageType`], [`ConnackCode`], [`MessageState`], [`Password`] |
 //! | [`packet`] | the MQTT 3.1/3.1.1 codec, one file per packet |
 //! | `reason` | [`ReasonCode`], [`Properties`] |
 //! | `topic` | [`topic_matches_sub`], [`validate_topic`], [`validate_filter`], [`SubscribeTopics`], [`UnsubscribeTopics`] |
@@ -134,9 +134,9 @@ pub use topic::{
     SubscribeTopics, UnsubscribeTopics,
 };
 pub use types::{
-    CertReqs, CleanStart, ConnectFlags, DisconnectFlags, IntoQos, LogLevel, MQTTv31, MQTTv311,
-    MQTTv5, Protocol, Proxy, ProxyType, QoS, Seconds, SubscribeOptions, TlsOptions, TlsVersion,
-    Transport, MQTT_CLEAN_START_FIRST_ONLY, MQTT_LOG_DEBUG, MQTT_LOG_ERR, MQTT_LOG_INFO,
-    MQTT_LOG_NOTICE, MQTT_LOG_WARNING, RETAIN_DO_NOT_SEND, RETAIN_SEND_IF_NEW_SUB,
-    RETAIN_SEND_ON_SUBSCRIBE,
+    CertReqs, CleanStart, ConnackCode, ConnectFlags, DisconnectFlags, IntoQos, LogLevel, MQTTv31,
+    MQTTv311, MQTTv5, MessageState, MessageType, OptionalStr, Password, Protocol, Proxy, ProxyType,
+    QoS, Seconds, SubscribeOptions, TlsOptions, TlsVersion, Transport, MQTT_CLEAN_START_FIRST_ONLY,
+    MQTT_LOG_DEBUG, MQTT_LOG_ERR, MQTT_LOG_INFO, MQTT_LOG_NOTICE, MQTT_LOG_WARNING,
+    RETAIN_DO_NOT_SEND, RETAIN_SEND_IF_NEW_SUB, RETAIN_SEND_ON_SUBSCRIBE,
 };

@@ -668,9 +668,363 @@ impl LogLevel {
     }
 }
 
+impl LogLevel {
+    /// Paho's name for the level: `"MQTT_LOG_INFO"`, `"MQTT_LOG_NOTICE"`, `"MQTT_LOG_WARNING"`,
+    /// `"MQTT_LOG_ERR"` or `"MQTT_LOG_DEBUG"`.
+    ///
+    /// ```
+    /// assert_eq!(pahoish::MQTT_LOG_DEBUG.name(), "MQTT_LOG_DEBUG");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Info => "MQTT_LOG_INFO",
+            LogLevel::Notice => "MQTT_LOG_NOTICE",
+            LogLevel::Warning => "MQTT_LOG_WARNING",
+            LogLevel::Err => "MQTT_LOG_ERR",
+            LogLevel::Debug => "MQTT_LOG_DEBUG",
+        }
+    }
+}
+
+/// The level's value, as `str(level)` and `print(level)` show Paho's `LogLevel` (an `IntEnum`) on
+/// Python 3.11 and later: `16` for `MQTT_LOG_DEBUG`. [`LogLevel::name`] gives the name; `{:?}` the
+/// variant.
+///
+/// ```
+/// use pahoish as mqtt;
+/// assert_eq!(mqtt::MQTT_LOG_DEBUG.to_string(), "16");
+/// assert_eq!(format!("level {}", mqtt::MQTT_LOG_WARNING), "level 4");
+/// ```
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&(*self as u8), f)
+    }
+}
+
+/// The MQTT packet types as the first byte of a packet carries them (Paho's `MessageType`, an
+/// `IntEnum` of `paho.mqtt.enums`): the type in the high four bits, `CONNECT = 0x10` ...
+/// `AUTH = 0xF0`. [`PacketTypes`](crate::PacketTypes) numbers the same packets 1 to 15, as Paho's
+/// `PacketTypes` does for properties.
+///
+/// ```
+/// use pahoish::MessageType;
+/// assert_eq!(MessageType::PUBLISH as u8, 0x30);
+/// assert_eq!(MessageType::from_u8(0x32), Some(MessageType::PUBLISH)); // flags ignored
+/// assert_eq!(MessageType::PINGREQ.to_string(), "192");
+/// ```
+#[allow(clippy::upper_case_acronyms)] // Paho's names, so that a search for them finds these
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum MessageType {
+    /// CONNECT (0x10).
+    CONNECT = 0x10,
+    /// CONNACK (0x20).
+    CONNACK = 0x20,
+    /// PUBLISH (0x30).
+    PUBLISH = 0x30,
+    /// PUBACK (0x40).
+    PUBACK = 0x40,
+    /// PUBREC (0x50).
+    PUBREC = 0x50,
+    /// PUBREL (0x60).
+    PUBREL = 0x60,
+    /// PUBCOMP (0x70).
+    PUBCOMP = 0x70,
+    /// SUBSCRIBE (0x80).
+    SUBSCRIBE = 0x80,
+    /// SUBACK (0x90).
+    SUBACK = 0x90,
+    /// UNSUBSCRIBE (0xA0).
+    UNSUBSCRIBE = 0xA0,
+    /// UNSUBACK (0xB0).
+    UNSUBACK = 0xB0,
+    /// PINGREQ (0xC0).
+    PINGREQ = 0xC0,
+    /// PINGRESP (0xD0).
+    PINGRESP = 0xD0,
+    /// DISCONNECT (0xE0).
+    DISCONNECT = 0xE0,
+    /// AUTH (0xF0, MQTT 5).
+    AUTH = 0xF0,
+}
+
+impl MessageType {
+    /// The type of a packet from its first byte (the low four bits, the flags, are ignored); `None`
+    /// for 0x00-0x0F, which MQTT reserves.
+    pub fn from_u8(byte: u8) -> Option<MessageType> {
+        use MessageType::*;
+        Some(match byte & 0xF0 {
+            0x10 => CONNECT,
+            0x20 => CONNACK,
+            0x30 => PUBLISH,
+            0x40 => PUBACK,
+            0x50 => PUBREC,
+            0x60 => PUBREL,
+            0x70 => PUBCOMP,
+            0x80 => SUBSCRIBE,
+            0x90 => SUBACK,
+            0xA0 => UNSUBSCRIBE,
+            0xB0 => UNSUBACK,
+            0xC0 => PINGREQ,
+            0xD0 => PINGRESP,
+            0xE0 => DISCONNECT,
+            0xF0 => AUTH,
+            _ => return None,
+        })
+    }
+}
+
+/// The value, as Python 3.11 and later print an `IntEnum`.
+impl fmt::Display for MessageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&(*self as u8), f)
+    }
+}
+
+/// The return codes of an MQTT 3.1/3.1.1 CONNACK (Paho's `ConnackCode`). The same values are the
+/// `CONNACK_*` constants (`u8`), and [`connack_string`](crate::connack_string) gives Paho's text.
+///
+/// ```
+/// use pahoish as mqtt;
+/// use mqtt::ConnackCode;
+/// assert_eq!(ConnackCode::CONNACK_REFUSED_NOT_AUTHORIZED as u8, mqtt::CONNACK_REFUSED_NOT_AUTHORIZED);
+/// assert_eq!(ConnackCode::from_u8(4), Some(ConnackCode::CONNACK_REFUSED_BAD_USERNAME_PASSWORD));
+/// assert_eq!(mqtt::connack_string(ConnackCode::CONNACK_ACCEPTED as u8), "Connection Accepted.");
+/// ```
+#[allow(non_camel_case_types)] // Paho's names, so that a search for them finds these
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum ConnackCode {
+    /// 0: the connection is accepted.
+    CONNACK_ACCEPTED = 0,
+    /// 1: the broker does not speak the protocol version asked for.
+    CONNACK_REFUSED_PROTOCOL_VERSION = 1,
+    /// 2: the client identifier is not allowed.
+    CONNACK_REFUSED_IDENTIFIER_REJECTED = 2,
+    /// 3: the MQTT service is unavailable.
+    CONNACK_REFUSED_SERVER_UNAVAILABLE = 3,
+    /// 4: the user name or password is wrong.
+    CONNACK_REFUSED_BAD_USERNAME_PASSWORD = 4,
+    /// 5: the client is not authorised to connect.
+    CONNACK_REFUSED_NOT_AUTHORIZED = 5,
+}
+
+impl ConnackCode {
+    /// The code for a CONNACK return code; `None` beyond 5.
+    pub fn from_u8(rc: u8) -> Option<ConnackCode> {
+        use ConnackCode::*;
+        Some(match rc {
+            0 => CONNACK_ACCEPTED,
+            1 => CONNACK_REFUSED_PROTOCOL_VERSION,
+            2 => CONNACK_REFUSED_IDENTIFIER_REJECTED,
+            3 => CONNACK_REFUSED_SERVER_UNAVAILABLE,
+            4 => CONNACK_REFUSED_BAD_USERNAME_PASSWORD,
+            5 => CONNACK_REFUSED_NOT_AUTHORIZED,
+            _ => return None,
+        })
+    }
+}
+
+/// The value, as Python 3.11 and later print an `IntEnum`.
+impl fmt::Display for ConnackCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&(*self as u8), f)
+    }
+}
+
+impl From<ConnackCode> for i32 {
+    fn from(rc: ConnackCode) -> i32 {
+        i32::from(rc as u8)
+    }
+}
+
+/// Where a message stands in its QoS flow (Paho's `MessageState`, the `MQTTMessage.state` values
+/// `mqtt_ms_*`). A message given to `on_message` is `MQTT_MS_INVALID` at QoS 0 and 1 and
+/// `MQTT_MS_WAIT_FOR_PUBREL` at QoS 2 (it arrives with the PUBREL, and its PUBCOMP is sent when the
+/// callback returns), as in Paho: [`Message::state`](crate::Message::state).
+///
+/// ```
+/// use pahoish::MessageState;
+/// assert_eq!(MessageState::MQTT_MS_WAIT_FOR_PUBREL as u8, 5);
+/// assert_eq!(MessageState::MQTT_MS_QUEUED.to_string(), "9");
+/// ```
+#[allow(non_camel_case_types)] // Paho's names, so that a search for them finds these
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum MessageState {
+    /// 0: no flow (a received QoS 0 or 1 message).
+    MQTT_MS_INVALID = 0,
+    /// 1: to be published.
+    MQTT_MS_PUBLISH = 1,
+    /// 2: sent at QoS 1, waiting for PUBACK.
+    MQTT_MS_WAIT_FOR_PUBACK = 2,
+    /// 3: sent at QoS 2, waiting for PUBREC.
+    MQTT_MS_WAIT_FOR_PUBREC = 3,
+    /// 4: PUBREL to be sent again.
+    MQTT_MS_RESEND_PUBREL = 4,
+    /// 5: received at QoS 2, waiting for PUBREL.
+    MQTT_MS_WAIT_FOR_PUBREL = 5,
+    /// 6: PUBCOMP to be sent again.
+    MQTT_MS_RESEND_PUBCOMP = 6,
+    /// 7: PUBREL sent, waiting for PUBCOMP.
+    MQTT_MS_WAIT_FOR_PUBCOMP = 7,
+    /// 8: PUBREC to be sent.
+    MQTT_MS_SEND_PUBREC = 8,
+    /// 9: waiting for an inflight slot.
+    MQTT_MS_QUEUED = 9,
+}
+
+/// The value, as Python 3.11 and later print an `IntEnum`.
+impl fmt::Display for MessageState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&(*self as u8), f)
+    }
+}
+
+/// A password as the client holds it (what [`Client::password`](crate::Client::password) returns):
+/// its Debug and Display print `<redacted>`, so a `{:?}` of it, or of a struct holding it, never puts
+/// the secret in a log. The bytes are there for the code that asked: [`Password::as_bytes`],
+/// [`Password::as_str`].
+///
+/// ```
+/// let password = pahoish::Password::new(b"s3cret".to_vec());
+/// assert_eq!(format!("{password} {password:?}"), "<redacted> Password(<redacted>)");
+/// assert_eq!(password.as_str(), Some("s3cret"));
+/// assert_eq!(password, "s3cret");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(Vec<u8>);
+
+impl Password {
+    /// A password of these bytes.
+    pub fn new(bytes: Vec<u8>) -> Password {
+        Password(bytes)
+    }
+
+    /// The bytes sent in CONNECT.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The password as text (Paho's `password` property decodes it as UTF-8); `None` if it is not
+    /// UTF-8.
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+
+    /// The bytes, taken out.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+impl fmt::Display for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl PartialEq<str> for Password {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Password {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+/// A user name argument that may be absent: `&str`, `&String`, or an `Option<&str>` (`None` clears
+/// the credentials, as Paho's `username_pw_set(None)`), for
+/// [`Client::username_pw_set`](crate::Client::username_pw_set).
+///
+/// ```
+/// use pahoish::OptionalStr;
+/// assert_eq!("guest".into_option(), Some("guest"));
+/// assert_eq!(None::<&str>.into_option(), None);
+/// ```
+pub trait OptionalStr<'a> {
+    /// The text, or `None`.
+    fn into_option(self) -> Option<&'a str>;
+}
+
+impl<'a> OptionalStr<'a> for &'a str {
+    fn into_option(self) -> Option<&'a str> {
+        Some(self)
+    }
+}
+
+impl<'a> OptionalStr<'a> for &'a String {
+    fn into_option(self) -> Option<&'a str> {
+        Some(self.as_str())
+    }
+}
+
+impl<'a> OptionalStr<'a> for Option<&'a str> {
+    fn into_option(self) -> Option<&'a str> {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pahos_enums_have_pahos_values_and_print_as_python_does() {
+        let levels = [
+            LogLevel::Info,
+            LogLevel::Notice,
+            LogLevel::Warning,
+            LogLevel::Err,
+            LogLevel::Debug,
+        ];
+        let shown: Vec<String> = levels.iter().map(|l| format!("{l} {}", l.name())).collect();
+        assert_eq!(
+            shown,
+            [
+                "1 MQTT_LOG_INFO",
+                "2 MQTT_LOG_NOTICE",
+                "4 MQTT_LOG_WARNING",
+                "8 MQTT_LOG_ERR",
+                "16 MQTT_LOG_DEBUG"
+            ]
+        );
+        for byte in 0x10..=0xFFu8 {
+            let t = MessageType::from_u8(byte).unwrap();
+            assert_eq!(t as u8, byte & 0xF0);
+            assert_eq!(t.to_string(), (byte & 0xF0).to_string());
+        }
+        assert_eq!(MessageType::from_u8(0x0F), None);
+        assert_eq!(MessageType::DISCONNECT as u8, 0xE0);
+        for rc in 0..=5u8 {
+            assert_eq!(ConnackCode::from_u8(rc).map(|c| c as u8), Some(rc));
+        }
+        assert_eq!(ConnackCode::from_u8(6), None);
+        assert_eq!(
+            i32::from(ConnackCode::CONNACK_REFUSED_SERVER_UNAVAILABLE),
+            3
+        );
+        assert_eq!(MessageState::MQTT_MS_SEND_PUBREC as u8, 8);
+    }
+
+    #[test]
+    fn a_password_never_prints() {
+        let p = Password::new(b"s3cret".to_vec());
+        let text = format!("{p} {p:?} {:?}", Some(p.clone()));
+        assert!(!text.contains("s3cret") && !text.contains("115"), "{text}");
+        assert_eq!(p.as_str(), Some("s3cret"));
+        assert_eq!(Password::new(vec![0xff]).as_str(), None);
+        assert_eq!(p.into_bytes(), b"s3cret");
+    }
 
     #[test]
     fn debug_output_keeps_passwords_out() {
