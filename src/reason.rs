@@ -343,6 +343,62 @@ impl ConnackResult for ReasonCode {
     }
 }
 
+impl PartialEq<String> for ReasonCode {
+    fn eq(&self, other: &String) -> bool {
+        self.name() == other
+    }
+}
+
+/// Comparisons with integers and names both ways round, as Python's reflected operators make them
+/// (`0 == rc`, `0x80 <= rc`, `"Success" == rc`), for the integer types a script's constants take.
+macro_rules! int_comparisons {
+    ($($int:ty),*) => {$(
+        impl PartialEq<ReasonCode> for $int {
+            fn eq(&self, rc: &ReasonCode) -> bool {
+                rc == self
+            }
+        }
+        impl PartialOrd<ReasonCode> for $int {
+            fn partial_cmp(&self, rc: &ReasonCode) -> Option<Ordering> {
+                rc.partial_cmp(self).map(Ordering::reverse)
+            }
+        }
+    )*};
+}
+
+int_comparisons!(u8, i32);
+
+/// `u16`, `u32`, `i64` and `usize` too (a `rc == 0x80u16`), by value.
+macro_rules! wide_comparisons {
+    ($($int:ty),*) => {$(
+        impl PartialEq<$int> for ReasonCode {
+            fn eq(&self, other: &$int) -> bool {
+                <$int>::from(self.value) == *other
+            }
+        }
+        impl PartialOrd<$int> for ReasonCode {
+            fn partial_cmp(&self, other: &$int) -> Option<Ordering> {
+                Some(<$int>::from(self.value).cmp(other))
+            }
+        }
+    )*};
+}
+
+wide_comparisons!(u16, u32, i64, usize);
+int_comparisons!(u16, u32, i64, usize);
+
+impl PartialEq<ReasonCode> for str {
+    fn eq(&self, rc: &ReasonCode) -> bool {
+        rc == self
+    }
+}
+
+impl PartialEq<ReasonCode> for &str {
+    fn eq(&self, rc: &ReasonCode) -> bool {
+        rc == self
+    }
+}
+
 impl From<ReasonCode> for i32 {
     fn from(rc: ReasonCode) -> i32 {
         i32::from(rc.value)
@@ -352,6 +408,21 @@ impl From<ReasonCode> for i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compares_with_integers_and_names_both_ways_round() {
+        let rc = ReasonCode::connack(5); // Not authorized, 0x87
+        assert!(rc == 0x87 && 0x87 == rc && rc == 0x87u8 && 0x87u16 == rc);
+        assert!(rc >= 0x80 && 0x80 <= rc && 0x80u16 < rc && rc > 0usize && 0i64 < rc);
+        assert!(rc != 0 && 0 != rc);
+        assert!(rc == "Not authorized" && "Not authorized" == rc);
+        assert!(rc == "Not authorized".to_owned());
+        let ok = ReasonCode::connack(0);
+        assert!(ok < rc && ok == 0 && 0u32 == ok && ok < 1u32);
+        let mut codes = [rc, ok];
+        codes.sort();
+        assert_eq!(codes, [ok, rc]);
+    }
 
     #[test]
     fn connack_codes_map_as_in_paho() {
