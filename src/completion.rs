@@ -115,7 +115,9 @@ pub struct MessageInfo {
     /// The message id (assigned at QoS 0 too, as Paho does).
     pub mid: u16,
     /// `MQTT_ERR_SUCCESS`, or `MQTT_ERR_NO_CONN` when the client was not connected (a QoS 0 message is then
-    /// dropped; a QoS 1/2 message is kept and sent after the next connection).
+    /// dropped; a QoS 1/2 message is kept and sent after the next connection), or `MQTT_ERR_QUEUE_SIZE`
+    /// when `max_queued_messages` QoS 1/2 messages were already held (the message was not queued, its
+    /// `mid` is 0, and `wait_for_publish` fails with [`Error::QueueFull`]).
     pub rc: ErrorCode,
     pub(crate) state: Arc<PublishState>,
     pub(crate) signal: Arc<PublishSignal>,
@@ -139,6 +141,8 @@ impl MessageInfo {
     ///
     /// Returns `Ok(true)` once published and `Ok(false)` on timeout (Paho returns on timeout without
     /// raising). It fails at once, instead of waiting for something that cannot happen, when:
+    /// - the message was not queued because `max_queued_messages` were held (`rc` is
+    ///   `MQTT_ERR_QUEUE_SIZE`): [`Error::QueueFull`], where Paho raises ValueError;
     /// - the message was discarded ([`Error::PublishDiscarded`]): QoS 0 while not connected, or QoS 0 lost
     ///   with the connection before it was written, or `reinitialise` dropped it, or an MQTT 5 server's
     ///   limit it broke was learned only after it was queued (then the code is `MQTT_ERR_PAYLOAD_SIZE`
@@ -159,6 +163,10 @@ impl MessageInfo {
             loop {
                 match self.state.get() {
                     PUBLISHED => return Ok(true),
+                    // Paho's ValueError "Message is not queued due to ERR_QUEUE_SIZE".
+                    DISCARDED if self.state.discard_rc() == ErrorCode::QueueSize => {
+                        return Err(Error::QueueFull)
+                    }
                     DISCARDED => return Err(Error::PublishDiscarded(self.state.discard_rc())),
                     FAILED => return Err(Error::PublishFailed(self.state.failure().value())),
                     _ => {}
@@ -194,6 +202,132 @@ impl MessageInfo {
         })();
         sig.waiters.fetch_sub(1, Ordering::SeqCst);
         result
+    }
+}
+
+impl MessageInfo {
+    /// The info of a QoS 1/2 message refused because `max_queued_messages` were held: rc
+    /// `MQTT_ERR_QUEUE_SIZE`, never published (Paho's `publish` returns such an info).
+    pub(crate) fn queue_full(signal: Arc<PublishSignal>) -> MessageInfo {
+        let state = PublishState::default();
+        state.set_discarded(ErrorCode::QueueSize);
+        MessageInfo {
+            mid: 0,
+            rc: ErrorCode::QueueSize,
+            state: Arc::new(state),
+            signal,
+        }
+    }
+
+    /// The info of a received message (Paho's `MQTTMessage.info`): nothing of this client's to
+    /// publish, so never published, and a `wait_for_publish` that fails at once.
+    pub(crate) fn received(mid: u16) -> MessageInfo {
+        let state = PublishState::default();
+        state.set_discarded(ErrorCode::NotFound);
+        MessageInfo {
+            mid,
+            rc: ErrorCode::Success,
+            state: Arc::new(state),
+            signal: Arc::default(),
+        }
+    }
+
+    /// `(rc, mid)`, the pair Paho's `MQTTMessageInfo` unpacks to (`rc, mid = client.publish(...)`).
+    ///
+    /// ```
+    /// use pahoish as mqtt;
+    /// let client = mqtt::Client::new("");
+    /// let (rc, mid) = client.publish("a/b", "x", 1, false)?.as_tuple();
+    /// assert_eq!((rc, mid), (mqtt::MQTT_ERR_NO_CONN, 1));
+    /// # Ok::<(), mqtt::Error>(())
+    /// ```
+    pub fn as_tuple(&self) -> (ErrorCode, u16) {
+        (self.rc, self.mid)
+    }
+
+    /// Paho's `info[index]` (`__getitem__`) as integers: 0 gives `rc` (its `MQTT_ERR_*` value), 1 the
+    /// `mid`; any other index `None` (Paho raises IndexError). Rust's `info[0]` cannot exist here: an
+    /// index returns one type, and `rc` and `mid` are two.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// let info = client.publish("a/b", "x", 1, false)?;
+    /// assert_eq!((info.get(0), info.get(1), info.get(2)), (Some(4), Some(1), None));
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn get(&self, index: usize) -> Option<i32> {
+        match index {
+            0 => Some(self.rc as i32),
+            1 => Some(i32::from(self.mid)),
+            _ => None,
+        }
+    }
+}
+
+/// `let (rc, mid) = info.into();`, Paho's `rc, mid = client.publish(...)`.
+///
+/// ```
+/// use pahoish as mqtt;
+/// let client = mqtt::Client::new("");
+/// let (rc, mid): (mqtt::ErrorCode, u16) = client.publish("a/b", "x", 0, false)?.into();
+/// assert_eq!(rc, mqtt::MQTT_ERR_NO_CONN);
+/// # let _ = mid;
+/// # Ok::<(), mqtt::Error>(())
+/// ```
+impl From<MessageInfo> for (ErrorCode, u16) {
+    fn from(info: MessageInfo) -> (ErrorCode, u16) {
+        info.as_tuple()
+    }
+}
+
+impl From<&MessageInfo> for (ErrorCode, u16) {
+    fn from(info: &MessageInfo) -> (ErrorCode, u16) {
+        info.as_tuple()
+    }
+}
+
+/// Paho's `str(info)`, the tuple `(rc, mid)` as Python prints it:
+/// `(<MQTTErrorCode.MQTT_ERR_SUCCESS: 0>, 1)`.
+///
+/// ```
+/// let client = pahoish::Client::new("");
+/// let info = client.publish("a/b", "x", 1, false)?;
+/// assert_eq!(info.to_string(), "(<MQTTErrorCode.MQTT_ERR_NO_CONN: 4>, 1)");
+/// # Ok::<(), pahoish::Error>(())
+/// ```
+impl std::fmt::Display for MessageInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "(<MQTTErrorCode.{}: {}>, {})",
+            paho_name(self.rc),
+            self.rc as i32,
+            self.mid
+        )
+    }
+}
+
+/// The name of an `MQTTErrorCode` member, as Python's `repr` shows it.
+fn paho_name(rc: ErrorCode) -> &'static str {
+    match rc {
+        ErrorCode::Again => "MQTT_ERR_AGAIN",
+        ErrorCode::Success => "MQTT_ERR_SUCCESS",
+        ErrorCode::NoMem => "MQTT_ERR_NOMEM",
+        ErrorCode::Protocol => "MQTT_ERR_PROTOCOL",
+        ErrorCode::Inval => "MQTT_ERR_INVAL",
+        ErrorCode::NoConn => "MQTT_ERR_NO_CONN",
+        ErrorCode::ConnRefused => "MQTT_ERR_CONN_REFUSED",
+        ErrorCode::NotFound => "MQTT_ERR_NOT_FOUND",
+        ErrorCode::ConnLost => "MQTT_ERR_CONN_LOST",
+        ErrorCode::Tls => "MQTT_ERR_TLS",
+        ErrorCode::PayloadSize => "MQTT_ERR_PAYLOAD_SIZE",
+        ErrorCode::NotSupported => "MQTT_ERR_NOT_SUPPORTED",
+        ErrorCode::Auth => "MQTT_ERR_AUTH",
+        ErrorCode::AclDenied => "MQTT_ERR_ACL_DENIED",
+        ErrorCode::Unknown => "MQTT_ERR_UNKNOWN",
+        ErrorCode::Errno => "MQTT_ERR_ERRNO",
+        ErrorCode::QueueSize => "MQTT_ERR_QUEUE_SIZE",
+        ErrorCode::Keepalive => "MQTT_ERR_KEEPALIVE",
     }
 }
 

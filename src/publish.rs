@@ -72,7 +72,7 @@ use std::time::Duration;
 
 use crate::client::Client;
 use crate::completion::MessageInfo;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::helpers::{Connection, Event};
 use crate::message::{Message, Payload};
 use crate::packet::{Publish, MAX_REMAINING_LENGTH};
@@ -317,12 +317,12 @@ impl Feeder {
         }
         while self.fed < self.msgs.len() {
             match send(client, &self.msgs[self.fed]) {
+                // Out of message ids: more go out as acknowledgements free some.
+                Ok(info) if info.rc == ErrorCode::QueueSize => break,
                 Ok(info) => {
                     self.outstanding.push_back((self.fed, info));
                     self.fed += 1;
                 }
-                // Out of message ids: more go out as acknowledgements free some.
-                Err(Error::QueueFull) => break,
                 Err(e) => return Err(e),
             }
         }

@@ -62,8 +62,13 @@ impl<U: Send + 'static> Client<U> {
     /// or 2. Returns a [`MessageInfo`] with the message id and Paho's return code: `MQTT_ERR_NO_CONN`
     /// when not connected (QoS 0 is then dropped; QoS 1/2 is kept and sent after the next CONNACK).
     ///
-    /// Fails for an invalid topic (empty, wildcards, over 65,535 bytes), an invalid QoS, a payload over
-    /// MQTT's limit, and with [`Error::QueueFull`] when `max_queued_messages` QoS 1/2 messages are held.
+    /// When `max_queued_messages` QoS 1/2 messages are already held, the message is not queued and the
+    /// info's `rc` is `MQTT_ERR_QUEUE_SIZE`, as Paho returns it: `is_published()` stays false and
+    /// `wait_for_publish` fails with [`Error::QueueFull`], so the loss cannot pass unseen by a script
+    /// that checks either.
+    ///
+    /// Fails for an invalid topic (empty, wildcards, over 65,535 bytes), an invalid QoS and a payload
+    /// over MQTT's limit.
     ///
     /// ```
     /// let client = pahoish::Client::new("");
@@ -149,9 +154,16 @@ impl<U: Send + 'static> Client<U> {
             }
             payload => payload,
         };
-        let (mid, rc, state) = self
+        let published = self
             .engine()
-            .with_session(|s| s.publish(topic, payload, qos, retain, props))?;
+            .with_session(|s| s.publish(topic, payload, qos, retain, props));
+        let (mid, rc, state) = match published {
+            // As Paho: an info with rc MQTT_ERR_QUEUE_SIZE, the message not queued.
+            Err(Error::QueueFull) => {
+                return Ok(MessageInfo::queue_full(Arc::clone(&self.engine().signal)))
+            }
+            other => other?,
+        };
         self.kick();
         Ok(MessageInfo {
             mid,
