@@ -4,6 +4,8 @@
 //! - `settings`: the `*_set` options and what CONNECT is built from.
 //! - `url`: `connect_url`'s URLs turned into settings.
 //! - `connection`: `connect`, `disconnect` and the loop calls, handed to the engine.
+//! - `properties_access`: Paho's readable properties (`host`, `keepalive`, ...) as getters and their
+//!   setters, `enable_bridge_mode`, `Message::state`/`info`.
 //! - `pubsub`: `publish`, `subscribe`, `unsubscribe`, `ack` and the state queries.
 //! - `callbacks`: the `on_*` slots and setters, running a callback, and the engine's [`Handler`].
 //! - `callbacks_v1`: the setters of Paho's VERSION1 callback shapes (`on_connect_v1`, ...), filling the
@@ -28,6 +30,7 @@ mod builder;
 mod callbacks;
 mod callbacks_v1;
 mod connection;
+mod properties_access;
 mod pubsub;
 mod settings;
 mod url;

@@ -17,8 +17,8 @@ use crate::properties::{PacketTypes, Properties};
 use crate::session::{SessionConfig, MAX_PACKET, MIN_PACKET};
 use crate::topic::{validate_topic, MAX_TOPIC_LEN};
 use crate::types::{
-    check_mqtt_string, CleanStart, IntoQos, LogLevel, Protocol, Proxy, Seconds, TlsOptions,
-    Transport,
+    check_mqtt_string, CleanStart, IntoQos, LogLevel, OptionalStr, Protocol, Proxy, Seconds,
+    TlsOptions, Transport,
 };
 
 /// The longest wait `read_coalescing_set` takes: beyond it, a publisher waiting for its
@@ -57,6 +57,8 @@ pub(crate) struct Settings {
     pub connect_properties: Option<Properties>,
     /// The builder's, kept for `reinitialise`.
     pub reconnect_on_failure: bool,
+    /// `enable_bridge_mode`: CONNECT's protocol level gets its high bit.
+    pub bridge: bool,
 }
 
 impl Settings {
@@ -90,6 +92,7 @@ impl Settings {
             first_connack_seen: false,
             connect_properties: None,
             reconnect_on_failure,
+            bridge: false,
         }
     }
 
@@ -136,8 +139,10 @@ impl Settings {
             clean_session: clean,
             keepalive: self.keepalive,
             username: self.username.clone(),
-            password: self.password.clone(),
+            // As Paho: no password without a user name (`username_pw_set(None, ..)`).
+            password: self.username.as_ref().and(self.password.clone()),
             will: self.will.clone(),
+            bridge: self.bridge,
             ..Connect::default()
         };
         if let (true, Some(props)) = (v5, &self.connect_properties) {
@@ -204,20 +209,33 @@ impl<U: Send + 'static> Client<U> {
     }
 
     /// Sets the user name and password sent in CONNECT (from the next connection on). An empty user
-    /// name is sent as such.
+    /// name is sent as such. `None` as the user name clears the credentials, as Paho's
+    /// `username_pw_set(None)`: CONNECT then carries neither (a password is sent only with a user name,
+    /// as in Paho).
     ///
     /// ```
     /// let client = pahoish::Client::new("");
     /// client.username_pw_set("guest", Some("12345678"))?;
+    /// assert_eq!(client.username().as_deref(), Some("guest"));
+    /// client.username_pw_set(None, None)?; // no credentials any more
+    /// assert_eq!(client.username(), None);
+    /// assert!(client.password().is_none());
     /// # Ok::<(), pahoish::Error>(())
     /// ```
-    pub fn username_pw_set(&self, username: &str, password: Option<&str>) -> Result<()> {
-        check_mqtt_string("username", username)?;
+    pub fn username_pw_set<'a>(
+        &self,
+        username: impl OptionalStr<'a>,
+        password: Option<&str>,
+    ) -> Result<()> {
+        let username = username.into_option();
+        if let Some(username) = username {
+            check_mqtt_string("username", username)?;
+        }
         if password.is_some_and(|p| p.len() > MAX_TOPIC_LEN) {
             return Err(Error::invalid("password", "must be at most 65535 bytes"));
         }
         let mut st = self.settings();
-        st.username = Some(username.to_owned());
+        st.username = username.map(str::to_owned);
         st.password = password.map(|p| p.as_bytes().to_vec());
         Ok(())
     }
@@ -531,7 +549,9 @@ impl<U: Send + 'static> Client<U> {
     }
 
     /// How many QoS 1/2 messages may be held (in flight plus queued); 0 = unlimited. Defaults to 0.
-    /// When full, `publish` of QoS 1/2 fails with [`Error::QueueFull`] and nothing already held is lost.
+    /// When full, `publish` of QoS 1/2 returns an info with rc `MQTT_ERR_QUEUE_SIZE` (the message not
+    /// queued, as in Paho; its `wait_for_publish` fails with [`Error::QueueFull`]) and nothing already
+    /// held is lost.
     pub fn max_queued_messages_set(&self, queue_size: usize) {
         self.engine().with_session(|s| s.set_max_queued(queue_size));
     }

@@ -18,6 +18,8 @@ const WILL_QOS_SHIFT: u8 = 3;
 const WILL_RETAIN: u8 = 0x20;
 const PASSWORD: u8 = 0x40;
 const USERNAME: u8 = 0x80;
+/// The protocol-level bit that marks a bridge (mosquitto's convention, which Paho follows).
+const BRIDGE: u8 = 0x80;
 
 /// CONNECT: the first packet of a connection, naming the protocol version, the client and its session,
 /// keepalive, credentials and last will.
@@ -44,6 +46,10 @@ pub struct Connect {
     /// MQTT 5: the properties (after the keepalive). Not sent in MQTT 3.1/3.1.1, and empty when decoded
     /// there.
     pub properties: Properties,
+    /// Bridge mode (Paho's `enable_bridge_mode`): the high bit of the protocol level is set (0x83,
+    /// 0x84 or 0x85), which mosquitto and RSMB read as "this client is a bridge" (no own messages
+    /// echoed back, retain flags kept as published). Not part of the MQTT standard.
+    pub bridge: bool,
 }
 
 /// The password is not printed (this Debug reaches logs and `TestBroker::packets()` output); the MQTT 5
@@ -58,6 +64,9 @@ impl std::fmt::Debug for Connect {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| Redacted))
             .field("will", &self.will);
+        if self.bridge {
+            d.field("bridge", &self.bridge);
+        }
         if !self.properties.is_empty() {
             d.field("properties", &self.properties);
         }
@@ -78,6 +87,7 @@ impl Default for Connect {
             password: None,
             will: None,
             properties: Properties::new(PacketTypes::CONNECT),
+            bridge: false,
         }
     }
 }
@@ -124,7 +134,7 @@ impl Connect {
         let v5 = self.protocol == Protocol::V5;
         begin_packet(out, Self::PACKET_TYPE << 4, self.remaining_length());
         write_string(out, self.protocol.name());
-        out.push(self.protocol.level());
+        out.push(self.protocol.level() | if self.bridge { BRIDGE } else { 0 });
         out.push(self.connect_flags());
         out.extend_from_slice(&self.keepalive.to_be_bytes());
         if v5 {
@@ -180,7 +190,8 @@ impl Connect {
 
         let name = r.bytes()?;
         let level = r.u8()?;
-        let protocol = match (name, level) {
+        let bridge = level & BRIDGE != 0;
+        let protocol = match (name, level & !BRIDGE) {
             (b"MQIsdp", 3) => Protocol::V31,
             (b"MQTT", 4) => Protocol::V311,
             (b"MQTT", 5) => Protocol::V5,
@@ -252,6 +263,7 @@ impl Connect {
             password,
             will,
             properties,
+            bridge,
         })
     }
 
@@ -284,6 +296,37 @@ impl Connect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bridge_mode_sets_the_high_bit_of_the_protocol_level() {
+        for (protocol, level) in [
+            (Protocol::V31, 0x83),
+            (Protocol::V311, 0x84),
+            (Protocol::V5, 0x85),
+        ] {
+            let c = Connect {
+                protocol,
+                client_id: "b".into(),
+                bridge: true,
+                ..Connect::default()
+            };
+            let mut out = Vec::new();
+            c.encode(&mut out);
+            let name_len = usize::from(out[3]);
+            assert_eq!(out[4 + name_len], level, "{protocol:?}: {out:02x?}");
+            assert_eq!(Connect::decode(0, &out[2..]), Ok(c));
+        }
+        // As Paho sends it for a 3.1.1 bridge: MQTT, level 0x84.
+        let mut out = Vec::new();
+        Connect {
+            bridge: true,
+            ..minimal_311()
+        }
+        .encode(&mut out);
+        let mut expected = MINIMAL_311.to_vec();
+        expected[8] = 0x84;
+        assert_eq!(out, expected);
+    }
 
     #[test]
     fn debug_keeps_the_password_out() {
@@ -693,6 +736,7 @@ mod tests {
                     properties: will_properties,
                 }),
                 properties,
+                bridge: mask & 4 != 0,
             };
             let mut out = Vec::new();
             p.encode(&mut out);
