@@ -107,6 +107,13 @@ pub struct Options {
     /// any client. Not used with [`Transport::Unix`], so giving one there is an
     /// [`Error::InvalidArgument`].
     pub proxy: Option<Proxy>,
+    /// Whether the broker starts a new session for the helper's client and forgets it when the
+    /// connection ends (Paho's `clean_session=` of `subscribe.simple` and `subscribe.callback`).
+    /// Defaults to `true`. `false` keeps the subscriptions and the QoS 1/2 messages sent while the
+    /// helper was away, for the next run with the same [`client_id`](Options::client_id); it needs a
+    /// client id (else [`Error::InvalidArgument`], Paho's ValueError). Ignored on MQTT 5 (as Paho's
+    /// `subscribe.simple` ignores it there), where each connection starts clean.
+    pub clean_session: bool,
 }
 
 impl Default for Options {
@@ -122,6 +129,7 @@ impl Default for Options {
             protocol: Protocol::V311,
             transport: Transport::Tcp,
             proxy: None,
+            clean_session: true,
         }
     }
 }
@@ -309,12 +317,15 @@ impl Connection {
         filters: Option<Vec<(String, SubscribeOptions)>>,
     ) -> Result<Connection> {
         options.check_supported()?;
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .client_id(options.client_id.as_str())
             .protocol(options.protocol)
             .transport(options.transport)
-            .manual_ack(filters.is_some())
-            .build()?;
+            .manual_ack(filters.is_some());
+        if options.protocol != Protocol::V5 {
+            builder = builder.clean_session(options.clean_session);
+        }
+        let client = builder.build()?;
         if let Some(w) = &options.will {
             if w.properties.is_empty() {
                 client.will_set(&w.topic, w.payload.as_slice(), w.qos, w.retain)?;
