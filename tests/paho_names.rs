@@ -224,3 +224,58 @@ fn helpers_pass_clean_session_on() {
         Err(mqtt::Error::InvalidArgument { .. })
     ));
 }
+
+/// An external event loop, as Paho's `on_socket_register_write`/`unregister_write` serve it: "register"
+/// when bytes wait (CONNECT, a publish, DISCONNECT), which the client then leaves to the
+/// application's `loop_write` instead of writing them itself; "unregister" once written, and before
+/// the socket closes.
+#[test]
+fn register_and_unregister_write_drive_an_external_loop() {
+    let _w = watchdog(TEST_LIMIT);
+    let broker = start();
+    let client = mqtt::Client::new(&client_id("extloop"));
+    let (tx, rx) = mpsc::channel();
+    for (name, register) in [("register", true), ("unregister", false)] {
+        let tx = tx.clone();
+        let report = move |_c: &mqtt::Client, _u: &mut (), fd| {
+            let _ = tx.send((name, fd));
+        };
+        if register {
+            client.on_socket_register_write(report);
+        } else {
+            client.on_socket_unregister_write(report);
+        }
+    }
+    let close_tx = tx.clone();
+    client.on_socket_close(move |_c, _u, fd| {
+        let _ = close_tx.send(("close", fd));
+    });
+    let (ctx, connacks) = mpsc::channel();
+    client.on_connect(move |_c, _u, _f, rc, _p| {
+        let _ = ctx.send(rc.value());
+    });
+    drop(tx);
+
+    client.connect(HOST, broker.port(), 60).unwrap();
+    let fd = client.socket().expect("a socket");
+    assert_eq!(recv(&rx, "register for CONNECT"), ("register", fd));
+    assert!(client.want_write(), "CONNECT is left to loop_write");
+    client.loop_write().unwrap();
+    assert_eq!(recv(&rx, "unregister after CONNECT"), ("unregister", fd));
+    while connacks.try_recv().is_err() {
+        client.r#loop(0.1).unwrap();
+    }
+
+    let info = client.publish("ext/a", "x", 1, false).unwrap();
+    assert_eq!(recv(&rx, "register for PUBLISH"), ("register", fd));
+    assert!(client.want_write() && !info.is_published());
+    client.loop_write().unwrap();
+    assert_eq!(recv(&rx, "unregister after PUBLISH"), ("unregister", fd));
+
+    client.disconnect().unwrap();
+    assert_eq!(recv(&rx, "register for DISCONNECT"), ("register", fd));
+    client.loop_write().unwrap();
+    assert_eq!(recv(&rx, "unregister before close"), ("unregister", fd));
+    assert_eq!(recv(&rx, "close"), ("close", fd));
+    assert!(rx.try_recv().is_err(), "one report per change");
+}

@@ -65,6 +65,8 @@ pub(super) struct Callbacks<U> {
     pub on_pre_connect: Slot<OnPlain<U>>,
     pub on_socket_open: Slot<OnSocket<U>>,
     pub on_socket_close: Slot<OnSocket<U>>,
+    pub on_socket_register_write: Slot<OnSocket<U>>,
+    pub on_socket_unregister_write: Slot<OnSocket<U>>,
     /// `message_callback_add` filters in the order added.
     pub filtered: Vec<(String, SharedCallback<OnMessage<U>>)>,
 }
@@ -83,6 +85,8 @@ impl<U> Default for Callbacks<U> {
             on_pre_connect: None,
             on_socket_open: None,
             on_socket_close: None,
+            on_socket_register_write: None,
+            on_socket_unregister_write: None,
             filtered: Vec::new(),
         }
     }
@@ -215,6 +219,27 @@ impl<U: Send + 'static> Client<U> {
     setter!(
         /// Called when a connection's socket is about to close, with its file descriptor.
         on_socket_close, OnSocket, (RawFd)
+    );
+    setter!(
+        /// Called with the socket's file descriptor when bytes wait to be written (a packet was
+        /// queued, or the socket was full), for an external event loop to poll it for writing and
+        /// call `loop_write` (Paho's `on_socket_register_write`). Once per change, until
+        /// `on_socket_unregister_write`. While it is set and no loop thread runs, `publish` leaves
+        /// the writing to that loop instead of writing from the caller's thread, as in Paho.
+        ///
+        /// ```
+        /// let client = pahoish::Client::new("");
+        /// client.on_socket_register_write(|_client, _userdata, fd| println!("poll {fd} for writing"));
+        /// client.on_socket_unregister_write(|_client, _userdata, fd| println!("stop polling {fd} for writing"));
+        /// ```
+        on_socket_register_write, OnSocket, (RawFd)
+    );
+    setter!(
+        /// Called with the socket's file descriptor when nothing waits to be written any more (after
+        /// `loop_write` wrote everything), and before a registered socket closes (Paho's
+        /// `on_socket_unregister_write`). See
+        /// [`on_socket_register_write`](Client::on_socket_register_write).
+        on_socket_unregister_write, OnSocket, (RawFd)
     );
 
     /// Adds a callback for messages whose topic matches `sub` (Paho's `message_callback_add`). Every
@@ -383,6 +408,14 @@ impl<U: Send + 'static> Handler for Client<U> {
                     |cb, client, ud| cb(client, ud, fd),
                 );
             }
+            Notice::RegisterWrite(fd) => self.fire(
+                |c| &mut c.on_socket_register_write,
+                |cb, client, ud| cb(client, ud, fd),
+            ),
+            Notice::UnregisterWrite(fd) => self.fire(
+                |c| &mut c.on_socket_unregister_write,
+                |cb, client, ud| cb(client, ud, fd),
+            ),
             Notice::Connect(flags, rc, props) => {
                 self.connack_arrived(rc, props);
                 self.fire(

@@ -205,6 +205,7 @@ impl<U: Send + 'static> Client<U> {
         *self.settings() = super::settings_of(&b);
         *self.callbacks() = Callbacks::default();
         *relock(&self.inner.userdata) = userdata;
+        self.callbacks_changed();
         Ok(())
     }
 
@@ -684,7 +685,11 @@ impl<U: Send + 'static> Client<U> {
 
     /// Updates whether the session formats per-packet log lines (only worth it if someone reads them).
     pub(crate) fn callbacks_changed(&self) {
-        let has_on_log = self.callbacks().on_log.is_some();
+        let (has_on_log, watch_writes) = {
+            let cbs = self.callbacks();
+            (cbs.on_log.is_some(), cbs.on_socket_register_write.is_some())
+        };
+        self.engine().set_watch_writes(watch_writes);
         let trace = has_on_log
             || (self.logger_enabled() && log::log_enabled!(target: "pahoish", log::Level::Debug));
         self.engine().with_session(|s| s.set_trace(trace));

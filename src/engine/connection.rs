@@ -56,6 +56,7 @@ impl Engine {
         h.notify(Notice::PreConnect);
         let plan = h.plan()?;
         if let Some(old) = self.take_stream() {
+            self.unregister_closing(h, old.raw_fd());
             h.notify(Notice::SocketClose(old.raw_fd()));
         }
         let stream = net::open(&plan.target, plan.timeout)?;
@@ -111,6 +112,8 @@ impl Engine {
         }
         self.cv.notify_all();
         h.notify(Notice::SocketOpen(fd));
+        // CONNECT waits to be written.
+        self.update_write_registration(h);
     }
 
     /// For the crate's own tests: connects through a stream of the test's making (for instance one that
@@ -140,6 +143,7 @@ impl Engine {
             stream.close();
         }
         self.signal.notify();
+        self.unregister_closing(h, stream.raw_fd());
         h.notify(Notice::SocketClose(stream.raw_fd()));
         drop(stream);
         let from_server = match reason {

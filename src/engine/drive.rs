@@ -251,6 +251,8 @@ impl Engine {
             self.read_in().map_err(|e| self.fail(h, e))?;
             self.dispatch(h).map_err(|e| self.fail(h, e))?;
             if !self.io().read_more {
+                // What the callbacks queued waits for the application's loop_write.
+                self.update_write_registration(h);
                 return Ok(());
             }
         }
@@ -262,6 +264,8 @@ impl Engine {
         self.write_and_settle(h)?;
         self.dispatch(h).map_err(|e| self.fail(h, e))?;
         self.settle_acks();
+        // Paho's loop_write ends by registering or unregistering for writes.
+        self.update_write_registration(h);
         Ok(())
     }
 
@@ -270,7 +274,10 @@ impl Engine {
         self.manual_entry()?;
         let r = self.state().session.tick(Instant::now());
         r.map_err(|e| self.fail(h, e))?;
-        self.dispatch(h).map_err(|e| self.fail(h, e))
+        self.dispatch(h).map_err(|e| self.fail(h, e))?;
+        // A PINGREQ may wait to be written.
+        self.update_write_registration(h);
+        Ok(())
     }
 
     /// One turn of the loop; see the module docs.
@@ -345,7 +352,10 @@ impl Engine {
                 self.close_connection(h, None);
                 Ok(())
             }
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.update_write_registration(h);
+                Ok(())
+            }
             Err(e) => Err(self.fail(h, e)),
         }
     }
@@ -373,12 +383,21 @@ impl Engine {
                 break;
             }
         }
+        self.update_write_registration(h);
     }
 
     /// Gets queued bytes moving: from inside a callback, nothing (the loop running it writes when it
-    /// returns); with a loop running, wake it; otherwise write now from this thread.
+    /// returns); with a loop running, wake it; with `on_socket_register_write` set and no loop thread,
+    /// report it (the application's loop writes); otherwise write now from this thread.
     pub(crate) fn kick(&self, h: &dyn Handler) {
         if in_callback_of(&self.signal) {
+            // The callback's own loop writes (and reports) when the callback returns.
+            return;
+        }
+        self.update_write_registration(h);
+        if self.external_writer() {
+            // The application's event loop writes (Paho's publish does not write when
+            // on_socket_register_write is set).
             return;
         }
         if self.signal.loops_running.load(Ordering::SeqCst) > 0 {

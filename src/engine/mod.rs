@@ -11,6 +11,7 @@
 //!   reconnect backoff.
 //! - `io`: reading and writing in batches, acknowledgement timing, the buffers.
 //! - `dispatch`: the session's events turned into notices.
+//! - `write_watch`: `on_socket_register_write`/`unregister_write` for an external event loop.
 //!
 //! Locks (see docs/architecture.md): `io` (the socket and its buffers) before `state` (the session
 //! and the loop's runtime); neither is held while a notice runs the user's code, and only the engine
@@ -21,6 +22,7 @@ mod connection;
 mod dispatch;
 mod drive;
 mod io;
+mod write_watch;
 
 #[cfg(test)]
 mod batching_tests;
@@ -64,6 +66,10 @@ pub(crate) enum Notice<'a> {
     ConnectFail,
     SocketOpen(RawFd),
     SocketClose(RawFd),
+    /// Bytes wait to be written: an external loop should poll the socket for writing.
+    RegisterWrite(RawFd),
+    /// Nothing waits to be written any more (or the socket closes).
+    UnregisterWrite(RawFd),
     Connect(ConnectFlags, ReasonCode, &'a Properties),
     /// The last field is Paho's VERSION1 `rc` for the same event (`MQTT_ERR_*`).
     Disconnect(DisconnectFlags, ReasonCode, &'a Properties, ErrorCode),
@@ -147,6 +153,11 @@ pub(crate) struct Engine {
     stop: AtomicBool,
     /// A `loop_forever` (possibly the `loop_start` thread) is running.
     forever_running: AtomicBool,
+    /// `on_socket_register_write` is set: report when writing starts and stops being wanted, and
+    /// leave the writing to the external loop (see `write_watch`).
+    watch_writes: AtomicBool,
+    /// `RegisterWrite` was reported and `UnregisterWrite` not yet.
+    write_registered: AtomicBool,
 }
 
 /// Locks, ignoring poisoning. Our own locks guard plain data a panic cannot leave half-updated in a way
@@ -167,6 +178,8 @@ impl Engine {
             thread: Mutex::new(None),
             stop: AtomicBool::new(false),
             forever_running: AtomicBool::new(false),
+            watch_writes: AtomicBool::new(false),
+            write_registered: AtomicBool::new(false),
         }
     }
 
