@@ -412,13 +412,25 @@ mod tests {
     #[test]
     fn compares_with_integers_and_names_both_ways_round() {
         let rc = ReasonCode::connack(5); // Not authorized, 0x87
-        assert!(rc == 0x87 && 0x87 == rc && rc == 0x87u8 && 0x87u16 == rc);
-        assert!(rc >= 0x80 && 0x80 <= rc && 0x80u16 < rc && rc > 0usize && 0i64 < rc);
-        assert!(rc != 0 && 0 != rc);
-        assert!(rc == "Not authorized" && "Not authorized" == rc);
-        assert!(rc == "Not authorized".to_owned());
+        // One comparison per assert: each is a different impl (clippy would merge them).
+        assert!(rc == 0x87);
+        assert!(0x87 == rc);
+        assert!(rc == 0x87u8);
+        assert!(0x87u16 == rc);
+        assert!(rc >= 0x80);
+        assert!(0x80 <= rc);
+        assert!(0x80u16 < rc);
+        assert!(rc > 0usize);
+        assert!(0i64 < rc);
+        assert!(0 != rc);
+        assert!(rc == "Not authorized");
+        assert!("Not authorized" == rc);
+        let name = String::from("Not authorized");
+        assert!(rc == name);
         let ok = ReasonCode::connack(0);
-        assert!(ok < rc && ok == 0 && 0u32 == ok && ok < 1u32);
+        assert!(ok < rc);
+        assert!(0u32 == ok);
+        assert!(ok < 1u32);
         let mut codes = [rc, ok];
         codes.sort();
         assert_eq!(codes, [ok, rc]);
