@@ -411,8 +411,9 @@ mod tests {
 
     #[test]
     fn compares_with_integers_and_names_both_ways_round() {
-        let rc = ReasonCode::connack(5); // Not authorized, 0x87
-        // One comparison per assert: each is a different impl (clippy would merge them).
+        // Not authorized, 0x87. One comparison per assert: each is a different impl (clippy would
+        // merge them).
+        let rc = ReasonCode::connack(5);
         assert!(rc == 0x87);
         assert!(0x87 == rc);
         assert!(rc == 0x87u8);
