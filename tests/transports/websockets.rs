@@ -2,8 +2,14 @@
 //! websockets listener): packets split across frames and packed into one, paths and headers, refused
 //! upgrades, and Ping while idle.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+
 use mqtt::{Error, Transport};
 use pahoish as mqtt;
+use tungstenite::protocol::Role;
+use tungstenite::{Message, WebSocket};
 
 use crate::common::{self, bounded, recv, subscribe_and_wait, watchdog, TEST_LIMIT};
 use crate::support::{
@@ -183,23 +189,101 @@ fn websocket_ping_is_answered_while_idle() {
     assert_eq!(relay.connections()[0].pongs, 1);
 }
 
-/// A server that completes the upgrade without the `mqtt` subprotocol the client asked for is not an
-/// MQTT endpoint: `connect` fails with `Error::Websocket`.
+/// A server that completes the upgrade without a `Sec-WebSocket-Protocol` header (RFC 6455 lets it
+/// leave the subprotocol out; Paho accepts it): the connection is made and MQTT flows.
 #[test]
-fn websocket_upgrade_without_the_mqtt_subprotocol_is_an_error() {
+fn websocket_upgrade_without_a_subprotocol_is_accepted() {
     let _wd = watchdog(TEST_LIMIT);
     let Some(broker) = Broker::start_or_skip() else {
         return;
     };
     let relay = WsRelay::start_without_subprotocol(broker.tcp);
-    let client = client_with("ws-no-subprotocol", Transport::Websockets);
-    let port = relay.port();
-    let e = bounded("connect to a server ignoring the subprotocol", move || {
-        client.connect("127.0.0.1", port, 60)
-    })
-    .expect_err("an upgrade without the mqtt subprotocol must fail connect");
-    assert!(
-        matches!(e, Error::Websocket { .. }),
-        "expected Error::Websocket, got {e:?}"
+    let peer = connected(
+        client_with("ws-no-subprotocol", Transport::Websockets),
+        |c| c.connect("127.0.0.1", relay.port(), 60),
     );
+    round_trips(&peer, &peer, "transports/ws-no-subprotocol", &[1]);
+    peer.stop();
+    assert_mqtt_upgrade(&relay.connections()[0], "/mqtt");
+}
+
+/// A websocket "broker" of the test's own on loopback: it hands the raw upgrade request to the test,
+/// answers the upgrade without naming a subprotocol, and accepts the client's CONNECT.
+fn upgrade_capturing_server() -> (u16, mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, requests) = mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(common::WAIT)).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(sock.read(&mut byte).unwrap(), 1, "the request ended early");
+            head.push(byte[0]);
+        }
+        let request = String::from_utf8(head).unwrap();
+        let key = request
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .expect("a Sec-WebSocket-Key")
+            .to_owned();
+        tx.send(request).unwrap();
+        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        write!(
+            sock,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+        .unwrap();
+        let mut ws = WebSocket::from_raw_socket(sock, Role::Server, None);
+        // The CONNECT, then CONNACK (accepted); then wait for the client to go.
+        while !matches!(ws.read(), Ok(Message::Binary(_))) {}
+        ws.send(Message::binary(&[0x20, 0x02, 0x00, 0x00][..]))
+            .unwrap();
+        while ws.read().is_ok() {}
+    });
+    (port, requests, server)
+}
+
+/// The upgrade request as Paho writes it: `Host` with the port (it is not 80), an `Origin` of
+/// `http://host:port`, and the headers of `ws_set_options` with their names spelled as given, one of
+/// them replacing our `Origin`. The server answers without a subprotocol and the connection is made.
+#[test]
+fn the_upgrade_request_is_written_as_paho_writes_it() {
+    let _wd = watchdog(TEST_LIMIT);
+    for origin in [None, Some(("origin", "https://app.example"))] {
+        let (port, requests, server) = upgrade_capturing_server();
+        let client = client_with("ws-request", Transport::Websockets);
+        let mut headers = vec![("x-Custom-HEADER", "One"), ("AUTHORIZATION", "Bearer t")];
+        headers.extend(origin);
+        client.ws_set_options("/ws?t=1", &headers).unwrap();
+        let peer = connected(client, |c| c.connect("127.0.0.1", port, 60));
+        let request = recv(&requests, "the upgrade request");
+        peer.stop();
+        bounded("the server's end", move || server.join().unwrap());
+        let lines: Vec<&str> = request.split("\r\n").collect();
+        let origin = origin.map_or(format!("Origin: http://127.0.0.1:{port}"), |(n, v)| {
+            format!("{n}: {v}")
+        });
+        assert_eq!(
+            lines[..5],
+            [
+                "GET /ws?t=1 HTTP/1.1",
+                &format!("Host: 127.0.0.1:{port}"),
+                "Upgrade: websocket",
+                "Connection: Upgrade",
+                &origin,
+            ],
+            "{request}"
+        );
+        assert!(lines.contains(&"x-Custom-HEADER: One"), "{request}");
+        assert!(lines.contains(&"AUTHORIZATION: Bearer t"), "{request}");
+        assert!(lines.contains(&"Sec-WebSocket-Protocol: mqtt"), "{request}");
+        let origins = lines
+            .iter()
+            .filter(|l| l.to_ascii_lowercase().starts_with("origin:"))
+            .count();
+        assert_eq!(origins, 1, "{request}");
+    }
 }
