@@ -443,7 +443,11 @@ impl Conn {
         Ok(())
     }
 
-    /// `-L mqtt[s]://[user[:pass]@]host[:port]/topic` (also `ws://`, `wss://`).
+    /// `-L mqtt[s]://[user[:pass]@]host[:port]/topic` (also `ws://`, `wss://`). As in mosquitto's
+    /// tools, the topic is all after the first `/`, as written (a URL parser would take a `#` wildcard
+    /// for the start of a fragment), and the user name and password are taken as written, up to the
+    /// last `@` (mosquitto does not percent-decode them); the host and port are read by the `url`
+    /// crate.
     fn parse_url(&mut self, tool: Tool, url: &str) -> Result<(), Failure> {
         let lower = url.to_ascii_lowercase();
         let schemes = [
@@ -480,7 +484,7 @@ impl Conn {
             }
             None => authority,
         };
-        let (host, port) = host_and_port(host_port, default_port)
+        let (host, port) = host_and_port(&url[..prefix.len()], host_port, default_port)
             .map_err(|why| Failure::usage(format!("Error: {why} in the -L URL.")))?;
         self.host = host;
         self.port = Some(port);
@@ -759,37 +763,36 @@ impl Conn {
     }
 }
 
-/// `host`, `host:port`, `[v6]` or `[v6]:port`; the port defaults to `default_port`. The error says
-/// what is wrong ("Invalid port '0'", "No host").
-fn host_and_port(text: &str, default_port: u16) -> Result<(String, u16), String> {
-    let (host, port) = if let Some(v6) = text.strip_prefix('[') {
-        let Some((host, after)) = v6.split_once(']') else {
-            return Err(format!("Invalid IPv6 address '{text}'"));
-        };
-        match after {
-            "" => (host, None),
-            _ => match after.strip_prefix(':') {
-                Some(port) => (host, Some(port)),
-                None => return Err(format!("Invalid IPv6 address '{text}'")),
-            },
-        }
-    } else {
-        match text.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (text, None),
-        }
-    };
-    let port = match port {
-        None => default_port,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 => n,
-            _ => return Err(format!("Invalid port '{p}'")),
-        },
+/// The broker of an `-L` URL: `host`, `host:port`, `[v6]` or `[v6]:port` after `scheme` (`mqtt://`,
+/// ...), read by the `url` crate; the port defaults to `default_port`. The error says what is wrong
+/// ("Invalid port '0'", "No host") without quoting a port that is not a number (with the `@host`
+/// forgotten, the password stands there).
+fn host_and_port(scheme: &str, text: &str, default_port: u16) -> Result<(String, u16), String> {
+    if text.ends_with(':') {
+        // The url crate takes an empty port for none; mosquitto's tools refuse it.
+        return Err("Invalid port ''".into());
+    }
+    let parsed = url::Url::parse(&format!("{scheme}{text}/")).map_err(|e| match e {
+        url::ParseError::EmptyHost => "No host".to_owned(),
+        url::ParseError::InvalidPort => "Invalid port".to_owned(),
+        url::ParseError::InvalidIpv6Address => format!("Invalid IPv6 address '{text}'"),
+        other => format!("Invalid host '{text}' ({other})"),
+    })?;
+    let host = match parsed.host() {
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        Some(host) => host.to_string(),
+        None => String::new(),
     };
     if host.is_empty() {
         return Err("No host".into());
     }
-    Ok((host.to_owned(), port))
+    // For ws:// and wss:// the url crate leaves out a port that is the scheme's default, which is
+    // `default_port` here too.
+    let port = parsed.port().unwrap_or(default_port);
+    if port == 0 {
+        return Err("Invalid port '0'".into());
+    }
+    Ok((host, port))
 }
 
 /// `--proxy socks5h://[user[:pass]@]host[:port]` (port 1080; the proxy resolves the broker's name) or
@@ -1211,3 +1214,38 @@ Output:
  --help                 print this help and exit.
  --version              print the version and exit.
 ";
+
+#[cfg(test)]
+mod url_tests {
+    use super::host_and_port;
+
+    #[test]
+    fn the_broker_of_an_l_url() {
+        let ok = |scheme: &str, text: &str, default: u16| {
+            host_and_port(scheme, text, default).unwrap_or_else(|e| panic!("{text}: {e}"))
+        };
+        let pair = |h: &str, p: u16| (h.to_owned(), p);
+        assert_eq!(ok("mqtt://", "broker", 1883), pair("broker", 1883));
+        assert_eq!(ok("mqtt://", "broker:1884", 1883), pair("broker", 1884));
+        assert_eq!(ok("mqtts://", "[::1]", 8883), pair("::1", 8883));
+        assert_eq!(ok("mqtt://", "[::1]:1884", 1883), pair("::1", 1884));
+        assert_eq!(ok("ws://", "h:80", 80), pair("h", 80));
+        assert_eq!(ok("wss://", "h:8443", 443), pair("h", 8443));
+        assert_eq!(ok("ws://", "10.0.0.1:9001", 80), pair("10.0.0.1", 9001));
+        for (text, says) in [
+            ("h:0", "Invalid port '0'"),
+            ("h:", "Invalid port ''"),
+            ("h:x", "Invalid port"),
+            ("h:65536", "Invalid port"),
+            ("", "No host"),
+            (":1883", "No host"),
+            ("[::1", "Invalid IPv6 address '[::1'"),
+        ] {
+            let e = host_and_port("mqtt://", text, 1883).unwrap_err();
+            assert!(e.starts_with(says), "{text:?}: {e}");
+        }
+        // The password, when the "@host" was forgotten, stands where the port goes: not quoted.
+        let e = host_and_port("mqtt://", "user:s3cret", 1883).unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+}
