@@ -21,7 +21,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 use cli_common::{fail, forward_events, Args, Conn, Event, Failure, Parsed, Tool, EXIT_FAILURE};
-use pahoish::{Client, Error, MessageInfo, PacketTypes, Properties};
+use pahoish::{Client, Error, ErrorCode, MessageInfo, PacketTypes, Properties};
 
 const TOOL: Tool = Tool {
     name: "pub",
@@ -315,17 +315,17 @@ fn publish(
             None => client.publish(topic, payload, qos, retain),
         };
         match sent {
+            // A full queue is reported in `rc`, as Paho does: the message was not taken.
+            Ok(info) if info.rc == ErrorCode::QueueSize => {}
             Ok(info) => return Ok(info),
-            // Each acknowledgement frees a place; any event is a reason to try again.
-            Err(Error::QueueFull) => {
-                if events.recv().is_err() {
-                    return Err(Failure::new(
-                        EXIT_FAILURE,
-                        "Error: the network loop stopped.",
-                    ));
-                }
-            }
             Err(e) => return Err(fail(e)),
+        }
+        // Each acknowledgement frees a place; any event is a reason to try again.
+        if events.recv().is_err() {
+            return Err(Failure::new(
+                EXIT_FAILURE,
+                "Error: the network loop stopped.",
+            ));
         }
     }
 }

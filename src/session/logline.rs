@@ -209,7 +209,7 @@ mod tests {
                 retain: true,
                 properties: Properties::default(),
             }),
-            properties: Properties::default(),
+            ..Connect::default()
         }
     }
 

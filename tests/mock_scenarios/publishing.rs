@@ -81,6 +81,9 @@ fn a_large_incoming_message_arrives_intact_and_the_next_one_after_it() {
     publish.push(remaining as u8);
     publish.extend_from_slice(&[0x00, 0x03, b'a', b'/', b'b', 0x00, 0x07]); // "a/b", id 7
     publish.extend_from_slice(&big);
+    // The test disconnects once the second PUBACK is in: the PUBACK is queued after on_message
+    // returns, and a DISCONNECT queued first would leave it unsent.
+    let (acked_tx, acked_rx) = mpsc::channel::<()>();
     let broker = MockBroker::start(move |s| {
         accept_default(s)?;
         s.send(&publish)?;
@@ -98,6 +101,7 @@ fn a_large_incoming_message_arrives_intact_and_the_next_one_after_it() {
             0x40, 0x02, // PUBACK, remaining length 2
             0x00, 0x08, // message id 8
         ])?;
+        let _ = acked_tx.send(());
         expect_disconnect(s)
     });
     let port = broker.port();
@@ -108,6 +112,9 @@ fn a_large_incoming_message_arrives_intact_and_the_next_one_after_it() {
         events.expect(connected());
         events.expect(message("a/b", &big, 1, 7));
         events.expect(message("a/b", b"hey", 1, 8));
+        acked_rx
+            .recv_timeout(WAIT)
+            .expect("the broker got the second PUBACK");
         client.disconnect().unwrap();
         events.expect(disconnected());
         stop_loop(&client);
