@@ -279,3 +279,56 @@ fn register_and_unregister_write_drive_an_external_loop() {
     assert_eq!(recv(&rx, "close"), ("close", fd));
     assert!(rx.try_recv().is_err(), "one report per change");
 }
+
+/// `drop_out_messages` hands back the unacknowledged QoS 1/2 messages (in flight and queued) with their
+/// ids, their `MessageInfo`s say discarded, and a reconnect sends none of them again.
+#[test]
+fn drop_out_messages_returns_them_and_nothing_is_resent() {
+    let _dog = watchdog(TEST_LIMIT);
+    let broker = start();
+    let id = client_id("drop");
+    let (tx, connects) = mpsc::channel();
+    let client = mqtt::Client::new(&id);
+    client.on_connect(move |_c, _u, _f, _rc, _p| {
+        let _ = tx.send(());
+    });
+    let client = Live::connect(client, broker.port());
+    recv(&connects, "the first CONNACK");
+
+    // Held unacknowledged: the broker reads nothing while paused.
+    broker.pause();
+    let a = client.publish("t", "a", 1, false).unwrap();
+    let b = client.publish("t", "b", 2, false).unwrap();
+    let dropped = client.drop_out_messages();
+    let seen: Vec<(&str, &[u8], u8, u16)> = dropped
+        .iter()
+        .map(|m| (m.topic.as_str(), &m.payload[..], m.qos, m.mid))
+        .collect();
+    assert_eq!(
+        seen,
+        [("t", &b"a"[..], 1, a.mid), ("t", &b"b"[..], 2, b.mid)]
+    );
+    assert!(client.drop_out_messages().is_empty());
+    assert!(matches!(
+        a.wait_for_publish(Some(WAIT)),
+        Err(mqtt::Error::PublishDiscarded(mqtt::MQTT_ERR_NOT_FOUND))
+    ));
+    broker.resume();
+
+    // A new connection: nothing of the dropped messages goes out again.
+    assert!(broker.drop_client(&id));
+    recv(&connects, "the CONNACK after the reconnect");
+    let marker = client.publish("marker", "m", 1, false).unwrap();
+    marker.wait_for_publish(Some(WAIT)).unwrap();
+    let resent: Vec<Packet> = broker
+        .packets(&id)
+        .into_iter()
+        .filter_map(|(d, p)| match p {
+            Packet::Publish(p) if d == Direction::Received && p.topic == "t" && p.dup => {
+                Some(Packet::Publish(p))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(resent.is_empty(), "sent again: {resent:?}");
+}

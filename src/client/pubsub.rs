@@ -3,11 +3,12 @@
 use std::borrow::Cow;
 use std::os::unix::io::RawFd;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::Client;
 use crate::completion::MessageInfo;
 use crate::error::{Error, Result};
-use crate::message::Payload;
+use crate::message::{Message, Payload};
 use crate::properties::{PacketTypes, Properties};
 use crate::session::ConnState;
 use crate::topic::{validate_topic, SubscribeTopics, UnsubscribeTopics};
@@ -38,6 +39,29 @@ impl<U: Send + 'static> Client<U> {
         })?;
         self.kick();
         Ok(())
+    }
+
+    /// Drops every outgoing QoS 1/2 message not yet acknowledged, in flight or queued, and returns them
+    /// in the order they were published, each with the `mid` it had (Paho's `drop_out_messages`).
+    ///
+    /// Their [`MessageInfo`]s report them discarded (`rc` `MQTT_ERR_NOT_FOUND`), and nothing more is
+    /// sent for them: not after a reconnect either. Paho suggests it in `on_connect` against the
+    /// topic-alias loop of paho.mqtt.python #893; pahoish needs no such workaround (a resend never
+    /// carries an alias), so use it when the messages should no longer go out at all, or to move them
+    /// elsewhere. Nothing is lost silently: the caller holds what was dropped.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// let info = client.publish("t", "kept until dropped", 1, false)?; // not connected: queued
+    /// let dropped = client.drop_out_messages();
+    /// assert_eq!(dropped.len(), 1);
+    /// assert_eq!((dropped[0].topic.as_str(), dropped[0].mid), ("t", info.mid));
+    /// assert!(!info.is_published());
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn drop_out_messages(&self) -> Vec<Message> {
+        self.engine()
+            .with_session(|s| s.drop_out_messages(Instant::now()))
     }
 
     /// Whether the client is connected: CONNACK accepted and the connection still open.

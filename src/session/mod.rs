@@ -1423,6 +1423,32 @@ impl Session {
 
     /// A queued message the server's limits, learned after it was queued, do not allow: it is never
     /// sent; its `MessageInfo` reports it discarded with `rc`, and `on_publish` gets `reason`.
+    /// Paho's `drop_out_messages`: every outgoing QoS 1/2 message not yet acknowledged (in flight or
+    /// queued) is dropped and handed back, in the order they were published, with the id it had. Their
+    /// ids are free again and their `MessageInfo`s report them discarded (`MQTT_ERR_NOT_FOUND`); nothing
+    /// more is sent for them (a PUBREC or PUBCOMP the broker still sends for one is ignored).
+    pub(crate) fn drop_out_messages(&mut self, now: Instant) -> Vec<Message> {
+        let mut dropped: Vec<OutMsg> = self.inflight.drain(..).collect();
+        dropped.extend(self.queued.drain(..));
+        dropped
+            .into_iter()
+            .map(|m| {
+                self.mids.remove(m.mid);
+                m.info.set_discarded(ErrorCode::NotFound);
+                Message {
+                    topic: m.topic.to_string(),
+                    payload: m.payload,
+                    qos: m.qos as u8,
+                    retain: m.retain,
+                    mid: m.mid,
+                    dup: false,
+                    timestamp: now,
+                    properties: m.props.map(|p| *p).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
     fn fail_message(&mut self, mut m: OutMsg, (reason, rc): (ReasonCode, ErrorCode)) {
         self.mids.remove(m.mid);
         let payload = std::mem::take(&mut m.payload);
