@@ -361,6 +361,8 @@ pub enum Error {
     /// published while not connected, or for anything `reinitialise` dropped; `ConnLost` for QoS 0 still
     /// unwritten when its connection closed.
     PublishDiscarded(ErrorCode),
+    /// [`Client::request`](crate::Client::request) got no reply within this time.
+    Timeout(std::time::Duration),
     /// A callback panicked on the `loop_start` thread of a client built with `suppress_exceptions(false)`;
     /// reported by `loop_stop`.
     CallbackPanicked(String),
@@ -392,7 +394,7 @@ impl Error {
             Error::Proxy { .. } => ErrorCode::ConnRefused,
             Error::NotSupported(_) => ErrorCode::NotSupported,
             Error::PublishDiscarded(rc) => *rc,
-            Error::CallbackPanicked(_) => ErrorCode::Unknown,
+            Error::CallbackPanicked(_) | Error::Timeout(_) => ErrorCode::Unknown,
         }
     }
 
@@ -522,6 +524,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::CallbackPanicked(msg) => write!(f, "a callback panicked: {msg}"),
+            Error::Timeout(after) => write!(f, "timed out: no reply within {after:?}"),
         }
     }
 }

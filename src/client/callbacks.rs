@@ -289,6 +289,9 @@ impl<U: Send + 'static> Client<U> {
     /// Calls every filtered callback matching `msg.topic`, in the order added, or `on_message` if none
     /// matches.
     fn fire_message(&self, msg: &Message) {
+        if self.take_reply(msg) {
+            return;
+        }
         let matching: Vec<_> = {
             let cbs = self.callbacks();
             cbs.filtered
@@ -382,6 +385,12 @@ impl<U: Send + 'static> Client<U> {
         if let Some(keepalive) = props.server_keep_alive() {
             st.keepalive = keepalive;
         }
+        drop(st);
+        self.inner
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .server_prefix = props.response_information().map(str::to_owned);
     }
 }
 

@@ -32,6 +32,7 @@ mod callbacks_v1;
 mod connection;
 mod properties_access;
 mod pubsub;
+mod request;
 mod settings;
 mod url;
 
@@ -60,6 +61,8 @@ pub(crate) struct Shared<U> {
     /// `user_data_set` called from inside a callback (when the userdata lock is held): applied when the
     /// callback returns.
     pending_userdata: Mutex<Option<U>>,
+    /// `request`'s response topic and the requests waiting for replies.
+    requests: Mutex<request::Requests>,
     suppress_exceptions: bool,
     logger: AtomicBool,
 }
@@ -171,6 +174,7 @@ impl<U> Client<U> {
                 callbacks: Mutex::new(Callbacks::default()),
                 userdata: Mutex::new(b.userdata),
                 pending_userdata: Mutex::new(None),
+                requests: Mutex::new(request::Requests::default()),
                 suppress_exceptions: b.suppress_exceptions,
                 logger: AtomicBool::new(true),
             }),

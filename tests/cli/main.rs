@@ -10,6 +10,8 @@
 //! - `mqtt5`: MQTT 5: `-V mqttv5` and `-D` properties byte for byte against `MockBroker`, the 5.0
 //!   `-F` fields, a refused 5.0 CONNACK and a server DISCONNECT with their reason strings, the `-D`
 //!   argument errors, and user properties crossing mosquitto_pub/mosquitto_sub at 5.0 both ways;
+//! - `rr`: our rr beside mosquitto_rr against mosquitto, answered by a `Client::respond` responder:
+//!   the same output, the same timeout status, the same argument errors;
 //! - `transports`: against a mosquitto with TLS listeners (certificates made with the openssl command
 //!   line), a Unix socket listener, through SOCKS5 and HTTP CONNECT proxies and a websocket relay, all
 //!   shared with tests/transports/ (tests/transport_support): `--cafile`, `--capath`, `--cert`/`--key`,
@@ -34,5 +36,6 @@ mod arguments;
 mod mock_broker;
 mod mosquitto_tools;
 mod mqtt5;
+mod rr;
 mod support;
 mod transports;

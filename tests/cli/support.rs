@@ -35,7 +35,16 @@ fn examples_dir() -> &'static Path {
         let mut cargo = Command::new(env!("CARGO"));
         cargo
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "--example", "pub", "--example", "sub"])
+            .args([
+                "build",
+                "--quiet",
+                "--example",
+                "pub",
+                "--example",
+                "sub",
+                "--example",
+                "rr",
+            ])
             .arg("--target-dir")
             .arg(target_dir);
         match profile {
