@@ -772,3 +772,66 @@ fn wait_for_publish_times_out_on_a_paused_broker() {
     assert!(info.wait_for_publish(Some(WAIT)).unwrap());
     publ.stop().unwrap();
 }
+
+/// Automatic topic aliases (MQTT 5) against TestBroker, which resolves them: a subscriber gets every
+/// message with its full topic, while the publisher's later PUBLISHes to a topic carry only the alias.
+#[test]
+fn automatic_topic_aliases_reach_subscribers_with_their_topics() {
+    let _dog = watchdog(TEST_LIMIT);
+    let broker = TestBroker::builder()
+        .topic_alias_maximum(4)
+        .start()
+        .expect("starting a TestBroker");
+    let (tx, got) = mpsc::channel();
+    let sub = Client::builder()
+        .client_id(client_id("alias-sub"))
+        .protocol(pahoish::MQTTv5)
+        .build()
+        .unwrap();
+    sub.on_message(move |_, _, m| {
+        let _ = tx.send((m.topic.clone(), m.payload.clone()));
+    });
+    let sub = Live::connect(sub, broker.port());
+    subscribe_and_wait(&sub, "long/#", 1);
+    let id = client_id("alias-pub");
+    let publisher = Client::builder()
+        .client_id(&id)
+        .protocol(pahoish::MQTTv5)
+        .build()
+        .unwrap();
+    publisher.auto_topic_aliases_set(2);
+    let (ctx, connected) = mpsc::channel();
+    publisher.on_connect(move |_, _, _, _, _| {
+        let _ = ctx.send(());
+    });
+    let publisher = Live::connect(publisher, broker.port());
+    recv(&connected, "the publisher's CONNACK");
+    let topics = [
+        "long/topic/one",
+        "long/topic/two",
+        "long/topic/one",
+        "long/topic/three",
+    ];
+    for (i, topic) in topics.iter().enumerate() {
+        publish_and_wait(&publisher, topic, i.to_string().as_bytes(), 1, false);
+    }
+    for (i, topic) in topics.iter().enumerate() {
+        assert_eq!(
+            recv(&got, "a message"),
+            (topic.to_string(), i.to_string().into_bytes())
+        );
+    }
+    let sent: Vec<String> = broker
+        .packets(&id)
+        .into_iter()
+        .filter_map(|(d, p)| match p {
+            Packet::Publish(p) if d == Direction::Received => Some(p.topic),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        ["long/topic/one", "long/topic/two", "", "long/topic/three"],
+        "the third went with its alias only"
+    );
+}

@@ -64,6 +64,29 @@ impl<U: Send + 'static> Client<U> {
             .with_session(|s| s.drop_out_messages(Instant::now()))
     }
 
+    /// Automatic topic aliases (MQTT 5; not in Paho, which leaves aliases to the application): from the
+    /// next connection on, the client gives the topics it publishes on an alias each, up to `max` of
+    /// them or the server's Topic Alias Maximum, whichever is smaller (none when the server allows
+    /// none), replacing the least recently used alias once all are taken. The first message with an
+    /// alias on a connection carries its topic as well; later ones carry the alias and an empty topic,
+    /// which saves the topic's bytes on every message to a topic used again. Nothing alias-related
+    /// survives a reconnect: the table starts empty, and a message sent again carries its full topic.
+    /// `0`, the default, turns them off.
+    ///
+    /// While they are on, `publish_with` refuses a `TopicAlias` property of the application's own,
+    /// which could stand for another topic at the server. docs/performance.md measures what they save.
+    ///
+    /// ```
+    /// use pahoish::{Client, MQTTv5};
+    /// let client = Client::builder().protocol(MQTTv5).build()?;
+    /// client.auto_topic_aliases_set(16);
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn auto_topic_aliases_set(&self, max: u16) {
+        self.engine()
+            .with_session(|s| s.set_auto_topic_aliases(max));
+    }
+
     /// Whether the client is connected: CONNACK accepted and the connection still open.
     pub fn is_connected(&self) -> bool {
         self.engine().conn_state() == ConnState::Connected

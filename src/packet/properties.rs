@@ -57,6 +57,11 @@ impl Property {
 /// Appends the property block of `props`: its length, then every property in the order the set keeps.
 pub(crate) fn encode(props: &Properties, out: &mut Vec<u8>) {
     write_vbi(out, body_len(props));
+    encode_body(props, out);
+}
+
+/// Appends every property of `props`, without the block's length.
+fn encode_body(props: &Properties, out: &mut Vec<u8>) {
     for p in props {
         write_vbi(out, usize::from(p.id()));
         match p.wire_value() {
@@ -72,6 +77,21 @@ pub(crate) fn encode(props: &Properties, out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// [`encode`] with a Topic Alias after the properties of `props` (which hold none): the block an
+/// automatic alias adds to a PUBLISH without copying its properties.
+pub(crate) fn encode_with_alias(props: &Properties, alias: u16, out: &mut Vec<u8>) {
+    write_vbi(out, body_len(props) + 3);
+    encode_body(props, out);
+    out.push(0x23);
+    out.extend_from_slice(&alias.to_be_bytes());
+}
+
+/// The number of bytes [`encode_with_alias`] appends.
+pub(crate) fn wire_len_with_alias(props: &Properties) -> usize {
+    let n = body_len(props) + 3;
+    vbi_len(n) + n
 }
 
 /// The number of bytes [`encode`] appends for `props`, its length prefix included (1 for an empty set).

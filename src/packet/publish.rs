@@ -131,6 +131,28 @@ impl Publish {
         out.extend_from_slice(payload);
     }
 
+    /// [`encode_parts_v5`](Publish::encode_parts_v5) with a Topic Alias added after `properties`
+    /// (which hold none); `topic` is what goes on the wire: the full topic when the alias is set, empty
+    /// when it is used.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn encode_parts_v5_aliased(
+        out: &mut Vec<u8>,
+        dup: bool,
+        qos: QoS,
+        retain: bool,
+        topic: &str,
+        pkid: u16,
+        payload: &[u8],
+        properties: &Properties,
+        alias: u16,
+    ) {
+        let remaining = Self::parts_remaining_length(topic.len(), qos, payload.len())
+            + properties::wire_len_with_alias(properties);
+        Self::write_head(out, dup, qos, retain, topic, pkid, remaining);
+        properties::encode_with_alias(properties, alias, out);
+        out.extend_from_slice(payload);
+    }
+
     /// Reserves room for the whole packet and appends what both versions begin with: the fixed header
     /// (DUP cleared at QoS 0), the topic and, at QoS 1 and 2, the packet identifier.
     #[inline]
@@ -290,6 +312,57 @@ impl Publish {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An automatic alias: set (topic and alias) and used (empty topic, alias), after the message's
+    /// own properties.
+    #[test]
+    fn aliased_encodings() {
+        let mut out = Vec::new();
+        Publish::encode_parts_v5_aliased(
+            &mut out,
+            false,
+            QoS::AtMostOnce,
+            false,
+            "a/b",
+            0,
+            b"x",
+            &Properties::default(),
+            1,
+        );
+        #[rustfmt::skip]
+        assert_eq!(out, [
+            0x30, 0x0a, // PUBLISH QoS 0, remaining length 10
+            0x00, 0x03, b'a', b'/', b'b', // topic "a/b"
+            0x03, 0x23, 0x00, 0x01, // properties: Topic Alias 1
+            b'x',
+        ]);
+        out.clear();
+        let props = Properties::new(crate::properties::PacketTypes::PUBLISH)
+            .with(crate::properties::Property::ContentType("t".into()))
+            .unwrap();
+        Publish::encode_parts_v5_aliased(
+            &mut out,
+            true,
+            QoS::AtLeastOnce,
+            false,
+            "",
+            7,
+            b"x",
+            &props,
+            258,
+        );
+        #[rustfmt::skip]
+        assert_eq!(out, [
+            0x3a, 0x0d, // PUBLISH QoS 1 DUP, remaining length 13
+            0x00, 0x00, // empty topic
+            0x00, 0x07, // packet identifier 7
+            0x07, 0x03, 0x00, 0x01, b't', 0x23, 0x01, 0x02, // Content Type "t", Topic Alias 258
+            b'x',
+        ]);
+        let decoded = Publish::decode_v5(0x0a, &out[2..]).unwrap();
+        assert_eq!(decoded.properties.topic_alias(), Some(258));
+        assert_eq!(decoded.properties.content_type(), Some("t"));
+    }
     use crate::packet::{decode, frame, vbi_len, Packet};
     use crate::properties::Property;
 

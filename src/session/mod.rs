@@ -44,6 +44,7 @@ mod awaiting;
 mod ids;
 mod limits;
 mod logline;
+mod out_aliases;
 
 use aliases::TopicAliases;
 use awaiting::AwaitingPubrel;
@@ -52,6 +53,7 @@ use ids::{mid_after, MidSet};
 use limits::ServerLimits;
 use limits::{packet_len, OwnLimits};
 pub(crate) use limits::{MAX_PACKET, MIN_PACKET};
+use out_aliases::{AliasUse, OutgoingAliases};
 
 /// Settings the session follows. Given to [`Session::new`] and changed through its setters; they apply
 /// from the next packet on.
@@ -68,6 +70,9 @@ pub(crate) struct SessionConfig {
     /// The largest packet this client takes, fixed header included (on MQTT 5 also sent as its
     /// Maximum Packet Size); [`MAX_PACKET`], the protocol's limit, by default.
     pub max_packet_size: u32,
+    /// MQTT 5: how many topics this client gives an alias of its own (capped by the server's Topic
+    /// Alias Maximum); 0, the default, for none.
+    pub auto_topic_aliases: u16,
 }
 
 impl Default for SessionConfig {
@@ -78,6 +83,7 @@ impl Default for SessionConfig {
             manual_ack: false,
             resubscribe: true,
             max_packet_size: MAX_PACKET,
+            auto_topic_aliases: 0,
         }
     }
 }
@@ -206,6 +212,8 @@ pub(crate) struct Session {
     own: OwnLimits,
     /// The server's topic aliases on the current connection (MQTT 5).
     aliases: TopicAliases,
+    /// The aliases this client set on the connection (automatic aliases only).
+    out_aliases: OutgoingAliases,
     /// Incoming QoS 1/2 messages not yet acknowledged, held against this client's Receive Maximum.
     unacked_in: usize,
     /// The MQTT 5 reason code of the last protocol violation `handle` found (for the DISCONNECT the
@@ -255,6 +263,7 @@ impl Session {
             limits: ServerLimits::default(),
             own: OwnLimits::default(),
             aliases: TopicAliases::default(),
+            out_aliases: OutgoingAliases::default(),
             unacked_in: 0,
             violation: None,
             clean_start: true,
@@ -344,6 +353,11 @@ impl Session {
     /// How many QoS 1/2 messages may await acknowledgement at once (0: unlimited). A lower limit
     /// holds back new messages only, those in flight stay; a higher one lets queued messages out as the
     /// next acknowledgement arrives.
+    /// How many topics get an automatic alias from the next connection on (MQTT 5; 0 for none).
+    pub(crate) fn set_auto_topic_aliases(&mut self, max: u16) {
+        self.cfg.auto_topic_aliases = max;
+    }
+
     pub(crate) fn set_max_inflight(&mut self, max: usize) {
         self.cfg.max_inflight = max;
     }
@@ -516,6 +530,7 @@ impl Session {
         }
         let connect = narrowed.as_ref().unwrap_or(connect);
         self.aliases.clear();
+        self.out_aliases.reset(0);
         self.unacked_in = 0;
         self.violation = None;
         self.clean_start = connect.clean_session;
@@ -668,6 +683,15 @@ impl Session {
         let payload = payload.into();
         let v5 = self.protocol == Protocol::V5;
         let props = props.filter(|p| !p.is_empty() && v5);
+        if self.cfg.auto_topic_aliases > 0
+            && props.as_ref().is_some_and(|p| p.topic_alias().is_some())
+        {
+            // Its alias could stand for another topic in the client's table at the server.
+            return Err(Error::invalid(
+                "properties",
+                "a Topic Alias of the application's own while automatic topic aliases are on",
+            ));
+        }
         let no_props = Properties::default();
         let len = if v5 {
             let p = props.as_ref().unwrap_or(&no_props);
@@ -706,9 +730,9 @@ impl Session {
             };
             if v5 {
                 // Every MQTT 5 PUBLISH has a property block, if only its zero length.
-                Publish::encode_parts_v5(
+                encode_new_v5(
                     &mut self.out,
-                    false,
+                    &mut self.out_aliases,
                     qos,
                     retain,
                     topic,
@@ -825,7 +849,19 @@ impl Session {
                 continue;
             }
             m.sent_gen = self.generation;
-            encode_publish(&mut self.out, self.protocol, false, &m);
+            match self.protocol {
+                Protocol::V5 => encode_new_v5(
+                    &mut self.out,
+                    &mut self.out_aliases,
+                    m.qos,
+                    m.retain,
+                    &m.topic,
+                    m.mid,
+                    &m.payload,
+                    m.props.as_deref().unwrap_or(&Properties::default()),
+                ),
+                _ => encode_publish(&mut self.out, self.protocol, false, &m),
+            }
             if self.trace {
                 let line = publish_line(false, self.protocol, &m);
                 self.events.push(Event::Log(line));
@@ -1085,6 +1121,11 @@ impl Session {
                 }
                 if v5 {
                     self.limits = ServerLimits::from_connack(&c.properties);
+                    self.out_aliases.reset(
+                        self.cfg
+                            .auto_topic_aliases
+                            .min(self.limits.topic_alias_maximum),
+                    );
                     if let Some(keepalive) = c.properties.server_keep_alive() {
                         // The server decides ([MQTT-3.2.2-21]).
                         self.keepalive = Duration::from_secs(keepalive.into());
@@ -1506,6 +1547,37 @@ fn publish_line(dup: bool, protocol: Protocol, m: &OutMsg) -> String {
         m.payload.len(),
         protocol == Protocol::V5,
     )
+}
+
+/// Appends the first sending of an MQTT 5 PUBLISH, with an automatic topic alias when they are on and
+/// the message has no alias of the application's.
+#[allow(clippy::too_many_arguments)]
+fn encode_new_v5(
+    out: &mut Vec<u8>,
+    aliases: &mut OutgoingAliases,
+    qos: QoS,
+    retain: bool,
+    topic: &str,
+    mid: u16,
+    payload: &[u8],
+    props: &Properties,
+) {
+    let assigned = if props.topic_alias().is_some() {
+        AliasUse::None
+    } else {
+        aliases.assign(topic)
+    };
+    match assigned {
+        AliasUse::None => {
+            Publish::encode_parts_v5(out, false, qos, retain, topic, mid, payload, props)
+        }
+        AliasUse::Set(alias) => Publish::encode_parts_v5_aliased(
+            out, false, qos, retain, topic, mid, payload, props, alias,
+        ),
+        AliasUse::Reuse(alias) => Publish::encode_parts_v5_aliased(
+            out, false, qos, retain, "", mid, payload, props, alias,
+        ),
+    }
 }
 
 fn encode_publish(out: &mut Vec<u8>, protocol: Protocol, dup: bool, m: &OutMsg) {
