@@ -69,6 +69,19 @@ pub(crate) struct Limits {
     pub(crate) shared_subscription_available: bool,
     pub(crate) subscription_identifier_available: bool,
     pub(crate) send_topic_aliases: bool,
+    /// Filters whose subscriptions are refused (see [`TestBrokerBuilder::deny_subscriptions`]).
+    pub(crate) denied: Vec<String>,
+}
+
+impl Limits {
+    /// Whether a SUBSCRIBE for `filter` is refused by [`TestBrokerBuilder::deny_subscriptions`]: one of
+    /// the denied filters matches it, read as a topic (so `secret/#` denies `secret/a` and `secret/+`).
+    pub(crate) fn denies(&self, filter: &str) -> bool {
+        let inner = state::split_shared(filter).map_or(filter, |(_, inner)| inner);
+        self.denied
+            .iter()
+            .any(|d| d == inner || crate::topic::topic_matches_sub(d, inner))
+    }
 }
 
 impl Default for Limits {
@@ -84,6 +97,7 @@ impl Default for Limits {
             shared_subscription_available: true,
             subscription_identifier_available: true,
             send_topic_aliases: false,
+            denied: Vec::new(),
         }
     }
 }
@@ -189,6 +203,37 @@ impl TestBrokerBuilder {
         self
     }
 
+    /// Refuses every subscription to a filter that `filter` matches (read as a topic: `secret/#` refuses
+    /// `secret/a`, `secret/+` and `secret/#`; `$share/group/` prefixes are looked through), as an
+    /// access control list would: the SUBACK has 0x87 (Not authorized) for it on MQTT 5 and 0x80 on
+    /// MQTT 3.1.1, and the other filters of the SUBSCRIBE are granted. May be called more than once.
+    /// Defaults to refusing nothing.
+    ///
+    /// ```
+    /// use pahoish::testing::TestBroker;
+    /// use pahoish::{Client, MQTTv5};
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let broker = TestBroker::builder().deny_subscriptions("secret/#").start()?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let client = Client::builder().protocol(MQTTv5).build()?;
+    /// client.on_subscribe(move |_c, _u, _mid, codes, _p| {
+    ///     let _ = tx.send(codes.iter().map(|c| c.value()).collect::<Vec<u8>>());
+    /// });
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// client.loop_start()?;
+    /// client.subscribe([("open/a", 1), ("secret/a", 1)], 0)?;
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(5))?, [1, 0x87]);
+    /// client.disconnect()?;
+    /// client.loop_stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deny_subscriptions(mut self, filter: &str) -> Self {
+        self.limits.denied.push(filter.to_owned());
+        self
+    }
+
     /// Starts the broker, as [`TestBroker::start`] does.
     pub fn start(self) -> io::Result<TestBroker> {
         TestBroker::start_with(self.limits)
@@ -272,7 +317,8 @@ impl TestBrokerBuilder {
 ///   SUBSCRIBE (even one already held) is sent the matching retained messages, flagged `retain`, after the
 ///   SUBACK.
 /// - SUBACK grants the QoS requested (at most the [`maximum_qos`](TestBrokerBuilder::maximum_qos)), or
-///   returns `0x80` for an invalid filter (`a/#/b`, `a+`).
+///   returns `0x80` for an invalid filter (`a/#/b`, `a+`) or one refused by
+///   [`deny_subscriptions`](TestBrokerBuilder::deny_subscriptions).
 /// - Will: published when a connection ends without DISCONNECT (the client closed it, the broker cut it
 ///   for a protocol error or a keepalive timeout, [`drop_client`](TestBroker::drop_client), or takeover);
 ///   not after a DISCONNECT, and not when the broker stops.
@@ -296,7 +342,8 @@ impl TestBrokerBuilder {
 ///   Maximum limits the QoS 1 and 2 messages in flight to it (the rest wait in order), and a message
 ///   whose PUBLISH would exceed its Maximum Packet Size is not sent to it.
 /// - Reason codes: SUBACK per filter (the QoS granted; 0x8F invalid filter, 0xA2 wildcards, 0x9E shared
-///   subscriptions or 0xA1 subscription identifiers not supported); UNSUBACK 0x00, or 0x11 for a filter
+///   subscriptions or 0xA1 subscription identifiers not supported, 0x87 for a filter refused by
+///   [`deny_subscriptions`](TestBrokerBuilder::deny_subscriptions)); UNSUBACK 0x00, or 0x11 for a filter
 ///   that was not subscribed; PUBACK and PUBREC 0x10 when no subscription matches.
 /// - Subscription options: No Local (the client's own messages are not sent back), Retain As Published
 ///   (delivered messages keep their retain flag), Retain Handling 0 (retained messages on every

@@ -191,7 +191,8 @@ impl BrokerState {
                 for (filter, mut options) in s.filters {
                     let code = if v5 {
                         subscribe_refusal(&filter, &options, sub_id.is_some(), &limits)
-                    } else if validate_filter(&filter).is_err() {
+                            .or_else(|| limits.denies(&filter).then_some(0x87))
+                    } else if validate_filter(&filter).is_err() || limits.denies(&filter) {
                         Some(0x80)
                     } else {
                         None
