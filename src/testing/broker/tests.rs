@@ -601,6 +601,32 @@ fn invalid_filters_get_0x80() {
     );
 }
 
+/// `deny_subscriptions("secret/#")` refuses what that filter matches with 0x80 on 3.1.1 (a shared form
+/// of it too), grants the rest of the SUBSCRIBE, and keeps no refused filter.
+#[test]
+fn denied_filters_get_0x80() {
+    let broker = TestBroker::builder()
+        .deny_subscriptions("secret/#")
+        .start()
+        .unwrap();
+    let (mut sub, _) = Raw::session(&broker, "sub", true);
+    let codes = sub.subscribe(
+        1,
+        &[
+            ("secret/a", Q1),
+            ("open/a", Q1),
+            ("secret/+", Q2),
+            ("$share/g/secret/b", Q1),
+            ("secretive", Q0),
+        ],
+    );
+    assert_eq!(codes, [0x80, 1, 0x80, 0x80, 0]);
+    assert_eq!(
+        broker.subscriptions("sub"),
+        [("open/a".to_string(), 1), ("secretive".to_string(), 0)]
+    );
+}
+
 /// UNSUBSCRIBE removes the filters named (exactly), and is acknowledged even for unknown ones.
 #[test]
 fn unsubscribe() {
