@@ -252,11 +252,26 @@ impl Property {
         allowed_in(self.id()).contains(&(packet_type as u8))
     }
 
-    /// The range check Paho makes when a property is set: `None` when the value is allowed, otherwise
+    /// The range check Paho makes when a property is set, and the specification's ban on U+0000 in a
+    /// string ([MQTT-1.5.4-2], which Paho does not check): `None` when the value is allowed, otherwise
     /// what is wrong.
     pub(crate) fn range_problem(&self) -> Option<&'static str> {
         use Property::*;
         match self {
+            ContentType(s)
+            | ResponseTopic(s)
+            | AssignedClientIdentifier(s)
+            | AuthenticationMethod(s)
+            | ResponseInformation(s)
+            | ServerReference(s)
+            | ReasonString(s)
+                if s.contains('\0') =>
+            {
+                Some("must not contain the NUL character")
+            }
+            UserProperty(k, v) if k.contains('\0') || v.contains('\0') => {
+                Some("must not contain the NUL character")
+            }
             ReceiveMaximum(0) => Some("must be in the range 1-65535"),
             TopicAlias(0) => Some("must be in the range 1-65535"),
             MaximumPacketSize(v) | SubscriptionIdentifier(v) if !(1..=268_435_455).contains(v) => {
@@ -273,6 +288,20 @@ impl Property {
                 if *v > 1 =>
             {
                 Some("must be 0 or 1")
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Property {
+    /// A Response Topic is a topic name ([MQTT-3.3.2-14]): not empty, no wildcard. Checked when the
+    /// application sets one (what a server sends is delivered as it came).
+    fn topic_problem(&self) -> Option<&'static str> {
+        match self {
+            Property::ResponseTopic(t) if t.is_empty() => Some("must not be empty"),
+            Property::ResponseTopic(t) if t.contains(['+', '#']) => {
+                Some("must not contain the wildcards '+' or '#'")
             }
             _ => None,
         }
@@ -369,7 +398,7 @@ impl Properties {
                 format!("property {name} does not apply to packet type {packet}"),
             ));
         }
-        if let Some(problem) = property.range_problem() {
+        if let Some(problem) = property.range_problem().or(property.topic_problem()) {
             return Err(Error::invalid(
                 "properties",
                 format!("{name} property value {problem}"),
@@ -708,8 +737,37 @@ mod tests {
             Property::TopicAlias(1),         // PUBLISH only
             Property::ServerKeepAlive(10),   // CONNACK only
             Property::WillDelayInterval(10), // the will only
+            Property::UserProperty("k\0".into(), "v".into()),
+            Property::UserProperty("k".into(), "\0".into()),
+            Property::AuthenticationMethod("a\0".into()),
         ] {
             assert!(p.set(bad.clone()).is_err(), "{bad:?}");
+        }
+        let mut publish = Properties::new(PacketTypes::PUBLISH);
+        for bad in [
+            Property::ContentType("a\0".into()),
+            Property::ResponseTopic("a\0".into()),
+            Property::ResponseTopic("a/+".into()),
+            Property::ResponseTopic("#".into()),
+            Property::ResponseTopic(String::new()),
+            Property::TopicAlias(0),
+            Property::SubscriptionIdentifier(0),
+            Property::SubscriptionIdentifier(268_435_456),
+        ] {
+            assert!(publish.set(bad.clone()).is_err(), "{bad:?}");
+        }
+        assert!(publish.is_empty());
+        let e = publish
+            .set(Property::ContentType("a\0".into()))
+            .unwrap_err();
+        assert!(e.to_string().contains("NUL"), "{e}");
+        for good in [
+            Property::ContentType("a".into()),
+            Property::ResponseTopic("a/b".into()),
+            Property::TopicAlias(1),
+            Property::SubscriptionIdentifier(1),
+        ] {
+            publish.set(good).unwrap();
         }
         assert!(p.is_empty());
         p.set(Property::SessionExpiryInterval(10)).unwrap();
