@@ -785,6 +785,22 @@ mod tests {
         );
     }
 
+    /// [MQTT-1.5.4-3]: a property string keeps a leading EF BB BF as U+FEFF, in a pair too.
+    #[test]
+    fn a_property_string_keeps_its_u_feff() {
+        let bytes = [
+            0x10, // property length 16
+            0x03, 0x00, 0x04, 0xef, 0xbb, 0xbf, b'a', // ContentType "\u{feff}a"
+            0x26, 0x00, 0x01, b'k', 0x00, 0x03, 0xef, 0xbb, 0xbf, // UserProperty ("k", "\u{feff}")
+        ];
+        let props = decode_all(PUBLISH, &bytes).unwrap();
+        assert_eq!(props.content_type(), Some("\u{feff}a"));
+        assert_eq!(
+            props.user_properties().collect::<Vec<_>>(),
+            [("k", "\u{feff}")]
+        );
+    }
+
     #[test]
     fn refuses_a_string_that_is_not_utf8_or_holds_u0000() {
         for bytes in [

@@ -555,6 +555,24 @@ mod tests {
         assert_eq!(Publish::decode(0, &body), Err(DecodeError::InvalidUtf8));
     }
 
+    /// [MQTT-1.5.3-3], [MQTT-1.5.4-3]: EF BB BF is U+FEFF wherever it is, never skipped or stripped.
+    #[test]
+    fn a_topic_starting_with_ef_bb_bf_keeps_its_u_feff() {
+        let body = [
+            0x00, 0x04, 0xef, 0xbb, 0xbf, b'a', // topic "\u{feff}a"
+            b'x', // payload
+        ];
+        let p = Publish::decode(0, &body).unwrap();
+        assert_eq!((p.topic.as_str(), &p.payload[..]), ("\u{feff}a", &b"x"[..]));
+        let body_v5 = [
+            0x00, 0x04, 0xef, 0xbb, 0xbf, b'a', // topic "\u{feff}a"
+            0x00, // property length 0
+            b'x', // payload
+        ];
+        let p = Publish::decode_v5(0, &body_v5).unwrap();
+        assert_eq!((p.topic.as_str(), &p.payload[..]), ("\u{feff}a", &b"x"[..]));
+    }
+
     #[test]
     fn rejects_an_empty_topic() {
         let body = [
