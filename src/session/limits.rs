@@ -144,6 +144,12 @@ pub(crate) struct OwnLimits {
     pub maximum_packet_size: u32,
     /// The highest topic alias the server may use (default 0: none).
     pub topic_alias_maximum: u16,
+    /// Request Problem Information (default yes): when not, the server may send a Reason String or
+    /// User Property on PUBLISH, CONNACK and DISCONNECT only.
+    pub problem_information: bool,
+    /// The CONNECT's Session Expiry Interval (default 0): when 0, the client's DISCONNECT may not set
+    /// another.
+    pub session_expiry_interval: u32,
 }
 
 impl Default for OwnLimits {
@@ -152,6 +158,8 @@ impl Default for OwnLimits {
             receive_maximum: u16::MAX,
             maximum_packet_size: MAX_PACKET,
             topic_alias_maximum: 0,
+            problem_information: true,
+            session_expiry_interval: 0,
         }
     }
 }
@@ -164,6 +172,8 @@ impl OwnLimits {
             receive_maximum: props.receive_maximum().unwrap_or(d.receive_maximum),
             maximum_packet_size: props.maximum_packet_size().unwrap_or(d.maximum_packet_size),
             topic_alias_maximum: props.topic_alias_maximum().unwrap_or(0),
+            problem_information: props.request_problem_information() != Some(0),
+            session_expiry_interval: props.session_expiry_interval().unwrap_or(0),
         }
     }
 }

@@ -10,7 +10,12 @@
 //! - Outgoing QoS 1/2 messages live in `inflight` (sent, awaiting an ack; at most `max_inflight`) and
 //!   `queued` (waiting for a slot). Together they hold at most `max_queued` messages. Each message
 //!   remembers the connection *generation* it was last sent on; after a reconnect everything sent on an
-//!   earlier generation is sent again, PUBLISH with DUP set, or PUBREL for QoS 2 awaiting PUBCOMP.
+//!   earlier generation is sent again. With the session present: PUBLISH with DUP set, or PUBREL for
+//!   QoS 2 awaiting PUBCOMP. Without it (a clean session, or a server that lost it) every message
+//!   starts over from its PUBLISH, since a PUBREL for an id the new session never saw would complete
+//!   a message nobody received: on MQTT 3.1.1 with DUP set, as Paho sends them; on MQTT 5 as new
+//!   messages (DUP 0, [MQTT-3.2.2-5]) back through the queue, within the new connection's Receive
+//!   Maximum. That is why a QoS 2 message keeps its payload until PUBCOMP.
 //! - Subscriptions are remembered with the generation they were last sent on, which is how automatic
 //!   resubscribe knows what the user's `on_connect` already restored: after a CONNACK without a session,
 //!   only filters last sent on an earlier connection are subscribed again.
@@ -570,6 +575,15 @@ impl Session {
             return Ok(());
         }
         if self.protocol == Protocol::V5 {
+            let expiry = props.and_then(Properties::session_expiry_interval);
+            if self.own.session_expiry_interval == 0 && expiry.is_some_and(|e| e != 0) {
+                // MQTT 5 section 3.14.2.2.2: a session that CONNECT said ends with the connection
+                // cannot be given an expiry at DISCONNECT (the server would close with 0x82).
+                return Err(Error::invalid(
+                    "properties",
+                    "SessionExpiryInterval cannot be set at DISCONNECT when the CONNECT's was 0 or absent",
+                ));
+            }
             let p = packet::Disconnect {
                 reason,
                 properties: props
@@ -622,6 +636,9 @@ impl Session {
                 }
             }
         }
+        if !session_present && self.protocol == Protocol::V5 {
+            self.restart_as_new(gen);
+        }
         let mut out = std::mem::take(&mut self.out);
         let mut lines = Vec::new();
         let mut failed = Vec::new();
@@ -630,6 +647,12 @@ impl Session {
                 continue;
             }
             m.sent_gen = gen;
+            if !session_present && m.state == OutState::Pubcomp {
+                // MQTT 3.1.1 without a session (Paho's `clean_session` resend): the server never saw
+                // this id, so a PUBREL would complete a message nobody received. It starts over
+                // from its PUBLISH, with DUP as Paho sends it.
+                m.state = OutState::Pubrec;
+            }
             if m.state == OutState::Pubcomp {
                 encode_pubrel(&mut out, self.protocol, m.mid);
                 if self.trace {
@@ -662,6 +685,43 @@ impl Session {
         // One line per packet sent again, as Paho logs its resends.
         self.events.extend(lines.into_iter().map(Event::Log));
         self.fill_window();
+    }
+
+    /// MQTT 5 after a CONNACK without a session ([MQTT-3.2.2-5], [MQTT-4.4.0-1]): the messages the old
+    /// session left unacknowledged are not re-sent (no DUP, no PUBREL for ids the new session never
+    /// saw) but go back to the front of the queue, in their order, to be sent as new messages within
+    /// the new connection's limits. Nothing the user handed over is dropped.
+    fn restart_as_new(&mut self, gen: u64) {
+        let mut restart = Vec::new();
+        let mut keep = VecDeque::with_capacity(self.inflight.len());
+        for m in self.inflight.drain(..) {
+            if m.sent_gen < gen {
+                restart.push(m);
+            } else {
+                keep.push_back(m);
+            }
+        }
+        self.inflight = keep;
+        if restart.is_empty() {
+            return;
+        }
+        let n = restart.len();
+        self.log(|| {
+            format!("Session not present: {n} unacknowledged messages sent again as new messages")
+        });
+        for mut m in restart.into_iter().rev() {
+            m.state = if m.qos == QoS::AtLeastOnce {
+                OutState::Puback
+            } else {
+                OutState::Pubrec
+            };
+            m.sent_gen = 0;
+            if let Some(props) = m.props.as_deref_mut() {
+                // The alias belonged to the old connection ([MQTT-3.3.2-7]).
+                props.remove(0x23);
+            }
+            self.queued.push_front(m);
+        }
     }
 
     // ---- user requests ----
@@ -844,6 +904,7 @@ impl Session {
             let Some(mut m) = self.queued.pop_front() else {
                 break;
             };
+            self.strip_alias_over_maximum(&mut m);
             if let Some(reason) = exceeds(&self.limits, self.protocol, &m) {
                 self.fail_message(m, reason);
                 continue;
@@ -867,6 +928,26 @@ impl Session {
                 self.events.push(Event::Log(line));
             }
             self.inflight.push_back(m);
+        }
+    }
+
+    /// A Topic Alias the application set on a message queued before the CONNACK, above the server's
+    /// Topic Alias Maximum ([MQTT-3.2.2-17], [MQTT-3.2.2-18], [MQTT-3.3.2-9]): the message goes out
+    /// without it, with its full topic, which every PUBLISH of this client carries anyway. (Once
+    /// connected, `publish` refuses such an alias at the call.)
+    fn strip_alias_over_maximum(&mut self, m: &mut OutMsg) {
+        let max = self.limits.topic_alias_maximum;
+        let Some(props) = m.props.as_deref_mut() else {
+            return;
+        };
+        if let Some(alias) = props.topic_alias().filter(|a| *a > max) {
+            props.remove(0x23);
+            let mid = m.mid;
+            self.log(|| {
+                format!(
+                    "Message {mid}: topic alias {alias} dropped, over the server's Topic Alias Maximum of {max}"
+                )
+            });
         }
     }
 
@@ -1082,6 +1163,9 @@ impl Session {
                 packet.name()
             )));
         }
+        if self.protocol == Protocol::V5 && !self.own.problem_information {
+            self.check_problem_information(&packet)?;
+        }
         match packet {
             Packet::ConnAck(c) => {
                 if self.conn != ConnState::Connecting {
@@ -1168,13 +1252,9 @@ impl Session {
                     self.fill_window();
                     return Ok(());
                 }
-                let m = &mut self.inflight[i];
-                m.state = OutState::Pubcomp;
-                // The broker owns the message now: only its id is needed from here on. (The topic
-                // is shared with the messages around it, so keeping it costs nothing.)
-                let payload = std::mem::take(&mut m.payload);
-                m.props = None;
-                self.give_back_payload(payload);
+                // The payload stays until PUBCOMP: if the server loses the session before then, the
+                // message starts over from its PUBLISH (`after_connect`).
+                self.inflight[i].state = OutState::Pubcomp;
                 let protocol = self.protocol;
                 self.send(|out| encode_pubrel(out, protocol, pkid));
                 self.log(|| format!("Sending PUBREL (Mid: {pkid})"));
@@ -1264,6 +1344,15 @@ impl Session {
                     other => self.keep_unmatched(pkid, other, "UNSUBACK"),
                 }
             }
+            // Only a client sends PINGREQ. On MQTT 3.1.1 it is answered, as Paho answers it; on MQTT 5
+            // it is the protocol error it is ([MQTT-4.8.0-1] of 3.1.1 asks the same, Paho's behaviour
+            // is kept there).
+            Packet::PingReq if self.protocol == Protocol::V5 => {
+                return Err(self.violated(
+                    0x82,
+                    "the server sent PINGREQ, which only a client may send",
+                ));
+            }
             Packet::PingReq => {
                 self.send(|out| packet::PingResp.encode(out));
             }
@@ -1298,6 +1387,34 @@ impl Session {
                 return Err(self.violated(
                     0x82,
                     "the server sent AUTH, but no authentication method was set",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// With Request Problem Information 0 in CONNECT, the server may send a Reason String or User
+    /// Property on PUBLISH, CONNACK and DISCONNECT only; on any other packet it is a protocol error
+    /// (MQTT 5 section 3.1.2.11.7).
+    fn check_problem_information(&mut self, packet: &Packet) -> Result<()> {
+        let props = match packet {
+            Packet::PubAck(p) => &p.properties,
+            Packet::PubRec(p) => &p.properties,
+            Packet::PubRel(p) => &p.properties,
+            Packet::PubComp(p) => &p.properties,
+            Packet::SubAck(p) => &p.properties,
+            Packet::UnsubAck(p) => &p.properties,
+            Packet::Auth(p) => &p.properties,
+            _ => return Ok(()),
+        };
+        for (id, name) in [(0x1F, "Reason String"), (0x26, "User Property")] {
+            if props.get(id).is_some() {
+                return Err(self.violated(
+                    0x82,
+                    format!(
+                        "the server sent a {name} on {} after Request Problem Information 0",
+                        packet.name()
+                    ),
                 ));
             }
         }

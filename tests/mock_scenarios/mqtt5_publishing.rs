@@ -292,23 +292,43 @@ fn puback_failure_is_reported_and_never_resent() {
 
 // ---- topic alias on resend ----
 
+/// CONNECT of the MQTT 5 client "ra" with Session Expiry Interval 60 (so that the server may keep its
+/// session) and the connect flags `flags` (0x02: Clean Start).
+fn connect_ra_expiry_60(flags: u8) -> [u8; 22] {
+    [
+        0x10, 0x14, // CONNECT, remaining length 20
+        0x00, 0x04, b'M', b'Q', b'T', b'T',  // protocol name "MQTT"
+        0x05,  // protocol level 5
+        flags, // connect flags
+        0x00, 0x3c, // keepalive 60 s
+        0x05, // property length 5
+        0x11, 0x00, 0x00, 0x00, 0x3c, // Session Expiry Interval 60
+        0x00, 0x02, b'r', b'a', // client id "ra"
+    ]
+}
+
 /// Beyond Paho: a QoS 1 message published with Topic Alias 1 (the server allows 2) and left
-/// unacknowledged by a dropped connection is resent after the reconnect with DUP, its full topic and
-/// its other properties, but without the alias, which belonged to the old connection ([MQTT-3.3.2-7]);
-/// Paho resends the alias, which the server cannot resolve.
+/// unacknowledged by a dropped connection is resent on the resumed session (Session Present 1) with
+/// DUP, its full topic and its other properties, but without the alias, which belonged to the old
+/// connection ([MQTT-3.3.2-7]); Paho resends the alias, which the server cannot resolve.
 #[test]
 fn resend_after_reconnect_drops_the_topic_alias() {
     let broker = MockBroker::start(|s| {
-        let connack_alias_max_2 = [
-            0x20, 0x06, // CONNACK, remaining length 6
-            0x00, // no session present
-            0x00, // Success
-            0x03, // property length 3
-            0x22, 0x00, 0x02, // Topic Alias Maximum 2
-        ];
+        let connack_alias_max_2 = |session_present| {
+            [
+                0x20,
+                0x06,            // CONNACK, remaining length 6
+                session_present, // acknowledge flags
+                0x00,            // Success
+                0x03,            // property length 3
+                0x22,
+                0x00,
+                0x02, // Topic Alias Maximum 2
+            ]
+        };
         s.accept()?;
-        s.expect(&connect_v5(b"ra", 0x02))?;
-        s.send(&connack_alias_max_2)?;
+        s.expect(&connect_ra_expiry_60(0x02))?;
+        s.send(&connack_alias_max_2(0x00))?;
         s.expect(&[
             0x32, 0x13, // PUBLISH QoS 1, remaining length 19
             0x00, 0x03, b't', b'/', b'a', // topic "t/a"
@@ -320,8 +340,8 @@ fn resend_after_reconnect_drops_the_topic_alias() {
         ])?;
         s.close(); // no PUBACK
         s.accept()?;
-        s.expect(&connect_v5(b"ra", 0x00))?; // no clean start
-        s.send(&connack_alias_max_2)?;
+        s.expect(&connect_ra_expiry_60(0x00))?; // no clean start
+        s.send(&connack_alias_max_2(0x01))?; // session present
         s.expect(&[
             0x3a, 0x10, // PUBLISH QoS 1 with DUP, remaining length 16
             0x00, 0x03, b't', b'/', b'a', // topic "t/a"
@@ -337,7 +357,10 @@ fn resend_after_reconnect_drops_the_topic_alias() {
     run(broker, || {
         let client = v5_client("ra");
         let events = record_v5(&client);
-        start_v5(&client, port, None);
+        let expiry = Properties::new(PacketTypes::CONNECT)
+            .with(Property::SessionExpiryInterval(60))
+            .unwrap();
+        start_v5(&client, port, Some(expiry));
         events.expect(v5_connected(vec![Property::TopicAliasMaximum(2)]));
         let props = Properties::new(PacketTypes::PUBLISH)
             .with(Property::UserProperty("k".into(), "v".into()))
@@ -347,9 +370,118 @@ fn resend_after_reconnect_drops_the_topic_alias() {
         let info = client.publish_with("t/a", "m", 1, false, props).unwrap();
         assert_eq!(info.mid, 1);
         events.expect(v5_lost());
-        events.expect(v5_connected(vec![Property::TopicAliasMaximum(2)]));
+        events.expect(V5::Connect {
+            session_present: true,
+            rc: (0, "Success"),
+            props: vec![Property::TopicAliasMaximum(2)],
+        });
         events.expect(v5_published(1));
         assert!(matches!(info.wait_for_publish(PUBLISH_WAIT), Ok(true)));
+        client.disconnect().unwrap();
+        events.expect(v5_disconnected());
+        stop_loop(&client);
+        events.assert_idle();
+    });
+}
+
+/// Beyond Paho ([MQTT-3.2.2-5], [MQTT-4.4.0-1]): after a CONNACK with Session Present 0 the old
+/// session's unacknowledged messages are not re-sent (no DUP, no PUBREL for an id the new session
+/// never saw), nor dropped: they go out again as new messages, a QoS 2 one awaiting PUBCOMP from its
+/// PUBLISH, within the new connection's Receive Maximum (1 here: the second waits for the first's
+/// PUBACK), and without the Topic Alias of the old connection. Paho resends with DUP and PUBREL.
+#[test]
+fn without_a_session_unacknowledged_messages_go_out_again_as_new_ones() {
+    let broker = MockBroker::start(|s| {
+        s.accept()?;
+        s.expect(&connect_v5(b"rn", 0x02))?;
+        s.send(&[
+            0x20, 0x06, // CONNACK, remaining length 6
+            0x00, // no session present
+            0x00, // Success
+            0x03, // property length 3
+            0x22, 0x00, 0x01, // Topic Alias Maximum 1
+        ])?;
+        s.expect(&[
+            0x32, 0x0c, // PUBLISH QoS 1, remaining length 12
+            0x00, 0x03, b't', b'/', b'a', // topic "t/a"
+            0x00, 0x01, // message id 1
+            0x03, // property length 3
+            0x23, 0x00, 0x01, // Topic Alias 1
+            b'1', // payload "1"
+        ])?;
+        s.expect(&[
+            0x34, 0x09, // PUBLISH QoS 2, remaining length 9
+            0x00, 0x03, b't', b'/', b'b', // topic "t/b"
+            0x00, 0x02, // message id 2
+            0x00, // property length 0
+            b'2', // payload "2"
+        ])?;
+        s.send(&[
+            0x50, 0x02, // PUBREC, remaining length 2
+            0x00, 0x02, // message id 2
+        ])?;
+        s.expect(&[
+            0x62, 0x02, // PUBREL, remaining length 2
+            0x00, 0x02, // message id 2
+        ])?;
+        s.close(); // neither PUBACK nor PUBCOMP
+        s.accept()?;
+        s.expect(&connect_v5(b"rn", 0x00))?; // no clean start
+        s.send(&[
+            0x20, 0x06, // CONNACK, remaining length 6
+            0x00, // no session present: the server has no session for "rn"
+            0x00, // Success
+            0x03, // property length 3
+            0x21, 0x00, 0x01, // Receive Maximum 1
+        ])?;
+        s.expect(&[
+            0x32, 0x09, // PUBLISH QoS 1, no DUP, remaining length 9
+            0x00, 0x03, b't', b'/', b'a', // topic "t/a"
+            0x00, 0x01, // message id 1
+            0x00, // property length 0: no Topic Alias
+            b'1', // payload "1"
+        ])?;
+        s.expect_silence(HELD)?; // Receive Maximum 1: the QoS 2 message waits
+        s.send(&puback(1))?;
+        s.expect(&[
+            0x34, 0x09, // PUBLISH QoS 2, no DUP (not a PUBREL), remaining length 9
+            0x00, 0x03, b't', b'/', b'b', // topic "t/b"
+            0x00, 0x02, // message id 2
+            0x00, // property length 0
+            b'2', // payload "2"
+        ])?;
+        s.send(&[
+            0x50, 0x02, // PUBREC, remaining length 2
+            0x00, 0x02, // message id 2
+        ])?;
+        s.expect(&[
+            0x62, 0x02, // PUBREL, remaining length 2
+            0x00, 0x02, // message id 2
+        ])?;
+        s.send(&[
+            0x70, 0x02, // PUBCOMP, remaining length 2
+            0x00, 0x02, // message id 2
+        ])?;
+        expect_disconnect(s)
+    });
+    let port = broker.port();
+    run(broker, || {
+        let client = v5_client("rn");
+        let events = record_v5(&client);
+        start_v5(&client, port, None);
+        events.expect(v5_connected(vec![Property::TopicAliasMaximum(1)]));
+        let alias = Properties::new(PacketTypes::PUBLISH)
+            .with(Property::TopicAlias(1))
+            .unwrap();
+        let first = client.publish_with("t/a", "1", 1, false, alias).unwrap();
+        let second = client.publish("t/b", "2", 2, false).unwrap();
+        events.expect(v5_lost());
+        events.expect(v5_connected(vec![Property::ReceiveMaximum(1)]));
+        events.expect(v5_published(1));
+        events.expect(v5_published(2));
+        for info in [first, second] {
+            assert!(matches!(info.wait_for_publish(PUBLISH_WAIT), Ok(true)));
+        }
         client.disconnect().unwrap();
         events.expect(v5_disconnected());
         stop_loop(&client);

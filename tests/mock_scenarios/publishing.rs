@@ -9,7 +9,7 @@ use pahoish::{Client, ErrorCode};
 use crate::support::{
     accept_default, connected, disconnected, expect_disconnect, lost, message, published,
     reconnecting_client, record, run, start, stop_loop, subscribed, wait_turn, Ev, Events, Msg,
-    PUBLISH_WAIT, WAIT,
+    CONNACK_ACCEPTED, PUBLISH_WAIT, WAIT,
 };
 
 // ---- 8. broker-to-client QoS 1 and 2 ----
@@ -294,10 +294,88 @@ fn qos2_publish_is_resent_with_dup_after_reconnect() {
     });
 }
 
-/// A QoS 2 message whose PUBREC arrived before the drop is not published again: after the reconnect
-/// the client sends PUBREL again and PUBCOMP completes it.
+/// A QoS 2 message whose PUBREC arrived before the drop is not published again when the broker kept
+/// the session (CleanSession 0, Session Present 1): after the reconnect the client sends PUBREL again
+/// and PUBCOMP completes it ([MQTT-4.3.3-1], [MQTT-4.4.0-1]).
 #[test]
 fn qos2_pubrel_is_resent_after_reconnect() {
+    const CONNECT_KEEP: [u8; 16] = [
+        0x10, 0x0e, // CONNECT, remaining length 14
+        0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+        0x04, // protocol level 4 (MQTT 3.1.1)
+        0x00, // connect flags: no clean session
+        0x00, 0x3c, // keepalive 60 s
+        0x00, 0x02, b'q', b'2', // client id "q2"
+    ];
+    let broker = MockBroker::start(|s| {
+        s.accept()?;
+        s.expect(&CONNECT_KEEP)?;
+        s.send(&CONNACK_ACCEPTED)?;
+        s.expect(&[
+            0x34, 0x06, // PUBLISH QoS 2, remaining length 6
+            0x00, 0x01, b't', // topic "t"
+            0x00, 0x01, // message id 1
+            b'm', // payload "m"
+        ])?;
+        s.send(&[
+            0x50, 0x02, // PUBREC, remaining length 2
+            0x00, 0x01, // message id 1
+        ])?;
+        s.expect(&[
+            0x62, 0x02, // PUBREL, remaining length 2
+            0x00, 0x01, // message id 1
+        ])?;
+        s.close(); // no PUBCOMP
+        s.accept()?;
+        s.expect(&CONNECT_KEEP)?;
+        s.send(&[
+            0x20, 0x02, // CONNACK, remaining length 2
+            0x01, // session present
+            0x00, // accepted
+        ])?;
+        s.expect(&[
+            0x62, 0x02, // PUBREL again, remaining length 2
+            0x00, 0x01, // message id 1
+        ])?;
+        s.send(&[
+            0x70, 0x02, // PUBCOMP, remaining length 2
+            0x00, 0x01, // message id 1
+        ])?;
+        expect_disconnect(s)
+    });
+    let port = broker.port();
+    run(broker, || {
+        let client = Client::builder()
+            .client_id("q2")
+            .clean_session(false)
+            .build()
+            .unwrap();
+        client.reconnect_delay_set(0.05, 0.2).unwrap();
+        let events = record(&client);
+        start(&client, port, 60);
+        events.expect(connected());
+        let info = client.publish("t", "m", 2, false).unwrap();
+        assert!(matches!(info.wait_for_publish(PUBLISH_WAIT), Ok(true)));
+        events.expect(lost());
+        events.expect(Ev::Connect {
+            rc: 0,
+            name: "Success".into(),
+            session_present: true,
+        });
+        events.expect(published(1));
+        client.disconnect().unwrap();
+        events.expect(disconnected());
+        stop_loop(&client);
+        events.assert_idle();
+    });
+}
+
+/// As Paho does with `clean_session=True`: a QoS 2 message whose PUBREC arrived before the drop starts
+/// over from its PUBLISH (with DUP) when the new connection has no session. A PUBREL would name an id
+/// the new session never saw: the broker would answer PUBCOMP and the message would count as
+/// published without ever being delivered.
+#[test]
+fn qos2_awaiting_pubcomp_starts_over_from_publish_without_a_session() {
     let broker = MockBroker::start(|s| {
         accept_default(s)?;
         s.expect(&[
@@ -315,9 +393,19 @@ fn qos2_pubrel_is_resent_after_reconnect() {
             0x00, 0x01, // message id 1
         ])?;
         s.close(); // no PUBCOMP
-        accept_default(s)?;
+        accept_default(s)?; // CleanSession 1, no session present
         s.expect(&[
-            0x62, 0x02, // PUBREL again, remaining length 2
+            0x3c, 0x06, // PUBLISH QoS 2 with DUP, remaining length 6
+            0x00, 0x01, b't', // topic "t"
+            0x00, 0x01, // message id 1
+            b'm', // payload "m"
+        ])?;
+        s.send(&[
+            0x50, 0x02, // PUBREC, remaining length 2
+            0x00, 0x01, // message id 1
+        ])?;
+        s.expect(&[
+            0x62, 0x02, // PUBREL, remaining length 2
             0x00, 0x01, // message id 1
         ])?;
         s.send(&[

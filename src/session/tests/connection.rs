@@ -49,36 +49,44 @@ fn a_refused_connack_is_an_event_and_does_not_connect() {
 
 #[test]
 fn packets_before_connack_are_a_protocol_error() {
-    let now = t0();
-    let mut s = Session::new(SessionConfig::default(), now);
-    s.connection_opened(&connect_packet(), now);
-    assert!(matches!(
-        s.handle(Packet::PingResp, now),
-        Err(Error::Protocol { .. })
-    ));
+    for protocol in BOTH {
+        let now = t0();
+        let mut s = Session::new(SessionConfig::default(), now);
+        s.connection_opened(&at(protocol, connect_packet()), now);
+        assert!(matches!(
+            s.handle(Packet::PingResp, now),
+            Err(Error::Protocol { .. })
+        ));
+    }
 }
 
 #[test]
 fn keepalive_pings_after_idle_and_fails_without_pingresp() {
-    let ka = Duration::from_secs(10);
-    let (mut s, now) = connected_keepalive(10);
-    assert_eq!(s.next_deadline(), Some(now + ka));
-    s.tick(now + Duration::from_secs(9)).unwrap();
-    assert!(s.out.is_empty());
-    s.tick(now + ka).unwrap();
-    assert_eq!(sent(&mut s), vec![Packet::PingReq]);
-    s.handle(Packet::PingResp, now + Duration::from_secs(11))
-        .unwrap();
-    // Answered: the next ping is due a keepalive after the last traffic.
-    s.tick(now + Duration::from_secs(19)).unwrap();
-    assert!(s.out.is_empty());
-    s.tick(now + Duration::from_secs(20)).unwrap();
-    assert_eq!(sent(&mut s), vec![Packet::PingReq]);
-    // Unanswered for another keepalive: dead.
-    assert!(matches!(
-        s.tick(now + Duration::from_secs(30)),
-        Err(Error::Keepalive)
-    ));
+    for protocol in BOTH {
+        let ka = Duration::from_secs(10);
+        let connect = Connect {
+            keepalive: 10,
+            ..connect_packet()
+        };
+        let (mut s, now) = connected_at(protocol, SessionConfig::default(), connect);
+        assert_eq!(s.next_deadline(), Some(now + ka));
+        s.tick(now + Duration::from_secs(9)).unwrap();
+        assert!(s.out.is_empty());
+        s.tick(now + ka).unwrap();
+        assert_eq!(sent_any(&mut s), vec![Packet::PingReq]);
+        s.handle(Packet::PingResp, now + Duration::from_secs(11))
+            .unwrap();
+        // Answered: the next ping is due a keepalive after the last traffic.
+        s.tick(now + Duration::from_secs(19)).unwrap();
+        assert!(s.out.is_empty());
+        s.tick(now + Duration::from_secs(20)).unwrap();
+        assert_eq!(sent_any(&mut s), vec![Packet::PingReq]);
+        // Unanswered for another keepalive: dead.
+        assert!(matches!(
+            s.tick(now + Duration::from_secs(30)),
+            Err(Error::Keepalive)
+        ));
+    }
 }
 
 #[test]
@@ -114,11 +122,86 @@ fn waiting_too_long_for_connack_fails_and_keepalive_zero_disables_everything() {
     assert!(s.out.is_empty());
 }
 
+/// Item 2 of the conformance gaps ([MQTT-4.8.0-1]), decided: only a client sends PINGREQ. At 3.1.1 a
+/// broker's PINGREQ is answered with PINGRESP, as Paho answers it; at 5.0 it is the protocol error it
+/// is, and the client's DISCONNECT says 0x82.
 #[test]
-fn the_broker_pinging_us_gets_pingresp() {
+fn a_pingreq_from_the_broker_is_answered_at_311_and_a_protocol_error_at_5() {
     let (mut s, now) = connected(SessionConfig::default());
     s.handle(Packet::PingReq, now).unwrap();
     assert_eq!(sent(&mut s), vec![Packet::PingResp]);
+    let (mut s, now) = connected_v5(Properties::new(PacketTypes::CONNACK));
+    assert!(matches!(
+        s.handle(Packet::PingReq, now),
+        Err(Error::Protocol { .. })
+    ));
+    s.violation_disconnect(None);
+    let out = sent_v5(&mut s);
+    assert!(
+        matches!(&out[..], [Packet::Disconnect(d)] if d.reason == 0x82),
+        "{out:?}"
+    );
+}
+
+/// Item 11 (MQTT-3.8.4-6, MQTT-3.9.3-1 of 3.1.1; MQTT-3.9.3-1 of 5.0, server side): a SUBACK with
+/// another number of codes than the SUBSCRIBE had filters is a protocol error, with no `Subscribed`
+/// event, at both versions (at 5.0 the client's DISCONNECT says 0x82).
+#[test]
+fn a_suback_with_another_number_of_codes_than_filters_is_a_protocol_error() {
+    for protocol in BOTH {
+        for codes in [vec![0, 0, 0], vec![0]] {
+            let (mut s, now) = connected_at(protocol, SessionConfig::default(), connect_packet());
+            let mid = s
+                .subscribe(
+                    vec![
+                        ("a".into(), SubscribeOptions::from(QoS::AtMostOnce)),
+                        ("b".into(), SubscribeOptions::from(QoS::AtMostOnce)),
+                    ],
+                    None,
+                )
+                .unwrap();
+            s.out.clear();
+            let suback = Packet::SubAck(SubAck {
+                pkid: mid,
+                return_codes: codes.clone(),
+                ..SubAck::default()
+            });
+            assert!(
+                matches!(s.handle(suback, now), Err(Error::Protocol { .. })),
+                "{protocol:?} {codes:?}"
+            );
+            assert!(
+                s.events.is_empty(),
+                "{protocol:?} {codes:?}: no on_subscribe"
+            );
+            s.violation_disconnect(None);
+            let out = sent_any(&mut s);
+            if protocol == Protocol::V5 {
+                assert!(
+                    matches!(&out[..], [Packet::Disconnect(d)] if d.reason == 0x82),
+                    "{out:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Item 26: the client sends no Authentication Method, so a server may not send AUTH (the server's
+/// side, MQTT-4.12.0-6): it is a protocol error, and the client's DISCONNECT says 0x82.
+#[test]
+fn a_server_auth_is_refused_with_disconnect_0x82() {
+    let (mut s, now) = connected_v5(Properties::new(PacketTypes::CONNACK));
+    let auth = Packet::Auth(crate::packet::Auth {
+        reason: 0x18,
+        properties: Properties::new(PacketTypes::AUTH),
+    });
+    assert!(matches!(s.handle(auth, now), Err(Error::Protocol { .. })));
+    s.violation_disconnect(None);
+    let out = sent_v5(&mut s);
+    assert!(
+        matches!(&out[..], [Packet::Disconnect(d)] if d.reason == 0x82),
+        "{out:?}"
+    );
 }
 
 #[test]

@@ -136,3 +136,57 @@ fn sent_v5(s: &mut Session) -> Vec<Packet> {
     s.out.clear();
     v
 }
+
+/// The protocol versions a test runs at when the code it checks serves both (MQTT 3.1.1 and 5).
+const BOTH: [Protocol; 2] = [Protocol::V311, Protocol::V5];
+
+/// `connect` at `protocol`.
+fn at(protocol: Protocol, connect: Connect) -> Connect {
+    Connect {
+        protocol,
+        ..connect
+    }
+}
+
+/// Connected at `protocol` with `connect` (its protocol replaced) and a CONNACK with no session and
+/// no properties; output and events cleared.
+fn connected_at(protocol: Protocol, cfg: SessionConfig, connect: Connect) -> (Session, Instant) {
+    connected_with(cfg, &at(protocol, connect))
+}
+
+/// Decodes everything in `s.out` in the session's protocol and clears it.
+fn sent_any(s: &mut Session) -> Vec<Packet> {
+    match s.protocol {
+        Protocol::V5 => sent_v5(s),
+        _ => sent(s),
+    }
+}
+
+/// A successful CONNACK saying whether the session is present.
+fn connack(session_present: bool) -> Packet {
+    Packet::ConnAck(ConnAck {
+        session_present,
+        ..ConnAck::default()
+    })
+}
+
+/// Closes the connection, opens the next with `connect` and takes a successful CONNACK saying
+/// `session_present`; the CONNECT and the `Connected` event are cleared, `after_connect` not yet run.
+fn reconnect(s: &mut Session, connect: &Connect, session_present: bool, now: Instant) {
+    s.connection_closed();
+    s.connection_opened(connect, now);
+    s.handle(connack(session_present), now).unwrap();
+    s.out.clear();
+    s.events.clear();
+}
+
+/// The PUBLISHes among `packets`, as (id, QoS, DUP), and whether anything else was there.
+fn publishes(packets: &[Packet]) -> Vec<(u16, QoS, bool)> {
+    packets
+        .iter()
+        .map(|p| match p {
+            Packet::Publish(p) => (p.pkid, p.qos, p.dup),
+            other => panic!("not a PUBLISH: {other:?}"),
+        })
+        .collect()
+}

@@ -4,33 +4,35 @@ use super::*;
 
 #[test]
 fn message_ids_are_shared_start_at_one_and_skip_ids_in_use() {
-    let (mut s, _) = connected(SessionConfig::default());
-    let (m1, _, _) = s
-        .publish("t", vec![], QoS::AtLeastOnce, false, None)
-        .unwrap();
-    let m2 = s
-        .subscribe(
-            vec![("a".into(), SubscribeOptions::from(QoS::AtMostOnce))],
-            None,
-        )
-        .unwrap();
-    let m3 = s.unsubscribe(vec!["a".into()], None).unwrap();
-    assert_eq!((m1, m2, m3), (1, 2, 3));
-    // Wrap around: 65535 -> 1, but 1 is still in flight, so 2 (SUBACK not yet received, also in use)
-    // is skipped too... 2 and 3 are in use: the next free id is 4.
-    s.last_mid = u16::MAX - 1;
-    assert_eq!(
-        s.publish("t", vec![], QoS::AtLeastOnce, false, None)
-            .unwrap()
-            .0,
-        u16::MAX
-    );
-    assert_eq!(
-        s.publish("t", vec![], QoS::AtLeastOnce, false, None)
-            .unwrap()
-            .0,
-        4
-    );
+    for protocol in BOTH {
+        let (mut s, _) = connected_at(protocol, SessionConfig::default(), connect_packet());
+        let (m1, _, _) = s
+            .publish("t", vec![], QoS::AtLeastOnce, false, None)
+            .unwrap();
+        let m2 = s
+            .subscribe(
+                vec![("a".into(), SubscribeOptions::from(QoS::AtMostOnce))],
+                None,
+            )
+            .unwrap();
+        let m3 = s.unsubscribe(vec!["a".into()], None).unwrap();
+        assert_eq!((m1, m2, m3), (1, 2, 3));
+        // Wrap around: 65535 -> 1, but 1 is still in flight, so 2 (SUBACK not yet received, also in use)
+        // is skipped too... 2 and 3 are in use: the next free id is 4.
+        s.last_mid = u16::MAX - 1;
+        assert_eq!(
+            s.publish("t", vec![], QoS::AtLeastOnce, false, None)
+                .unwrap()
+                .0,
+            u16::MAX
+        );
+        assert_eq!(
+            s.publish("t", vec![], QoS::AtLeastOnce, false, None)
+                .unwrap()
+                .0,
+            4
+        );
+    }
 }
 
 #[test]
@@ -137,16 +139,18 @@ fn consecutive_completions_share_one_event_and_a_gap_or_another_event_starts_a_n
 
 #[test]
 fn qos2_flow_sends_pubrel_on_pubrec_and_completes_on_pubcomp() {
-    let (mut s, now) = connected(SessionConfig::default());
-    let (mid, _, _) = s
-        .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false, None)
-        .unwrap();
-    sent(&mut s);
-    s.handle(Packet::PubRec(PubRec::new(mid)), now).unwrap();
-    assert_eq!(sent(&mut s), vec![Packet::PubRel(PubRel::new(mid))]);
-    assert!(s.events.is_empty());
-    s.handle(Packet::PubComp(PubComp::new(mid)), now).unwrap();
-    assert!(matches!(s.events[..], [Event::Published { .. }]));
+    for protocol in BOTH {
+        let (mut s, now) = connected_at(protocol, SessionConfig::default(), connect_packet());
+        let (mid, _, _) = s
+            .publish("t", b"p".to_vec(), QoS::ExactlyOnce, false, None)
+            .unwrap();
+        sent_any(&mut s);
+        s.handle(Packet::PubRec(PubRec::new(mid)), now).unwrap();
+        assert_eq!(sent_any(&mut s), vec![Packet::PubRel(PubRel::new(mid))]);
+        assert!(s.events.is_empty());
+        s.handle(Packet::PubComp(PubComp::new(mid)), now).unwrap();
+        assert!(matches!(s.events[..], [Event::Published { .. }]));
+    }
 }
 
 #[test]
@@ -288,4 +292,27 @@ fn queued_messages_to_the_same_topic_share_it_and_go_out_unchanged() {
         .map(|(t, p)| (t.to_string(), p.as_bytes().to_vec()))
         .collect();
     assert_eq!(got, want);
+}
+
+/// Item 8 ([MQTT-4.6.0-4]): PUBRELs go in the order their PUBRECs arrived, whatever the order the
+/// PUBLISHes went in.
+#[test]
+fn pubrels_go_in_the_order_their_pubrecs_arrived() {
+    for protocol in BOTH {
+        let (mut s, now) = connected_at(protocol, SessionConfig::default(), connect_packet());
+        let mids: Vec<u16> = (0..3)
+            .map(|_| {
+                s.publish("t", b"p".to_vec(), QoS::ExactlyOnce, false, None)
+                    .unwrap()
+                    .0
+            })
+            .collect();
+        s.out.clear();
+        let order = [mids[2], mids[0], mids[1]];
+        for mid in order {
+            s.handle(Packet::PubRec(PubRec::new(mid)), now).unwrap();
+        }
+        let want = order.map(|m| Packet::PubRel(PubRel::new(m)));
+        assert_eq!(sent_any(&mut s), want, "{protocol:?}");
+    }
 }
