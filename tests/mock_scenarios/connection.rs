@@ -6,12 +6,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pahoish::testing::{hex, MockBroker, MockError};
-use pahoish::{Client, Error, MQTTv31, MQTTv311};
+use pahoish::{Client, Error, MQTTv31, MQTTv311, MQTTv5};
 
 use crate::support::{
     check_time, connect_sends, connected, disconnected, expect_disconnect, reconnecting_client,
     record, run, start, stop_loop, Ev, CONNACK_ACCEPTED, CONNACK_REFUSED_5, CONNECT_DEFAULT,
-    DISCONNECT, HOST, PINGREQ, PINGRESP, WAIT,
+    DISCONNECT, HELD, HOST, PINGREQ, PINGRESP, WAIT,
 };
 
 // ---- 1. connect and disconnect ----
@@ -437,4 +437,120 @@ fn loop_forever_returns_connection_refused() {
         assert!(matches!(events.next(), Ev::Disconnect { .. }));
         events.assert_idle();
     });
+}
+
+// ---- reinitialise ----
+
+/// Item 5 of the conformance gaps ([MQTT-3.1.3-2]): the client id names the session. A QoS 1 message
+/// left unacknowledged (the client disconnects, which keeps it for the session's next connection),
+/// then `reinitialise` with another id: its `MessageInfo` reports it discarded, and the new client's
+/// connection re-sends nothing.
+fn reinitialise_discards_the_old_sessions_messages(v5: bool) {
+    let connect = |id: u8| -> Vec<u8> {
+        if v5 {
+            packet_v5_connect(id)
+        } else {
+            vec![
+                0x10, 0x0e, // CONNECT, remaining length 14
+                0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+                0x04, // protocol level 4 (MQTT 3.1.1)
+                0x02, // connect flags: clean session
+                0x00, 0x3c, // keepalive 60 s
+                0x00, 0x02, b'r', id, // client id "r1" or "r2"
+            ]
+        }
+    };
+    let connack: &'static [u8] = if v5 {
+        &[0x20, 0x03, 0x00, 0x00, 0x00] // CONNACK: Success, no properties
+    } else {
+        &CONNACK_ACCEPTED
+    };
+    let publish: Vec<u8> = if v5 {
+        vec![
+            0x32, 0x07, // PUBLISH QoS 1, remaining length 7
+            0x00, 0x01, b't', // topic "t"
+            0x00, 0x01, // message id 1
+            0x00, // property length 0
+            b'm', // payload "m"
+        ]
+    } else {
+        vec![
+            0x32, 0x06, // PUBLISH QoS 1, remaining length 6
+            0x00, 0x01, b't', // topic "t"
+            0x00, 0x01, // message id 1
+            b'm', // payload "m"
+        ]
+    };
+    let (c1, c2) = (connect(b'1'), connect(b'2'));
+    let (quiet_tx, quiet_rx) = mpsc::channel::<()>();
+    let broker = MockBroker::start(move |s| {
+        s.accept()?;
+        s.expect(&c1)?;
+        s.send(connack)?;
+        s.expect(&publish)?; // never acknowledged
+        expect_disconnect(s)?;
+        s.accept()?;
+        s.expect(&c2)?;
+        s.send(connack)?;
+        s.expect_silence(HELD)?; // nothing of the old session
+        let _ = quiet_tx.send(());
+        expect_disconnect(s)
+    });
+    let port = broker.port();
+    run(broker, || {
+        let protocol = if v5 { MQTTv5 } else { MQTTv311 };
+        let client = Client::builder()
+            .client_id("r1")
+            .protocol(protocol)
+            .build()
+            .unwrap();
+        let events = record(&client);
+        start(&client, port, 60);
+        events.expect(connected());
+        let info = client.publish("t", "m", 1, false).unwrap();
+        // disconnect() keeps the message for the next connection of this session; reinitialise
+        // ends the session.
+        client.disconnect().unwrap();
+        events.expect(disconnected());
+        stop_loop(&client);
+        events.assert_idle();
+        client.reinitialise("r2", true, ()).unwrap();
+        assert!(matches!(
+            info.wait_for_publish(Some(WAIT)),
+            Err(Error::PublishDiscarded(_))
+        ));
+        let events = record(&client);
+        start(&client, port, 60);
+        events.expect(connected());
+        quiet_rx
+            .recv_timeout(WAIT)
+            .expect("the script's quiet spell");
+        client.disconnect().unwrap();
+        events.expect(disconnected());
+        stop_loop(&client);
+        events.assert_idle();
+    });
+}
+
+/// CONNECT of an MQTT 5 client "r1" or "r2" with Clean Start, keepalive 60, no properties.
+fn packet_v5_connect(id: u8) -> Vec<u8> {
+    vec![
+        0x10, 0x0f, // CONNECT, remaining length 15
+        0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+        0x05, // protocol level 5
+        0x02, // connect flags: Clean Start
+        0x00, 0x3c, // keepalive 60 s
+        0x00, // property length 0
+        0x00, 0x02, b'r', id, // client id
+    ]
+}
+
+#[test]
+fn reinitialise_discards_the_old_sessions_messages_at_311() {
+    reinitialise_discards_the_old_sessions_messages(false);
+}
+
+#[test]
+fn reinitialise_discards_the_old_sessions_messages_at_5() {
+    reinitialise_discards_the_old_sessions_messages(true);
 }

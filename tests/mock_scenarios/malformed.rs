@@ -256,3 +256,52 @@ fn a_message_read_together_with_the_close_comes_before_on_disconnect() {
         events.assert_idle();
     });
 }
+
+/// Item 9 of the conformance gaps ([MQTT-4.8.0-2]): the broker sends half a PUBLISH and drops the
+/// connection. That ends the connection with an error (on_disconnect reports it), the half message is
+/// never delivered, and the next connection starts clean: the same id then carries a whole message,
+/// delivered once.
+#[test]
+fn half_a_publish_then_the_connection_drops() {
+    let (turn_tx, turn_rx) = mpsc::channel::<()>();
+    let (acked_tx, acked_rx) = mpsc::channel::<()>();
+    let broker = MockBroker::start(move |s| {
+        accept_default(s)?;
+        wait_turn(&turn_rx)?;
+        s.send(&[
+            0x32, 0x09, // PUBLISH QoS 1, remaining length 9
+            0x00, 0x01, b't', // topic "t"
+            0x00, // half of the message id: the rest never comes
+        ])?;
+        s.close();
+        accept_default(s)?;
+        s.send(&[
+            0x32, 0x07, // PUBLISH QoS 1, remaining length 7
+            0x00, 0x01, b't', // topic "t"
+            0x00, 0x01, // message id 1
+            b'o', b'k', // payload "ok"
+        ])?;
+        s.expect(&[
+            0x40, 0x02, // PUBACK, remaining length 2
+            0x00, 0x01, // message id 1
+        ])?;
+        let _ = acked_tx.send(());
+        expect_disconnect(s)
+    });
+    let port = broker.port();
+    run(broker, || {
+        let client = reconnecting_client();
+        let events = record(&client);
+        start(&client, port, 60);
+        events.expect(connected());
+        turn_tx.send(()).unwrap();
+        events.expect(lost());
+        events.expect(connected());
+        events.expect(message("t", b"ok", 1, 1));
+        acked_rx.recv_timeout(WAIT).expect("the PUBACK of \"ok\"");
+        client.disconnect().unwrap();
+        events.expect(disconnected());
+        stop_loop(&client);
+        events.assert_idle();
+    });
+}

@@ -449,3 +449,122 @@ fn server_disconnect_session_taken_over_backs_off() {
         events.assert_idle();
     });
 }
+
+/// Item 15 of the conformance gaps ([MQTT-3.2.2-4] in part), decided as Paho does: a new `Client`
+/// holds no session state (nothing persists across processes), yet with `CleanStart::Never` a
+/// CONNACK with Session Present 1 is accepted, so that a process restarted with the same client id
+/// continues the session the server kept (its subscriptions and queued messages).
+#[test]
+fn clean_start_never_on_a_new_client_accepts_session_present_1() {
+    let broker = MockBroker::start(|s| {
+        s.accept()?;
+        s.expect(&connect_v5(b"sn", 0x00))?; // no clean start
+        s.send(&[
+            0x20, 0x03, // CONNACK, remaining length 3
+            0x01, // session present: the server kept a session for "sn"
+            0x00, // Success
+            0x00, // property length 0
+        ])?;
+        expect_disconnect(s)
+    });
+    let port = broker.port();
+    run(broker, || {
+        let client = v5_client("sn");
+        let events = record_v5(&client);
+        let never = ConnectOptions {
+            clean_start: CleanStart::Never,
+            ..ConnectOptions::default()
+        };
+        client.connect_with(HOST, port, 60, never).unwrap();
+        client.loop_start().unwrap();
+        events.expect(V5::Connect {
+            session_present: true,
+            rc: (0, "Success"),
+            props: vec![],
+        });
+        client.disconnect().unwrap();
+        events.expect(v5_disconnected());
+        stop_loop(&client);
+        events.assert_idle();
+    });
+}
+
+/// Item 25 ([MQTT-4.13.2-1]): a CONNACK with reason 0x87 reaches `on_connect` as Not authorized;
+/// the client sends nothing more on that connection and closes it (then retries after the backoff).
+#[test]
+fn refused_connack_0x87_closes_the_connection_without_another_packet() {
+    let broker = MockBroker::start(|s| {
+        s.accept()?;
+        s.expect(&connect_v5(b"na", 0x02))?;
+        s.send(&[
+            0x20, 0x03, // CONNACK, remaining length 3
+            0x00, // no session present
+            0x87, // reason code 0x87: Not authorized
+            0x00, // property length 0
+        ])?;
+        s.expect_closed()?; // not a byte more
+        s.accept()?;
+        s.expect(&connect_v5(b"na", 0x00))?; // Clean Start on the first CONNECT only, as Paho
+        s.send(&CONNACK_V5)?;
+        expect_disconnect(s)
+    });
+    let port = broker.port();
+    run(broker, || {
+        let client = v5_client("na");
+        let events = record_v5(&client);
+        start_v5(&client, port, None);
+        events.expect(V5::Connect {
+            session_present: false,
+            rc: (0x87, "Not authorized"),
+            props: vec![],
+        });
+        match events.next() {
+            V5::Disconnect { rc, .. } => assert!(rc.0 >= 0x80, "on_disconnect {rc:?}"),
+            other => panic!("expected on_disconnect, got {other:?}"),
+        }
+        events.expect(v5_connected(vec![]));
+        client.disconnect().unwrap();
+        events.expect(v5_disconnected());
+        stop_loop(&client);
+        events.assert_idle();
+    });
+}
+
+/// Item 20 (MQTT 5 section 3.14.2.2.2): after a CONNECT without a Session Expiry Interval (the session
+/// ends with the connection), `disconnect_with` a non-zero `SessionExpiryInterval` fails with
+/// `Error::InvalidArgument` and sends nothing (the server would close with 0x82); a plain
+/// `disconnect()` then goes out.
+#[test]
+fn disconnect_with_a_session_expiry_the_connect_did_not_have_fails_and_sends_nothing() {
+    let broker = MockBroker::start(|s| {
+        s.accept()?;
+        s.expect(&connect_v5(b"dx", 0x02))?;
+        s.send(&CONNACK_V5)?;
+        expect_disconnect(s) // DISCONNECT e0 00: the refused one never went out
+    });
+    let port = broker.port();
+    run(broker, || {
+        let client = v5_client("dx");
+        let events = record_v5(&client);
+        start_v5(&client, port, None);
+        events.expect(v5_connected(vec![]));
+        let expiry = Properties::new(PacketTypes::DISCONNECT)
+            .with(Property::SessionExpiryInterval(3600))
+            .unwrap();
+        let e = client.disconnect_with(None, Some(expiry)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                pahoish::Error::InvalidArgument {
+                    name: "properties",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        client.disconnect().unwrap();
+        events.expect(v5_disconnected());
+        stop_loop(&client);
+        events.assert_idle();
+    });
+}

@@ -5,7 +5,9 @@
 //! sent or uses a message id, and a message queued before the CONNACK that breaks them is never sent.
 
 use pahoish::testing::MockBroker;
-use pahoish::{ConnectOptions, Error, ErrorCode, Property, SubscribeOptions};
+use pahoish::{
+    ConnectOptions, Error, ErrorCode, PacketTypes, Properties, Property, SubscribeOptions,
+};
 
 use crate::support::{
     connect_v5, expect_disconnect, packet, puback, record_v5, run, start_v5, stop_loop, v5_client,
@@ -373,6 +375,101 @@ fn prop_oversize_packet() {
             codes: vec![(0, "Success")],
             props: vec![],
         });
+        client.disconnect().unwrap();
+        events.expect(v5_disconnected());
+        stop_loop(&client);
+        events.assert_idle();
+    });
+}
+
+// ---- Topic Alias Maximum ----
+
+/// Item 16 of the conformance gaps ([MQTT-3.2.2-18], [MQTT-3.3.2-9]): a QoS 1 message published with
+/// Topic Alias 1 before the CONNACK, which then has no Topic Alias Maximum (the server takes no
+/// alias), goes out without the alias: its full topic, its other properties, id 1.
+#[test]
+fn a_queued_topic_alias_the_connack_does_not_allow_never_goes_out() {
+    let broker = MockBroker::start(|s| {
+        s.accept()?;
+        s.expect(&connect_v5(b"ta", 0x02))?;
+        s.expect_silence(HELD)?;
+        s.send(&[
+            0x20, 0x03, // CONNACK, remaining length 3
+            0x00, // no session present
+            0x00, // Success
+            0x00, // property length 0: no Topic Alias Maximum, so no alias at all
+        ])?;
+        s.expect(&[
+            0x32, 0x0d, // PUBLISH QoS 1, remaining length 13
+            0x00, 0x03, b'a', b'/', b'b', // topic "a/b"
+            0x00, 0x01, // message id 1
+            0x04, // property length 4: no Topic Alias
+            0x03, 0x00, 0x01, b'c', // Content Type "c"
+            b'm', // payload "m"
+        ])?;
+        s.send(&puback(1))?;
+        expect_disconnect(s)
+    });
+    let port = broker.port();
+    run(broker, || {
+        let client = v5_client("ta");
+        let events = record_v5(&client);
+        client
+            .connect_with(HOST, port, 60, ConnectOptions::default())
+            .unwrap();
+        let props = Properties::new(PacketTypes::PUBLISH)
+            .with(Property::TopicAlias(1))
+            .unwrap()
+            .with(Property::ContentType("c".into()))
+            .unwrap();
+        let info = client.publish_with("a/b", "m", 1, false, props).unwrap();
+        client.loop_start().unwrap();
+        events.expect(v5_connected(vec![]));
+        events.expect(v5_published(1));
+        assert!(matches!(info.wait_for_publish(PUBLISH_WAIT), Ok(true)));
+        client.disconnect().unwrap();
+        events.expect(v5_disconnected());
+        stop_loop(&client);
+        events.assert_idle();
+    });
+}
+
+// ---- Maximum Packet Size and DISCONNECT ----
+
+/// Item 23 ([MQTT-3.2.2-15], [MQTT-3.14.2-3], [MQTT-3.14.2-4]): after a CONNACK with Maximum Packet
+/// Size 10, `disconnect_with` a Reason String that makes the DISCONNECT 11 bytes fails with
+/// `Error::PacketTooLarge` and sends nothing; a plain `disconnect()` then goes out.
+#[test]
+fn a_disconnect_over_the_servers_maximum_packet_size_fails_and_sends_nothing() {
+    let broker = MockBroker::start(|s| {
+        s.accept()?;
+        s.expect(&connect_v5(b"dm", 0x02))?;
+        s.send(&[
+            0x20, 0x08, // CONNACK, remaining length 8
+            0x00, // no session present
+            0x00, // Success
+            0x05, // property length 5
+            0x27, 0x00, 0x00, 0x00, 0x0a, // Maximum Packet Size 10
+        ])?;
+        expect_disconnect(s) // e0 00: the 11-byte DISCONNECT never went out
+    });
+    let port = broker.port();
+    run(broker, || {
+        let client = v5_client("dm");
+        let events = record_v5(&client);
+        start_v5(&client, port, None);
+        events.expect(v5_connected(vec![Property::MaximumPacketSize(10)]));
+        // e0 09 00 07 1f 00 04 "abcd": 11 bytes.
+        let reason_string = Properties::new(PacketTypes::DISCONNECT)
+            .with(Property::ReasonString("abcd".into()))
+            .unwrap();
+        let e = client
+            .disconnect_with(None, Some(reason_string))
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::PacketTooLarge { size: 11, max: 10 }),
+            "{e}"
+        );
         client.disconnect().unwrap();
         events.expect(v5_disconnected());
         stop_loop(&client);
