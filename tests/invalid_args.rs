@@ -556,6 +556,48 @@ fn common_cases() -> Vec<Case> {
             MQTT_ERR_INVAL
         ),
         case!(
+            |_c: &Client| {
+                let v5 = Client::builder().protocol(MQTTv5).build().unwrap();
+                Properties::new(PacketTypes::PUBLISH)
+                    .with(Property::ResponseTopic("a/+".into()))
+                    .and_then(|props| v5.publish_with("a", "x", 0, false, props).map(drop))
+            },
+            Error::InvalidArgument {
+                name: "properties",
+                ..
+            },
+            "ResponseTopic property value must not contain the wildcards",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |_c: &Client| {
+                let v5 = Client::builder().protocol(MQTTv5).build().unwrap();
+                Properties::new(PacketTypes::WILLMESSAGE)
+                    .with(Property::ResponseTopic("replies/#".into()))
+                    .and_then(|props| v5.will_set_with("w", "x", 0, false, props))
+            },
+            Error::InvalidArgument {
+                name: "properties",
+                ..
+            },
+            "ResponseTopic property value must not contain the wildcards",
+            MQTT_ERR_INVAL
+        ),
+        case!(
+            |_c: &Client| {
+                let v5 = Client::builder().protocol(MQTTv5).build().unwrap();
+                Properties::new(PacketTypes::PUBLISH)
+                    .with(Property::UserProperty("k\0".into(), "v".into()))
+                    .and_then(|props| v5.publish_with("a", "x", 0, false, props).map(drop))
+            },
+            Error::InvalidArgument {
+                name: "properties",
+                ..
+            },
+            "UserProperty property value must not contain the NUL character",
+            MQTT_ERR_INVAL
+        ),
+        case!(
             |c: &Client| c.subscribe_with(
                 "a",
                 SubscribeOptions {
