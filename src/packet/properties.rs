@@ -791,7 +791,8 @@ mod tests {
         let bytes = [
             0x10, // property length 16
             0x03, 0x00, 0x04, 0xef, 0xbb, 0xbf, b'a', // ContentType "\u{feff}a"
-            0x26, 0x00, 0x01, b'k', 0x00, 0x03, 0xef, 0xbb, 0xbf, // UserProperty ("k", "\u{feff}")
+            0x26, 0x00, 0x01, b'k', // UserProperty, key "k"
+            0x00, 0x03, 0xef, 0xbb, 0xbf, // value "\u{feff}"
         ];
         let props = decode_all(PUBLISH, &bytes).unwrap();
         assert_eq!(props.content_type(), Some("\u{feff}a"));
