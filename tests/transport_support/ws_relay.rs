@@ -121,6 +121,8 @@ struct Behaviour {
     omit_subprotocol: bool,
     /// Send the client a Ping after the first message to it, and signal each Pong answering it here.
     pongs: Option<Sender<()>>,
+    /// Send the client a text message after the first message to it (MQTT allows binary only).
+    text: bool,
 }
 
 /// The payload of the relay's Ping.
@@ -178,6 +180,16 @@ impl WsRelay {
         };
         let relay = WsRelay::start_with(broker_port, Framing::as_read(), behaviour);
         (relay, pongs)
+    }
+
+    /// A `ws://` relay that sends each client a text message once it has relayed the first message to
+    /// it (the CONNACK): MQTT over websockets is binary only ([MQTT-6.0.0-1]).
+    pub fn start_texting(broker_port: u16) -> WsRelay {
+        let behaviour = Behaviour {
+            text: true,
+            ..Behaviour::default()
+        };
+        WsRelay::start_with(broker_port, Framing::as_read(), behaviour)
     }
 
     fn start_with(broker_port: u16, framing: Framing, behaviour: Behaviour) -> WsRelay {
@@ -325,6 +337,7 @@ impl Session<'_> {
         let mut sent = Packets::default();
         let mut to_broker: Vec<u8> = Vec::new();
         let mut ping_pending = self.behaviour.pongs.is_some();
+        let mut text_pending = self.behaviour.text;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             // Client to broker. When the client is gone, what it sent before still goes to the
@@ -389,6 +402,7 @@ impl Session<'_> {
                 }
             }
             let ping_now = ping_pending && !outgoing.is_empty();
+            let text_now = text_pending && !outgoing.is_empty();
             for message in outgoing {
                 count_packets(&mut sent, &message, record);
                 queue(ws, Message::binary(message))?;
@@ -396,6 +410,10 @@ impl Session<'_> {
             if ping_now {
                 ping_pending = false;
                 queue(ws, Message::Ping(PING_PAYLOAD.into()))?;
+            }
+            if text_now {
+                text_pending = false;
+                queue(ws, Message::text("not MQTT"))?;
             }
             let to_client_blocked = match ws.flush() {
                 Ok(()) => false,
