@@ -289,23 +289,32 @@ fn the_upgrade_request_is_written_as_paho_writes_it() {
 }
 
 /// [MQTT-6.0.0-1], receiving: a server that sends a text message (MQTT over websockets is binary
-/// only) ends the connection with an error; `on_disconnect` reports it, and the reconnect works.
+/// only) ends the connection with an error and `on_disconnect` reports it, at MQTT 3.1.1 and 5.
 #[test]
 fn a_text_message_from_the_server_closes_the_connection_with_an_error() {
     let _wd = watchdog(TEST_LIMIT);
     let Some(broker) = Broker::start_or_skip() else {
         return;
     };
-    let relay = WsRelay::start_texting(broker.tcp);
-    let client = client_with("ws-text", Transport::Websockets);
-    client.reconnect_delay_set(0.05, 0.2).unwrap();
-    let (tx, disconnects) = std::sync::mpsc::channel();
-    client.on_disconnect(move |_c, _u, _flags, rc, _p| {
-        let _ = tx.send(rc);
-    });
-    let peer = connected(client, |c| c.connect("127.0.0.1", relay.port(), 60));
-    let rc: mqtt::ReasonCode = recv(&disconnects, "on_disconnect after the text message");
-    assert!(rc.is_failure(), "on_disconnect reports an error: {rc}");
-    assert!(relay.connections().len() >= 1);
-    peer.stop();
+    for (protocol, tag) in [(mqtt::MQTTv311, "ws-text"), (mqtt::MQTTv5, "ws-text-5")] {
+        let relay = WsRelay::start_texting(broker.tcp);
+        let client = mqtt::Client::builder()
+            .client_id(common::client_id(tag))
+            .transport(Transport::Websockets)
+            .protocol(protocol)
+            .build()
+            .expect("build");
+        client.reconnect_delay_set(0.05, 0.2).unwrap();
+        let (tx, disconnects) = std::sync::mpsc::channel();
+        client.on_disconnect(move |_c, _u, _flags, rc, _p| {
+            let _ = tx.send(rc);
+        });
+        let peer = connected(client, |c| c.connect("127.0.0.1", relay.port(), 60));
+        let rc: mqtt::ReasonCode = recv(&disconnects, "on_disconnect after the text message");
+        assert!(
+            rc.is_failure(),
+            "{tag}: on_disconnect reports an error: {rc}"
+        );
+        peer.stop();
+    }
 }
