@@ -21,7 +21,20 @@ const COPY_UNDER_LOCK: usize = 4096;
 impl<U: Send + 'static> Client<U> {
     /// Acknowledges an incoming message when manual ack is on: PUBACK for QoS 1, PUBCOMP for QoS 2.
     ///
+    /// With manual ack the protocol's acknowledgement duties are the application's: MQTT asks that
+    /// every QoS 1/2 message be acknowledged, processed or not ([MQTT-4.5.0-2]), and that PUBACKs
+    /// and PUBCOMPs go in the order their messages arrived ([MQTT-4.6.0-2]). The client sends them
+    /// when and in the order `ack` is called, and checks neither.
+    ///
     /// Fails if manual ack is off or `qos` is not 1 or 2.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// assert!(client.ack(1, 1).is_err(), "manual ack is off");
+    /// client.manual_ack_set(true);
+    /// client.ack(1, 1)?; // in on_message: client.ack(msg.mid, msg.qos)
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
     pub fn ack(&self, mid: u16, qos: impl IntoQos) -> Result<()> {
         let qos = qos.into_qos()?;
         if qos == QoS::AtMostOnce {

@@ -679,6 +679,18 @@ impl<U: Send + 'static> Client<U> {
     }
 
     /// Turns manual acknowledgement of incoming QoS 1/2 messages on or off (see [`Client::ack`]).
+    /// Defaults to off: PUBACK or PUBCOMP follows each `on_message`.
+    ///
+    /// When on, whether and in which order the acknowledgements are sent is the application's: MQTT
+    /// asks for one per message ([MQTT-4.5.0-2]), in the order the messages arrived
+    /// ([MQTT-4.6.0-2]), and the client checks neither.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// client.manual_ack_set(true);
+    /// client.ack(1, 2)?; // PUBCOMP for message 1, once connected
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
     pub fn manual_ack_set(&self, on: bool) {
         self.engine().with_session(|s| s.set_manual_ack(on));
     }
