@@ -366,6 +366,10 @@ pub enum Error {
     /// A callback panicked on the `loop_start` thread of a client built with `suppress_exceptions(false)`;
     /// reported by `loop_stop`.
     CallbackPanicked(String),
+    /// MQTT 5 enhanced authentication ended on the client's side: `on_auth` returned an error (or a
+    /// server challenge came with no `on_auth` set), and the connection was closed with a DISCONNECT
+    /// carrying this reason code (`MQTT_ERR_AUTH`).
+    AuthenticationFailed(u8),
 }
 
 impl Error {
@@ -395,6 +399,7 @@ impl Error {
             Error::NotSupported(_) => ErrorCode::NotSupported,
             Error::PublishDiscarded(rc) => *rc,
             Error::CallbackPanicked(_) | Error::Timeout(_) => ErrorCode::Unknown,
+            Error::AuthenticationFailed(_) => ErrorCode::Auth,
         }
     }
 
@@ -489,6 +494,11 @@ impl fmt::Display for Error {
             Error::ServerDisconnected(code) => write!(
                 f,
                 "the server closed the connection with DISCONNECT, reason code {code:#04x}"
+            ),
+            Error::AuthenticationFailed(code) => write!(
+                f,
+                "enhanced authentication failed: the client closed the connection with DISCONNECT, \
+                 reason code {code:#04x}"
             ),
             Error::InvalidArgument { name, reason } => match paho_value_error(name, reason) {
                 Some(paho) => write!(f, "{paho} (invalid {name}: {reason})"),

@@ -43,6 +43,8 @@ pub(super) type OnSubscribe<U> =
 type OnLog<U> = dyn FnMut(&Client<U>, &mut U, LogLevel, &str) + Send;
 type OnPlain<U> = dyn FnMut(&Client<U>, &mut U) + Send;
 type OnSocket<U> = dyn FnMut(&Client<U>, &mut U, RawFd) + Send;
+pub(super) type OnAuth<U> =
+    dyn FnMut(&Client<U>, &mut U, ReasonCode, &[u8], &Properties) -> super::auth::AuthAnswer + Send;
 
 /// A callback, shared so a dispatching thread can hold it without holding the `callbacks` lock.
 type SharedCallback<T> = Arc<Mutex<Box<T>>>;
@@ -67,6 +69,7 @@ pub(super) struct Callbacks<U> {
     pub on_socket_close: Slot<OnSocket<U>>,
     pub on_socket_register_write: Slot<OnSocket<U>>,
     pub on_socket_unregister_write: Slot<OnSocket<U>>,
+    pub on_auth: Slot<OnAuth<U>>,
     /// `message_callback_add` filters in the order added.
     pub filtered: Vec<(String, SharedCallback<OnMessage<U>>)>,
 }
@@ -87,6 +90,7 @@ impl<U> Default for Callbacks<U> {
             on_socket_close: None,
             on_socket_register_write: None,
             on_socket_unregister_write: None,
+            on_auth: None,
             filtered: Vec::new(),
         }
     }
@@ -275,7 +279,7 @@ impl<U: Send + 'static> Client<U> {
     }
 
     /// Runs the callback in `slot`, if one is set, with the userdata; handles a panic.
-    fn fire<T: ?Sized>(
+    pub(super) fn fire<T: ?Sized>(
         &self,
         slot: fn(&mut Callbacks<U>) -> &mut Slot<T>,
         call: impl FnOnce(&mut T, &Client<U>, &mut U),
@@ -449,6 +453,7 @@ impl<U: Send + 'static> Handler for Client<U> {
                 |cb, client, ud| cb(client, ud, mid, codes, props),
             ),
             Notice::Message(msg) => self.fire_message(msg),
+            Notice::Auth(reason, props, answer) => *answer = self.fire_auth(reason, props),
             Notice::Log(level, line) => Client::log(self, level, line),
         }
     }

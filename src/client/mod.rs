@@ -26,6 +26,7 @@
 //! No internal lock is held while a callback runs (except the userdata one and the callback's own), so
 //! callbacks may call any method.
 
+mod auth;
 mod builder;
 mod callbacks;
 mod callbacks_v1;

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::message::Payload;
 use crate::net::{Target, TlsLayer, WsUpgrade};
 use crate::packet::{Connect, LastWill};
-use crate::properties::{PacketTypes, Properties};
+use crate::properties::{PacketTypes, Properties, Property};
 use crate::session::{SessionConfig, MAX_PACKET, MIN_PACKET};
 use crate::topic::{validate_topic, MAX_TOPIC_LEN};
 use crate::types::{
@@ -59,6 +59,9 @@ pub(crate) struct Settings {
     pub reconnect_on_failure: bool,
     /// `enable_bridge_mode`: CONNECT's protocol level gets its high bit.
     pub bridge: bool,
+    /// MQTT 5 enhanced authentication (`auth_method_set`): the Authentication Method and the initial
+    /// Authentication Data (empty: none) of CONNECT.
+    pub auth: Option<(String, Vec<u8>)>,
 }
 
 impl Settings {
@@ -93,6 +96,7 @@ impl Settings {
             connect_properties: None,
             reconnect_on_failure,
             bridge: false,
+            auth: None,
         }
     }
 
@@ -147,6 +151,15 @@ impl Settings {
         };
         if let (true, Some(props)) = (v5, &self.connect_properties) {
             connect.properties = props.clone();
+        }
+        if let (true, Some((method, data))) = (v5, &self.auth) {
+            // `auth_method_set` wins over a method given in `connect_with`'s properties.
+            let props = &mut connect.properties;
+            props.insert(Property::AuthenticationMethod(method.clone()));
+            props.remove(0x16);
+            if !data.is_empty() {
+                props.insert(Property::AuthenticationData(data.clone()));
+            }
         }
         connect
     }

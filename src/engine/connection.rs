@@ -153,6 +153,8 @@ impl Engine {
         let closed = match (&from_server, reason) {
             // Our own disconnect() says nothing about the broker.
             (_, None) => self.state().backoff.ended_by_us(),
+            // The credentials failed: again at once fails the same way.
+            (_, Some(Error::AuthenticationFailed(_))) => self.state().backoff.rejected(),
             // A reason meaning "again at once fails the same way" backs off, whenever it comes.
             (Some((rc, props)), _) if again_fails(rc.value()) => {
                 h.log(
@@ -184,6 +186,8 @@ impl Engine {
                     Some(Error::Keepalive) => ReasonCode::disconnect(0x8d),
                     // Paho's mapping of MQTT_ERR_PROTOCOL.
                     Some(Error::Protocol { .. }) => ReasonCode::disconnect(0x82),
+                    // The DISCONNECT we sent for it.
+                    Some(Error::AuthenticationFailed(code)) => ReasonCode::disconnect(*code),
                     Some(_) => ReasonCode::disconnect(0x80),
                 },
                 Properties::new(PacketTypes::DISCONNECT),
@@ -227,6 +231,10 @@ impl Engine {
                 None => None,
             };
             self.state().session.violation_disconnect(code);
+            let _ = self.write_out();
+        }
+        if let Error::AuthenticationFailed(_) = &e {
+            // The DISCONNECT `dispatch` queued for it, best effort.
             let _ = self.write_out();
         }
         self.close_connection(h, Some(&e));

@@ -15,23 +15,57 @@ impl Engine {
     /// connection with it (`fail`).
     #[inline(never)]
     pub(super) fn dispatch(&self, h: &dyn Handler) -> Result<()> {
-        let mut refused = None;
+        let mut stop = None;
         let mut events = Vec::new();
         // What the run-length `Published` events (success without properties) carry.
         let no_props = Properties::new(PacketTypes::PUBACK);
         while self.state().session.take_events(&mut events) {
             for event in events.drain(..) {
-                self.dispatch_one(h, event, &no_props, &mut refused);
+                self.dispatch_one(h, event, &no_props, &mut stop);
             }
-            if refused.is_some() {
+            if stop.is_some() {
                 break;
             }
         }
         self.signal.notify();
-        match refused {
-            Some(code) => Err(Error::ConnectionRefused(code)),
+        match stop {
+            Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Asks `on_auth` for the answer to an enhanced authentication step. A challenge (Continue
+    /// authentication) gets the next AUTH; a success only needs no objection. An error (or a
+    /// challenge nobody answers: 0x8C, Bad authentication method) queues DISCONNECT with its
+    /// reason, and the connection is closed with [`Error::AuthenticationFailed`].
+    fn authenticate(&self, h: &dyn Handler, reason: ReasonCode, props: &Properties) -> Result<()> {
+        let mut answer = None;
+        h.notify(Notice::Auth(reason, props, &mut answer));
+        let challenge = reason.value() == 0x18;
+        let abort = match answer {
+            Some(Ok(data)) if challenge => match self.state().session.auth_continue(data) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    h.log(LogLevel::Err, &format!("Could not answer AUTH: {e}"));
+                    0x80
+                }
+            },
+            Some(Ok(_)) => return Ok(()),
+            None if !challenge => return Ok(()),
+            None => {
+                h.log(
+                    LogLevel::Err,
+                    "The server sent an authentication challenge, but no on_auth is set",
+                );
+                0x8c
+            }
+            Some(Err(rc)) => match ReasonCode::checked(PacketTypes::DISCONNECT, rc.value()) {
+                Ok(rc) => rc.value(),
+                Err(_) => 0x80,
+            },
+        };
+        self.state().session.auth_abort(abort);
+        Err(Error::AuthenticationFailed(abort))
     }
 
     /// Runs the callback for one event, then what that callback made the session report (with
@@ -44,8 +78,13 @@ impl Engine {
         h: &dyn Handler,
         event: Event,
         no_props: &Properties,
-        refused: &mut Option<u8>,
+        stop: &mut Option<Error>,
     ) {
+        if matches!(stop, Some(Error::AuthenticationFailed(_))) {
+            // The connection is ending from our side: nothing after the failed step is reported
+            // (no `on_connect` for a CONNACK whose data `on_auth` refused).
+            return;
+        }
         let mut fresh = Vec::new();
         match event {
             Event::Connected {
@@ -62,7 +101,7 @@ impl Engine {
             Event::ConnectRefused { reason, props } => {
                 let flags = ConnectFlags::default();
                 h.notify(Notice::Connect(flags, reason, &props));
-                *refused = Some(reason.connack_code());
+                *stop = Some(Error::ConnectionRefused(reason.connack_code()));
             }
             Event::Published { first, count } => {
                 for mid in mids_from(first).take(usize::from(count)) {
@@ -93,10 +132,17 @@ impl Engine {
                 st.session.give_back_payload(msg.payload);
                 st.session.take_events(&mut fresh);
             }
+            Event::Auth { reason, props } => {
+                if let Err(e) = self.authenticate(h, reason, &props) {
+                    *stop = Some(e);
+                    return;
+                }
+                self.state().session.take_events(&mut fresh);
+            }
             Event::Log(line) => h.log(LogLevel::Debug, &line),
         }
         for event in fresh {
-            self.dispatch_one(h, event, no_props, refused);
+            self.dispatch_one(h, event, no_props, stop);
         }
     }
 }

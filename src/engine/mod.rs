@@ -77,6 +77,14 @@ pub(crate) enum Notice<'a> {
     Subscribe(u16, &'a [ReasonCode], &'a Properties),
     Unsubscribe(u16, &'a [ReasonCode], &'a Properties),
     Message(&'a Message),
+    /// MQTT 5 enhanced authentication (`on_auth`): a step with its reason (Continue authentication or
+    /// Success) and the packet's properties; the handler puts the answer in the slot: the data for the
+    /// next AUTH, or the reason to end the exchange with. Left `None`, no callback answered.
+    Auth(
+        ReasonCode,
+        &'a Properties,
+        &'a mut Option<std::result::Result<Vec<u8>, ReasonCode>>,
+    ),
     Log(LogLevel, &'a str),
 }
 

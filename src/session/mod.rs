@@ -137,6 +137,14 @@ pub(crate) enum Event {
     /// An incoming message to deliver; `generation` identifies the connection it arrived on, so that its
     /// PUBACK/PUBCOMP is only sent on that same connection.
     Message { msg: Message, generation: u64 },
+    /// MQTT 5 enhanced authentication: a step for the user's `on_auth`. `reason` is Continue
+    /// authentication (0x18: a server challenge, answered with [`Session::auth_continue`]) or Success
+    /// (0x00: the CONNACK that ends the CONNECT's exchange, or the AUTH that ends a re-authentication);
+    /// `props` are that packet's (its Authentication Data among them).
+    Auth {
+        reason: ReasonCode,
+        props: Properties,
+    },
     /// A debug line for `on_log` (only produced while tracing is on).
     Log(String),
 }
@@ -258,6 +266,14 @@ pub(crate) struct Session {
     spare_payload_bytes: usize,
     /// Produce `Event::Log` lines for every packet (costs a format per packet; off unless someone listens).
     trace: bool,
+    /// MQTT 5: the Authentication Method of the current connection's CONNECT (enhanced
+    /// authentication); every AUTH and the successful CONNACK must carry the same ([MQTT-4.12.0-5]).
+    auth_method: Option<String>,
+    /// A re-authentication (AUTH 0x19) is under way: the server answers with AUTH 0x18 or 0x00.
+    reauthenticating: bool,
+    /// SUBSCRIBE and UNSUBSCRIBE made while an enhanced authentication runs before the CONNACK: only
+    /// AUTH and DISCONNECT may go out then ([MQTT-3.1.2-30]); these follow once the CONNACK is in.
+    held: Vec<u8>,
 }
 
 impl Session {
@@ -295,6 +311,9 @@ impl Session {
             spare_payloads: Vec::new(),
             spare_payload_bytes: 0,
             trace: false,
+            auth_method: None,
+            reauthenticating: false,
+            held: Vec::new(),
         }
     }
 
@@ -538,6 +557,12 @@ impl Session {
         self.out_aliases.reset(0);
         self.unacked_in = 0;
         self.violation = None;
+        self.auth_method = connect
+            .properties
+            .authentication_method()
+            .filter(|_| v5)
+            .map(str::to_owned);
+        self.reauthenticating = false;
         self.clean_start = connect.clean_session;
         self.connect_sent = now;
         self.last_out = now;
@@ -554,6 +579,7 @@ impl Session {
         self.conn = ConnState::Closed;
         self.ping_outstanding = false;
         self.out.clear();
+        self.held.clear();
         for (_, info) in self.qos0_pending.drain(..) {
             info.set_discarded(ErrorCode::ConnLost);
         }
@@ -617,6 +643,11 @@ impl Session {
         // Nothing more goes out after a DISCONNECT that on_connect asked for.
         if self.conn != ConnState::Connected || self.disconnecting {
             return;
+        }
+        if !self.held.is_empty() {
+            // What was subscribed while the authentication ran goes first, in the order called.
+            let held = std::mem::take(&mut self.held);
+            self.out.splice(0..0, held);
         }
         let gen = self.generation;
         if !session_present && self.cfg.resubscribe {
@@ -876,6 +907,16 @@ impl Session {
         }
     }
 
+    /// Where a SUBSCRIBE or UNSUBSCRIBE goes: `out`, or `held` while an enhanced authentication runs
+    /// before the CONNACK ([MQTT-3.1.2-30]).
+    fn wire(&mut self) -> &mut Vec<u8> {
+        if self.conn == ConnState::Connecting && self.auth_method.is_some() {
+            &mut self.held
+        } else {
+            &mut self.out
+        }
+    }
+
     /// Whether a PUBLISH may go out now: on a connection not being closed, and on MQTT 5 only once the
     /// CONNACK has said what the server allows.
     fn may_publish(&self) -> bool {
@@ -1005,11 +1046,13 @@ impl Session {
                 }),
             }
         }
-        match self.protocol {
-            Protocol::V5 => p.encode_v5(&mut self.out),
-            _ => p.encode(&mut self.out),
-        }
         let v5 = self.protocol == Protocol::V5;
+        let out = self.wire();
+        if v5 {
+            p.encode_v5(out)
+        } else {
+            p.encode(out)
+        }
         self.log(|| logline::subscribe(mid, &p.filters, v5));
         let names = p.filters.into_iter().map(|(f, _)| f).collect();
         self.requests.insert(
@@ -1047,11 +1090,13 @@ impl Session {
         let mid = self.reserve_mid()?;
         p.pkid = mid;
         self.subs.retain(|s| !p.filters.contains(&s.filter));
-        match self.protocol {
-            Protocol::V5 => p.encode_v5(&mut self.out),
-            _ => p.encode(&mut self.out),
-        }
         let v5 = self.protocol == Protocol::V5;
+        let out = self.wire();
+        if v5 {
+            p.encode_v5(out)
+        } else {
+            p.encode(out)
+        }
         self.log(|| logline::unsubscribe(mid, &p.filters, &p.properties, v5));
         self.requests.insert(mid, Request::Unsubscribe);
         Ok(mid)
@@ -1155,6 +1200,8 @@ impl Session {
             Packet::ConnAck(_) => true,
             // MQTT 5: a server may end the attempt with DISCONNECT instead.
             Packet::Disconnect(_) => self.protocol == Protocol::V5,
+            // MQTT 5 enhanced authentication: the server's challenges come before the CONNACK.
+            Packet::Auth(_) => self.auth_method.is_some(),
             _ => false,
         };
         if self.conn == ConnState::Connecting && !before_connack_ok {
@@ -1190,6 +1237,13 @@ impl Session {
                     });
                     return Ok(());
                 }
+                if let Some(method) = &self.auth_method {
+                    // [MQTT-4.12.0-5]: a successful CONNACK names the CONNECT's method.
+                    if c.properties.authentication_method() != Some(method.as_str()) {
+                        let why = mismatch("CONNACK", method, &c.properties);
+                        return Err(self.violated(0x82, why));
+                    }
+                }
                 if c.session_present && self.clean_start {
                     // [MQTT-3.2.2-4] (3.1.1: [MQTT-3.2.2-1]): no session can be present after a
                     // clean start.
@@ -1214,6 +1268,14 @@ impl Session {
                         // The server decides ([MQTT-3.2.2-21]).
                         self.keepalive = Duration::from_secs(keepalive.into());
                     }
+                }
+                if self.auth_method.is_some() {
+                    // The exchange ended: `on_auth` sees the server's last data (to verify it)
+                    // before `on_connect`.
+                    self.events.push(Event::Auth {
+                        reason: ReasonCode::new(PacketTypes::AUTH as u8, 0),
+                        props: c.properties.clone(),
+                    });
                 }
                 self.events.push(Event::Connected {
                     session_present: c.session_present,
@@ -1380,16 +1442,51 @@ impl Session {
                     p.name()
                 )));
             }
-            // Enhanced authentication is not asked for (CONNECT carries no Authentication Method), so
-            // the server may not send AUTH: a protocol error ([MQTT-4.12.0-6]). (The 3.1.1 framer
+            Packet::Auth(a) => self.handle_auth(a)?,
+        }
+        Ok(())
+    }
+
+    /// An AUTH from the server (MQTT 5 enhanced authentication).
+    fn handle_auth(&mut self, a: packet::Auth) -> Result<()> {
+        let Some(method) = &self.auth_method else {
+            // Enhanced authentication is not asked for (CONNECT carries no Authentication Method),
+            // so the server may not send AUTH: a protocol error ([MQTT-4.12.0-6]). (The 3.1.1 framer
             // refuses packet type 15 before it gets here.)
-            Packet::Auth(_) => {
+            return Err(self.violated(
+                0x82,
+                "the server sent AUTH, but no authentication method was set",
+            ));
+        };
+        if a.properties.authentication_method() != Some(method.as_str()) {
+            // [MQTT-4.12.0-5]: every AUTH names the CONNECT's method.
+            let why = mismatch("AUTH", method, &a.properties);
+            return Err(self.violated(0x82, why));
+        }
+        let reason = ReasonCode::new(PacketTypes::AUTH as u8, a.reason);
+        self.log(|| format!("Received AUTH ({reason})"));
+        let connected = self.conn == ConnState::Connected;
+        match a.reason {
+            // A challenge: while connecting, or answering our re-authentication.
+            0x18 if !connected || self.reauthenticating => {}
+            // The end of a re-authentication (a CONNECT's exchange ends with the CONNACK).
+            0x00 if connected && self.reauthenticating => self.reauthenticating = false,
+            code => {
+                let when = if !connected {
+                    "before CONNACK"
+                } else {
+                    "with no re-authentication under way"
+                };
                 return Err(self.violated(
                     0x82,
-                    "the server sent AUTH, but no authentication method was set",
+                    format!("the server sent AUTH with reason 0x{code:02x} {when}"),
                 ));
             }
         }
+        self.events.push(Event::Auth {
+            reason,
+            props: a.properties,
+        });
         Ok(())
     }
 
@@ -1419,6 +1516,65 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// The user's `on_auth` answered a server challenge (AUTH 0x18): the next AUTH 0x18, with
+    /// `data` as its Authentication Data ([MQTT-4.12.0-3]).
+    pub(crate) fn auth_continue(&mut self, data: Vec<u8>) -> Result<()> {
+        self.send_auth(0x18, data)
+    }
+
+    /// Starts a re-authentication on the live connection: AUTH 0x19 with the connection's method and
+    /// `data` ([MQTT-4.12.1-1]). Fails without a connection, for a CONNECT without an Authentication
+    /// Method (none to re-authenticate with, [MQTT-4.12.0-7]), and while one is under way.
+    pub(crate) fn reauthenticate(&mut self, data: Vec<u8>) -> Result<()> {
+        if self.conn != ConnState::Connected || self.disconnecting {
+            return Err(Error::NoConn);
+        }
+        if self.auth_method.is_none() {
+            return Err(Error::invalid(
+                "reauthenticate",
+                "the connection has no authentication method (auth_method_set before connect; MQTT 5)",
+            ));
+        }
+        if self.reauthenticating {
+            return Err(Error::invalid(
+                "reauthenticate",
+                "a re-authentication is already under way",
+            ));
+        }
+        self.send_auth(0x19, data)?;
+        self.reauthenticating = true;
+        Ok(())
+    }
+
+    /// Queues an AUTH with `reason`, the connection's method and `data` (when not empty).
+    fn send_auth(&mut self, reason: u8, data: Vec<u8>) -> Result<()> {
+        let Some(method) = self.auth_method.clone() else {
+            return Err(Error::NoConn);
+        };
+        if self.conn == ConnState::Closed || self.disconnecting {
+            return Err(Error::NoConn);
+        }
+        let mut properties = Properties::new(PacketTypes::AUTH);
+        properties.insert(Property::AuthenticationMethod(method));
+        if !data.is_empty() {
+            properties.insert(Property::AuthenticationData(data));
+        }
+        let p = packet::Auth { reason, properties };
+        if self.conn == ConnState::Connected {
+            self.limits
+                .check_size(packet_len(p.remaining_length_v5()))?;
+        }
+        p.encode_v5(&mut self.out);
+        let reason = ReasonCode::new(PacketTypes::AUTH as u8, reason);
+        self.log(|| format!("Sending AUTH ({reason})"));
+        Ok(())
+    }
+
+    /// The user's `on_auth` ended the exchange with `reason`: DISCONNECT with it, nothing after.
+    pub(crate) fn auth_abort(&mut self, reason: u8) {
+        self.violation_disconnect(Some(reason));
     }
 
     /// An ack whose id matches no request of that kind: put back what we took and ignore it, as Paho
@@ -1628,6 +1784,18 @@ impl Session {
 
 #[cfg(test)]
 mod tests;
+
+/// Why a CONNACK or AUTH with `props` breaks [MQTT-4.12.0-5], given the CONNECT's `method`.
+fn mismatch(what: &str, method: &str, props: &Properties) -> String {
+    match props.authentication_method() {
+        Some(other) => format!(
+            "{what} has authentication method {other:?}, but CONNECT's is {method:?} [MQTT-4.12.0-5]"
+        ),
+        None => format!(
+            "{what} has no authentication method, but CONNECT's is {method:?} [MQTT-4.12.0-5]"
+        ),
+    }
+}
 
 /// Why `m` may not go out under the server's `limits` (MQTT 5), as the reason `on_publish` reports
 /// and the code its `MessageInfo` gets; `None` when it may.
