@@ -102,7 +102,7 @@ mod mock;
 #[doc = include_str!("../../docs/testing.md")]
 pub mod guide {}
 
-pub use broker::{Direction, TestBroker, TestBrokerBuilder};
+pub use broker::{AuthStep, Authenticator, Direction, TestBroker, TestBrokerBuilder};
 pub use mock::{MockBroker, MockError, MockSession};
 
 use std::fmt::Write;

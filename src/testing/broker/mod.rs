@@ -16,6 +16,7 @@
 //! - [`threads`]: the threads, their reads and writes, keepalive, and what they share.
 //! - `tests.rs`: the tests, which drive the broker from outside through raw sockets.
 
+mod auth;
 mod protocol;
 mod state;
 #[cfg(test)]
@@ -35,6 +36,7 @@ use std::time::Duration;
 use crate::packet::{Packet, QoS};
 use crate::properties::{PacketTypes, Properties};
 
+pub use auth::{AuthStep, Authenticator};
 use state::{BrokerState, Retained};
 use threads::{accept_loop, timer_loop, BrokerShared};
 
@@ -71,6 +73,8 @@ pub(crate) struct Limits {
     pub(crate) send_topic_aliases: bool,
     /// Filters whose subscriptions are refused (see [`TestBrokerBuilder::deny_subscriptions`]).
     pub(crate) denied: Vec<String>,
+    /// MQTT 5 enhanced authentication: makes the authenticator of each exchange.
+    pub(crate) authenticator: Option<auth::AuthFactory>,
 }
 
 impl Limits {
@@ -98,6 +102,7 @@ impl Default for Limits {
             subscription_identifier_available: true,
             send_topic_aliases: false,
             denied: Vec::new(),
+            authenticator: None,
         }
     }
 }
@@ -231,6 +236,62 @@ impl TestBrokerBuilder {
     /// ```
     pub fn deny_subscriptions(mut self, filter: &str) -> Self {
         self.limits.denied.push(filter.to_owned());
+        self
+    }
+
+    /// MQTT 5 enhanced authentication: a CONNECT with an Authentication Method runs an exchange with
+    /// an [`Authenticator`] that `make` returns (a new one per exchange): AUTH Continue authentication
+    /// both ways until it decides, then CONNACK Success with the method and its data, or a refusing
+    /// CONNACK with its reason code. An AUTH Re-authenticate (0x19) on the accepted connection runs
+    /// one more, ending with AUTH Success (or DISCONNECT with the reason). Every AUTH must carry the
+    /// CONNECT's method, and nothing but AUTH or DISCONNECT may come before the CONNACK: otherwise
+    /// CONNACK (or DISCONNECT) 0x82, Protocol error. Without an authenticator, a CONNECT with a
+    /// method gets CONNACK 0x8C, Bad authentication method. A CONNECT without a method is not
+    /// affected (user name and password are checked as [`TestBroker::set_auth`] says, before
+    /// either).
+    ///
+    /// ```
+    /// use pahoish::testing::{AuthStep, TestBroker};
+    /// use pahoish::{Client, MQTTv5};
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// // Accepts a client that sends "pass" when asked.
+    /// struct Ask(bool);
+    /// impl pahoish::testing::Authenticator for Ask {
+    ///     fn step(&mut self, _method: &str, data: &[u8]) -> AuthStep {
+    ///         if !self.0 {
+    ///             self.0 = true;
+    ///             return AuthStep::Continue(b"say the word".to_vec());
+    ///         }
+    ///         if data == b"pass" { AuthStep::Success(b"welcome".to_vec()) } else { AuthStep::Fail(0x87) }
+    ///     }
+    /// }
+    /// let broker = TestBroker::builder().authenticator(|| Ask(false)).start()?;
+    ///
+    /// let client = Client::builder().protocol(MQTTv5).reconnect_on_failure(false).build()?;
+    /// client.auth_method_set("ASK", None)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// client.on_auth(move |_c, _u, reason, data, _p| {
+    ///     let _ = tx.send((reason.to_string(), data.to_vec()));
+    ///     Ok(b"pass".to_vec())
+    /// });
+    /// client.connect("127.0.0.1", broker.port(), 60)?;
+    /// client.loop_start()?;
+    /// let first = rx.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!(first, ("Continue authentication".to_string(), b"say the word".to_vec()));
+    /// let last = rx.recv_timeout(Duration::from_secs(5))?; // the CONNACK
+    /// assert_eq!(last, ("Success".to_string(), b"welcome".to_vec()));
+    /// client.disconnect()?;
+    /// client.loop_stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn authenticator<A, F>(mut self, make: F) -> Self
+    where
+        A: Authenticator + 'static,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        self.limits.authenticator = Some(auth::AuthFactory::new(make));
         self
     }
 

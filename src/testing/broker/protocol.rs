@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::auth::Exchange;
 use super::state::{split_shared, BrokerState, ClientSession, End, Msg, Sub};
 use super::Direction;
 use crate::packet::{
@@ -37,6 +38,10 @@ pub(super) struct ReaderState {
     pub(super) protocol: Protocol,
     /// MQTT 5: the topic aliases the client set, by alias.
     pub(super) aliases: HashMap<u16, String>,
+    /// MQTT 5: the enhanced authentication under way (before the CONNACK, or a re-authentication).
+    pub(super) exchange: Option<Exchange>,
+    /// MQTT 5: the Authentication Method the connection was accepted with.
+    pub(super) auth_method: Option<String>,
 }
 
 impl ReaderState {
@@ -47,6 +52,8 @@ impl ReaderState {
             keepalive: None,
             protocol: Protocol::V311,
             aliases: HashMap::new(),
+            exchange: None,
+            auth_method: None,
         }
     }
 
@@ -78,6 +85,14 @@ impl BrokerState {
             return Flow::End(End::Unclean, "the connection was cut".into());
         }
         let Some(client_id) = conn.client_id.clone() else {
+            if conn.exchange.is_some() {
+                return match self.continue_connect_auth(conn, header, body) {
+                    Ok(flow) => flow,
+                    Err((connect, client_id, assigned, props)) => {
+                        self.accept(conn, connect, client_id, assigned, props)
+                    }
+                };
+            }
             return self.handle_connect(conn, header, body);
         };
         let v5 = conn.v5();
@@ -101,6 +116,9 @@ impl BrokerState {
         self.wire
             .record(&client_id, Direction::Received, packet.clone());
         let mut packet = packet;
+        if let Packet::Auth(a) = packet {
+            return self.handle_reauth(conn, &client_id, a);
+        }
         if let Packet::Publish(p) = &mut packet {
             if v5 {
                 if let Err((code, why)) = self.check_publish(conn, p) {
@@ -373,6 +391,30 @@ impl BrokerState {
                 return self.refuse(conn, &client_id, code, "not authorised".into());
             }
         }
+        if v5 && connect.properties.authentication_method().is_some() {
+            match self.start_connect_auth(conn, connect, client_id, assigned) {
+                Ok(flow) => return flow,
+                Err((connect, client_id, assigned, props)) => {
+                    return self.accept(conn, connect, client_id, assigned, props)
+                }
+            }
+        }
+        let properties = Properties::new(PacketTypes::CONNACK);
+        self.accept(conn, connect, client_id, assigned, properties)
+    }
+
+    /// Accepts a CONNECT (its credentials and authentication checked): takes over an older
+    /// connection, sets up the session and answers with CONNACK, carrying `properties` (those of
+    /// an enhanced authentication) and the broker's own.
+    fn accept(
+        &mut self,
+        conn: &mut ReaderState,
+        connect: Connect,
+        client_id: String,
+        assigned: bool,
+        mut properties: Properties,
+    ) -> Flow {
+        let v5 = connect.protocol == Protocol::V5;
 
         if let Some(old) = self.sessions.get(&client_id).and_then(|s| s.conn) {
             // MQTT 5: 0x8E, session taken over.
@@ -426,7 +468,6 @@ impl BrokerState {
         }
         conn.client_id = Some(client_id.clone());
         conn.keepalive = Some(connect.keepalive);
-        let mut properties = Properties::new(PacketTypes::CONNACK);
         if v5 {
             let limits = &self.limits;
             if assigned {
@@ -491,7 +532,13 @@ impl BrokerState {
     }
 
     /// Answers CONNECT with a refusing CONNACK and ends the connection.
-    fn refuse(&mut self, conn: &ReaderState, log_as: &str, code: u8, why: String) -> Flow {
+    pub(super) fn refuse(
+        &mut self,
+        conn: &ReaderState,
+        log_as: &str,
+        code: u8,
+        why: String,
+    ) -> Flow {
         let connack = ConnAck {
             session_present: false,
             code,
