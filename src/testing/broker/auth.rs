@@ -62,8 +62,9 @@ pub enum AuthStep {
     /// the method and this data (none when empty), for instance the server's proof.
     Success(Vec<u8>),
     /// The client is not: CONNACK with this reason code (or, for a re-authentication, DISCONNECT),
-    /// such as 0x87 Not authorized, 0x86 Bad user name or password (CONNACK only) or 0x8C Bad
-    /// authentication method; then the connection is closed.
+    /// such as 0x87 Not authorized, 0x86 Bad user name or password (a CONNACK code only: a
+    /// re-authentication's DISCONNECT says 0x87 for it) or 0x8C Bad authentication method; then the
+    /// connection is closed.
     Fail(u8),
 }
 
@@ -267,7 +268,9 @@ impl BrokerState {
                     .send(conn.id, client_id, auth_packet(0x00, &method, proof));
             }
             AuthStep::Fail(code) => {
-                return self.server_disconnect(conn, client_id, code, "re-authentication failed")
+                // 0x86 (Bad user name or password) is a CONNACK code only: DISCONNECT says 0x87.
+                let code = if code == 0x86 { 0x87 } else { code };
+                return self.server_disconnect(conn, client_id, code, "re-authentication failed");
             }
         }
         Flow::Continue
