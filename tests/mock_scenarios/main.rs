@@ -16,8 +16,10 @@
 //!
 //! One module a theme: `connection`, `subscriptions`, `publishing`, `malformed`, `callbacks` and
 //! `callbacks_v1` (Paho's VERSION1 shapes);
-//! for MQTT 5, `mqtt5_connection`, `mqtt5_publishing`, `mqtt5_limits` (the server's CONNACK limits),
-//! `mqtt5_receiving`, `mqtt5_subscriptions` and `mqtt5_auto_aliases` (automatic topic aliases), modelled on mosquitto's own client tests (test/lib of
+//! for MQTT 5, `mqtt5_auth` (enhanced authentication, beyond Paho), `mqtt5_connection`,
+//! `mqtt5_publishing`, `mqtt5_limits` (the server's CONNACK limits), `mqtt5_receiving`,
+//! `mqtt5_subscriptions` and `mqtt5_auto_aliases` (automatic topic aliases), modelled on mosquitto's
+//! own client tests (test/lib of
 //! eclipse-mosquitto/mosquitto, named in each test's doc) plus what the client does beyond Paho.
 //! `support` holds the packets, the callback recorders and the driving helpers they share.
 
@@ -25,6 +27,7 @@ mod callbacks;
 mod callbacks_v1;
 mod connection;
 mod malformed;
+mod mqtt5_auth;
 mod mqtt5_auto_aliases;
 mod mqtt5_connection;
 mod mqtt5_limits;
