@@ -4,6 +4,7 @@ use super::*;
 use crate::packet::{decode, ConnAck, Disconnect, MAX_REMAINING_LENGTH};
 use crate::properties::Property;
 
+mod auth;
 mod connection;
 mod incoming;
 mod mqtt5;
