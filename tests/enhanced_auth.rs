@@ -411,3 +411,44 @@ fn method_without_authenticator_and_reauth_without_method() {
     plain.disconnect().unwrap();
     plain.loop_stop().unwrap();
 }
+
+/// Accepts any CONNECT at once with the proof "good", and a re-authentication with the proof "bad".
+struct Proofs;
+
+impl Authenticator for Proofs {
+    fn step(&mut self, _method: &str, data: &[u8]) -> AuthStep {
+        match data {
+            b"again" => AuthStep::Success(b"bad".to_vec()),
+            _ => AuthStep::Success(b"good".to_vec()),
+        }
+    }
+}
+
+/// [MQTT-4.12.1-2]: a re-authentication the client finds failed (`on_auth` refuses the server's
+/// AUTH Success) ends with the client's DISCONNECT carrying `on_auth`'s reason.
+#[test]
+fn client_refusing_reauthentication_disconnects() {
+    let broker = TestBroker::builder().authenticator(|| Proofs).start().unwrap();
+    let client = v5_client("proofs");
+    let (tx, rx) = record(&client);
+    client.auth_method_set("PROOFS", None).unwrap();
+    client.on_auth(move |_, _, reason, data, _| {
+        let _ = tx.send(Seen::Auth(reason.value(), data.to_vec()));
+        match data {
+            b"good" => Ok(Vec::new()),
+            _ => Err(ReasonCode::new(PacketTypes::DISCONNECT as u8, 0x87)),
+        }
+    });
+    client.connect(HOST, broker.port(), 60).unwrap();
+    client.loop_start().unwrap();
+    assert_eq!(next(&rx), Seen::Auth(0x00, b"good".to_vec()));
+    assert_eq!(next(&rx), Seen::Connect(0));
+    client.reauthenticate(Some(b"again")).unwrap();
+    assert_eq!(next(&rx), Seen::Auth(0x00, b"bad".to_vec()));
+    assert_eq!(next(&rx), Seen::Disconnect(false, 0x87));
+    client.loop_stop().unwrap();
+    let got = broker.wait_for_packet("proofs", WAIT, |dir, p| {
+        dir == Direction::Received && matches!(p, Packet::Disconnect(_))
+    });
+    assert!(matches!(got, Some(Packet::Disconnect(d)) if d.reason == 0x87));
+}
