@@ -428,7 +428,10 @@ impl Authenticator for Proofs {
 /// AUTH Success) ends with the client's DISCONNECT carrying `on_auth`'s reason.
 #[test]
 fn client_refusing_reauthentication_disconnects() {
-    let broker = TestBroker::builder().authenticator(|| Proofs).start().unwrap();
+    let broker = TestBroker::builder()
+        .authenticator(|| Proofs)
+        .start()
+        .unwrap();
     let client = v5_client("proofs");
     let (tx, rx) = record(&client);
     client.auth_method_set("PROOFS", None).unwrap();

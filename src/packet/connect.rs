@@ -67,7 +67,13 @@ impl std::fmt::Debug for Connect {
         if self.bridge {
             d.field("bridge", &self.bridge);
         }
-        if !self.properties.is_empty() {
+        if self.properties.authentication_data().is_some() {
+            // Enhanced authentication's data may be a credential: shown as the password is.
+            let mut shown = self.properties.clone();
+            shown.remove(0x16);
+            d.field("properties", &shown)
+                .field("authentication_data", &Redacted);
+        } else if !self.properties.is_empty() {
             d.field("properties", &self.properties);
         }
         d.finish()
@@ -341,6 +347,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    /// Enhanced authentication's data may be a credential: Debug does not show it (nor does the on_log
+    /// line: `session::tests::log_keeps_the_authentication_data_out`).
+    #[test]
+    fn debug_keeps_the_authentication_data_out() {
+        let mut c = Connect {
+            protocol: Protocol::V5,
+            ..Connect::default()
+        };
+        c.properties
+            .insert(Property::AuthenticationMethod("TOKEN".into()));
+        c.properties
+            .insert(Property::AuthenticationData(b"t0ken".to_vec()));
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("t0ken") && !text.contains("116, 48"),
+            "{text}"
+        );
+        assert!(
+            text.contains("TOKEN") && text.contains("<redacted>"),
+            "{text}"
+        );
     }
     use crate::packet::{decode, Packet};
     use crate::properties::Property;

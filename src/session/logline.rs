@@ -44,7 +44,16 @@ pub(crate) fn connect(c: &Connect, v5: bool) -> String {
     );
     if v5 {
         line.push_str(" properties=");
-        line.push_str(&sent_props(Some(&c.properties)));
+        if c.properties.authentication_data().is_some() {
+            // Enhanced authentication's data may be a credential (a token, a proof): left out, as the
+            // password is.
+            let mut shown = c.properties.clone();
+            shown.remove(0x16);
+            line.push_str(&sent_props(Some(&shown)));
+            line.push_str(" (authentication data not shown)");
+        } else {
+            line.push_str(&sent_props(Some(&c.properties)));
+        }
     }
     line
 }

@@ -123,3 +123,22 @@ fn enhanced_auth_reauthentication() {
         Err(Error::InvalidArgument { .. })
     ));
 }
+
+/// Enhanced authentication's data may be a credential: the on_log CONNECT line leaves it out.
+#[test]
+fn log_keeps_the_authentication_data_out() {
+    let mut c = Connect {
+        protocol: Protocol::V5,
+        ..connect_packet()
+    };
+    c.properties
+        .insert(Property::AuthenticationMethod("TOKEN".into()));
+    c.properties
+        .insert(Property::AuthenticationData(b"t0ken".to_vec()));
+    let line = logline::connect(&c, true);
+    assert!(!line.contains("t0ken") && !line.contains("t0"), "{line}");
+    assert!(
+        line.contains("TOKEN") && line.contains("not shown"),
+        "{line}"
+    );
+}
