@@ -27,13 +27,16 @@ use scram_mechanism::{ScramClient, ScramServer, StoredCredentials, METHOD};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
+/// The client's side of SCRAM, shared by `on_auth` and the code that re-authenticates.
+type Mechanism = Arc<Mutex<ScramClient>>;
+
 /// A client set up for SCRAM as `user` with `password`; each outcome (on_connect's reason code, or
 /// what on_auth saw at the end of an exchange) goes to the channel.
 fn scram_client(
     user: &str,
     password: &str,
     events: mpsc::Sender<String>,
-) -> Result<(Client, Arc<Mutex<ScramClient>>), Box<dyn Error>> {
+) -> Result<(Client, Mechanism), Box<dyn Error>> {
     let client = Client::builder()
         .client_id(user)
         .protocol(MQTTv5)

@@ -57,7 +57,7 @@ fn saslname(name: &str) -> String {
 }
 
 /// The value of attribute `key` (`r`, `s`, ...) in a SCRAM message.
-fn attribute<'a>(message: &'a str, key: char) -> Option<&'a str> {
+fn attribute(message: &str, key: char) -> Option<&str> {
     message
         .split(',')
         .find_map(|part| part.strip_prefix(key)?.strip_prefix('='))

@@ -97,6 +97,15 @@ pub(super) struct Exchange {
     pending: Option<(Connect, String, bool)>,
 }
 
+/// What the broker does after a step of a CONNECT's exchange.
+pub(super) enum Next {
+    /// This, as for any packet.
+    Done(Flow),
+    /// Accept the CONNECT (its client id, whether that was assigned, the CONNACK's authentication
+    /// properties).
+    Accept(Box<(Connect, String, bool, Properties)>),
+}
+
 /// The properties of an AUTH or CONNACK of the exchange: the method, and `data` when not empty.
 fn auth_properties(packet: PacketTypes, method: &str, data: Vec<u8>) -> Properties {
     let mut props = Properties::new(packet);
@@ -116,15 +125,13 @@ fn auth_packet(reason: u8, method: &str, data: Vec<u8>) -> Packet {
 
 impl BrokerState {
     /// A CONNECT with an Authentication Method (MQTT 5), its credentials checked: runs the first step.
-    /// `Err` hands back what the caller does when the exchange ends at once with success: accept it,
-    /// with these CONNACK properties.
     pub(super) fn start_connect_auth(
         &mut self,
         conn: &mut ReaderState,
         connect: Connect,
         client_id: String,
         assigned: bool,
-    ) -> Result<Flow, (Connect, String, bool, Properties)> {
+    ) -> Next {
         let method = connect
             .properties
             .authentication_method()
@@ -132,7 +139,7 @@ impl BrokerState {
             .to_owned();
         let Some(factory) = self.limits.authenticator.clone() else {
             // MQTT-4.12.0-1: a method the server does not support.
-            return Ok(self.refuse(conn, &client_id, 0x8C, "no authenticator".into()));
+            return Next::Done(self.refuse(conn, &client_id, 0x8C, "no authenticator".into()));
         };
         let data = connect
             .properties
@@ -149,38 +156,38 @@ impl BrokerState {
                     authenticator,
                     pending: Some((connect, client_id, assigned)),
                 });
-                Ok(Flow::Continue)
+                Next::Done(Flow::Continue)
             }
             AuthStep::Success(proof) => {
                 conn.auth_method = Some(method.clone());
                 let props = auth_properties(PacketTypes::CONNACK, &method, proof);
-                Err((connect, client_id, assigned, props))
+                Next::Accept(Box::new((connect, client_id, assigned, props)))
             }
             AuthStep::Fail(code) => {
-                Ok(self.refuse(conn, &client_id, code, "authentication failed".into()))
+                Next::Done(self.refuse(conn, &client_id, code, "authentication failed".into()))
             }
         }
     }
 
     /// A packet while a CONNECT's exchange runs: only AUTH or DISCONNECT may come
-    /// ([MQTT-3.1.2-30]). The caller accepts the connection on `Err` as for `start_connect_auth`.
+    /// ([MQTT-3.1.2-30]).
     pub(super) fn continue_connect_auth(
         &mut self,
         conn: &mut ReaderState,
         header: u8,
         body: &[u8],
-    ) -> Result<Flow, (Connect, String, bool, Properties)> {
+    ) -> Next {
         let Some(mut ex) = conn.exchange.take() else {
-            return Ok(Flow::End(End::Unclean, "no exchange".into()));
+            return Next::Done(Flow::End(End::Unclean, "no exchange".into()));
         };
         let Some((connect, client_id, assigned)) = ex.pending.take() else {
-            return Ok(Flow::End(End::Unclean, "no pending CONNECT".into()));
+            return Next::Done(Flow::End(End::Unclean, "no pending CONNECT".into()));
         };
         let packet = match Packet::decode_frame_as(header, body, Protocol::V5) {
             Ok(p) => p,
             Err(e) => {
                 let why = format!("invalid packet during authentication: {e}");
-                return Ok(self.refuse(conn, &client_id, 0x81, why));
+                return Next::Done(self.refuse(conn, &client_id, 0x81, why));
             }
         };
         self.wire
@@ -188,7 +195,7 @@ impl BrokerState {
         let auth = match packet {
             Packet::Auth(a) => a,
             Packet::Disconnect(_) => {
-                return Ok(Flow::End(
+                return Next::Done(Flow::End(
                     End::Clean,
                     "DISCONNECT during authentication".into(),
                 ))
@@ -198,14 +205,14 @@ impl BrokerState {
                     "protocol error: {} before CONNACK during enhanced authentication",
                     other.name()
                 );
-                return Ok(self.refuse(conn, &client_id, 0x82, why));
+                return Next::Done(self.refuse(conn, &client_id, 0x82, why));
             }
         };
         if auth.reason != 0x18
             || auth.properties.authentication_method() != Some(ex.method.as_str())
         {
             let why = "protocol error: an AUTH other than Continue authentication with the method";
-            return Ok(self.refuse(conn, &client_id, 0x82, why.into()));
+            return Next::Done(self.refuse(conn, &client_id, 0x82, why.into()));
         }
         let data = auth.properties.authentication_data().unwrap_or_default();
         match ex.authenticator.step(&ex.method, data) {
@@ -214,15 +221,15 @@ impl BrokerState {
                 self.wire.send(conn.id, &client_id, packet);
                 ex.pending = Some((connect, client_id, assigned));
                 conn.exchange = Some(ex);
-                Ok(Flow::Continue)
+                Next::Done(Flow::Continue)
             }
             AuthStep::Success(proof) => {
                 let props = auth_properties(PacketTypes::CONNACK, &ex.method, proof);
                 conn.auth_method = Some(ex.method);
-                Err((connect, client_id, assigned, props))
+                Next::Accept(Box::new((connect, client_id, assigned, props)))
             }
             AuthStep::Fail(code) => {
-                Ok(self.refuse(conn, &client_id, code, "authentication failed".into()))
+                Next::Done(self.refuse(conn, &client_id, code, "authentication failed".into()))
             }
         }
     }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::auth::Exchange;
+use super::auth::{Exchange, Next};
 use super::state::{split_shared, BrokerState, ClientSession, End, Msg, Sub};
 use super::Direction;
 use crate::packet::{
@@ -87,8 +87,9 @@ impl BrokerState {
         let Some(client_id) = conn.client_id.clone() else {
             if conn.exchange.is_some() {
                 return match self.continue_connect_auth(conn, header, body) {
-                    Ok(flow) => flow,
-                    Err((connect, client_id, assigned, props)) => {
+                    Next::Done(flow) => flow,
+                    Next::Accept(a) => {
+                        let (connect, client_id, assigned, props) = *a;
                         self.accept(conn, connect, client_id, assigned, props)
                     }
                 };
@@ -393,9 +394,10 @@ impl BrokerState {
         }
         if v5 && connect.properties.authentication_method().is_some() {
             match self.start_connect_auth(conn, connect, client_id, assigned) {
-                Ok(flow) => return flow,
-                Err((connect, client_id, assigned, props)) => {
-                    return self.accept(conn, connect, client_id, assigned, props)
+                Next::Done(flow) => return flow,
+                Next::Accept(a) => {
+                    let (connect, client_id, assigned, props) = *a;
+                    return self.accept(conn, connect, client_id, assigned, props);
                 }
             }
         }
