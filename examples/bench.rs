@@ -7,7 +7,8 @@
 //! `pahoish qos=Q size=S n=N <rate> msg/s <seconds>s`.
 //!
 //! `--protocol 5` (before the other arguments) runs both clients on MQTT 5 instead of 3.1.1; the line
-//! then says `pahoish-v5`.
+//! then says `pahoish-v5`. `--topic-len L` pads the topic to L bytes; `--aliases` (with `--protocol 5`)
+//! turns on the publisher's automatic topic aliases.
 //!
 //! `... --example bench -- --latency <port> <n> <qos> <size>`: ping-pong instead, one message at a time
 //! between two clients (one publishes a ping, the other answers each with a pong from its `on_message`);
@@ -17,6 +18,11 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pahoish as mqtt;
+
+/// The topic's length in bytes (`--topic-len`), padded; as short as the default name otherwise.
+static TOPIC_LEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+/// Whether the publisher uses automatic topic aliases (`--aliases`, MQTT 5).
+static ALIASES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The protocol both clients speak (`--protocol`); MQTT 3.1.1 unless set.
 static PROTOCOL: std::sync::OnceLock<mqtt::Protocol> = std::sync::OnceLock::new();
@@ -44,6 +50,14 @@ fn main() {
         args.remove(0);
         match flag.as_str() {
             "--latency" => latency = true,
+            "--aliases" => ALIASES.store(true, std::sync::atomic::Ordering::Relaxed),
+            "--topic-len" if !args.is_empty() => {
+                let Ok(len) = args.remove(0).parse() else {
+                    eprintln!("bench: --topic-len takes a number of bytes");
+                    std::process::exit(1);
+                };
+                TOPIC_LEN.set(len).ok();
+            }
             "--protocol" if !args.is_empty() => {
                 let v = args.remove(0);
                 let p = match v.as_str() {
@@ -87,7 +101,13 @@ fn main() {
 
 fn run(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Error> {
     let pid = std::process::id();
-    let topic = format!("bench/pahoish-{pid}");
+    let mut topic = format!("bench/pahoish-{pid}");
+    if let Some(&len) = TOPIC_LEN.get() {
+        if len > topic.len() + 1 {
+            topic.push('/');
+            topic.extend(std::iter::repeat_n('t', len - topic.len()));
+        }
+    }
 
     let (subscribed_tx, subscribed_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel();
@@ -127,6 +147,9 @@ fn run(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Error> {
     let outstanding = Arc::new((Mutex::new(0usize), Condvar::new()));
     let publ = client(&format!("pub-{pid}"))?;
     publ.max_inflight_messages_set(100);
+    if ALIASES.load(std::sync::atomic::Ordering::Relaxed) {
+        publ.auto_topic_aliases_set(1);
+    }
     let count = Arc::clone(&outstanding);
     publ.on_publish(move |_c, _u, _mid, _rc, _p| {
         let (lock, cv) = &*count;
@@ -136,8 +159,17 @@ fn run(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Error> {
             cv.notify_one();
         }
     });
+    // Publishing starts once the broker has accepted the connection: on MQTT 5 a QoS 0 message
+    // published before the CONNACK is not sent (the server's limits are not known yet).
+    let (connected_tx, connected_rx) = mpsc::channel();
+    publ.on_connect(move |_c, _u, _f, _rc, _p| {
+        let _ = connected_tx.send(());
+    });
     publ.connect("127.0.0.1", port, 60)?;
     publ.loop_start()?;
+    connected_rx
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|_| mqtt::Error::NoConn)?;
     let payload = vec![b'x'; size];
     let t0 = Instant::now();
     for _ in 0..n {
