@@ -29,6 +29,9 @@
 //! 4. [`Client::publish`], [`Client::subscribe`], [`Client::unsubscribe`] from any thread or callback.
 //! 5. [`Client::disconnect`], then `loop_stop` if `loop_start` was used.
 //!
+//! Instead of `on_message`, [`Client::messages`] hands the received messages over through a bounded
+//! channel, for a `for` loop (a slow consumer slows the broker down; nothing is dropped).
+//!
 //! ## Threads
 //! `Client` is `Clone + Send + Sync`: clone it to use it from other threads. Callbacks run on the
 //! thread running the loop, with two exceptions as in Paho: `connect`/`reconnect` run `on_pre_connect`
@@ -120,6 +123,10 @@ pub mod testing;
 /// `TlsConnector` that this crate was built with (feature `tls`).
 #[cfg(feature = "tls")]
 pub use native_tls;
+
+/// The channel crate, re-exported so that [`Client::messages`]'s `Receiver` can be named, and used in
+/// `select!`, with the version this crate was built with.
+pub use crossbeam_channel;
 
 pub use client::{
     Builder, Client, ConnackFlags, ConnectOptions, DisconnectOnDrop, DisconnectRc, ReasonCodes,

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use super::Client;
 use crate::completion::{in_callback_of, panic_message, CallbackScope};
-use crate::engine::{relock, Handler, Notice, Plan};
+use crate::engine::{relock, Delivery, Handler, Notice, Plan};
 use crate::error::{ErrorCode, Result};
 use crate::message::Message;
 use crate::packet::Connect;
@@ -296,6 +296,18 @@ impl<U: Send + 'static> Client<U> {
         if self.take_reply(msg) {
             return;
         }
+        if !self.fire_filtered(msg) {
+            self.fire_on_message(msg);
+        }
+    }
+
+    /// Calls `on_message`, if set.
+    pub(super) fn fire_on_message(&self, msg: &Message) {
+        self.fire(|c| &mut c.on_message, |cb, client, ud| cb(client, ud, msg));
+    }
+
+    /// Calls every filtered callback matching `msg.topic`, in the order added; whether any matched.
+    pub(super) fn fire_filtered(&self, msg: &Message) -> bool {
         let matching: Vec<_> = {
             let cbs = self.callbacks();
             cbs.filtered
@@ -305,11 +317,12 @@ impl<U: Send + 'static> Client<U> {
                 .collect()
         };
         if matching.is_empty() {
-            return self.fire(|c| &mut c.on_message, |cb, client, ud| cb(client, ud, msg));
+            return false;
         }
         for cb in matching {
             self.run_user_code(|client, ud| (relock(&cb))(client, ud, msg));
         }
+        true
     }
 
     /// Runs user code with the userdata, marked as "in a callback of this client". A panic is logged and
@@ -456,6 +469,14 @@ impl<U: Send + 'static> Handler for Client<U> {
             Notice::Auth(reason, props, answer) => *answer = self.fire_auth(reason, props),
             Notice::Log(level, line) => Client::log(self, level, line),
         }
+    }
+
+    fn message(&self, msg: Message) -> Delivery {
+        self.deliver(msg)
+    }
+
+    fn loop_ended(&self) {
+        self.end_messages();
     }
 
     fn plan(&self) -> Result<Plan> {

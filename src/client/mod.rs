@@ -10,6 +10,7 @@
 //! - `callbacks`: the `on_*` slots and setters, running a callback, and the engine's [`Handler`].
 //! - `callbacks_v1`: the setters of Paho's VERSION1 callback shapes (`on_connect_v1`, ...), filling the
 //!   same slots, and their value types.
+//! - `messages`: `messages()`, the received messages through a bounded channel instead of `on_message`.
 //!
 //! About threads and locks (see also docs/architecture.md). A `Client` is an `Arc` around [`Shared`]:
 //! - the engine's own locks: `state` (the session: message ids, inflight and queued messages,
@@ -31,6 +32,7 @@ mod builder;
 mod callbacks;
 mod callbacks_v1;
 mod connection;
+mod messages;
 mod properties_access;
 mod pubsub;
 mod request;
@@ -64,6 +66,9 @@ pub(crate) struct Shared<U> {
     pending_userdata: Mutex<Option<U>>,
     /// `request`'s response topic and the requests waiting for replies.
     requests: Mutex<request::Requests>,
+    /// `messages()`: the channel that takes `on_message`'s messages, while there is one. A leaf lock,
+    /// held for a `try_send` at most.
+    messages: Mutex<Option<crossbeam_channel::Sender<crate::message::Message>>>,
     suppress_exceptions: bool,
     logger: AtomicBool,
 }
@@ -176,6 +181,7 @@ impl<U> Client<U> {
                 userdata: Mutex::new(b.userdata),
                 pending_userdata: Mutex::new(None),
                 requests: Mutex::new(request::Requests::default()),
+                messages: Mutex::new(None),
                 suppress_exceptions: b.suppress_exceptions,
                 logger: AtomicBool::new(true),
             }),

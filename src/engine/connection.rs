@@ -255,6 +255,7 @@ impl Engine {
             st.disconnect_requested = true;
             st.session.disconnect(reason, props)
         };
+        self.interrupt_delivery();
         self.cv.notify_all();
         if let Some(w) = self.waker() {
             w.wake();

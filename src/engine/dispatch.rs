@@ -2,7 +2,8 @@
 
 use std::time::Instant;
 
-use super::{Engine, Handler, Notice};
+use super::io::WriteOutcome;
+use super::{Delivery, Engine, Handler, Notice};
 use crate::error::{Error, Result};
 use crate::properties::{PacketTypes, Properties};
 use crate::reason::ReasonCode;
@@ -19,9 +20,18 @@ impl Engine {
         let mut events = Vec::new();
         // What the run-length `Published` events (success without properties) carry.
         let no_props = Properties::new(PacketTypes::PUBACK);
+        // Messages the handler could not deliver (a full `messages()` channel while the loop stops),
+        // and every message after the first of them, so that their order holds: back to the session,
+        // unacknowledged, for the next dispatch.
+        let mut held = Vec::new();
         while self.state().session.take_events(&mut events) {
             for event in events.drain(..) {
-                self.dispatch_one(h, event, &no_props, &mut stop);
+                self.dispatch_one(h, event, &no_props, &mut stop, &mut held);
+            }
+            if !held.is_empty() {
+                // Offering them again now would only be refused again: the next dispatch does.
+                self.state().session.hold_events(std::mem::take(&mut held));
+                break;
             }
             if stop.is_some() {
                 break;
@@ -72,13 +82,15 @@ impl Engine {
     /// `on_log` set, "Sending PUBLISH" for a publish from `on_subscribe`; "Sending PUBACK" after
     /// `on_message`), before the events of the packets read after this one: the order in which Paho
     /// reports them, since it reads one packet at a time. Callbacks never produce a message, so this
-    /// goes one level deep.
+    /// goes one level deep. A message the handler refuses goes to `held`, and so does every message
+    /// after it.
     fn dispatch_one(
         &self,
         h: &dyn Handler,
         event: Event,
         no_props: &Properties,
         stop: &mut Option<Error>,
+        held: &mut Vec<Event>,
     ) {
         if matches!(stop, Some(Error::AuthenticationFailed(_))) {
             // The connection is ending from our side: nothing after the failed step is reported
@@ -125,11 +137,24 @@ impl Engine {
                 // Reported by close_connection's on_disconnect, which follows.
                 self.state().server_disconnect = Some((reason, props));
             }
+            Event::Message { msg, generation } if !held.is_empty() => {
+                held.push(Event::Message { msg, generation });
+            }
             Event::Message { msg, generation } => {
-                h.notify(Notice::Message(&msg));
+                let (mid, qos) = (msg.mid, msg.qos);
+                let back = match h.message(msg) {
+                    Delivery::Seen(msg) => Some(msg.payload),
+                    Delivery::Taken => None,
+                    Delivery::Refused(msg) => {
+                        held.push(Event::Message { msg, generation });
+                        return;
+                    }
+                };
                 let mut st = self.state();
-                st.session.message_handled(msg.mid, msg.qos, generation);
-                st.session.give_back_payload(msg.payload);
+                st.session.message_handled(mid, qos, generation);
+                if let Some(payload) = back {
+                    st.session.give_back_payload(payload);
+                }
                 st.session.take_events(&mut fresh);
             }
             Event::Auth { reason, props } => {
@@ -142,7 +167,40 @@ impl Engine {
             Event::Log(line) => h.log(LogLevel::Debug, &line),
         }
         for event in fresh {
-            self.dispatch_one(h, event, no_props, stop);
+            self.dispatch_one(h, event, no_props, stop, held);
         }
+    }
+
+    /// For a delivery that waits for room in the `messages()` channel, on the loop's thread, in the
+    /// middle of a dispatch: keeps the connection alive meanwhile. Sends a PINGREQ when one is due
+    /// (`Session::stalled_tick`: the loop reads nothing now, so it cannot judge a missing PINGRESP) and
+    /// writes what is pending, the acknowledgements of the messages the consumer took so far included.
+    /// Returns when to call again: the next keepalive deadline (`None`: keepalive 0, or no connection).
+    pub(crate) fn keep_alive_stalled(&self, h: &dyn Handler) -> Option<Instant> {
+        {
+            let mut st = self.state();
+            if st.disconnect_requested {
+                // The DISCONNECT is the loop's to write, and the close that follows it.
+                return None;
+            }
+            st.session.stalled_tick(Instant::now());
+        }
+        match self.write_out() {
+            Ok(WriteOutcome::Flushed | WriteOutcome::Blocked) => {}
+            // A disconnect() between the look above and the write: close as the loop would.
+            Ok(WriteOutcome::Disconnected) => {
+                self.close_connection(h, None);
+                return None;
+            }
+            // The connection is broken; the loop finds out (and reconnects) once the delivery is done.
+            Err(e) => {
+                h.log(
+                    LogLevel::Debug,
+                    &format!("Write while waiting for the messages channel failed: {e}"),
+                );
+                return None;
+            }
+        }
+        self.state().session.next_deadline()
     }
 }

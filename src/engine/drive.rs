@@ -77,12 +77,26 @@ impl Engine {
         })
     }
 
+    /// `loop_forever`'s loop, on the caller's thread or the `loop_start` thread; tells the handler when
+    /// it has ended (before `running` says so to the others).
     fn run_forever(
         &self,
         h: &dyn Handler,
         retry_first: bool,
         background: bool,
-        _running: LoopGuard,
+        running: LoopGuard,
+    ) -> Result<()> {
+        // Dropped in reverse order, unwinding included: the handler hears first.
+        let _running = running;
+        let _ended = LoopEnded(h);
+        self.run_forever_turns(h, retry_first, background)
+    }
+
+    fn run_forever_turns(
+        &self,
+        h: &dyn Handler,
+        retry_first: bool,
+        background: bool,
     ) -> Result<()> {
         let mut first = true;
         loop {
@@ -235,6 +249,7 @@ impl Engine {
         if let Some(w) = self.waker() {
             w.wake();
         }
+        self.interrupt_delivery();
         if handle.thread().id() == thread::current().id() || in_callback_of(&self.signal) {
             *relock(&self.thread) = Some(handle);
             return Ok(());
@@ -407,5 +422,14 @@ impl Engine {
             return;
         }
         self.flush_inline(h);
+    }
+}
+
+/// Tells the handler that a `loop_forever` ended, however it ends.
+struct LoopEnded<'a>(&'a dyn Handler);
+
+impl Drop for LoopEnded<'_> {
+    fn drop(&mut self) {
+        self.0.loop_ended();
     }
 }

@@ -36,6 +36,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use backoff::Backoff;
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::completion::PublishSignal;
 use crate::error::{ErrorCode, Result};
@@ -88,10 +89,32 @@ pub(crate) enum Notice<'a> {
     Log(LogLevel, &'a str),
 }
 
+/// What became of a received message the engine handed to its [`Handler`].
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    /// A callback saw it; the message comes back so that its payload buffer is reused. Acknowledged now.
+    Seen(Message),
+    /// Moved to the user (the `messages()` channel). Acknowledged now.
+    Taken,
+    /// Not delivered: the `messages()` channel is full and the loop is stopping (`loop_stop`,
+    /// `disconnect`). It goes back to the session unacknowledged, and the next dispatch offers it first.
+    Refused(Message),
+}
+
 /// The engine's view of the client that owns it.
 pub(crate) trait Handler {
     /// Runs what `notice` calls for (the user's callback). Called with no engine lock held.
     fn notify(&self, notice: Notice<'_>);
+
+    /// Delivers a received message (to the callbacks, or the `messages()` channel). Called with no
+    /// engine lock held.
+    fn message(&self, msg: Message) -> Delivery {
+        self.notify(Notice::Message(&msg));
+        Delivery::Seen(msg)
+    }
+
+    /// A `loop_forever` (or the `loop_start` thread) has ended, after its last dispatch.
+    fn loop_ended(&self) {}
 
     /// Where to connect; fails when no host was given (`connect` or `connect_async` first).
     fn plan(&self) -> Result<Plan>;
@@ -159,6 +182,9 @@ pub(crate) struct Engine {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// `loop_stop()` was called.
     stop: AtomicBool,
+    /// A token that `loop_stop` and `disconnect` send (after setting `stop` or `disconnect_requested`)
+    /// to end a delivery waiting for room in the `messages()` channel; see [`Engine::delivery_stopped`].
+    interrupt: (Sender<()>, Receiver<()>),
     /// A `loop_forever` (possibly the `loop_start` thread) is running.
     forever_running: AtomicBool,
     /// `on_socket_register_write` is set: report when writing starts and stops being wanted, and
@@ -185,10 +211,29 @@ impl Engine {
             cv: Condvar::new(),
             thread: Mutex::new(None),
             stop: AtomicBool::new(false),
+            interrupt: crossbeam_channel::bounded(1),
             forever_running: AtomicBool::new(false),
             watch_writes: AtomicBool::new(false),
             write_registered: AtomicBool::new(false),
         }
+    }
+
+    /// What a delivery waiting for room in the `messages()` channel also waits on: a token arrives
+    /// when `loop_stop` or `disconnect` is called. A token may be stale (left by an earlier call):
+    /// the waiter then checks [`delivery_stopped`](Engine::delivery_stopped) and goes on waiting.
+    pub(crate) fn delivery_interrupt(&self) -> &Receiver<()> {
+        &self.interrupt.1
+    }
+
+    /// Whether a delivery waiting for room should give up: `loop_stop()` or `disconnect()` was called.
+    pub(crate) fn delivery_stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.state().disconnect_requested
+    }
+
+    /// Wakes a delivery waiting for room (after `stop` or `disconnect_requested` was set). The
+    /// channel holds one token: a second one adds nothing.
+    fn interrupt_delivery(&self) {
+        let _ = self.interrupt.0.try_send(());
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -446,6 +446,14 @@ impl Session {
         true
     }
 
+    /// Puts back `held`, messages a dispatch could not deliver (the messages channel was full and the
+    /// loop stopping), ahead of any event reported since: the next dispatch offers them first, in their
+    /// order, and they stay unacknowledged until then.
+    pub(crate) fn hold_events(&mut self, mut held: Vec<Event>) {
+        held.append(&mut self.events);
+        self.events = held;
+    }
+
     fn log(&mut self, line: impl FnOnce() -> String) {
         if self.trace {
             self.events.push(Event::Log(line()));
@@ -1176,6 +1184,24 @@ impl Session {
             self.last_in = now;
         }
         Ok(())
+    }
+
+    /// `tick` for a loop that waits for a slow consumer (the messages channel is full) and so reads
+    /// nothing: a PINGREQ when one is due, so that the broker keeps the connection, but no verdict on a
+    /// PINGRESP that cannot have been read. Counting from this ping, a loop that reads again has a whole
+    /// keepalive interval to find the PINGRESP before `tick` gives up on the broker.
+    pub(crate) fn stalled_tick(&mut self, now: Instant) {
+        let ka = self.keepalive;
+        if ka.is_zero() || self.conn != ConnState::Connected {
+            return;
+        }
+        if now.duration_since(self.last_out) >= ka || now.duration_since(self.last_in) >= ka {
+            self.send(|out| packet::PingReq.encode(out));
+            self.log(|| "Sending PINGREQ".into());
+            self.ping_outstanding = true;
+            self.last_out = now;
+            self.last_in = now;
+        }
     }
 
     /// When `tick` next has something to do, if ever.

@@ -90,6 +90,31 @@ fn keepalive_pings_after_idle_and_fails_without_pingresp() {
 }
 
 #[test]
+fn a_stalled_loop_pings_without_judging_and_gets_a_keepalive_to_read_the_answer() {
+    // The loop waits for a full messages channel and reads nothing: it keeps pinging the broker, and
+    // a PINGRESP it could not read is no reason to give up on the connection.
+    let ka = Duration::from_secs(10);
+    let (mut s, now) = connected_keepalive(10);
+    s.stalled_tick(now + Duration::from_secs(9));
+    assert!(s.out.is_empty());
+    s.stalled_tick(now + ka);
+    assert_eq!(sent(&mut s), vec![Packet::PingReq]);
+    // Unanswered (unread) for another interval: still a ping, no verdict.
+    s.stalled_tick(now + 2 * ka);
+    assert_eq!(sent(&mut s), vec![Packet::PingReq]);
+    assert_eq!(s.next_deadline(), Some(now + 3 * ka));
+    // Reading again: the answer has a keepalive from the last ping to come.
+    s.tick(now + 3 * ka - Duration::from_secs(1)).unwrap();
+    s.handle(Packet::PingResp, now + 3 * ka - Duration::from_secs(1))
+        .unwrap();
+    s.tick(now + 3 * ka).unwrap();
+    // Not connected: nothing.
+    s.connection_closed();
+    s.stalled_tick(now + 10 * ka);
+    assert!(s.out.is_empty());
+}
+
+#[test]
 fn keepalive_counts_incoming_traffic_only_one_way() {
     // Paho 2.2: a client that only receives still pings, because nothing went out.
     let ka = Duration::from_secs(10);

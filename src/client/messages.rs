@@ -1,0 +1,207 @@
+//! `Client::messages`: the received messages through a bounded channel, for code that prefers a loop
+//! over a callback (Paho has no such thing; paho.mqtt.rust's `start_consuming` and rumqttc's iterator
+//! are the Rust clients' forms of it).
+//!
+//! Design:
+//! - The channel takes `on_message`'s place: a message that a `message_callback_add` filter matches
+//!   goes to that callback, as in Paho; every other message goes to the channel, and `on_message` is
+//!   not called while a channel is installed. So each message has one consumer, whose taking it is
+//!   what acknowledges it.
+//! - The sender sits in `Shared::messages` (a leaf lock, held for a `try_send` at most). Dropping it
+//!   ends the receiver's iteration: `messages()` again (a new channel), the end of the
+//!   `loop_forever`/`loop_start` loop (`Handler::loop_ended`), or the last `Client` clone dropped.
+//! - A full channel makes the `loop_forever`/`loop_start` loop wait for room (`wait_for_room`), so the
+//!   broker is slowed down by TCP and by its own window of unacknowledged messages, and nothing piles up
+//!   in the client. The wait ends when the consumer takes a message, when the receiver is dropped, or
+//!   when `loop_stop()`/`disconnect()` is called (the engine's interrupt token); meanwhile the loop
+//!   keeps the connection alive (`Engine::keep_alive_stalled`). A message that could not be delivered
+//!   is handed back to the engine unacknowledged (`Delivery::Refused`) and offered again first by the
+//!   next dispatch. Manual loops (`loop()`, `loop_read()`) never wait: their thread is likely the
+//!   consumer's, so a full channel makes them hand the message back at once.
+
+use crossbeam_channel::{Receiver, Select, SendError, Sender, TrySendError};
+use std::time::{Duration, Instant};
+
+use super::Client;
+use crate::engine::{relock, Delivery};
+use crate::message::Message;
+use crate::types::LogLevel;
+
+/// The shortest wait between two keepalive checks while the loop waits for room (when the session's
+/// deadline is already past, as for a connection still waiting for CONNACK).
+const STALL_RECHECK: Duration = Duration::from_secs(1);
+
+/// Why a wait for room in the channel ended without delivering.
+enum NotSent {
+    /// `loop_stop()` or `disconnect()`: the message goes back to the engine.
+    Stopped(Message),
+    /// The receiver was dropped.
+    Gone(Message),
+}
+
+impl<U: Send + 'static> Client<U> {
+    /// The received messages through a bounded channel, for a `for` loop instead of an
+    /// [`on_message`](Client::on_message) callback (Paho has nothing like it; it is paho.mqtt.rust's
+    /// `start_consuming`). Returns the [`Receiver`](crossbeam_channel::Receiver) of a new
+    /// channel that holds at most `capacity` messages (0: each message waits until it is taken);
+    /// `recv_timeout`, `try_iter` and `select!` work on it as on any crossbeam channel.
+    ///
+    /// - **Which messages.** The ones `on_message` would get: a `message_callback_add` filter still
+    ///   takes the messages it matches, as in Paho; the rest go to the channel, and `on_message` is not
+    ///   called while the channel is there. Each message is moved into the channel, not copied.
+    /// - **A slow consumer.** When the channel is full, the `loop_forever`/`loop_start` loop waits for
+    ///   room: it reads nothing meanwhile, so the broker's TCP window and its window of unacknowledged
+    ///   messages fill, and the broker stops sending. Nothing is dropped and memory stays bounded: a
+    ///   QoS 1/2 message is acknowledged once it is in the channel (with capacity 0, once it is taken;
+    ///   with [`manual_ack_set`](Client::manual_ack_set), when you [`ack`](Client::ack) it), so the broker
+    ///   keeps the ones not yet taken. QoS 0 messages wait the same way; what the broker does with
+    ///   QoS 0 messages for a client that reads slowly is its own policy (it may queue or drop them).
+    ///   While it waits the loop sends PINGREQ when keepalive calls for one, and with it the
+    ///   acknowledgements due so far, so a consumer slower than the keepalive interval does not lose the
+    ///   connection; publishes from other threads wait until the consumer takes a message (or the next
+    ///   ping). Manual loops ([`loop`](Client::loop), [`loop_read`](Client::loop_read)) never wait,
+    ///   since their thread is usually the consumer: a message that finds the channel full stays in the
+    ///   client, unacknowledged, and is offered again at the next call. Drain the receiver between calls.
+    /// - **Stopping.** [`loop_stop`](Client::loop_stop) and [`disconnect`](Client::disconnect) end a
+    ///   wait at once. The message that was waiting (and any after it) is kept unacknowledged and
+    ///   delivered first when a loop runs again, to the channel or to `on_message`.
+    /// - **When iteration ends.** Reconnects do not end it: the loop reconnects and the messages go on.
+    ///   It ends, once the messages already in the channel are taken, when the `loop_forever` or
+    ///   `loop_start` loop ends (after `disconnect()`, `loop_stop()`, or a failure it does not retry),
+    ///   when `messages()` is called again (a new channel replaces this one), or when the last `Client`
+    ///   clone is dropped. Messages received after that go to `on_message` until `messages()` is called
+    ///   again.
+    /// - **Dropping the receiver** is fine: the next message goes to `on_message` instead, and so do the
+    ///   ones after it (a log line says so). Messages still in the channel then are lost, as they were
+    ///   acknowledged when they went in.
+    ///
+    /// ```no_run
+    /// let client = pahoish::Client::new("");
+    /// client.connect("localhost", 1883, 60)?;
+    /// client.subscribe("sensors/#", 1)?;
+    /// let messages = client.messages(64);
+    /// client.loop_start()?;
+    /// for msg in messages.iter() {
+    ///     println!("{} {}", msg.topic, msg.payload_repr());
+    ///     if msg.payload == b"stop" {
+    ///         client.disconnect()?; // the loop ends, and so does this for loop
+    ///     }
+    /// }
+    /// client.loop_stop()?;
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    ///
+    /// The channel and `on_message` without a broker: a message goes where `on_message` would have
+    /// been called, and `messages()` again ends the first receiver.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// let first = client.messages(8);
+    /// let second = client.messages(8);
+    /// assert!(first.recv().is_err()); // replaced: ended, and empty
+    /// assert!(second.try_recv().is_err()); // nothing received yet
+    /// ```
+    pub fn messages(&self, capacity: usize) -> Receiver<Message> {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        *relock(&self.inner.messages) = Some(tx);
+        rx
+    }
+
+    /// Delivers a received message: a reply to the `request()` waiting for it, else to the filtered
+    /// callbacks that match it, else to the channel if there is one, else to `on_message`.
+    pub(super) fn deliver(&self, msg: Message) -> Delivery {
+        if self.take_reply(&msg) || self.fire_filtered(&msg) {
+            return Delivery::Seen(msg);
+        }
+        let (tx, msg) = {
+            let mut slot = relock(&self.inner.messages);
+            let Some(tx) = slot.as_ref() else {
+                drop(slot);
+                self.fire_on_message(&msg);
+                return Delivery::Seen(msg);
+            };
+            match tx.try_send(msg) {
+                Ok(()) => return Delivery::Taken,
+                Err(TrySendError::Full(msg)) => (tx.clone(), msg),
+                Err(TrySendError::Disconnected(msg)) => {
+                    *slot = None;
+                    drop(slot);
+                    return self.receiver_gone(msg);
+                }
+            }
+        };
+        if !self.engine().forever_running() {
+            // A manual loop: its thread is likely the consumer, which would wait for itself.
+            return Delivery::Refused(msg);
+        }
+        match self.wait_for_room(&tx, msg) {
+            Ok(()) => Delivery::Taken,
+            Err(NotSent::Stopped(msg)) => Delivery::Refused(msg),
+            Err(NotSent::Gone(msg)) => {
+                let mut slot = relock(&self.inner.messages);
+                // Unless messages() made a new channel meanwhile.
+                if slot.as_ref().is_some_and(|s| s.same_channel(&tx)) {
+                    *slot = None;
+                }
+                drop(slot);
+                self.receiver_gone(msg)
+            }
+        }
+    }
+
+    /// Waits until the channel takes `msg`, keeping the connection alive meanwhile; gives up when
+    /// `loop_stop()` or `disconnect()` is called or the receiver is dropped.
+    fn wait_for_room(&self, tx: &Sender<Message>, msg: Message) -> Result<(), NotSent> {
+        let engine = self.engine();
+        let interrupt = engine.delivery_interrupt();
+        let mut deadline = engine.with_session(|s| s.next_deadline());
+        loop {
+            // Checked before each wait: a stop that came before it left a token, or set the flag
+            // this sees.
+            if engine.delivery_stopped() {
+                return Err(NotSent::Stopped(msg));
+            }
+            let mut select = Select::new();
+            let send = select.send(tx);
+            select.recv(interrupt);
+            let op = match deadline {
+                Some(at) => select.select_deadline(at),
+                None => Ok(select.select()),
+            };
+            match op {
+                Err(_) => {
+                    let next = engine.keep_alive_stalled(self);
+                    let soonest = Instant::now() + STALL_RECHECK;
+                    deadline = next.map(|at| at.max(soonest));
+                }
+                Ok(op) if op.index() == send => {
+                    return match op.send(tx, msg) {
+                        Ok(()) => Ok(()),
+                        Err(SendError(msg)) => Err(NotSent::Gone(msg)),
+                    };
+                }
+                // A token: the flags decide (it may be an old one).
+                Ok(op) => {
+                    let _ = op.recv(interrupt);
+                }
+            }
+        }
+    }
+
+    /// The receiver was dropped (and the channel taken out of its slot): `msg` goes to `on_message`,
+    /// as the next ones will.
+    fn receiver_gone(&self, msg: Message) -> Delivery {
+        self.log(
+            LogLevel::Info,
+            "The messages() receiver was dropped: messages go to on_message again",
+        );
+        self.fire_on_message(&msg);
+        Delivery::Seen(msg)
+    }
+
+    /// The loop ended: the channel's sender goes, so that iterating ends once the messages in it are
+    /// taken.
+    pub(super) fn end_messages(&self) {
+        relock(&self.inner.messages).take();
+    }
+}
