@@ -17,11 +17,16 @@ const WAIT: Duration = Duration::from_secs(10);
 /// A subscriber to `t/#` at QoS 1, connected with this keepalive and subscribed (SUBACK seen), its
 /// loop not started.
 fn subscriber(broker: &TestBroker, id: &str, keepalive: u16) -> Client {
+    subscriber_qos(broker, id, keepalive, 1)
+}
+
+/// [`subscriber`] at this QoS.
+fn subscriber_qos(broker: &TestBroker, id: &str, keepalive: u16, qos: u8) -> Client {
     let client = Client::new(id);
     client
         .connect("127.0.0.1", broker.port(), keepalive)
         .expect("connect");
-    client.subscribe("t/#", 1).expect("subscribe");
+    client.subscribe("t/#", qos).expect("subscribe");
     // The loop of the test's choice comes later: one turn here gets CONNACK and SUBACK.
     let deadline = Instant::now() + WAIT;
     while broker.subscriptions(id).is_empty() {
@@ -35,6 +40,11 @@ fn subscriber(broker: &TestBroker, id: &str, keepalive: u16) -> Client {
 /// Publishes `t/<i>` with payload `i` at QoS 1 for each `i` in `range`, from a client of its own,
 /// and waits until the broker has every PUBLISH.
 fn publish(broker: &TestBroker, range: std::ops::Range<u32>) {
+    publish_qos(broker, range, 1);
+}
+
+/// [`publish`] at this QoS (1 or 2).
+fn publish_qos(broker: &TestBroker, range: std::ops::Range<u32>, qos: u8) {
     let id = format!("publisher-{}", range.start);
     let publisher = Client::new(&id);
     publisher
@@ -43,12 +53,13 @@ fn publish(broker: &TestBroker, range: std::ops::Range<u32>) {
     publisher.loop_start().expect("loop_start");
     for i in range.clone() {
         publisher
-            .publish(&format!("t/{i}"), i.to_string(), 1, false)
+            .publish(&format!("t/{i}"), i.to_string(), qos, false)
             .expect("publish");
     }
     let n = range.len();
+    let done = if qos == 2 { "PUBCOMP" } else { "PUBACK" };
     assert!(
-        broker.wait_for_packets(&id, WAIT, |log| count(log, Direction::Sent, "PUBACK") == n),
+        broker.wait_for_packets(&id, WAIT, |log| count(log, Direction::Sent, done) == n),
         "the broker did not take every message"
     );
     publisher.disconnect().expect("disconnect");
@@ -198,6 +209,73 @@ fn loop_stop_while_the_channel_is_full_returns_and_nothing_is_lost() {
     ) == 10));
     client.disconnect().expect("disconnect");
     client.loop_stop().expect("loop_stop");
+}
+
+/// The same at QoS 2, where a message is delivered on PUBREL: the one held when the loop stopped gets
+/// its PUBCOMP only once delivered, and each message comes exactly once.
+#[test]
+fn loop_stop_while_the_channel_is_full_keeps_qos2_messages_too() {
+    let broker = TestBroker::start().expect("TestBroker");
+    let client = subscriber_qos(&broker, "stopped2", 60, 2);
+    let rx = client.messages(1);
+    client.loop_start().expect("loop_start");
+    publish_qos(&broker, 0..10, 2);
+    wait_full(&rx);
+    let c = client.clone();
+    promptly("loop_stop", move || c.loop_stop().expect("loop_stop"));
+    assert_eq!(take(&rx, 1), [0]);
+    assert_eq!(rx.recv_timeout(WAIT), Err(RecvTimeoutError::Disconnected));
+    assert!(count(&broker.packets("stopped2"), Direction::Received, "PUBCOMP") <= 1);
+    let rx = client.messages(4);
+    client.loop_start().expect("loop_start");
+    assert_eq!(take(&rx, 9), (1..10).collect::<Vec<_>>());
+    assert!(broker.wait_for_packets("stopped2", WAIT, |log| count(
+        log,
+        Direction::Received,
+        "PUBCOMP"
+    ) == 10));
+    client.disconnect().expect("disconnect");
+    client.loop_stop().expect("loop_stop");
+    assert!(rx.try_recv().is_err(), "a message came twice");
+}
+
+/// A manual loop (`loop()`) never waits for room, since its thread is the consumer here: with the
+/// channel full it returns, the messages that did not fit stay in the client unacknowledged, and the
+/// next calls deliver them in order as the channel empties.
+#[test]
+fn a_manual_loop_with_a_full_channel_returns_and_delivers_later() {
+    let broker = TestBroker::start().expect("TestBroker");
+    let client = subscriber(&broker, "manual", 60);
+    let rx = client.messages(2);
+    publish(&broker, 0..10);
+    assert!(
+        broker.wait_for_packets("manual", WAIT, |log| count(log, Direction::Sent, "PUBLISH")
+            == 10)
+    );
+    let c = client.clone();
+    promptly("loop() with a full channel", move || {
+        for _ in 0..5 {
+            c.r#loop(0.05).expect("loop");
+        }
+    });
+    assert!(rx.is_full());
+    assert!(count(&broker.packets("manual"), Direction::Received, "PUBACK") <= 2);
+    let mut got = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while got.len() < 10 {
+        assert!(Instant::now() < deadline, "only {got:?} arrived");
+        got.extend(rx.try_iter().map(|m| number(&m)));
+        client.r#loop(0.05).expect("loop");
+    }
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+    while count(&broker.packets("manual"), Direction::Received, "PUBACK") < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "not every message was acknowledged"
+        );
+        client.r#loop(0.05).expect("loop");
+    }
+    client.disconnect().expect("disconnect");
 }
 
 /// `disconnect()` while the loop waits for room: the loop ends promptly, and so does the iteration

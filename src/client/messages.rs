@@ -91,8 +91,8 @@ impl<U: Send + 'static> Client<U> {
     /// # Ok::<(), pahoish::Error>(())
     /// ```
     ///
-    /// The channel and `on_message` without a broker: a message goes where `on_message` would have
-    /// been called, and `messages()` again ends the first receiver.
+    /// `messages()` again ends the first receiver, and so does
+    /// [`reinitialise`](Client::reinitialise):
     ///
     /// ```
     /// let client = pahoish::Client::new("");
@@ -100,6 +100,9 @@ impl<U: Send + 'static> Client<U> {
     /// let second = client.messages(8);
     /// assert!(first.recv().is_err()); // replaced: ended, and empty
     /// assert!(second.try_recv().is_err()); // nothing received yet
+    /// client.reinitialise("", true, ())?;
+    /// assert!(second.recv().is_err());
+    /// # Ok::<(), pahoish::Error>(())
     /// ```
     pub fn messages(&self, capacity: usize) -> Receiver<Message> {
         let (tx, rx) = crossbeam_channel::bounded(capacity);

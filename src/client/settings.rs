@@ -182,8 +182,9 @@ impl Settings {
 impl<U: Send + 'static> Client<U> {
     /// Resets the client as if it were new (Paho's `reinitialise`): closes any connection without
     /// callbacks, discards every message held (their `MessageInfo`s report it), forgets subscriptions,
-    /// settings (TLS, websocket options and proxy included) and callbacks (Paho clears them too), and
-    /// sets a new id, clean-session flag and userdata. The protocol and transport stay.
+    /// settings (TLS, websocket options and proxy included) and callbacks (Paho clears them too), ends
+    /// the [`messages`](Client::messages) channel, and sets a new id, clean-session flag and userdata.
+    /// The protocol and transport stay.
     ///
     /// Fails while a network loop runs (`loop_stop` first) and for a persistent session without an id.
     pub fn reinitialise(&self, client_id: &str, clean_session: bool, userdata: U) -> Result<()> {
@@ -217,6 +218,7 @@ impl<U: Send + 'static> Client<U> {
         self.engine().reset(cfg, b.reconnect_on_failure);
         *self.settings() = super::settings_of(&b);
         *self.callbacks() = Callbacks::default();
+        self.end_messages();
         *relock(&self.inner.userdata) = userdata;
         self.callbacks_changed();
         Ok(())
