@@ -67,8 +67,8 @@ pub(crate) struct Shared<U> {
     /// `request`'s response topic and the requests waiting for replies.
     requests: Mutex<request::Requests>,
     /// `messages()`: the channel that takes `on_message`'s messages, while there is one. A leaf lock,
-    /// held for a `try_send` at most.
-    messages: Mutex<Option<crossbeam_channel::Sender<crate::message::Message>>>,
+    /// held to clone it out or replace it.
+    messages: Mutex<Option<Arc<dyn messages::Sink>>>,
     suppress_exceptions: bool,
     logger: AtomicBool,
 }

@@ -36,7 +36,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use backoff::Backoff;
-use crossbeam_channel::{Receiver, Sender};
 
 use crate::completion::PublishSignal;
 use crate::error::{ErrorCode, Result};
@@ -99,6 +98,16 @@ pub(crate) enum Delivery {
     /// Not delivered: the `messages()` channel is full and the loop is stopping (`loop_stop`,
     /// `disconnect`). It goes back to the session unacknowledged, and the next dispatch offers it first.
     Refused(Message),
+}
+
+/// Wakes a delivery that waits for room in the `messages()` channel. The client makes it (the engine
+/// only calls it), so that a program that never calls `messages()` links no channel code.
+pub(crate) trait DeliveryWaker: Send + Sync {
+    /// Ends the wait, if one is under way, or the next one. One wake-up may stand for several.
+    fn wake(&self);
+
+    /// The client's own type, for the waiting side.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// The engine's view of the client that owns it.
@@ -182,9 +191,10 @@ pub(crate) struct Engine {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// `loop_stop()` was called.
     stop: AtomicBool,
-    /// A token that `loop_stop` and `disconnect` send (after setting `stop` or `disconnect_requested`)
-    /// to end a delivery waiting for room in the `messages()` channel; see [`Engine::delivery_stopped`].
-    interrupt: (Sender<()>, Receiver<()>),
+    /// What `loop_stop` and `disconnect` wake (after setting `stop` or `disconnect_requested`) to end a
+    /// delivery waiting for room in the `messages()` channel; see [`Engine::delivery_stopped`]. Made by
+    /// the client's first `messages()`.
+    delivery_waker: OnceLock<Box<dyn DeliveryWaker>>,
     /// A `loop_forever` (possibly the `loop_start` thread) is running.
     forever_running: AtomicBool,
     /// `on_socket_register_write` is set: report when writing starts and stops being wanted, and
@@ -211,18 +221,18 @@ impl Engine {
             cv: Condvar::new(),
             thread: Mutex::new(None),
             stop: AtomicBool::new(false),
-            interrupt: crossbeam_channel::bounded(1),
+            delivery_waker: OnceLock::new(),
             forever_running: AtomicBool::new(false),
             watch_writes: AtomicBool::new(false),
             write_registered: AtomicBool::new(false),
         }
     }
 
-    /// What a delivery waiting for room in the `messages()` channel also waits on: a token arrives
-    /// when `loop_stop` or `disconnect` is called. A token may be stale (left by an earlier call):
-    /// the waiter then checks [`delivery_stopped`](Engine::delivery_stopped) and goes on waiting.
-    pub(crate) fn delivery_interrupt(&self) -> &Receiver<()> {
-        &self.interrupt.1
+    /// What a delivery waiting for room in the `messages()` channel also waits on: it is woken when
+    /// `loop_stop` or `disconnect` is called. A wake-up may be stale (left by an earlier call): the
+    /// waiter then checks [`delivery_stopped`](Engine::delivery_stopped) and goes on waiting.
+    pub(crate) fn delivery_waker(&self) -> &OnceLock<Box<dyn DeliveryWaker>> {
+        &self.delivery_waker
     }
 
     /// Whether a delivery waiting for room should give up: `loop_stop()` or `disconnect()` was called.
@@ -230,10 +240,12 @@ impl Engine {
         self.stop.load(Ordering::SeqCst) || self.state().disconnect_requested
     }
 
-    /// Wakes a delivery waiting for room (after `stop` or `disconnect_requested` was set). The
-    /// channel holds one token: a second one adds nothing.
+    /// Wakes a delivery waiting for room (after `stop` or `disconnect_requested` was set), if
+    /// `messages()` was ever called.
     fn interrupt_delivery(&self) {
-        let _ = self.interrupt.0.try_send(());
+        if let Some(w) = self.delivery_waker.get() {
+            w.wake();
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
