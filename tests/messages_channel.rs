@@ -407,3 +407,58 @@ fn a_consumer_slower_than_the_keepalive_keeps_the_connection() {
     client.disconnect().expect("disconnect");
     client.loop_stop().expect("loop_stop");
 }
+
+/// MQTT 5 request/response beside the channel: the requester's `request()` gets its reply even with
+/// a channel installed (the reply is the request's, not the channel's), and a responder can take the
+/// requests from its channel and answer them from that loop.
+#[test]
+fn a_reply_goes_to_its_request_and_a_responder_can_answer_from_its_channel() {
+    let broker = TestBroker::start().expect("TestBroker");
+    let v5 = |id: &str| {
+        let client = Client::builder()
+            .client_id(id)
+            .protocol(pahoish::MQTTv5)
+            .build()
+            .expect("build");
+        let (tx, connected) = mpsc::channel();
+        client.on_connect(move |_, _, _, _, _| {
+            let _ = tx.send(());
+        });
+        client
+            .connect("127.0.0.1", broker.port(), 60)
+            .expect("connect");
+        (client, connected)
+    };
+    let (responder, connected) = v5("responder");
+    let requests = responder.messages(4);
+    responder.loop_start().expect("loop_start");
+    connected.recv_timeout(WAIT).expect("responder CONNACK");
+    responder.subscribe("echo", 1).expect("subscribe");
+    assert!(broker.wait_for_packets("responder", WAIT, |log| count(
+        log,
+        Direction::Sent,
+        "SUBACK"
+    ) == 1));
+    let answering = {
+        let responder = responder.clone();
+        thread::spawn(move || {
+            let request = requests.recv_timeout(WAIT).expect("no request");
+            responder.respond(&request, "pong", 1).expect("respond");
+        })
+    };
+    let (requester, connected) = v5("requester");
+    let others = requester.messages(4);
+    requester.loop_start().expect("loop_start");
+    connected.recv_timeout(WAIT).expect("requester CONNACK");
+    let reply = requester.request("echo", "ping", 1, 5.0).expect("request");
+    assert_eq!(reply.payload, b"pong");
+    assert!(
+        others.try_recv().is_err(),
+        "the reply went to the channel too"
+    );
+    answering.join().expect("responder thread");
+    for client in [&requester, &responder] {
+        client.disconnect().expect("disconnect");
+        client.loop_stop().expect("loop_stop");
+    }
+}

@@ -144,8 +144,9 @@ impl<U: Send + 'static> Client<U> {
     /// `recv_timeout`, `try_iter` and `select!` work on it as on any crossbeam channel.
     ///
     /// - **Which messages.** The ones `on_message` would get: a `message_callback_add` filter still
-    ///   takes the messages it matches, as in Paho; the rest go to the channel, and `on_message` is not
-    ///   called while the channel is there. Each message is moved into the channel, not copied.
+    ///   takes the messages it matches, as in Paho, and a reply goes to the [`request`](Client::request)
+    ///   waiting for it; the rest go to the channel, and `on_message` is not called while the channel
+    ///   is there. Each message is moved into the channel, not copied.
     /// - **A slow consumer.** When the channel is full, the `loop_forever`/`loop_start` loop waits for
     ///   room: it reads nothing meanwhile, so the broker's TCP window and its window of unacknowledged
     ///   messages fill, and the broker stops sending. Nothing is dropped and memory stays bounded: a
