@@ -479,8 +479,8 @@ impl<U: Send + 'static> Handler for Client<U> {
         self.end_messages();
     }
 
-    fn plan(&self) -> Result<Plan> {
-        self.settings().plan()
+    fn plan(&self, server: usize) -> Result<Plan> {
+        self.settings().plan(server)
     }
 
     fn has_target(&self) -> bool {

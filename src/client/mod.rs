@@ -3,6 +3,7 @@
 //! - `builder`: [`Builder`], Paho's constructor arguments.
 //! - `settings`: the `*_set` options and what CONNECT is built from.
 //! - `url`: `connect_url`'s URLs turned into settings.
+//! - `servers`: `connect_urls`' list of servers, and `server_url`.
 //! - `connection`: `connect`, `disconnect` and the loop calls, handed to the engine.
 //! - `properties_access`: Paho's readable properties (`host`, `keepalive`, ...) as getters and their
 //!   setters, `enable_bridge_mode`, `Message::state`/`info`.
@@ -36,6 +37,7 @@ mod messages;
 mod properties_access;
 mod pubsub;
 mod request;
+mod servers;
 mod settings;
 mod url;
 

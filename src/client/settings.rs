@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::callbacks::Callbacks;
+use super::servers::Server;
 use super::{Builder, Client};
 use crate::completion::{in_callback_of, not_in_callback};
 use crate::engine::{relock, Plan};
@@ -62,6 +63,11 @@ pub(crate) struct Settings {
     /// MQTT 5 enhanced authentication (`auth_method_set`): the Authentication Method and the initial
     /// Authentication Data (empty: none) of CONNECT.
     pub auth: Option<(String, Vec<u8>)>,
+    /// `connect_urls`' servers; empty for a single one (`connect`, `connect_url`). The planned one's
+    /// host, port and transport are copied into the fields above.
+    pub servers: Vec<Server>,
+    /// The index in `servers` of the last planned connection.
+    pub server: usize,
 }
 
 impl Settings {
@@ -97,11 +103,30 @@ impl Settings {
             reconnect_on_failure,
             bridge: false,
             auth: None,
+            servers: Vec::new(),
+            server: 0,
         }
     }
 
-    /// Where the next connection goes; fails before `connect`/`connect_async`.
-    pub(super) fn plan(&self) -> Result<Plan> {
+    /// Where the next connection goes; fails before `connect`/`connect_async`. With a `connect_urls`
+    /// list, `server` (modulo the list's length) picks the server, which becomes the current one.
+    pub(super) fn plan(&mut self, server: usize) -> Result<Plan> {
+        let mut tls = self.tls.clone();
+        let mut ws_path = self.ws_path.clone();
+        if !self.servers.is_empty() {
+            self.server = server % self.servers.len();
+            let s = &self.servers[self.server];
+            self.host = Some(s.host.clone());
+            self.port = s.port;
+            self.transport = s.transport;
+            self.ws = s.ws;
+            if !s.tls {
+                tls = None;
+            }
+            if let Some(path) = &s.ws_path {
+                ws_path.clone_from(path);
+            }
+        }
         let Some(host) = self.host.clone() else {
             return Err(Error::invalid(
                 "host",
@@ -114,14 +139,20 @@ impl Settings {
                 ws: self.ws,
                 host,
                 port: self.port,
-                tls: self.tls.clone(),
-                ws_path: self.ws_path.clone(),
+                tls,
+                ws_path,
                 ws_headers: self.ws_headers.clone(),
                 proxy: self.proxy.clone(),
                 bind: self.bind.clone(),
             },
             timeout: self.connect_timeout,
+            servers: self.servers.len().max(1),
         })
+    }
+
+    /// The `connect_urls` server of the last planned connection, if there is a list.
+    pub(super) fn current_server(&self) -> Option<&Server> {
+        self.servers.get(self.server)
     }
 
     /// The CONNECT packet these settings make. On MQTT 5 the clean-session flag is Clean Start, from
@@ -137,14 +168,22 @@ impl Settings {
         } else {
             self.clean_session
         };
+        // A `connect_urls` URL with a user name (and password) uses them for its server.
+        let (username, password) = match self.current_server().and_then(Server::credentials) {
+            Some((user, password)) => (Some(user.to_owned()), password.map(<[u8]>::to_vec)),
+            // As Paho: no password without a user name (`username_pw_set(None, ..)`).
+            None => (
+                self.username.clone(),
+                self.username.as_ref().and(self.password.clone()),
+            ),
+        };
         let mut connect = Connect {
             protocol: self.protocol,
             client_id: self.client_id.clone(),
             clean_session: clean,
             keepalive: self.keepalive,
-            username: self.username.clone(),
-            // As Paho: no password without a user name (`username_pw_set(None, ..)`).
-            password: self.username.as_ref().and(self.password.clone()),
+            username,
+            password,
             will: self.will.clone(),
             bridge: self.bridge,
             ..Connect::default()
@@ -175,6 +214,8 @@ impl Settings {
         self.host = Some(host.to_owned());
         self.port = port;
         self.keepalive = keepalive;
+        self.servers.clear();
+        self.server = 0;
         Ok(())
     }
 }

@@ -32,15 +32,33 @@ impl Engine {
     /// connection before `connect()` gets here; then that one is used, not replaced by a second.
     /// `reconnect()` passes `None`: it always opens anew.
     ///
+    /// With a list of servers (`connect_urls`) it tries each once, in order, from the one after the
+    /// server of the last connection (the first one after a new list); a failure that leaves servers
+    /// to try is logged, and the last one is returned.
+    ///
     /// [`opened_count`]: Engine::opened_count
     pub(crate) fn open_connection(&self, h: &dyn Handler, seen: Option<u64>) -> Result<()> {
-        self.open(h, false, seen)
+        self.state().rotation.begin_round();
+        loop {
+            match self.open(h, false, seen) {
+                Ok(()) => return Ok(()),
+                Err(f) if f.round_over => return Err(f.error),
+                Err(f) => h.log(
+                    LogLevel::Warning,
+                    &format!(
+                        "Connecting to {} failed: {}; trying the next server",
+                        f.server, f.error
+                    ),
+                ),
+            }
+        }
     }
 
-    /// The loop's [`open_connection`](Engine::open_connection): `seen` is the count of connections
-    /// installed when it found no socket. If another thread's `connect()` installed one since (it may
-    /// have done so entirely between that look and this call), that one is used, not replaced.
-    pub(super) fn open_connection_since(&self, h: &dyn Handler, seen: u64) -> Result<()> {
+    /// The loop's [`open_connection`](Engine::open_connection), one attempt: `seen` is the count of
+    /// connections installed when it found no socket. If another thread's `connect()` installed one
+    /// since (it may have done so entirely between that look and this call), that one is used, not
+    /// replaced.
+    pub(super) fn open_connection_since(&self, h: &dyn Handler, seen: u64) -> Result<(), Failed> {
         self.open(h, true, Some(seen))
     }
 
@@ -49,19 +67,36 @@ impl Engine {
         self.state().opened
     }
 
-    fn open(&self, h: &dyn Handler, from_loop: bool, seen: Option<u64>) -> Result<()> {
+    /// One attempt, at the server the rotation names; the rotation learns how it went.
+    fn open(&self, h: &dyn Handler, from_loop: bool, seen: Option<u64>) -> Result<(), Failed> {
         let Some(_opening) = self.claim_opening(seen) else {
             return Ok(());
         };
         h.notify(Notice::PreConnect);
-        let plan = h.plan()?;
+        let next = self.state().rotation.next();
+        let plan = h.plan(next).map_err(|error| Failed {
+            error,
+            server: String::new(),
+            round_over: true,
+        })?;
         if let Some(old) = self.take_stream() {
             self.unregister_closing(h, old.raw_fd());
             h.notify(Notice::SocketClose(old.raw_fd()));
         }
-        let stream = net::open(&plan.target, plan.timeout)?;
+        let stream = match net::open(&plan.target, plan.timeout) {
+            Ok(stream) => stream,
+            Err(error) => {
+                let round_over = self.state().rotation.failed(plan.servers);
+                return Err(Failed {
+                    error,
+                    server: plan.target.describe(),
+                    round_over,
+                });
+            }
+        };
         {
-            let st = self.state();
+            let mut st = self.state();
+            st.rotation.opened(plan.servers);
             if st.disconnect_requested || (from_loop && self.stop.load(Ordering::SeqCst)) {
                 drop(st);
                 drop(stream);
@@ -292,6 +327,16 @@ impl Engine {
                 ))
             })
     }
+}
+
+/// A failed attempt to open a connection: why, to which server, and whether it was the last server
+/// of a round (every server of the list failed once since the round began; always, with one server).
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub(crate) error: Error,
+    /// The server, as `host:port` (empty when there was none to try).
+    pub(crate) server: String,
+    pub(crate) round_over: bool,
 }
 
 /// The right to open a connection, held while one thread opens; dropping it (however the opening

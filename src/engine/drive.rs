@@ -99,6 +99,10 @@ impl Engine {
         background: bool,
     ) -> Result<()> {
         let mut first = true;
+        // The next attempt begins a round after a lost connection or a round of failures, and waits
+        // for the backoff first. Within a round (a list of servers, `connect_urls`) each failure
+        // moves on to the next server at once.
+        let mut wait = false;
         loop {
             if self.should_exit() {
                 return Ok(());
@@ -119,7 +123,7 @@ impl Engine {
                     let _ = self.cv.wait_timeout(st, Duration::from_secs(1));
                     continue;
                 }
-                if !first {
+                if wait {
                     self.backoff_wait(h);
                     if self.should_exit() {
                         return Ok(());
@@ -128,13 +132,17 @@ impl Engine {
                         continue; // connect() from another thread did it meanwhile
                     }
                 }
-                if let Err(e) = self.open_connection_since(h, seen) {
-                    let to = h.plan().map(|p| p.target.describe()).ok();
+                if let Err(failed) = self.open_connection_since(h, seen) {
+                    let e = failed.error;
                     h.log(
                         LogLevel::Warning,
-                        &format!("Connecting to {} failed: {e}", to.unwrap_or_default()),
+                        &format!("Connecting to {} failed: {e}", failed.server),
                     );
                     h.notify(Notice::ConnectFail);
+                    wait = failed.round_over;
+                    if !failed.round_over {
+                        continue;
+                    }
                     if (first && !retry_first) || !self.state().reconnect_on_failure {
                         return Err(e);
                     }
@@ -143,6 +151,7 @@ impl Engine {
                 }
             }
             first = false;
+            wait = true;
             if let Err(e) = self.run_once(h, None) {
                 if self.should_exit() {
                     return Ok(());

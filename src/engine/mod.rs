@@ -9,6 +9,7 @@
 //! - `connection`: opening a connection (`net::open`, then CONNECT), closing one, failing one.
 //! - `drive`: the loop drivers (`loop`, `loop_forever`, `loop_start`, the external-loop calls) and the
 //!   reconnect backoff.
+//! - `rotation`: which server of a `connect_urls` list the next connection goes to.
 //! - `io`: reading and writing in batches, acknowledgement timing, the buffers.
 //! - `dispatch`: the session's events turned into notices.
 //! - `write_watch`: `on_socket_register_write`/`unregister_write` for an external event loop.
@@ -22,6 +23,7 @@ mod connection;
 mod dispatch;
 mod drive;
 mod io;
+mod rotation;
 mod write_watch;
 
 #[cfg(test)]
@@ -36,6 +38,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use backoff::Backoff;
+use rotation::Rotation;
 
 use crate::completion::PublishSignal;
 use crate::error::{ErrorCode, Result};
@@ -57,6 +60,8 @@ pub(crate) const READ_COALESCING: Duration = Duration::from_micros(50);
 pub(crate) struct Plan {
     pub target: Target,
     pub timeout: Duration,
+    /// How many servers the client rotates through (`connect_urls`): 1 for a single one.
+    pub servers: usize,
 }
 
 /// What happened, for the client to turn into the user's callbacks (each variant names the callback).
@@ -125,8 +130,10 @@ pub(crate) trait Handler {
     /// A `loop_forever` (or the `loop_start` thread) has ended, after its last dispatch.
     fn loop_ended(&self) {}
 
-    /// Where to connect; fails when no host was given (`connect` or `connect_async` first).
-    fn plan(&self) -> Result<Plan>;
+    /// Where to connect: with a list of servers, the one at index `server` modulo the list's length,
+    /// which becomes the current one. Fails when no host was given (`connect` or `connect_async`
+    /// first).
+    fn plan(&self, server: usize) -> Result<Plan>;
 
     /// Whether a host was given: `loop_start` before `connect_async` waits for one.
     fn has_target(&self) -> bool;
@@ -144,6 +151,8 @@ pub(crate) trait Handler {
 pub(crate) struct State {
     pub(crate) session: Session,
     backoff: Backoff,
+    /// Which server of the list the next connection goes to.
+    rotation: Rotation,
     reconnect_on_failure: bool,
     /// `read_coalescing_set`: how long the loop waits after a turn that read a stream's worth.
     read_coalescing: Duration,
@@ -167,6 +176,7 @@ impl State {
         State {
             session: Session::new(cfg, std::time::Instant::now()),
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(120)),
+            rotation: Rotation::default(),
             reconnect_on_failure,
             read_coalescing: READ_COALESCING,
             disconnect_requested: false,
@@ -293,10 +303,15 @@ impl Engine {
         self.state().read_coalescing = wait;
     }
 
-    /// A host was given (`connect_async` and the like): a `disconnect()` before it no longer holds, and
-    /// a `loop_start` thread waiting for a host goes on.
+    /// A host (or a list of servers) was given (`connect_async` and the like): a `disconnect()` before
+    /// it no longer holds, the next connection goes to the first server, and a `loop_start` thread
+    /// waiting for a host goes on.
     pub(crate) fn target_set(&self) {
-        self.state().disconnect_requested = false;
+        {
+            let mut st = self.state();
+            st.disconnect_requested = false;
+            st.rotation.restart();
+        }
         self.cv.notify_all();
     }
 
