@@ -213,6 +213,12 @@ const SPARE_PAYLOADS: usize = 64;
 /// The payload buffers kept for reuse hold at most this much.
 const SPARE_PAYLOAD_BYTES: usize = 4 * 1024 * 1024;
 
+/// How many PUBLISH packets a broker may send before its CONNACK; they are held and handled after it.
+/// aedes does this when it resumes a session while messages flow (it subscribes the session before it
+/// writes CONNACK); Paho handles them as they come. Beyond this many the connection is refused as a
+/// protocol error, as any other packet before CONNACK is.
+const EARLY_PUBLISH_LIMIT: usize = 1024;
+
 /// The protocol state of one client, across connections.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -251,6 +257,9 @@ pub(crate) struct Session {
     last_out: Instant,
     last_in: Instant,
     ping_outstanding: bool,
+    /// PUBLISH packets the broker sent before its CONNACK, handled once it accepts the connection (see
+    /// [`EARLY_PUBLISH_LIMIT`]).
+    early: Vec<Publish>,
     /// Bytes to write, in order.
     out: Vec<u8>,
     /// QoS 0 messages in `out`, completed once `out` is written. They all share one `PublishState`: the
@@ -303,6 +312,7 @@ impl Session {
             last_out: now,
             last_in: now,
             ping_outstanding: false,
+            early: Vec::new(),
             out: Vec::with_capacity(OUT_RESERVE),
             qos0_pending: Vec::new(),
             events: Vec::new(),
@@ -586,6 +596,7 @@ impl Session {
     pub(crate) fn connection_closed(&mut self) {
         self.conn = ConnState::Closed;
         self.ping_outstanding = false;
+        self.early.clear();
         self.out.clear();
         self.held.clear();
         for (_, info) in self.qos0_pending.drain(..) {
@@ -1230,6 +1241,16 @@ impl Session {
             Packet::Auth(_) => self.auth_method.is_some(),
             _ => false,
         };
+        if self.conn == ConnState::Connecting && self.early.len() < EARLY_PUBLISH_LIMIT {
+            if let Packet::Publish(p) = packet {
+                // [MQTT-3.2.0-1] says CONNACK comes first, but a cluster resuming a session can let
+                // a live message overtake it: keep it for after the CONNACK rather than refuse the
+                // connection (and, with messages flowing, every one after it).
+                self.log(|| "Received PUBLISH before CONNACK: handled after it".to_owned());
+                self.early.push(p);
+                return Ok(());
+            }
+        }
         if self.conn == ConnState::Connecting && !before_connack_ok {
             return Err(Error::protocol(format!(
                 "the broker sent {} before CONNACK",
@@ -1257,6 +1278,7 @@ impl Session {
                     } else {
                         ReasonCode::connack(c.code)
                     };
+                    self.early.clear();
                     self.events.push(Event::ConnectRefused {
                         reason,
                         props: c.properties,
@@ -1307,6 +1329,9 @@ impl Session {
                     session_present: c.session_present,
                     props: c.properties,
                 });
+                for p in std::mem::take(&mut self.early) {
+                    self.handle_publish(p, now)?;
+                }
             }
             Packet::Publish(p) => self.handle_publish(p, now)?,
             Packet::PubAck(PubAck {

@@ -47,6 +47,66 @@ fn a_refused_connack_is_an_event_and_does_not_connect() {
     assert_eq!(s.state(), ConnState::Connecting);
 }
 
+/// A PUBLISH before CONNACK (aedes resuming a session while messages flow) is held, and handled after
+/// the CONNACK: `on_connect` first, then the message, acknowledged on the connection. A refused
+/// CONNACK or a closed connection drops what was held; past the limit it is a protocol error again.
+#[test]
+fn a_publish_before_connack_is_handled_after_it() {
+    let now = t0();
+    let mut s = Session::new(SessionConfig::default(), now);
+    s.connection_opened(&persistent(), now);
+    s.out.clear();
+    s.handle(publish_pkt(7, QoS::AtLeastOnce, false), now)
+        .expect("held, not refused");
+    assert!(
+        s.events.is_empty() && s.out.is_empty(),
+        "nothing before CONNACK"
+    );
+    let connack = |code| {
+        Packet::ConnAck(ConnAck {
+            session_present: true,
+            code,
+            ..ConnAck::default()
+        })
+    };
+    s.handle(connack(0), now).unwrap();
+    let order: Vec<&str> = s
+        .events
+        .iter()
+        .map(|e| match e {
+            Event::Connected { .. } => "connected",
+            Event::Message { msg, .. } if msg.mid == 7 => "message 7",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(order, ["connected", "message 7"]);
+
+    // Refused, or closed: what was held goes.
+    s.connection_opened(&persistent(), now);
+    s.events.clear();
+    s.handle(publish_pkt(8, QoS::AtLeastOnce, false), now)
+        .unwrap();
+    s.handle(connack(5), now).unwrap();
+    assert!(s.early.is_empty());
+    assert!(!s.events.iter().any(|e| matches!(e, Event::Message { .. })));
+    s.connection_opened(&persistent(), now);
+    s.handle(publish_pkt(9, QoS::AtLeastOnce, false), now)
+        .unwrap();
+    s.connection_closed();
+    assert!(s.early.is_empty());
+
+    // Without limit it would be a way to fill memory before any CONNACK.
+    s.connection_opened(&persistent(), now);
+    for i in 0..EARLY_PUBLISH_LIMIT {
+        s.handle(publish_pkt(i as u16 + 1, QoS::AtMostOnce, false), now)
+            .unwrap();
+    }
+    assert!(matches!(
+        s.handle(publish_pkt(1, QoS::AtMostOnce, false), now),
+        Err(Error::Protocol { .. })
+    ));
+}
+
 #[test]
 fn packets_before_connack_are_a_protocol_error() {
     for protocol in BOTH {
