@@ -194,7 +194,9 @@ impl<U: Send + 'static> Client<U> {
     }
 
     /// Connects again with the host, port and keepalive of the last `connect`/`connect_async` (Paho's
-    /// `reconnect`), closing the current connection first if there is one.
+    /// `reconnect`), closing the current connection first if there is one. After
+    /// [`connect_urls`](Client::connect_urls) it goes to the server after the current one, and on
+    /// through the list while servers refuse.
     pub fn reconnect(&self) -> Result<()> {
         not_in_callback(&self.engine().signal, "reconnect from a callback")?;
         self.engine().prepare_reconnect(self)?;

@@ -691,6 +691,9 @@ impl<U: Send + 'static> Client<U> {
     /// second. After three such connections in a row the log says (once, as a warning) that another
     /// client probably uses the same client id.
     ///
+    /// With a list of servers ([`connect_urls`](Client::connect_urls)) the wait is once per round of
+    /// the list: a server that refuses is followed by the next one at once.
+    ///
     /// ```
     /// let client = pahoish::Client::new("");
     /// client.reconnect_delay_set(1, 120)?;
