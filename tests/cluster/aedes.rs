@@ -264,9 +264,7 @@ fn the_session_continues_on_the_other_node_without_subscribing_again() {
     subscribe_and_wait(&client, "queued/+", 1);
     client.disconnect().unwrap();
     client.loop_stop().unwrap();
-    // The node goes too. (Were it alive, the cluster could also close the new connection to node 1
-    // when node 1 hears, late, of the old one to node 0: aedes announces connections through redis
-    // and acts on an announcement whenever it arrives. The client would then go on to node 0.)
+    // The node goes too: the session can only continue on node 1.
     cluster.kill(0);
 
     let publisher = Live::connect(Client::new(&client_id("queue-pub")), cluster.port(1));

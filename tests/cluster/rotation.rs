@@ -50,6 +50,40 @@ fn the_first_connection_tries_the_servers_in_order() {
     assert!(matches!(e, pahoish::Error::Io(_)), "{e:?}");
 }
 
+/// `loop_forever()` (which gives up when its first connection fails) tries the whole list first:
+/// past a dead first server it connects to the second; with every server dead it returns the last
+/// error after one attempt each.
+#[test]
+fn loop_forever_tries_the_whole_list_before_giving_up() {
+    let _w = watchdog(WAIT * 2);
+    let broker = TestBroker::start().unwrap();
+    let client = Client::new(&client_id("forever"));
+    let events = record(&client);
+    client
+        .connect_urls_async(&[dead_url(), broker.url()], 60)
+        .unwrap();
+    let looping = client.clone();
+    let t = std::thread::spawn(move || looping.loop_forever());
+    let c = events.connected("on_connect past the dead server");
+    assert_eq!(c.server, Some(broker.url()));
+    client.disconnect().unwrap();
+    t.join().unwrap().expect("loop_forever after disconnect()");
+
+    let client = Client::new(&client_id("forever"));
+    let events = record(&client);
+    client
+        .connect_urls_async(&[dead_url(), dead_url()], 60)
+        .unwrap();
+    let e = crate::common::bounded("loop_forever", move || client.loop_forever()).unwrap_err();
+    assert!(matches!(e, pahoish::Error::Io(_)), "{e:?}");
+    let failures = events
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("Connecting to"))
+        .count();
+    assert_eq!(failures, 2, "one attempt per server");
+}
+
 /// Each `reconnect()` moves on to the next server of the list, around and around.
 #[test]
 fn each_reconnect_starts_at_the_next_server() {
