@@ -645,6 +645,30 @@ impl<U: Send + 'static> Client<U> {
         Ok(())
     }
 
+    /// The most bytes (topics and payloads) this client holds in incoming QoS 2 messages awaiting
+    /// their PUBREL (not in Paho, whose only bound is the 65,535 message ids: 268 MB at 4 KiB a
+    /// message). Defaults to 64 MiB; applies from the next message.
+    ///
+    /// A QoS 2 message is kept from its PUBLISH to its PUBREL and delivered then. A new one that would
+    /// take the bytes held past this bound is neither kept nor acknowledged: the connection closes with
+    /// a protocol error (on MQTT 5 after DISCONNECT with reason 0x97, Quota exceeded), and
+    /// `on_disconnect` reports it. Nothing is lost: without its PUBREC the broker still owns that
+    /// message and sends it again on the next connection of the session, after the PUBRELs of those
+    /// held, which free their room (MQTT 3.1.1 section 4.4). A single message larger than the bound
+    /// is taken when none is held ([`max_packet_size_set`](Client::max_packet_size_set) bounds it).
+    /// A broker that keeps within MQTT 5's Receive Maximum, or a 3.1.1 broker's in-flight limit
+    /// (mosquitto's `max_inflight_messages`, 20 by default), reaches it only with messages of several
+    /// megabytes.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("");
+    /// client.max_awaiting_pubrel_bytes_set(16 << 20); // 16 MiB
+    /// ```
+    pub fn max_awaiting_pubrel_bytes_set(&self, bytes: usize) {
+        self.engine()
+            .with_session(|s| s.set_max_awaiting_pubrel_bytes(bytes));
+    }
+
     /// How long the network loop waits, after a turn that read a stream of packets, before it looks
     /// for more (not in Paho: its loop reads a packet at a time). Defaults to 50 µs; `Duration::ZERO`
     /// turns it off. At most 10 ms.

@@ -78,7 +78,14 @@ pub(crate) struct SessionConfig {
     /// MQTT 5: how many topics this client gives an alias of its own (capped by the server's Topic
     /// Alias Maximum); 0, the default, for none.
     pub auto_topic_aliases: u16,
+    /// The most bytes (topics and payloads) held in incoming QoS 2 messages awaiting PUBREL; a new one
+    /// that would go past it fails the connection (see `handle_publish`). At least one message is
+    /// always taken.
+    pub max_awaiting_pubrel_bytes: usize,
 }
+
+/// The default of [`SessionConfig::max_awaiting_pubrel_bytes`]: 64 MiB.
+pub(crate) const MAX_AWAITING_PUBREL_BYTES: usize = 64 * 1024 * 1024;
 
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -89,6 +96,7 @@ impl Default for SessionConfig {
             resubscribe: true,
             max_packet_size: MAX_PACKET,
             auto_topic_aliases: 0,
+            max_awaiting_pubrel_bytes: MAX_AWAITING_PUBREL_BYTES,
         }
     }
 }
@@ -405,6 +413,16 @@ impl Session {
     /// [`MIN_PACKET`], at most [`MAX_PACKET`]: the caller checks).
     pub(crate) fn set_max_packet_size(&mut self, size: u32) {
         self.cfg.max_packet_size = size;
+    }
+
+    /// The most bytes held in incoming QoS 2 messages awaiting PUBREL (applies to the next message).
+    pub(crate) fn set_max_awaiting_pubrel_bytes(&mut self, max: usize) {
+        self.cfg.max_awaiting_pubrel_bytes = max;
+    }
+
+    /// The bytes held in incoming QoS 2 messages awaiting PUBREL.
+    pub(crate) fn awaiting_pubrel_bytes(&self) -> usize {
+        self.incoming_qos2.held_bytes()
     }
 
     /// Whether incoming QoS 1/2 messages wait for [`send_ack`](Session::send_ack).
@@ -1706,6 +1724,23 @@ impl Session {
                 });
             }
             QoS::ExactlyOnce => {
+                let max = self.cfg.max_awaiting_pubrel_bytes;
+                if !self.incoming_qos2.contains(msg.mid)
+                    && self.incoming_qos2.would_exceed(awaiting::cost(&msg), max)
+                {
+                    // Neither dropped nor acknowledged: without its PUBREC the broker still owns the
+                    // message and sends it again on the next connection, after the PUBRELs that free
+                    // room (MQTT 3.1.1 section 4.4). MQTT 5: Quota exceeded, an implementation's
+                    // limit (the broker kept within Receive Maximum, so 0x93 would be untrue).
+                    return Err(self.violated(
+                        0x97,
+                        format!(
+                            "incoming QoS 2 messages awaiting PUBREL would hold more than {max} \
+                             bytes (max_awaiting_pubrel_bytes; {} held)",
+                            self.incoming_qos2.held_bytes()
+                        ),
+                    ));
+                }
                 // Store until PUBREL (delivered then, as Paho does); a duplicate only gets PUBREC again.
                 self.incoming_qos2.insert(msg);
                 let v5 = self.protocol == Protocol::V5;
@@ -1835,6 +1870,8 @@ impl Session {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod bounds_tests;
 
 /// Why a CONNACK or AUTH with `props` breaks [MQTT-4.12.0-5], given the CONNECT's `method`.
 fn mismatch(what: &str, method: &str, props: &Properties) -> String {
