@@ -288,7 +288,11 @@ impl Engine {
         let r = {
             let mut st = self.state();
             st.disconnect_requested = true;
-            st.session.disconnect(reason, props)
+            let r = st.session.disconnect(reason, props);
+            if r.is_ok() {
+                st.ending_since.get_or_insert_with(Instant::now);
+            }
+            r
         };
         self.interrupt_delivery();
         self.cv.notify_all();
@@ -309,7 +313,9 @@ impl Engine {
                 "reconnect() needs a host: call connect() or connect_async() first",
             ));
         }
-        self.state().disconnect_requested = false;
+        let mut st = self.state();
+        st.disconnect_requested = false;
+        st.ending_since = None;
         Ok(())
     }
 

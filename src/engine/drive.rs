@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use super::io::unsent;
 use super::io::WriteOutcome;
-use super::{relock, wants_write, Engine, Handler, LoopGuard, Notice};
+use super::{relock, wants_write, Engine, Handler, LoopGuard, Notice, CLOSE_GRACE};
 use crate::completion::{in_callback_of, not_in_callback, panic_message};
 use crate::error::{Error, Result};
 use crate::net;
@@ -58,6 +59,9 @@ impl Engine {
     pub(crate) fn loop_forever(self: &Arc<Self>, h: &dyn Handler, retry_first: bool) -> Result<()> {
         not_in_callback(&self.signal, "loop_forever from a callback")?;
         self.stop.store(false, Ordering::SeqCst);
+        if !self.state().disconnect_requested {
+            self.state().ending_since = None;
+        }
         let guard = self.enter_forever()?;
         self.run_forever(h, retry_first, false, guard)
     }
@@ -177,7 +181,10 @@ impl Engine {
             let idle = io.wpos >= io.wbuf.len()
                 && !st.session.has_output()
                 && st.session.pending_messages() == 0;
-            return !open || idle;
+            // What loop_stop waits for may never come (a broker that stopped reading): after
+            // CLOSE_GRACE the loop ends anyway, the connection left open as it is.
+            let waited = st.ending_since.is_some_and(|t| t.elapsed() >= CLOSE_GRACE);
+            return !open || idle || waited;
         }
         false
     }
@@ -231,6 +238,7 @@ impl Engine {
             let _ = old.join();
         }
         self.stop.store(false, Ordering::SeqCst);
+        self.state().ending_since = None;
         let engine = Arc::clone(self);
         let handle = thread::Builder::new().name(name).spawn(move || {
             if let Err(e) = engine.run_forever(&*h, true, true, guard) {
@@ -253,7 +261,7 @@ impl Engine {
         // Taking the state lock between the store and the notification closes the window in which
         // a waiter (the reconnect backoff) has read `stop` under the lock but not yet begun to wait:
         // the notification would find nobody and the loop sleep out the whole delay.
-        drop(self.state());
+        self.state().ending_since.get_or_insert_with(Instant::now);
         self.cv.notify_all();
         if let Some(w) = self.waker() {
             w.wake();
@@ -307,27 +315,33 @@ impl Engine {
     /// One turn of the loop; see the module docs.
     fn run_once(&self, h: &dyn Handler, timeout: Option<Duration>) -> Result<()> {
         let waker = self.ensure_waker()?;
-        let (fd, want_write, deadline, read_more, coalesce) = {
+        let (fd, want_write, deadline, read_more, coalesce, paused) = {
             let io = self.io();
             let Some(stream) = io.stream.as_ref() else {
                 return Err(Error::NoConn);
             };
             let st = self.state();
             let want_write = wants_write(&io, &st);
-            let deadline = if io.read_more {
+            // Too much waits to be written (the broker is not reading): read nothing, so that no more
+            // acknowledgements are made, until the output drains below the bound.
+            let paused = unsent(&io, &st) > st.output_bound;
+            let read_more = io.read_more && !paused;
+            let deadline = if read_more {
                 Some(Instant::now())
             } else {
-                match (st.session.next_deadline(), io.ack_due) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                let ending = st.ending_since.map(|t| t + CLOSE_GRACE);
+                [st.session.next_deadline(), io.ack_due, ending]
+                    .into_iter()
+                    .flatten()
+                    .min()
             };
             (
                 stream.raw_fd(),
                 want_write,
                 deadline,
-                io.read_more,
+                read_more,
                 st.read_coalescing,
+                paused,
             )
         };
         let mut wait = timeout;
@@ -335,12 +349,12 @@ impl Engine {
             let until = d.saturating_duration_since(Instant::now());
             wait = Some(wait.map_or(until, |w| w.min(until)));
         }
-        let ready =
-            net::poll(fd, want_write, waker.fd(), wait).map_err(|e| self.fail(h, e.into()))?;
+        let ready = net::poll(fd, !paused, want_write, waker.fd(), wait)
+            .map_err(|e| self.fail(h, e.into()))?;
         if ready.woken {
             waker.clear();
         }
-        if ready.readable || read_more {
+        if (ready.readable && !paused) || read_more {
             self.read_in().map_err(|e| self.fail(h, e))?;
         }
         self.dispatch(h).map_err(|e| self.fail(h, e))?;
@@ -348,6 +362,7 @@ impl Engine {
         tick.map_err(|e| self.fail(h, e))?;
         self.write_and_settle(h)?;
         self.dispatch(h).map_err(|e| self.fail(h, e))?;
+        self.close_if_disconnect_stuck(h);
         let read = self.settle_acks();
         if let Some(wait) = read.coalesce_wait(coalesce, timeout) {
             // Packets are streaming in and this turn caught up with them. Polling now would wake this
@@ -367,6 +382,29 @@ impl Engine {
             thread::yield_now();
         }
         Ok(())
+    }
+
+    /// After `disconnect()`: if DISCONNECT has waited `CLOSE_GRACE` without being written (the broker
+    /// stopped reading and the socket is full), closes the connection without it, so that the loop
+    /// ends now rather than when keepalive gives up on the broker.
+    fn close_if_disconnect_stuck(&self, h: &dyn Handler) {
+        let stuck = {
+            let st = self.state();
+            st.disconnect_requested
+                && st.session.is_disconnecting()
+                && st.ending_since.is_some_and(|t| t.elapsed() >= CLOSE_GRACE)
+        };
+        if stuck && self.socket_open() {
+            h.log(
+                LogLevel::Warning,
+                &format!(
+                    "DISCONNECT could not be written in {} s (the broker is not reading): closing \
+                     without it",
+                    CLOSE_GRACE.as_secs()
+                ),
+            );
+            self.close_connection(h, None);
+        }
     }
 
     /// Writes what is pending; closes the connection if that fails or if it completed a DISCONNECT.

@@ -26,6 +26,14 @@ pub(super) const TURN_PACKETS: usize = 64;
 /// Buffers grown past this for a large packet shrink back once quiet (not after each packet); a
 /// PUBLISH larger than this takes the read buffer as its payload instead of a copy.
 pub(super) const BUFFER_KEEP: usize = 4 * 1024 * 1024;
+/// While more than this many bytes wait to be written (in the write batch in hand and the session's
+/// output), the loop reads nothing, so a broker that stops reading cannot make the client queue
+/// acknowledgements (and PINGREQs) without end: TCP's own flow control then holds the broker back.
+pub(crate) const OUTPUT_BOUND: usize = 1024 * 1024;
+/// How long `disconnect()` and `loop_stop()` wait for output that cannot be written (a broker that does
+/// not read) before the loop gives up on it: `disconnect()` closes without DISCONNECT having gone
+/// out, `loop_stop()` ends the loop thread.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How many quiet reads or recent write batches decide that a grown buffer may shrink.
 pub(super) const SHRINK_AFTER: usize = 8;
 
@@ -361,6 +369,11 @@ impl Engine {
         }
         outcome
     }
+}
+
+/// Bytes waiting to be written: what is left of the write batch in hand and the session's output.
+pub(crate) fn unsent(io: &Io, st: &State) -> usize {
+    io.wbuf.len().saturating_sub(io.wpos) + st.session.output_len()
 }
 
 /// Whether the loop has bytes to write: left over in the write buffer, queued in the session, or

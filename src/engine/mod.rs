@@ -30,6 +30,10 @@ mod write_watch;
 mod batching_tests;
 #[cfg(test)]
 mod opening_tests;
+#[cfg(test)]
+mod output_bound_tests;
+
+pub(crate) use io::{CLOSE_GRACE, OUTPUT_BOUND};
 
 use std::os::unix::io::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -167,6 +171,12 @@ pub(crate) struct State {
     /// The server's DISCONNECT (MQTT 5), from the session's event to the `on_disconnect` that reports
     /// it when the connection closes.
     server_disconnect: Option<(ReasonCode, Properties)>,
+    /// When `disconnect()` queued DISCONNECT, or `loop_stop()` was called: if the connection is still
+    /// open `CLOSE_GRACE` later (the broker does not read, so DISCONNECT cannot be written, or what
+    /// `loop_stop` waits for cannot be sent), the loop stops waiting for it.
+    ending_since: Option<std::time::Instant>,
+    /// While more than this many bytes wait to be written, the loop reads nothing (`OUTPUT_BOUND`).
+    output_bound: usize,
 }
 
 impl State {
@@ -183,6 +193,8 @@ impl State {
             opening: false,
             opened: 0,
             server_disconnect: None,
+            ending_since: None,
+            output_bound: OUTPUT_BOUND,
         }
     }
 }
@@ -298,6 +310,19 @@ impl Engine {
         st.backoff.max = max;
     }
 
+    /// For the crate's tests: the output bound (`OUTPUT_BOUND`), and the bytes waiting to be written.
+    #[cfg(test)]
+    pub(crate) fn set_output_bound(&self, bound: usize) {
+        self.state().output_bound = bound;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn unsent_bytes(&self) -> usize {
+        let io = self.io();
+        let st = self.state();
+        io::unsent(&io, &st)
+    }
+
     /// Sets `read_coalescing_set`'s wait (checked by the caller).
     pub(crate) fn set_read_coalescing(&self, wait: Duration) {
         self.state().read_coalescing = wait;
@@ -310,6 +335,7 @@ impl Engine {
         {
             let mut st = self.state();
             st.disconnect_requested = false;
+            st.ending_since = None;
             st.rotation.restart();
         }
         self.cv.notify_all();

@@ -17,10 +17,12 @@ pub(crate) struct Ready {
     pub woken: bool,
 }
 
-/// Waits until the socket is readable (or writable, if `want_write`), the wake-up channel has a byte,
-/// or `timeout` passes (`None`: no limit). An interrupted wait returns nothing ready.
+/// Waits until the socket is readable (if `want_read`) or writable (if `want_write`), the wake-up
+/// channel has a byte, or `timeout` passes (`None`: no limit). An interrupted wait returns nothing
+/// ready. Errors and hang-ups are reported as readable whatever is asked.
 pub(crate) fn poll(
     sock: RawFd,
+    want_read: bool,
     want_write: bool,
     wake: RawFd,
     timeout: Option<Duration>,
@@ -28,7 +30,8 @@ pub(crate) fn poll(
     let mut fds = [
         libc::pollfd {
             fd: sock,
-            events: libc::POLLIN | if want_write { libc::POLLOUT } else { 0 },
+            events: if want_read { libc::POLLIN } else { 0 }
+                | if want_write { libc::POLLOUT } else { 0 },
             revents: 0,
         },
         libc::pollfd {
@@ -194,6 +197,7 @@ mod tests {
         let start = Instant::now();
         let ready = poll(
             stream.raw_fd(),
+            true,
             false,
             waker.fd(),
             Some(Duration::from_secs(10)),
@@ -205,6 +209,7 @@ mod tests {
         waker.clear();
         let ready = poll(
             stream.raw_fd(),
+            true,
             false,
             waker.fd(),
             Some(Duration::from_millis(1)),
@@ -236,7 +241,14 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stream = connect_tcp("127.0.0.1", port, Duration::from_secs(5)).unwrap();
-        let r = poll(stream.raw_fd(), false, waker.fd(), Some(Duration::ZERO)).unwrap();
+        let r = poll(
+            stream.raw_fd(),
+            true,
+            false,
+            waker.fd(),
+            Some(Duration::ZERO),
+        )
+        .unwrap();
         assert!(r.woken, "wait_for_wake consumed the wake-up");
     }
 
@@ -263,7 +275,7 @@ mod tests {
                 })
                 .collect();
             for _ in 0..200 {
-                if poll(fd, false, waker.fd(), Some(Duration::ZERO))
+                if poll(fd, true, false, waker.fd(), Some(Duration::ZERO))
                     .unwrap()
                     .woken
                 {
@@ -272,14 +284,14 @@ mod tests {
             }
             done.store(true, Ordering::Relaxed);
             threads.into_iter().for_each(|t| t.join().unwrap());
-            if poll(fd, false, waker.fd(), Some(Duration::ZERO))
+            if poll(fd, true, false, waker.fd(), Some(Duration::ZERO))
                 .unwrap()
                 .woken
             {
                 waker.clear();
             }
             waker.wake();
-            let r = poll(fd, false, waker.fd(), Some(Duration::from_secs(2))).unwrap();
+            let r = poll(fd, true, false, waker.fd(), Some(Duration::from_secs(2))).unwrap();
             assert!(r.woken, "a wake() was lost");
             waker.clear();
         }
@@ -298,6 +310,7 @@ mod tests {
         let waker = Waker::new().unwrap();
         let r = poll(
             stream.raw_fd(),
+            true,
             false,
             waker.fd(),
             Some(Duration::from_millis(5)),
@@ -309,6 +322,7 @@ mod tests {
         let r = poll(
             stream.raw_fd(),
             true,
+            true,
             waker.fd(),
             Some(Duration::from_secs(5)),
         )
@@ -317,6 +331,7 @@ mod tests {
         server.write_all(&[0xd0, 0x00]).unwrap();
         let r = poll(
             stream.raw_fd(),
+            true,
             false,
             waker.fd(),
             Some(Duration::from_secs(5)),

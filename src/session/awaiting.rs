@@ -114,7 +114,10 @@ mod tests {
             ..Message::new("t/x", vec![0u8; len], 2, false)
         };
         let mut held = AwaitingPubrel::default();
-        assert!(!held.would_exceed(1 << 20, 10), "a first message is always taken");
+        assert!(
+            !held.would_exceed(1 << 20, 10),
+            "a first message is always taken"
+        );
         held.insert(msg(1, 100));
         assert_eq!(held.held_bytes(), 103);
         held.insert(msg(1, 500)); // a resend: not kept, not counted

@@ -104,6 +104,10 @@ fn the_default_bound_holds_64_mib() {
         }
         s.out.clear();
     }
-    assert_eq!(refused, Some(16385), "64 MiB / 4 KiB messages, then refused");
+    assert_eq!(
+        refused,
+        Some(16385),
+        "64 MiB / 4 KiB messages, then refused"
+    );
     assert!(s.awaiting_pubrel_bytes() <= MAX_AWAITING_PUBREL_BYTES);
 }

@@ -421,6 +421,7 @@ impl Session {
     }
 
     /// The bytes held in incoming QoS 2 messages awaiting PUBREL.
+    #[cfg(test)]
     pub(crate) fn awaiting_pubrel_bytes(&self) -> usize {
         self.incoming_qos2.held_bytes()
     }
@@ -440,6 +441,11 @@ impl Session {
     #[cfg(test)]
     pub(crate) fn out_capacity(&self) -> usize {
         self.out.capacity()
+    }
+
+    /// How many bytes wait for [`take_output`](Session::take_output).
+    pub(crate) fn output_len(&self) -> usize {
+        self.out.len()
     }
 
     /// Whether bytes are waiting for [`take_output`](Session::take_output).
@@ -1869,9 +1875,9 @@ impl Session {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod bounds_tests;
+#[cfg(test)]
+mod tests;
 
 /// Why a CONNACK or AUTH with `props` breaks [MQTT-4.12.0-5], given the CONNECT's `method`.
 fn mismatch(what: &str, method: &str, props: &Properties) -> String {
