@@ -20,6 +20,7 @@ mod format;
 use std::io::{self, ErrorKind, Write};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use cli_common::{
@@ -168,6 +169,73 @@ fn main() -> ExitCode {
 /// TCP tells the broker to slow down) instead of sub buffering without limit.
 const EVENT_QUEUE: usize = 1024;
 
+/// How many bytes of messages (topics and payloads) may wait for the main thread: the count alone let
+/// 1,024 large messages wait (773 MB with a blocked stdout). Beyond it the network thread waits, as for
+/// the count. A message larger than this alone is let through when nothing waits.
+const QUEUE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The bytes of the messages queued for the main thread, bounded by a limit: the network thread takes
+/// a message's share before queueing it (waiting while the limit would be passed), the main thread
+/// gives it back once the message is handled.
+struct ByteBudget {
+    limit: usize,
+    /// Bytes held, and whether the main thread stopped taking messages.
+    held: Mutex<(usize, bool)>,
+    freed: Condvar,
+}
+
+impl ByteBudget {
+    fn new(limit: usize) -> ByteBudget {
+        ByteBudget {
+            limit,
+            held: Mutex::new((0, false)),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, bool)> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes `bytes`, waiting while they would take the held bytes past the limit (unless nothing is
+    /// held). False once the main thread is done: the message is not to be queued.
+    fn take(&self, bytes: usize) -> bool {
+        let mut held = self.lock();
+        while !held.1 && held.0 > 0 && held.0.saturating_add(bytes) > self.limit {
+            held = self.freed.wait(held).unwrap_or_else(|e| e.into_inner());
+        }
+        if held.1 {
+            return false;
+        }
+        held.0 += bytes;
+        true
+    }
+
+    /// Gives back what a handled message took.
+    fn give(&self, bytes: usize) {
+        let mut held = self.lock();
+        held.0 = held.0.saturating_sub(bytes);
+        drop(held);
+        self.freed.notify_all();
+    }
+
+    /// The main thread takes no more: a waiting `take` returns false.
+    fn close(&self) {
+        self.lock().1 = true;
+        self.freed.notify_all();
+    }
+
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.lock().0
+    }
+}
+
+/// What a message costs in the queue.
+fn cost(msg: &Message) -> usize {
+    msg.topic.len() + msg.payload.len()
+}
+
 /// What sub's own callbacks report besides the connection's events.
 #[derive(Debug)]
 enum Received {
@@ -204,7 +272,13 @@ fn run(config: &Config) -> Result<(), Failure> {
     let s = send.clone();
     client.on_unsubscribe(move |_, _, _, _, _| s(Event::Tool(Received::Unsubscribed)));
     let s = send.clone();
-    client.on_message(move |_, _, msg| s(Event::Tool(Received::Message(msg.clone()))));
+    let budget = Arc::new(ByteBudget::new(QUEUE_BYTES));
+    let b = Arc::clone(&budget);
+    client.on_message(move |_, _, msg| {
+        if b.take(cost(msg)) {
+            s(Event::Tool(Received::Message(msg.clone())))
+        }
+    });
     forward_events(
         &client,
         &config.conn,
@@ -233,8 +307,9 @@ fn run(config: &Config) -> Result<(), Failure> {
         .and_then(|secs| Instant::now().checked_add(Duration::from_secs(secs)));
 
     let mut removals = Vec::new();
-    let result = receive(config, &client, &events, deadline, &mut removals);
+    let result = receive(config, &client, &events, &budget, deadline, &mut removals);
     // Nothing more is read: a callback waiting on a full queue must not hold up the loop.
+    budget.close();
     drop(events);
     result?;
     // --remove-retained: the empty retained messages are acknowledged before sub disconnects.
@@ -256,6 +331,7 @@ fn receive(
     config: &Config,
     client: &Client,
     events: &Receiver<Event<Received>>,
+    budget: &ByteBudget,
     deadline: Option<Instant>,
     removals: &mut Vec<MessageInfo>,
 ) -> Result<(), Failure> {
@@ -304,7 +380,9 @@ fn receive(
                 }
             }
             Event::Tool(Received::Message(msg)) => {
-                let next = handle(config, client, &mut out, &msg, &mut printed, removals)?;
+                let handled = handle(config, client, &mut out, &msg, &mut printed, removals);
+                budget.give(cost(&msg));
+                let next = handled?;
                 if let Next::Stop = next {
                     return Ok(());
                 }
@@ -387,4 +465,54 @@ fn handle(
         return Ok(Next::Stop);
     }
     Ok(Next::Continue)
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::*;
+    use std::thread;
+
+    /// A main thread that takes nothing (stdout blocked) and a network thread delivering 1 MiB
+    /// messages: the bytes queued stop at `QUEUE_BYTES`, though the count would let 1,024 in.
+    #[test]
+    fn messages_queued_for_a_blocked_main_thread_are_bounded_in_bytes() {
+        let budget = Arc::new(ByteBudget::new(QUEUE_BYTES));
+        let (tx, events) = mpsc::sync_channel::<Message>(EVENT_QUEUE);
+        let (progress_tx, progress) = mpsc::channel();
+        let b = Arc::clone(&budget);
+        let network = thread::spawn(move || {
+            for i in 0..EVENT_QUEUE {
+                let msg = Message::new("big", vec![0u8; 1 << 20], 0, false);
+                if !b.take(cost(&msg)) {
+                    return i;
+                }
+                if tx.send(msg).is_err() {
+                    return i;
+                }
+                let _ = progress_tx.send(i + 1);
+            }
+            EVENT_QUEUE
+        });
+        // Queued until it stalls (no message for half a second).
+        let mut queued = 0;
+        while let Ok(n) = progress.recv_timeout(Duration::from_millis(500)) {
+            queued = n;
+        }
+        let held = budget.held();
+        assert!(
+            held <= QUEUE_BYTES,
+            "{queued} messages, {held} bytes queued for the main thread"
+        );
+        assert_eq!(queued, QUEUE_BYTES / ((1 << 20) + 3));
+        // Handling one lets the next in; closing releases the waiting network thread.
+        let first = events.recv().expect("a message");
+        budget.give(cost(&first));
+        assert_eq!(
+            progress.recv_timeout(Duration::from_secs(10)),
+            Ok(queued + 1)
+        );
+        budget.close();
+        drop(events);
+        assert_eq!(network.join().expect("network thread"), queued + 1);
+    }
 }
