@@ -17,6 +17,8 @@
 //! - `tests.rs`: the tests, which drive the broker from outside through raw sockets.
 
 mod auth;
+#[cfg(test)]
+mod bounds_tests;
 mod protocol;
 mod state;
 #[cfg(test)]
@@ -71,6 +73,10 @@ pub(crate) struct Limits {
     pub(crate) shared_subscription_available: bool,
     pub(crate) subscription_identifier_available: bool,
     pub(crate) send_topic_aliases: bool,
+    /// Not MQTT 5's: the most bytes held for one client ([`TestBrokerBuilder::max_queued_bytes`]).
+    pub(crate) max_queued_bytes: usize,
+    /// Not MQTT 5's: the most packets logged ([`TestBrokerBuilder::packet_log_limit`]).
+    pub(crate) packet_log_limit: usize,
     /// Filters whose subscriptions are refused (see [`TestBrokerBuilder::deny_subscriptions`]).
     pub(crate) denied: Vec<String>,
     /// MQTT 5 enhanced authentication: makes the authenticator of each exchange.
@@ -88,6 +94,11 @@ impl Limits {
     }
 }
 
+/// The default of [`TestBrokerBuilder::max_queued_bytes`]: 64 MiB.
+const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
+/// The default of [`TestBrokerBuilder::packet_log_limit`].
+const PACKET_LOG_LIMIT: usize = 100_000;
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
@@ -103,6 +114,8 @@ impl Default for Limits {
             send_topic_aliases: false,
             denied: Vec::new(),
             authenticator: None,
+            max_queued_bytes: MAX_QUEUED_BYTES,
+            packet_log_limit: PACKET_LOG_LIMIT,
         }
     }
 }
@@ -137,8 +150,16 @@ impl TestBrokerBuilder {
         self
     }
 
-    /// The largest packet, in bytes, an MQTT 5 client may send (Maximum Packet Size); a larger one gets
-    /// DISCONNECT 0x95. Defaults to no limit (not announced).
+    /// The largest packet, in bytes with its fixed header, a client may send (announced to MQTT 5
+    /// clients as Maximum Packet Size). A larger one ends the connection, after DISCONNECT 0x95 on MQTT 5
+    /// (just closed on 3.1/3.1.1); it is refused from its fixed header, before its body is buffered, so a
+    /// client cannot make the broker hold more than this for one packet. Defaults to no limit (not
+    /// announced) but MQTT's own; a CONNECT is always limited to 1 MiB (or this, when smaller).
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::builder().maximum_packet_size(64 * 1024).start()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn maximum_packet_size(mut self, max: u32) -> Self {
         self.limits.maximum_packet_size = Some(max.max(1));
         self
@@ -295,6 +316,42 @@ impl TestBrokerBuilder {
         self
     }
 
+    /// The most bytes the broker holds for one client (not an MQTT limit; mosquitto has
+    /// `max_queued_bytes` and `max_queued_messages`). Defaults to 64 MiB. Two things are bounded by it:
+    ///
+    /// - what waits to be written to a connection (a subscriber that does not read): beyond it, QoS 0
+    ///   messages for that client are dropped, and QoS 1/2 messages wait in its session's queue (in
+    ///   order, sent again once it reads: at its next acknowledgement or the next message for it);
+    /// - that queue (also the queue of an offline persistent session): a QoS 1/2 message that would
+    ///   take it beyond the bound is dropped, as mosquitto drops messages beyond its limits. A message
+    ///   larger than the bound goes in when the queue is empty.
+    ///
+    /// [`TestBroker::dropped_messages`] counts what was dropped.
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::builder().max_queued_bytes(1 << 20).start()?;
+    /// assert_eq!(broker.dropped_messages(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_queued_bytes = bytes;
+        self
+    }
+
+    /// The most packets [`TestBroker::packets`] keeps, all client ids together: beyond it the oldest are
+    /// forgotten, so a long test does not keep every payload. Defaults to 100,000; payloads are kept
+    /// whole. `usize::MAX` keeps everything, 0 nothing.
+    /// [`clear_packets`](TestBroker::clear_packets) empties the log at any time.
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::builder().packet_log_limit(1000).start()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn packet_log_limit(mut self, packets: usize) -> Self {
+        self.limits.packet_log_limit = packets;
+        self
+    }
+
     /// Starts the broker, as [`TestBroker::start`] does.
     pub fn start(self) -> io::Result<TestBroker> {
         TestBroker::start_with(self.limits)
@@ -383,8 +440,13 @@ impl TestBrokerBuilder {
 /// - Will: published when a connection ends without DISCONNECT (the client closed it, the broker cut it
 ///   for a protocol error or a keepalive timeout, [`drop_client`](TestBroker::drop_client), or takeover);
 ///   not after a DISCONNECT, and not when the broker stops.
-/// - Keepalive: a client with keepalive `k` that sends nothing for `1.5 * k` seconds is disconnected.
-///   A connection that sends no CONNECT within 10 seconds is closed.
+/// - Keepalive: a client with keepalive `k` that sends no whole packet for `1.5 * k` seconds is
+///   disconnected. A connection that sends no whole CONNECT within 10 seconds is closed. Both count
+///   packets, not bytes: a client trickling a byte now and then is closed all the same.
+/// - Memory: a packet over [`maximum_packet_size`](TestBrokerBuilder::maximum_packet_size) (a CONNECT
+///   over 1 MiB) is refused from its header; what is held for a client is bounded by
+///   [`max_queued_bytes`](TestBrokerBuilder::max_queued_bytes) and the packet log by
+///   [`packet_log_limit`](TestBrokerBuilder::packet_log_limit).
 /// - Any malformed or out-of-order packet (a second CONNECT, a packet only a broker sends) closes that
 ///   connection; it never stops the broker.
 ///
@@ -470,6 +532,8 @@ impl TestBroker {
             limits,
             ..BrokerState::default()
         };
+        state.wire.max_queued_bytes = state.limits.max_queued_bytes;
+        state.wire.log.limit = state.limits.packet_log_limit;
         state.retained.insert(
             VERSION_TOPIC.to_owned(),
             Retained {
@@ -554,7 +618,9 @@ impl TestBroker {
     }
 
     /// Every packet the broker received from and sent to connections of `client_id`, in order, since the
-    /// broker started (or since [`clear_packets`](TestBroker::clear_packets)), across reconnects.
+    /// broker started (or since [`clear_packets`](TestBroker::clear_packets)), across reconnects; of
+    /// the last [`packet_log_limit`](TestBrokerBuilder::packet_log_limit) packets (100,000 by
+    /// default) of all client ids, the older ones forgotten.
     ///
     /// A CONNECT is logged under the client id it carries, or under the id the broker assigned for an
     /// empty one; the packets of a connection refused before it has an id (CONNACK 1 or 2) are logged
@@ -584,13 +650,19 @@ impl TestBroker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn packets(&self, client_id: &str) -> Vec<(Direction, Packet)> {
-        self.shared
-            .lock()
-            .wire
-            .log
-            .get(client_id)
-            .cloned()
-            .unwrap_or_default()
+        self.shared.lock().wire.log.get(client_id).to_vec()
+    }
+
+    /// How many messages the broker dropped because a client's queue was full (see
+    /// [`TestBrokerBuilder::max_queued_bytes`]).
+    ///
+    /// ```
+    /// let broker = pahoish::testing::TestBroker::start()?;
+    /// assert_eq!(broker.dropped_messages(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn dropped_messages(&self) -> u64 {
+        self.shared.lock().wire.dropped
     }
 
     /// Forgets the packets logged so far for every client id (see [`packets`](TestBroker::packets)).
@@ -1041,11 +1113,12 @@ impl TestBroker {
         mut matches: impl FnMut(Direction, &Packet) -> bool,
     ) -> Option<Packet> {
         self.shared.wait_until(timeout, |st| {
-            st.wire.log.get(client_id).and_then(|log| {
-                log.iter()
-                    .find(|(dir, p)| matches(*dir, p))
-                    .map(|(_, p)| p.clone())
-            })
+            st.wire
+                .log
+                .get(client_id)
+                .iter()
+                .find(|(dir, p)| matches(*dir, p))
+                .map(|(_, p)| p.clone())
         })
     }
 
@@ -1084,8 +1157,7 @@ impl TestBroker {
     ) -> bool {
         self.shared
             .wait_until(timeout, |st| {
-                let log = st.wire.log.get(client_id).map_or(&[][..], Vec::as_slice);
-                ready(log).then_some(())
+                ready(st.wire.log.get(client_id)).then_some(())
             })
             .is_some()
     }

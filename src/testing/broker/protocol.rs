@@ -97,11 +97,12 @@ impl BrokerState {
             return self.handle_connect(conn, header, body);
         };
         let v5 = conn.v5();
-        if v5 {
-            if let Some(max) = self.limits.maximum_packet_size {
-                if packet_size(body.len()) > max as usize {
+        if let Some(max) = self.limits.maximum_packet_size {
+            if packet_size(body.len()) > max as usize {
+                if v5 {
                     return self.server_disconnect(conn, &client_id, 0x95, "packet too large");
                 }
+                return Flow::End(End::Unclean, "packet too large".into());
             }
         }
         let packet = match Packet::decode_frame_as(header, body, conn.protocol) {

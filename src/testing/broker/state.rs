@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar};
 use std::time::{Duration, Instant};
@@ -44,7 +45,67 @@ pub(super) struct BrokerState {
 #[derive(Default)]
 pub(super) struct Wire {
     pub(super) conns: HashMap<u64, Conn>,
-    pub(super) log: HashMap<String, Vec<(Direction, Packet)>>,
+    pub(super) log: PacketLog,
+    /// The most bytes held for one client: waiting for its writer, and (QoS 1/2) in its session's
+    /// queue (`TestBrokerBuilder::max_queued_bytes`).
+    pub(super) max_queued_bytes: usize,
+    /// Messages not delivered because a client's queue was full.
+    pub(super) dropped: u64,
+}
+
+/// The packet log: by client id, the packets each sent and was sent, the oldest forgotten beyond a
+/// limit on all of them together.
+#[derive(Default)]
+pub(super) struct PacketLog {
+    /// By client id: its packets, of which the first `.1` are forgotten (removed in batches, so that
+    /// forgetting one costs nothing and the rest stays one slice).
+    by_client: HashMap<String, (Vec<(Direction, Packet)>, usize)>,
+    /// The client id of every packet kept, oldest first.
+    order: VecDeque<String>,
+    /// The most packets kept (`TestBrokerBuilder::packet_log_limit`).
+    pub(super) limit: usize,
+}
+
+impl PacketLog {
+    /// The packets kept for `client_id`, oldest first.
+    pub(super) fn get(&self, client_id: &str) -> &[(Direction, Packet)] {
+        self.by_client
+            .get(client_id)
+            .map_or(&[][..], |(log, start)| &log[*start..])
+    }
+
+    pub(super) fn push(&mut self, client_id: &str, direction: Direction, packet: Packet) {
+        if self.limit == 0 {
+            return;
+        }
+        if self.order.len() >= self.limit {
+            self.forget_oldest();
+        }
+        let (log, _) = self.by_client.entry(client_id.to_owned()).or_default();
+        log.push((direction, packet));
+        self.order.push_back(client_id.to_owned());
+    }
+
+    fn forget_oldest(&mut self) {
+        let Some(id) = self.order.pop_front() else {
+            return;
+        };
+        let Some((log, start)) = self.by_client.get_mut(&id) else {
+            return;
+        };
+        *start += 1;
+        if *start == log.len() {
+            self.by_client.remove(&id);
+        } else if *start >= 1024 && *start * 2 >= log.len() {
+            log.drain(..*start);
+            *start = 0;
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.by_client.clear();
+        self.order.clear();
+    }
 }
 
 impl Wire {
@@ -71,9 +132,18 @@ impl Wire {
         }
         let mut bytes = Vec::new();
         packet.encode_as(&mut bytes, c.protocol);
+        c.backlog.fetch_add(bytes.len(), Ordering::SeqCst);
         // The writer is gone only after a write failed, which also ends the connection.
         let _ = out.send(bytes);
         self.record(client_id, Direction::Sent, packet);
+    }
+
+    /// Whether connection `conn` has more than `max_queued_bytes` waiting for its writer (a client that
+    /// does not read): no more messages go to it until that drains.
+    pub(super) fn backed_up(&self, conn: u64) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| c.backlog.load(Ordering::SeqCst) > self.max_queued_bytes)
     }
 
     /// Whether `packet` is larger than the Maximum Packet Size the client of connection `conn` set (MQTT 5:
@@ -95,10 +165,7 @@ impl Wire {
     }
 
     pub(super) fn record(&mut self, client_id: &str, direction: Direction, packet: Packet) {
-        self.log
-            .entry(client_id.to_owned())
-            .or_default()
-            .push((direction, packet));
+        self.log.push(client_id, direction, packet);
     }
 }
 
@@ -118,6 +185,8 @@ pub(super) struct Conn {
     /// MQTT 5, when the broker sends topic aliases: the client's Topic Alias Maximum and the aliases
     /// given so far, by topic.
     pub(super) aliases_out: Option<(u16, HashMap<String, u16>)>,
+    /// Bytes handed to the writer and not yet written (the writer counts them down).
+    pub(super) backlog: Arc<AtomicUsize>,
 }
 
 pub(super) struct Retained {
@@ -280,8 +349,11 @@ pub(super) struct ClientSession {
     next_pkid: u16,
     /// Outgoing QoS 1/2 messages in flight, in the order they were sent.
     inflight: Vec<(u16, Inflight)>,
-    /// QoS 1/2 messages waiting for the client to be connected (or for a free packet identifier).
+    /// QoS 1/2 messages waiting for the client to be connected (or for a free packet identifier, or for
+    /// its connection's backlog to drain).
     queued: VecDeque<Msg>,
+    /// The bytes of `queued` (topics and payloads).
+    pub(super) queued_bytes: usize,
     /// Incoming QoS 2 messages received and waiting for their PUBREL.
     pub(super) incoming: Vec<(u16, Msg)>,
 }
@@ -298,6 +370,7 @@ impl ClientSession {
             next_pkid: 1,
             inflight: Vec::new(),
             queued: VecDeque::new(),
+            queued_bytes: 0,
             incoming: Vec::new(),
         }
     }
@@ -339,7 +412,13 @@ impl ClientSession {
     pub(super) fn deliver(&mut self, wire: &mut Wire, client_id: &str, msg: Msg) {
         match self.conn {
             Some(conn) if msg.qos == QoS::AtMostOnce => {
-                if !msg.expired(Instant::now()) {
+                if wire.backed_up(conn) {
+                    // A client that does not read: QoS 0 is dropped beyond the bound.
+                    wire.dropped += 1;
+                    log::debug!(
+                        "TestBroker: {client_id:?} is not reading: a QoS 0 message dropped"
+                    );
+                } else if !msg.expired(Instant::now()) {
                     let v5 = wire.v5(conn);
                     let packet = msg.publish(0, false, v5);
                     if v5 && wire.too_big(conn, &packet) {
@@ -351,6 +430,17 @@ impl ClientSession {
             }
             None if msg.qos == QoS::AtMostOnce => {}
             _ => {
+                let cost = msg.topic.len() + msg.payload.len();
+                if !self.queued.is_empty() && self.queued_bytes + cost > wire.max_queued_bytes {
+                    // The queue is full (an offline client, or one that does not read): dropped, as
+                    // mosquitto drops what is beyond its max_queued_messages / max_queued_bytes.
+                    wire.dropped += 1;
+                    log::debug!(
+                        "TestBroker: the queue of {client_id:?} is full: a message dropped"
+                    );
+                    return;
+                }
+                self.queued_bytes += cost;
                 self.queued.push_back(msg);
                 self.flush(wire, client_id);
             }
@@ -364,14 +454,27 @@ impl ClientSession {
         };
         let v5 = wire.v5(conn);
         let now = Instant::now();
+        let before = self.queued.len();
         self.queued.retain(|m| !m.expired(now));
+        if self.queued.len() != before {
+            self.queued_bytes = self
+                .queued
+                .iter()
+                .map(|m| m.topic.len() + m.payload.len())
+                .sum();
+        }
         while !self.queued.is_empty() {
+            if wire.backed_up(conn) {
+                // Sent once the client reads again (at its next acknowledgement or message).
+                return;
+            }
             let Some(pkid) = self.free_pkid() else {
                 return;
             };
             let Some(msg) = self.queued.pop_front() else {
                 return;
             };
+            self.queued_bytes -= msg.topic.len() + msg.payload.len();
             let packet = msg.publish(pkid, false, v5);
             if v5 && wire.too_big(conn, &packet) {
                 log::debug!("TestBroker: a message too large for {client_id:?} discarded");

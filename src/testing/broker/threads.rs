@@ -9,7 +9,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -17,10 +17,14 @@ use std::time::{Duration, Instant};
 
 use super::protocol::{Flow, ReaderState};
 use super::state::{BrokerState, Conn, End};
-use crate::packet::{self, Disconnect, Packet, Protocol, MAX_REMAINING_LENGTH};
+use crate::packet::{self, DecodeError, Disconnect, Packet, Protocol, MAX_REMAINING_LENGTH};
 
-/// How long a new connection may take to send CONNECT before it is closed.
+/// How long a new connection may take to send CONNECT (the whole packet) before it is closed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest CONNECT taken (or the maximum packet size, when smaller), checked from its fixed header:
+/// every field of a CONNECT but MQTT 5's properties is at most 65,535 bytes, so a real one is far
+/// smaller, and a client that has not logged in cannot make the broker buffer more.
+const CONNECT_MAX: usize = 1024 * 1024;
 /// How long a connection the broker ends waits for the client's end of stream before it is closed, so
 /// that bytes the client sent late do not turn the close into a reset that could destroy the last packet
 /// sent (a refusing CONNACK, say) before the client reads it.
@@ -96,6 +100,8 @@ impl BrokerShared {
         // Without this, Nagle's algorithm could hold back a small packet such as a PUBACK.
         let _ = stream.set_nodelay(true);
         let (tx, rx) = mpsc::channel();
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let written = Arc::clone(&backlog);
         let id = {
             let mut st = self.lock();
             let Ok(handle) = stream.try_clone() else {
@@ -117,6 +123,7 @@ impl BrokerShared {
                     protocol: Protocol::V311,
                     max_packet: None,
                     aliases_out: None,
+                    backlog,
                 },
             );
             id
@@ -124,7 +131,7 @@ impl BrokerShared {
         let shared = Arc::clone(self);
         let spawned = thread::Builder::new()
             .name(format!("tb-{}-r{id}", self.port))
-            .spawn(move || serve(shared, id, stream, rx));
+            .spawn(move || serve(shared, id, stream, rx, written));
         match spawned {
             Ok(handle) => {
                 let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
@@ -180,11 +187,17 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<BrokerShared>) {
 }
 
 /// A connection's reader thread: runs the connection, then ends it and joins its writer.
-fn serve(shared: Arc<BrokerShared>, id: u64, stream: TcpStream, rx: Receiver<Vec<u8>>) {
+fn serve(
+    shared: Arc<BrokerShared>,
+    id: u64,
+    stream: TcpStream,
+    rx: Receiver<Vec<u8>>,
+    backlog: Arc<AtomicUsize>,
+) {
     let writer = stream.try_clone().and_then(|w| {
         thread::Builder::new()
             .name(format!("tb-{}-w{id}", shared.port))
-            .spawn(move || write_loop(w, rx))
+            .spawn(move || write_loop(w, rx, &backlog))
     });
     let mut conn = ReaderState::new(id);
     let (end, why) = match &writer {
@@ -202,12 +215,14 @@ fn serve(shared: Arc<BrokerShared>, id: u64, stream: TcpStream, rx: Receiver<Vec
 }
 
 /// Writes what the broker queues for one connection, in order, batching what is waiting.
-fn write_loop(mut stream: TcpStream, rx: Receiver<Vec<u8>>) {
+fn write_loop(mut stream: TcpStream, rx: Receiver<Vec<u8>>, backlog: &AtomicUsize) {
     while let Ok(mut bytes) = rx.recv() {
         while let Ok(more) = rx.try_recv() {
             bytes.extend_from_slice(&more);
         }
-        if let Err(e) = stream.write_all(&bytes) {
+        let written = stream.write_all(&bytes);
+        backlog.fetch_sub(bytes.len(), Ordering::SeqCst);
+        if let Err(e) = written {
             log::debug!("TestBroker: write failed: {e}");
             // Ends the reader's read too, so the connection ends.
             let _ = stream.shutdown(Shutdown::Both);
@@ -224,18 +239,45 @@ fn read_loop(
 ) -> (End, String) {
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; READ_CHUNK];
+    // The time of the last whole packet: keepalive and the CONNECT timeout count packets, not bytes, so
+    // a client trickling a byte now and then cannot keep a connection open for ever.
     let mut last_in = Instant::now();
+    let max_packet = shared
+        .lock()
+        .limits
+        .maximum_packet_size
+        .map_or(usize::MAX, |m| m as usize);
     loop {
         // Every whole packet buffered, in order.
         loop {
-            let framed = if conn.protocol == Protocol::V5 {
-                packet::frame_v5(&buf, MAX_REMAINING_LENGTH)
+            // A packet over the limit is refused from its fixed header, before its body is buffered
+            // (the exact size, fixed header included, is checked once it is whole: `handle`).
+            let max = if conn.client_id.is_none() {
+                max_packet.min(CONNECT_MAX)
             } else {
-                packet::frame(&buf, MAX_REMAINING_LENGTH)
+                max_packet
+            };
+            let max_remaining = max.saturating_sub(2).min(MAX_REMAINING_LENGTH);
+            let framed = if conn.protocol == Protocol::V5 {
+                packet::frame_v5(&buf, max_remaining)
+            } else {
+                packet::frame(&buf, max_remaining)
             };
             let f = match framed {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
+                Err(e @ DecodeError::PacketTooLarge { .. }) => {
+                    if let (Some(client_id), Protocol::V5) = (&conn.client_id, conn.protocol) {
+                        let mut st = shared.lock();
+                        let disconnect = Disconnect {
+                            reason: 0x95,
+                            ..Disconnect::default()
+                        };
+                        st.wire
+                            .send(conn.id, client_id, Packet::Disconnect(disconnect));
+                    }
+                    return (End::Unclean, format!("DISCONNECT 0x95: {e}"));
+                }
                 Err(e) => return (End::Unclean, format!("invalid packet: {e}")),
             };
             let (mut st, stopping) = shared.unpaused();
@@ -298,7 +340,6 @@ fn read_loop(
             }
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
-                last_in = Instant::now();
             }
             Err(e)
                 if matches!(
