@@ -207,7 +207,9 @@ impl<U: Send + 'static> Client<U> {
 
     /// Disconnects cleanly (Paho's `disconnect`): queues DISCONNECT; once it is written the socket
     /// closes and `on_disconnect` runs with `Normal disconnection`. `loop_forever` then returns, and a
-    /// pending reconnect wait is cut short.
+    /// pending reconnect wait is cut short. A broker that does not read cannot hold this up: when
+    /// nothing could be written for 2 seconds, the running loop closes the socket without the
+    /// DISCONNECT (a warning in the log says so).
     ///
     /// Fails with [`Error::NoConn`](crate::Error::NoConn) when there is no connection (the loop still stops).
     pub fn disconnect(&self) -> Result<()> {
@@ -306,8 +308,10 @@ impl<U: Send + 'static> Client<U> {
 
     /// Stops the `loop_start` thread and waits for it (Paho's `loop_stop`). As in Paho the thread first
     /// finishes sending what is queued and, while connected, waits for the acknowledgement of QoS 1/2
-    /// messages in flight; call `disconnect()` first to stop at once. From a callback it does not wait
-    /// (the thread ends when the callback returns).
+    /// messages in flight; call `disconnect()` first to stop at once. Unlike Paho, it gives up on
+    /// output the broker does not read: when nothing could be written for 2 seconds, the thread ends
+    /// with bytes still unsent. From a callback it does not wait (the thread ends when the callback
+    /// returns).
     ///
     /// Fails if no `loop_start` thread runs, and with [`Error::CallbackPanicked`](crate::Error::CallbackPanicked) if a callback panicked
     /// on it with `suppress_exceptions(false)`.

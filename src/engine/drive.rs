@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::io::unsent;
-use super::io::WriteOutcome;
+use super::io::{give_up_at, unsent, WriteOutcome};
 use super::{relock, wants_write, Engine, Handler, LoopGuard, Notice, CLOSE_GRACE};
 use crate::completion::{in_callback_of, not_in_callback, panic_message};
 use crate::error::{Error, Result};
@@ -181,10 +180,10 @@ impl Engine {
             let idle = io.wpos >= io.wbuf.len()
                 && !st.session.has_output()
                 && st.session.pending_messages() == 0;
-            // What loop_stop waits for may never come (a broker that stopped reading): after
-            // CLOSE_GRACE the loop ends anyway, the connection left open as it is.
-            let waited = st.ending_since.is_some_and(|t| t.elapsed() >= CLOSE_GRACE);
-            return !open || idle || waited;
+            // Output a broker does not read may never go out: after CLOSE_GRACE without a write
+            // the loop ends anyway, the connection left open as it is.
+            let stuck = give_up_at(&io, &st).is_some_and(|t| Instant::now() >= t);
+            return !open || idle || stuck;
         }
         false
     }
@@ -329,7 +328,7 @@ impl Engine {
             let deadline = if read_more {
                 Some(Instant::now())
             } else {
-                let ending = st.ending_since.map(|t| t + CLOSE_GRACE);
+                let ending = give_up_at(&io, &st);
                 [st.session.next_deadline(), io.ack_due, ending]
                     .into_iter()
                     .flatten()
@@ -384,17 +383,19 @@ impl Engine {
         Ok(())
     }
 
-    /// After `disconnect()`: if DISCONNECT has waited `CLOSE_GRACE` without being written (the broker
-    /// stopped reading and the socket is full), closes the connection without it, so that the loop
-    /// ends now rather than when keepalive gives up on the broker.
+    /// After `disconnect()`: if DISCONNECT is still unwritten and nothing could be written for
+    /// `CLOSE_GRACE` (the broker stopped reading and the socket is full), closes the connection without
+    /// it, so that the loop ends now rather than when keepalive gives up on the broker.
     fn close_if_disconnect_stuck(&self, h: &dyn Handler) {
         let stuck = {
+            let io = self.io();
             let st = self.state();
-            st.disconnect_requested
+            io.stream.is_some()
+                && st.disconnect_requested
                 && st.session.is_disconnecting()
-                && st.ending_since.is_some_and(|t| t.elapsed() >= CLOSE_GRACE)
+                && give_up_at(&io, &st).is_some_and(|t| Instant::now() >= t)
         };
-        if stuck && self.socket_open() {
+        if stuck {
             h.log(
                 LogLevel::Warning,
                 &format!(

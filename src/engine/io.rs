@@ -31,8 +31,8 @@ pub(super) const BUFFER_KEEP: usize = 4 * 1024 * 1024;
 /// acknowledgements (and PINGREQs) without end: TCP's own flow control then holds the broker back.
 pub(crate) const OUTPUT_BOUND: usize = 1024 * 1024;
 /// How long `disconnect()` and `loop_stop()` wait for output that cannot be written (a broker that does
-/// not read) before the loop gives up on it: `disconnect()` closes without DISCONNECT having gone
-/// out, `loop_stop()` ends the loop thread.
+/// not read: no write took bytes for this long) before the loop gives up on it: `disconnect()` closes
+/// without DISCONNECT having gone out, `loop_stop()` ends the loop thread.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How many quiet reads or recent write batches decide that a grown buffer may shrink.
 pub(super) const SHRINK_AFTER: usize = 8;
@@ -111,6 +111,8 @@ pub(super) struct Io {
     /// The whole length of the packet at `rstart` when its fixed header is in and its end is not
     /// (else 0): `make_room` makes room for exactly that much.
     pub(super) want: usize,
+    /// When a write last took bytes (see `give_up_at`).
+    pub(super) last_write: Option<Instant>,
 }
 
 impl Engine {
@@ -352,6 +354,7 @@ impl Engine {
                 Ok(n) => {
                     io.wpos += n;
                     wrote = true;
+                    io.last_write = Some(Instant::now());
                     io.ack_owed = false;
                     io.ack_due = None;
                     if n < len {
@@ -374,6 +377,19 @@ impl Engine {
 /// Bytes waiting to be written: what is left of the write batch in hand and the session's output.
 pub(crate) fn unsent(io: &Io, st: &State) -> usize {
     io.wbuf.len().saturating_sub(io.wpos) + st.session.output_len()
+}
+
+/// After `disconnect()` or `loop_stop()` (`ending_since`), when the loop stops waiting for output it
+/// cannot write: `CLOSE_GRACE` after that call and after the last write that took bytes, if bytes are
+/// still waiting then. `None` when nothing waits to be written (or neither call was made): waiting for
+/// acknowledgements is not given up on.
+pub(crate) fn give_up_at(io: &Io, st: &State) -> Option<Instant> {
+    let since = st.ending_since?;
+    if unsent(io, st) == 0 {
+        return None;
+    }
+    let from = io.last_write.map_or(since, |w| w.max(since));
+    Some(from + CLOSE_GRACE)
 }
 
 /// Whether the loop has bytes to write: left over in the write buffer, queued in the session, or

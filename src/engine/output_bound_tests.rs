@@ -168,3 +168,38 @@ fn disconnect_and_loop_stop_return_promptly_when_the_broker_never_reads() {
         start.elapsed()
     );
 }
+
+/// The grace is for output that cannot be written, not for acknowledgements: with everything written
+/// and a QoS 1 message awaiting its PUBACK from a broker that is slow (paused), `loop_stop()` waits for
+/// it past the grace, as Paho's does.
+#[cfg(feature = "testing")]
+#[test]
+fn loop_stop_still_waits_past_the_grace_for_an_acknowledgement_when_nothing_is_left_to_write() {
+    use crate::testing::TestBroker;
+    let broker = TestBroker::start().expect("broker");
+    let client = Client::new("patient");
+    client
+        .connect("127.0.0.1", broker.port(), 60)
+        .expect("connect");
+    client.loop_start().expect("loop_start");
+    assert!(broker.wait_connected("patient", TIMEOUT));
+    broker.pause();
+    let info = client.publish("t", "x", 1, false).expect("publish");
+    let (tx, stopped) = mpsc::channel();
+    let c = client.clone();
+    thread::spawn(move || {
+        let _ = tx.send(c.loop_stop());
+    });
+    let early = stopped.recv_timeout(super::CLOSE_GRACE + Duration::from_secs(1));
+    broker.resume();
+    assert!(
+        early.is_err(),
+        "loop_stop returned before the PUBACK: {early:?}"
+    );
+    stopped
+        .recv_timeout(TIMEOUT)
+        .expect("loop_stop after the PUBACK")
+        .expect("loop_stop");
+    assert!(info.is_published());
+    let _ = client.disconnect();
+}
