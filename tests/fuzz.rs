@@ -341,6 +341,8 @@ fn serve_websocket(stream: TcpStream, bytes: &[u8], rng: &mut StdRng) -> CaseEnd
     use tungstenite::http::HeaderValue;
     use tungstenite::Message;
     let raw = stream.try_clone().expect("clone");
+    // tungstenite's callback type returns its large error response by value.
+    #[allow(clippy::result_large_err)]
     let answer = |_: &Request, mut response: Response| {
         response
             .headers_mut()
