@@ -5,6 +5,8 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::io::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -164,6 +166,14 @@ fn a_packet_over_the_maximum_size_closes_the_connection_before_its_body_arrives(
 }
 
 fn small_receive_buffer(s: &TcpStream) {
+    small_buffer(s, libc::SO_RCVBUF);
+}
+
+fn small_send_buffer(s: &TcpStream) {
+    small_buffer(s, libc::SO_SNDBUF);
+}
+
+fn small_buffer(s: &TcpStream, which: libc::c_int) {
     let size: libc::c_int = 4096;
     // SAFETY: a valid socket fd and a c_int option value that outlives the call.
     #[allow(unsafe_code)]
@@ -171,7 +181,7 @@ fn small_receive_buffer(s: &TcpStream) {
         libc::setsockopt(
             s.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
+            which,
             (&size as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -307,4 +317,63 @@ fn the_packet_log_is_bounded_by_default() {
         log.get("a").len() + log.get("b").len(),
         super::PACKET_LOG_LIMIT
     );
+}
+
+#[test]
+fn a_client_that_sends_and_never_reads_cannot_make_the_broker_queue_its_answers_without_end() {
+    const BOUND: usize = 16 * 1024;
+    let broker = TestBroker::builder()
+        .max_queued_bytes(BOUND)
+        .start()
+        .expect("broker");
+    let s = login(&broker, "deaf-pinger", Protocol::V311, 0);
+    // The answers' way gets small socket buffers (the client's receive buffer, the broker's send
+    // buffer), so that the kernel does not absorb megabytes of them first.
+    small_receive_buffer(&s);
+    {
+        let st = broker.shared.lock();
+        let conn = st
+            .wire
+            .conns
+            .values()
+            .find(|c| c.client_id.as_deref() == Some("deaf-pinger"))
+            .expect("the connection");
+        small_send_buffer(&conn.stream);
+    }
+    // 2,000,000 PINGREQs (4 MB of PINGRESPs to answer), never reading.
+    let pings = Packet::PingReq.to_bytes().repeat(2_000_000);
+    let mut w = s.try_clone().expect("clone");
+    w.set_write_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let writer = thread::spawn(move || {
+        let mut at = 0;
+        while at < pings.len() && !stopped.load(Ordering::SeqCst) {
+            match w.write(&pings[at..]) {
+                Ok(n) => at += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    // Watched for two seconds: what waits for the client's writer stays within the bound and one
+    // read's answers (16 KiB of PINGREQs, as many bytes of PINGRESPs).
+    let start = Instant::now();
+    let mut most = 0;
+    while start.elapsed() < Duration::from_secs(2) {
+        most = most.max(held_for(&broker, "deaf-pinger").0);
+        thread::sleep(Duration::from_millis(2));
+    }
+    stop.store(true, Ordering::SeqCst);
+    writer.join().expect("writer");
+    assert!(
+        most <= BOUND + 16 * 1024,
+        "{most} bytes of answers queued for a client that does not read"
+    );
+    drop(s);
 }

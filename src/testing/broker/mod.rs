@@ -324,7 +324,11 @@ impl TestBrokerBuilder {
     ///   order, sent again once it reads: at its next acknowledgement or the next message for it);
     /// - that queue (also the queue of an offline persistent session): a QoS 1/2 message that would
     ///   take it beyond the bound is dropped, as mosquitto drops messages beyond its limits. A message
-    ///   larger than the bound goes in when the queue is empty.
+    ///   larger than the bound goes in when the queue is empty;
+    /// - the broker's answers to a client that sends and does not read (acknowledgements, PINGRESPs,
+    ///   retained messages after SUBSCRIBE): while more than the bound waits for its writer, nothing more
+    ///   is read from that client, so its packets stop counting for keepalive, which ends the
+    ///   connection if it never reads.
     ///
     /// [`TestBroker::dropped_messages`] counts what was dropped.
     ///

@@ -29,6 +29,8 @@ const CONNECT_MAX: usize = 1024 * 1024;
 /// that bytes the client sent late do not turn the close into a reset that could destroy the last packet
 /// sent (a refusing CONNACK, say) before the client reads it.
 const LINGER: Duration = Duration::from_secs(1);
+/// How often a reader that stopped reading (its client's backlog over the bound) looks again.
+const BACKLOG_RECHECK: Duration = Duration::from_millis(5);
 /// How many bytes one socket read asks for.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -197,11 +199,14 @@ fn serve(
     let writer = stream.try_clone().and_then(|w| {
         thread::Builder::new()
             .name(format!("tb-{}-w{id}", shared.port))
-            .spawn(move || write_loop(w, rx, &backlog))
+            .spawn({
+                let backlog = Arc::clone(&backlog);
+                move || write_loop(w, rx, &backlog)
+            })
     });
     let mut conn = ReaderState::new(id);
     let (end, why) = match &writer {
-        Ok(_) => read_loop(&shared, &mut conn, &stream),
+        Ok(_) => read_loop(&shared, &mut conn, &stream, &backlog),
         Err(e) => (End::Unclean, format!("cannot start the writer: {e}")),
     };
     shared.update(|st| st.close(id, end, &why));
@@ -236,20 +241,25 @@ fn read_loop(
     shared: &BrokerShared,
     conn: &mut ReaderState,
     mut stream: &TcpStream,
+    backlog: &AtomicUsize,
 ) -> (End, String) {
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; READ_CHUNK];
     // The time of the last whole packet: keepalive and the CONNECT timeout count packets, not bytes, so
     // a client trickling a byte now and then cannot keep a connection open for ever.
     let mut last_in = Instant::now();
-    let max_packet = shared
-        .lock()
-        .limits
-        .maximum_packet_size
-        .map_or(usize::MAX, |m| m as usize);
+    let (max_packet, max_queued) = {
+        let st = shared.lock();
+        let max_packet = st
+            .limits
+            .maximum_packet_size
+            .map_or(usize::MAX, |m| m as usize);
+        (max_packet, st.limits.max_queued_bytes)
+    };
     loop {
-        // Every whole packet buffered, in order.
-        loop {
+        // Every whole packet buffered, in order; none while the client's backlog is over the bound (one
+        // small SUBSCRIBE can be answered with megabytes of retained messages).
+        while backlog.load(Ordering::SeqCst) <= max_queued {
             // A packet over the limit is refused from its fixed header, before its body is buffered
             // (the exact size, fixed header included, is checked once it is whole: `handle`).
             let max = if conn.client_id.is_none() {
@@ -324,6 +334,17 @@ fn read_loop(
                 return (End::Stopped, "the broker stopped".into());
             }
             last_in = Instant::now();
+            continue;
+        }
+        if backlog.load(Ordering::SeqCst) > max_queued {
+            // The client does not read what it is sent (its acknowledgements, PINGRESPs): nothing more
+            // is read from it until that drains, so it cannot make the broker queue answers without
+            // end. Its packets then stop arriving, and keepalive ends a connection that never reads.
+            // (The writer has no way to wake this thread: a short sleep, only in this state.)
+            if shared.stopping.load(Ordering::SeqCst) {
+                return (End::Stopped, "the broker stopped".into());
+            }
+            thread::sleep(timeout.map_or(BACKLOG_RECHECK, |t| t.min(BACKLOG_RECHECK)));
             continue;
         }
         if let Err(e) = stream.set_read_timeout(timeout) {
