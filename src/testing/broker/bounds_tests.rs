@@ -121,6 +121,34 @@ fn a_client_trickling_bytes_is_closed_when_no_whole_packet_came_within_its_keepa
 }
 
 #[test]
+fn a_connect_trickled_a_byte_at_a_time_is_closed_at_the_connect_timeout() {
+    let broker = TestBroker::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .start()
+        .expect("broker");
+    let mut s = TcpStream::connect(broker.addr()).expect("connect");
+    let connect = Packet::Connect(connect_packet("slow", Protocol::V311, 60)).to_bytes();
+    // 18 bytes, one every 150 ms: 2.7 s for a CONNECT, where 1 s is allowed.
+    let mut w = s.try_clone().expect("clone");
+    let start = Instant::now();
+    let trickler = thread::spawn(move || {
+        for b in connect {
+            if w.write_all(&[b]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(150));
+        }
+    });
+    let closed = time_to_close(&mut s, start, Duration::from_secs(5));
+    let _ = trickler.join();
+    let closed = closed.expect("the broker kept a trickling CONNECT open for 5 s");
+    assert!(
+        closed < Duration::from_millis(2200),
+        "closed after {closed:?}: the trickle kept it open"
+    );
+}
+
+#[test]
 fn a_connect_claiming_200_mib_is_refused_from_its_header() {
     let broker = TestBroker::start().expect("broker");
     let mut s = TcpStream::connect(broker.addr()).expect("connect");

@@ -77,6 +77,9 @@ pub(crate) struct Limits {
     pub(crate) max_queued_bytes: usize,
     /// Not MQTT 5's: the most packets logged ([`TestBrokerBuilder::packet_log_limit`]).
     pub(crate) packet_log_limit: usize,
+    /// Not MQTT 5's: how long a connection may take to send its CONNECT
+    /// ([`TestBrokerBuilder::connect_timeout`]).
+    pub(crate) connect_timeout: Duration,
     /// Filters whose subscriptions are refused (see [`TestBrokerBuilder::deny_subscriptions`]).
     pub(crate) denied: Vec<String>,
     /// MQTT 5 enhanced authentication: makes the authenticator of each exchange.
@@ -116,6 +119,7 @@ impl Default for Limits {
             authenticator: None,
             max_queued_bytes: MAX_QUEUED_BYTES,
             packet_log_limit: PACKET_LOG_LIMIT,
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -356,6 +360,22 @@ impl TestBrokerBuilder {
         self
     }
 
+    /// How long a new connection may take to send its whole CONNECT before it is closed. Defaults to 10
+    /// seconds. It counts the whole packet, not its bytes: a client trickling its CONNECT a byte at a
+    /// time is closed all the same.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let broker = pahoish::testing::TestBroker::builder()
+    ///     .connect_timeout(Duration::from_secs(2))
+    ///     .start()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.connect_timeout = timeout;
+        self
+    }
+
     /// Starts the broker, as [`TestBroker::start`] does.
     pub fn start(self) -> io::Result<TestBroker> {
         TestBroker::start_with(self.limits)
@@ -445,7 +465,8 @@ impl TestBrokerBuilder {
 ///   for a protocol error or a keepalive timeout, [`drop_client`](TestBroker::drop_client), or takeover);
 ///   not after a DISCONNECT, and not when the broker stops.
 /// - Keepalive: a client with keepalive `k` that sends no whole packet for `1.5 * k` seconds is
-///   disconnected. A connection that sends no whole CONNECT within 10 seconds is closed. Both count
+///   disconnected. A connection that sends no whole CONNECT within 10 seconds (see
+///   [`connect_timeout`](TestBrokerBuilder::connect_timeout)) is closed. Both count
 ///   packets, not bytes: a client trickling a byte now and then is closed all the same.
 /// - Memory: a packet over [`maximum_packet_size`](TestBrokerBuilder::maximum_packet_size) (a CONNECT
 ///   over 1 MiB) is refused from its header; what is held for a client is bounded by

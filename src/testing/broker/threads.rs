@@ -19,8 +19,6 @@ use super::protocol::{Flow, ReaderState};
 use super::state::{BrokerState, Conn, End};
 use crate::packet::{self, DecodeError, Disconnect, Packet, Protocol, MAX_REMAINING_LENGTH};
 
-/// How long a new connection may take to send CONNECT (the whole packet) before it is closed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest CONNECT taken (or the maximum packet size, when smaller), checked from its fixed header:
 /// every field of a CONNECT but MQTT 5's properties is at most 65,535 bytes, so a real one is far
 /// smaller, and a client that has not logged in cannot make the broker buffer more.
@@ -248,13 +246,17 @@ fn read_loop(
     // The time of the last whole packet: keepalive and the CONNECT timeout count packets, not bytes, so
     // a client trickling a byte now and then cannot keep a connection open for ever.
     let mut last_in = Instant::now();
-    let (max_packet, max_queued) = {
+    let (max_packet, max_queued, connect_timeout) = {
         let st = shared.lock();
         let max_packet = st
             .limits
             .maximum_packet_size
             .map_or(usize::MAX, |m| m as usize);
-        (max_packet, st.limits.max_queued_bytes)
+        (
+            max_packet,
+            st.limits.max_queued_bytes,
+            st.limits.connect_timeout,
+        )
     };
     loop {
         // Every whole packet buffered, in order; none while the client's backlog is over the bound (one
@@ -305,7 +307,7 @@ fn read_loop(
         }
         // Keepalive 0 turns the limit off (MQTT-3.1.2-24: 1.5 times the keepalive otherwise).
         let limit = match conn.keepalive {
-            None => Some(CONNECT_TIMEOUT),
+            None => Some(connect_timeout),
             Some(0) => None,
             Some(k) => Some(Duration::from_millis(u64::from(k) * 1500)),
         };
@@ -314,7 +316,7 @@ fn read_loop(
             let mut st = shared.lock();
             if !st.paused {
                 let why = match conn.keepalive {
-                    None => format!("no CONNECT within {CONNECT_TIMEOUT:?}"),
+                    None => format!("no CONNECT within {connect_timeout:?}"),
                     Some(k) => format!("keepalive timeout (nothing received for 1.5 x {k} s)"),
                 };
                 // MQTT 5: DISCONNECT 0x8D, keep alive timeout.
