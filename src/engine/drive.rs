@@ -353,7 +353,9 @@ impl Engine {
         if ready.woken {
             waker.clear();
         }
-        if (ready.readable && !paused) || read_more {
+        // A stopped reader still reads when the broker closed: what is left and the end of stream,
+        // which ends the connection (else it would go unnoticed until keepalive).
+        if (ready.readable && !paused) || ready.closed || read_more {
             self.read_in().map_err(|e| self.fail(h, e))?;
         }
         self.dispatch(h).map_err(|e| self.fail(h, e))?;

@@ -203,3 +203,45 @@ fn loop_stop_still_waits_past_the_grace_for_an_acknowledgement_when_nothing_is_l
     assert!(info.is_published());
     let _ = client.disconnect();
 }
+
+/// A broker that does not read a large message and then closes its side (an end of stream, its socket
+/// kept open and unread): the client, which reads nothing while its output is over the bound, still
+/// notices at once (poll reports the peer's close) rather than at keepalive's end.
+#[test]
+fn a_client_that_stopped_reading_still_notices_the_broker_closing() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    small_buffers(listener.as_raw_fd());
+    let tcp = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    small_buffers(tcp.as_raw_fd());
+    tcp.set_nonblocking(true).expect("nonblocking");
+    let (mut sock, _) = listener.accept().expect("accept");
+    sock.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let client = Client::new("closed-on");
+    client.engine().set_output_bound(BOUND);
+    let (tx, closed) = mpsc::channel();
+    client.on_disconnect(move |_, _, _, _, _| {
+        let _ = tx.send(());
+    });
+    client.engine().adopt_stream(&client, Box::new(tcp));
+    client.loop_start().expect("loop_start");
+    let mut connect = [0u8; 64];
+    let _ = sock.read(&mut connect);
+    sock.write_all(&Packet::ConnAck(ConnAck::default()).to_bytes())
+        .expect("CONNACK");
+    // A message far larger than the bound and the socket buffers: it cannot leave, and the loop stops
+    // reading.
+    client
+        .publish("big", vec![7u8; 1 << 20], 0, false)
+        .expect("publish");
+    let start = Instant::now();
+    while client.engine().unsent_bytes() <= BOUND {
+        assert!(start.elapsed() < TIMEOUT, "the message never backed up");
+        thread::sleep(Duration::from_millis(5));
+    }
+    sock.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let noticed = closed.recv_timeout(Duration::from_secs(10));
+    drop(sock);
+    noticed.expect("the client did not notice the broker's end of stream (keepalive is 60 s)");
+    let _ = client.disconnect();
+    let _ = client.loop_stop();
+}

@@ -15,11 +15,22 @@ pub(crate) struct Ready {
     pub readable: bool,
     /// Another thread asked the loop to wake up.
     pub woken: bool,
+    /// The peer closed the connection (or its sending half), or the socket has an error: reported
+    /// even when reading was not asked for, so that a loop that stopped reading still notices.
+    pub closed: bool,
 }
+
+/// The peer's end of stream, reported by poll(2) without reading up to it (Linux and Android; other
+/// systems report it as readable only).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const PEER_CLOSED: libc::c_short = libc::POLLRDHUP;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const PEER_CLOSED: libc::c_short = 0;
 
 /// Waits until the socket is readable (if `want_read`) or writable (if `want_write`), the wake-up
 /// channel has a byte, or `timeout` passes (`None`: no limit). An interrupted wait returns nothing
-/// ready. Errors and hang-ups are reported as readable whatever is asked.
+/// ready. Errors and hang-ups are reported as readable whatever is asked, and in `closed`, as is the
+/// peer's end of stream where the system can say so.
 pub(crate) fn poll(
     sock: RawFd,
     want_read: bool,
@@ -31,7 +42,8 @@ pub(crate) fn poll(
         libc::pollfd {
             fd: sock,
             events: if want_read { libc::POLLIN } else { 0 }
-                | if want_write { libc::POLLOUT } else { 0 },
+                | if want_write { libc::POLLOUT } else { 0 }
+                | PEER_CLOSED,
             revents: 0,
         },
         libc::pollfd {
@@ -57,6 +69,7 @@ pub(crate) fn poll(
     Ok(Ready {
         readable: fds[0].revents & (libc::POLLIN | bad) != 0,
         woken: fds[1].revents & libc::POLLIN != 0,
+        closed: fds[0].revents & (bad | PEER_CLOSED) != 0,
     })
 }
 
