@@ -39,6 +39,7 @@ mod pubsub;
 mod request;
 mod servers;
 mod settings;
+mod srv;
 mod url;
 
 use std::sync::atomic::AtomicBool;

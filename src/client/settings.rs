@@ -47,6 +47,8 @@ pub(crate) struct Settings {
     pub ws_headers: Vec<(String, String)>,
     pub proxy: Option<Proxy>,
     pub connect_timeout: Duration,
+    /// The DNS server `connect_srv` asks (`srv_resolver_set`); `/etc/resolv.conf`'s when `None`.
+    pub srv_resolver: Option<std::net::SocketAddr>,
     /// `connect_with`'s `bind_address` and `bind_port`; `None`: the system chooses.
     pub bind: Option<(String, u16)>,
     /// MQTT 5: `connect_with`'s Clean Start.
@@ -96,6 +98,7 @@ impl Settings {
             ws_headers: Vec::new(),
             proxy: None,
             connect_timeout: Duration::from_secs(5),
+            srv_resolver: None,
             bind: None,
             clean_start: CleanStart::default(),
             first_connack_seen: false,

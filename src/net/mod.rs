@@ -23,6 +23,7 @@ pub(crate) use poll::{poll, wait_for_wake, Waker};
 mod bind;
 mod poll;
 pub(crate) mod proxy;
+pub(crate) mod srv;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
 pub(crate) mod url;
