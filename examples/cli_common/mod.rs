@@ -247,6 +247,18 @@ pub struct Conn {
     /// Not an option: sub acknowledges a QoS 1/2 message once it has handled it (printed or
     /// skipped), so one that arrived after the last one it needed stays with the broker.
     pub manual_ack: bool,
+    /// Every `-h` and `-L` broker, in the order given: with more than one, the client gets them all
+    /// as a list (`connect_urls`) and fails over between them (an extension of mosquitto's options).
+    pub servers: Vec<ServerArg>,
+}
+
+/// A broker named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerArg {
+    /// `-h HOST`: with `-p`'s port and the scheme the TLS options give.
+    Host(String),
+    /// `-L`: the URL without its topic (`mqtt://[user[:pass]@]host[:port]`, ...).
+    Url(String),
 }
 
 impl Default for Conn {
@@ -277,6 +289,7 @@ impl Default for Conn {
             topics: Vec::new(),
             max_inflight: 20,
             manual_ack: false,
+            servers: Vec::new(),
         }
     }
 }
@@ -321,7 +334,10 @@ impl Conn {
         args: &mut Args,
     ) -> Result<bool, Failure> {
         match opt {
-            "-h" | "--host" => self.host = args.text(opt, "host")?,
+            "-h" | "--host" => {
+                self.host = args.text(opt, "host")?;
+                self.servers.push(ServerArg::Host(self.host.clone()));
+            }
             "-p" | "--port" => self.port = Some(args.number(opt, "port", 1, 65_535)? as u16),
             "-L" | "--url" => {
                 let url = args.text(opt, "URL")?;
@@ -489,6 +505,14 @@ impl Conn {
         self.host = host;
         self.port = Some(port);
         self.url = Some(scheme);
+        self.servers.push(ServerArg::Url(
+            url[..prefix.len() + authority.len()].to_owned(),
+        ));
+        // With several -L URLs naming one topic, it is subscribed to once. An empty topic (`.../`)
+        // names none: `-t` gives it.
+        if topic.is_empty() || (!tool.publishes && self.topics.iter().any(|t| t == topic)) {
+            return Ok(());
+        }
         self.add_topic(tool, topic.to_owned(), "-L")
     }
 
@@ -702,10 +726,13 @@ impl Conn {
     /// `-D connect session-expiry-interval` keeps the session for ever (4294967295 seconds).
     pub fn connect(&self, client: &Client) -> Result<(), Failure> {
         let host = self.unix.as_deref().unwrap_or(&self.host);
+        let list = self.server_list();
         if self.version != Version::V5 {
-            return client
-                .connect(host, self.port(), self.keepalive)
-                .map_err(fail);
+            return match list {
+                Some(urls) => client.connect_urls(&urls, self.keepalive),
+                None => client.connect(host, self.port(), self.keepalive),
+            }
+            .map_err(fail);
         }
         let mut props = self.props.get(PacketTypes::CONNECT);
         if !self.clean_session {
@@ -720,9 +747,33 @@ impl Conn {
             properties: props,
             ..ConnectOptions::default()
         };
-        client
-            .connect_with(host, self.port(), self.keepalive, options)
-            .map_err(fail)
+        match list {
+            Some(urls) => client.connect_urls_with(&urls, self.keepalive, options),
+            None => client.connect_with(host, self.port(), self.keepalive, options),
+        }
+        .map_err(fail)
+    }
+
+    /// The brokers as URLs when more than one was named (`-h` several times, `-L` several times, or
+    /// both); `None` for one.
+    fn server_list(&self) -> Option<Vec<String>> {
+        if self.servers.len() < 2 || self.unix.is_some() {
+            return None;
+        }
+        let scheme = if self.tls_explicit() { "mqtts" } else { "mqtt" };
+        let port = self.port();
+        Some(
+            self.servers
+                .iter()
+                .map(|s| match s {
+                    ServerArg::Url(url) => url.clone(),
+                    ServerArg::Host(host) if host.contains(':') => {
+                        format!("{scheme}://[{host}]:{port}")
+                    }
+                    ServerArg::Host(host) => format!("{scheme}://{host}:{port}"),
+                })
+                .collect(),
+        )
     }
 
     /// Disconnects with `-D disconnect`'s properties, if any were given (otherwise the client's
@@ -1164,7 +1215,8 @@ fn version_line(tool: Tool) -> String {
 /// The options both tools take, for `--help`.
 const COMMON_HELP: &str = "\
 Connection:
- -h, --host HOST        broker host. Defaults to localhost.
+ -h, --host HOST        broker host. Defaults to localhost. More than one -h or -L: brokers to
+                        fail over through.
  -p, --port PORT        broker port. Defaults to 1883 (8883 with TLS options).
  -L, --url URL          mqtt://[user[:pass]@]host[:port]/topic; also mqtts:// (TLS, port 8883),
                         ws:// (websockets, port 80) and wss:// (port 443); websockets use /mqtt.

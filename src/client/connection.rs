@@ -121,7 +121,7 @@ impl<U: Send + 'static> Client<U> {
     }
 
     /// Checks and records what `connect_with` adds to a connection.
-    fn set_connect_options(&self, options: ConnectOptions) -> Result<()> {
+    pub(super) fn set_connect_options(&self, options: ConnectOptions) -> Result<()> {
         let v5 = self.settings().protocol == Protocol::V5;
         if !v5 && options.clean_start != CleanStart::default() {
             return Err(Error::invalid(

@@ -84,6 +84,33 @@ impl<U: Send + 'static> Client<U> {
         Ok(())
     }
 
+    /// [`connect_urls`](Client::connect_urls) with [`connect_with`](Client::connect_with)'s options
+    /// (MQTT 5's Clean Start and CONNECT properties, the local address), for every server of the list.
+    ///
+    /// ```
+    /// use pahoish::{Client, ConnectOptions, MQTTv5};
+    /// let client = Client::builder().protocol(MQTTv5).build()?;
+    /// let e = client
+    ///     .connect_urls_with(&["mqtt://127.0.0.1:1", "mqtt://127.0.0.1:2"], 60, ConnectOptions::default())
+    ///     .unwrap_err(); // nothing listens there
+    /// # let _ = e;
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn connect_urls_with<S: AsRef<str>>(
+        &self,
+        urls: &[S],
+        keepalive: u16,
+        options: super::ConnectOptions,
+    ) -> Result<()> {
+        not_in_callback(&self.engine().signal, "connect from a callback")?;
+        self.set_connect_options(options)?;
+        let seen = self.engine().opened_count();
+        self.set_urls(urls, keepalive)?;
+        self.engine().open_connection(self, Some(seen))?;
+        self.kick();
+        Ok(())
+    }
+
     /// [`connect_urls`](Client::connect_urls) without connecting, as
     /// [`connect_async`](Client::connect_async): the loop connects, to the first server that
     /// accepts, and reconnects through the list.

@@ -10,6 +10,8 @@
 //! - `mqtt5`: MQTT 5: `-V mqttv5` and `-D` properties byte for byte against `MockBroker`, the 5.0
 //!   `-F` fields, a refused 5.0 CONNACK and a server DISCONNECT with their reason strings, the `-D`
 //!   argument errors, and user properties crossing mosquitto_pub/mosquitto_sub at 5.0 both ways;
+//! - `cluster`: sub with two `-L` URLs against two aedes nodes sharing a redis-server, across the kill
+//!   and restart of its node (tests/cluster's harness);
 //! - `rr`: our rr beside mosquitto_rr against mosquitto, answered by a `Client::respond` responder:
 //!   the same output, the same timeout status, the same argument errors;
 //! - `transports`: against a mosquitto with TLS listeners (certificates made with the openssl command
@@ -29,10 +31,13 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../cluster/nodes.rs"]
+mod nodes;
 #[path = "../transport_support/mod.rs"]
 mod transport_support;
 
 mod arguments;
+mod cluster;
 mod mock_broker;
 mod mosquitto_tools;
 mod mqtt5;

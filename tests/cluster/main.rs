@@ -14,6 +14,8 @@
 mod common;
 
 mod aedes;
+// `Cluster::restart` is for tests/cli/cluster.rs, which includes this file too.
+#[allow(dead_code)]
 mod nodes;
 mod rotation;
 

@@ -110,6 +110,14 @@ impl Cluster {
         }
     }
 
+    /// Starts node `i` again on its port after [`kill`](Cluster::kill) (a fresh broker id, the
+    /// sessions and messages kept in redis).
+    pub fn restart(&mut self, i: usize) {
+        if self.nodes[i].is_none() {
+            self.nodes[i] = Some(self.spawn_node(self.ports[i]));
+        }
+    }
+
     fn spawn_node(&self, port: u16) -> Node {
         let mut child = Command::new(&self.node)
             .arg(cluster_dir().join("node.mjs"))
