@@ -443,16 +443,22 @@ impl<U: Send + 'static> Handler for Client<U> {
                 |cb, client, ud| cb(client, ud, fd),
             ),
             Notice::Connect(flags, rc, props) => {
+                self.redirection(rc, props);
                 self.connack_arrived(rc, props);
                 self.fire(
                     |c| &mut c.on_connect,
                     |cb, client, ud| cb(client, ud, flags, rc, props),
                 )
             }
-            Notice::Disconnect(flags, rc, props, v1_rc) => self.fire(
-                |c| &mut c.on_disconnect,
-                |cb, client, ud| cb(client, ud, flags, rc, props, v1_rc),
-            ),
+            Notice::Disconnect(flags, rc, props, v1_rc) => {
+                if flags.is_disconnect_packet_from_server {
+                    self.redirection(rc, props);
+                }
+                self.fire(
+                    |c| &mut c.on_disconnect,
+                    |cb, client, ud| cb(client, ud, flags, rc, props, v1_rc),
+                )
+            }
             Notice::Publish(mid, rc, props) => self.fire(
                 |c| &mut c.on_publish,
                 |cb, client, ud| cb(client, ud, mid, rc, props),

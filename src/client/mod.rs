@@ -36,6 +36,7 @@ mod connection;
 mod messages;
 mod properties_access;
 mod pubsub;
+mod redirect;
 mod request;
 mod servers;
 mod settings;

@@ -32,6 +32,17 @@ pub(crate) struct Server {
 }
 
 impl Server {
+    /// The server moved (MQTT 5 server redirection, 0x9D): the same scheme, credentials and path at
+    /// `host` (and `port`, when given); its URL says so.
+    pub(super) fn moved_to(&mut self, host: String, port: Option<u16>) {
+        if let Some(port) = port {
+            self.port = port;
+        }
+        let scheme = self.url.split_once("://").map_or("mqtt", |(s, _)| s);
+        self.url = format!("{scheme}://{}", net::authority(&host, self.port));
+        self.host = host;
+    }
+
     /// The URL's user name and password, if it has them.
     pub(super) fn credentials(&self) -> Option<(&str, Option<&[u8]>)> {
         self.credentials
@@ -144,22 +155,26 @@ impl<U: Send + 'static> Client<U> {
     /// ```
     pub fn server_url(&self) -> Option<String> {
         let st = self.settings();
-        if let Some(server) = st.current_server() {
+        let redirected = st.redirected.as_ref();
+        if let (Some(server), None) = (st.current_server(), redirected) {
             return Some(server.url.clone());
         }
-        let host = st.host.as_deref()?;
+        let (host, port) = match redirected {
+            Some((host, port)) => (host.as_str(), *port),
+            None => (st.host.as_deref()?, st.port),
+        };
         let tls = st.tls.is_some();
         Some(match st.transport {
             Transport::Unix => format!("unix://{host}"),
             Transport::Tcp => format!(
                 "{}://{}",
                 if tls { "mqtts" } else { "mqtt" },
-                net::authority(host, st.port)
+                net::authority(host, port)
             ),
             Transport::Websockets => format!(
                 "{}://{}{}",
                 if tls { "wss" } else { "ws" },
-                net::authority(host, st.port),
+                net::authority(host, port),
                 st.ws_path
             ),
         })

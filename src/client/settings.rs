@@ -47,6 +47,12 @@ pub(crate) struct Settings {
     pub ws_headers: Vec<(String, String)>,
     pub proxy: Option<Proxy>,
     pub connect_timeout: Duration,
+    /// MQTT 5 server redirection followed (`server_redirect_set`).
+    pub follow_redirects: bool,
+    /// A Use another server (0x9C) for the next connection only.
+    pub redirect_once: Option<super::redirect::Redirect>,
+    /// The host and port the last planned connection went to instead, after a Use another server.
+    pub redirected: Option<(String, u16)>,
     /// The DNS server `connect_srv` asks (`srv_resolver_set`); `/etc/resolv.conf`'s when `None`.
     pub srv_resolver: Option<std::net::SocketAddr>,
     /// `connect_with`'s `bind_address` and `bind_port`; `None`: the system chooses.
@@ -99,6 +105,9 @@ impl Settings {
             proxy: None,
             connect_timeout: Duration::from_secs(5),
             srv_resolver: None,
+            follow_redirects: false,
+            redirect_once: None,
+            redirected: None,
             bind: None,
             clean_start: CleanStart::default(),
             first_connack_seen: false,
@@ -113,6 +122,24 @@ impl Settings {
 
     /// Where the next connection goes; fails before `connect`/`connect_async`. With a `connect_urls`
     /// list, `server` (modulo the list's length) picks the server, which becomes the current one.
+    /// Follows a server redirection: `permanent` (Server moved) replaces the server (the list's
+    /// current one), otherwise (Use another server) the next connection only goes there.
+    pub(super) fn redirect(&mut self, to: super::redirect::Redirect, permanent: bool) {
+        if !permanent {
+            self.redirect_once = Some(to);
+            return;
+        }
+        if self.servers.is_empty() {
+            if let Some(port) = to.port {
+                self.port = port;
+            }
+            self.host = Some(to.host);
+        } else {
+            let current = self.server % self.servers.len();
+            self.servers[current].moved_to(to.host, to.port);
+        }
+    }
+
     pub(super) fn plan(&mut self, server: usize) -> Result<Plan> {
         let mut tls = self.tls.clone();
         let mut ws_path = self.ws_path.clone();
@@ -130,18 +157,25 @@ impl Settings {
                 ws_path.clone_from(path);
             }
         }
-        let Some(host) = self.host.clone() else {
+        let Some(mut host) = self.host.clone() else {
             return Err(Error::invalid(
                 "host",
                 "no host: call connect() or connect_async() first",
             ));
         };
+        let mut port = self.port;
+        self.redirected = None;
+        if let Some(once) = self.redirect_once.take() {
+            host = once.host;
+            port = once.port.unwrap_or(port);
+            self.redirected = Some((host.clone(), port));
+        }
         Ok(Plan {
             target: Target {
                 transport: self.transport,
                 ws: self.ws,
                 host,
-                port: self.port,
+                port,
                 tls,
                 ws_path,
                 ws_headers: self.ws_headers.clone(),
