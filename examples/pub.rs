@@ -13,15 +13,18 @@
 //! docs/cli.md lists every option and how the tool differs from mosquitto_pub.
 
 mod cli_common;
+#[path = "cli_common/source.rs"]
+mod source;
 
 use std::collections::VecDeque;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 use cli_common::{fail, forward_events, Args, Conn, Event, Failure, Parsed, Tool, EXIT_FAILURE};
 use pahoish::{Client, Error, ErrorCode, MessageInfo, PacketTypes, Properties};
+use source::Source;
 
 const TOOL: Tool = Tool {
     name: "pub",
@@ -60,21 +63,6 @@ Publishing:
  -M MAX                 QoS 1/2 messages in flight at once. Defaults to 20.
 ";
 
-/// Where the message comes from.
-#[derive(Debug)]
-enum Source {
-    /// `-m`.
-    Message(Vec<u8>),
-    /// `-f`.
-    File(String),
-    /// `-s`.
-    StdinFile,
-    /// `-l`.
-    StdinLines,
-    /// `-n`.
-    Null,
-}
-
 #[derive(Debug)]
 struct Config {
     conn: Conn,
@@ -109,12 +97,10 @@ fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
                 repeat_delay = seconds(&mut args, &opt, "repeat delay")?;
                 None
             }
-            "-m" | "--message" => Some(Source::Message(args.bytes(&opt, "message")?)),
-            "-f" | "--file" => Some(Source::File(args.text(&opt, "file")?)),
-            "-s" | "--stdin-file" => Some(Source::StdinFile),
-            "-l" | "--stdin-line" => Some(Source::StdinLines),
-            "-n" | "--null-message" => Some(Source::Null),
-            other => return Err(Failure::usage(format!("Error: Unknown option '{other}'."))),
+            other => match Source::parse(other, &mut args, true)? {
+                Some(source) => Some(source),
+                None => return Err(Failure::usage(format!("Error: Unknown option '{other}'."))),
+            },
         };
         if let Some(s) = new_source {
             if source.is_some() {
@@ -158,23 +144,7 @@ fn main() -> ExitCode {
 fn run(config: &Config) -> Result<(), Failure> {
     let topic = &config.conn.topics[0];
     // Read what can be read before connecting, so a missing file fails before any network traffic.
-    let payload = match &config.source {
-        Source::Message(m) => m.clone(),
-        Source::Null | Source::StdinLines => Vec::new(),
-        Source::File(path) => std::fs::read(path).map_err(|e| {
-            Failure::new(
-                EXIT_FAILURE,
-                format!("Error: Unable to read file '{path}': {e}."),
-            )
-        })?,
-        Source::StdinFile => {
-            let mut all = Vec::new();
-            io::stdin().lock().read_to_end(&mut all).map_err(|e| {
-                Failure::new(EXIT_FAILURE, format!("Error: Unable to read stdin: {e}."))
-            })?;
-            all
-        }
-    };
+    let payload = config.source.payload()?;
     check_size(topic, &payload)?;
 
     let client = config.conn.build_client()?;

@@ -17,10 +17,14 @@
 mod cli_common;
 #[path = "cli_common/format.rs"]
 mod format;
+#[path = "cli_common/source.rs"]
+mod source;
+#[path = "cli_common/wait.rs"]
+mod wait;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use cli_common::{
@@ -29,6 +33,8 @@ use cli_common::{
 };
 use format::{Format, Output};
 use pahoish::{Message, PacketTypes, Properties, Property, ReasonCode, SubscribeOptions};
+use source::Source;
+use wait::next_event;
 
 const TOOL: Tool = Tool {
     name: "rr",
@@ -36,9 +42,6 @@ const TOOL: Tool = Tool {
     synopsis: SYNOPSIS,
     help: RR_HELP,
 };
-
-/// The `-W` time ran out, as mosquitto_rr exits.
-const EXIT_TIMEOUT: u8 = 27;
 
 const SYNOPSIS: &str = "\
 Usage: rr {[-h host] [-p port] [--unix path] [-u username [-P password]] -t topic | -L URL} -e response-topic
@@ -69,19 +72,6 @@ Printing the response (as sub):
  -N                     no newline after the response.
  -F FORMAT              print with FORMAT, mosquitto_sub's format (see sub --help).
 ";
-
-/// Where the request's payload comes from.
-#[derive(Debug)]
-enum Source {
-    /// `-m`.
-    Message(Vec<u8>),
-    /// `-f`.
-    File(String),
-    /// `-s`.
-    StdinFile,
-    /// `-n`.
-    Null,
-}
 
 #[derive(Debug)]
 struct Config {
@@ -117,10 +107,6 @@ fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
                 response_topic = Some(topic);
                 None
             }
-            "-m" | "--message" => Some(Source::Message(args.bytes(&opt, "message")?)),
-            "-f" | "--file" => Some(Source::File(args.text(&opt, "file")?)),
-            "-s" | "--stdin-file" => Some(Source::StdinFile),
-            "-n" | "--null-message" => Some(Source::Null),
             "-W" => {
                 timeout = Some(args.number(&opt, "timeout", 1, u64::from(u32::MAX))?);
                 None
@@ -142,7 +128,10 @@ fn parse(mut args: Args) -> Result<Parsed<Config>, Failure> {
                 output.format = Some(Format::parse(&spec).map_err(Failure::usage)?);
                 None
             }
-            other => return Err(Failure::usage(format!("Error: Unknown option '{other}'."))),
+            other => match Source::parse(other, &mut args, false)? {
+                Some(source) => Some(source),
+                None => return Err(Failure::usage(format!("Error: Unknown option '{other}'."))),
+            },
         };
         if let Some(s) = new_source {
             if source.is_some() {
@@ -190,24 +179,7 @@ enum Received {
 
 fn run(config: &Config) -> Result<(), Failure> {
     let request_topic = &config.conn.topics[0];
-    // Read what can be read before connecting, so a missing file fails before any network traffic.
-    let payload = match &config.source {
-        Source::Message(m) => m.clone(),
-        Source::Null => Vec::new(),
-        Source::File(path) => std::fs::read(path).map_err(|e| {
-            Failure::new(
-                EXIT_FAILURE,
-                format!("Error: Unable to read file '{path}': {e}."),
-            )
-        })?,
-        Source::StdinFile => {
-            let mut all = Vec::new();
-            io::stdin().lock().read_to_end(&mut all).map_err(|e| {
-                Failure::new(EXIT_FAILURE, format!("Error: Unable to read stdin: {e}."))
-            })?;
-            all
-        }
-    };
+    let payload = config.source.payload()?;
     let client = config.conn.build_client()?;
     let (tx, events) = mpsc::channel();
     let send = move |e| {
@@ -243,16 +215,7 @@ fn run(config: &Config) -> Result<(), Failure> {
     let mut connected = false;
     let mut requested = false;
     loop {
-        let event = match deadline {
-            Some(d) => match events.recv_timeout(d.saturating_duration_since(Instant::now())) {
-                Ok(e) => e,
-                Err(RecvTimeoutError::Timeout) => {
-                    return Err(Failure::new(EXIT_TIMEOUT, "Timed out"))
-                }
-                Err(RecvTimeoutError::Disconnected) => return Err(loop_stopped()),
-            },
-            None => events.recv().map_err(|_| loop_stopped())?,
-        };
+        let event = next_event(&events, deadline)?;
         match event {
             Event::Refused(f) => return Err(f),
             Event::Connected => connected = true,
@@ -312,8 +275,4 @@ fn run(config: &Config) -> Result<(), Failure> {
             }
         }
     }
-}
-
-fn loop_stopped() -> Failure {
-    Failure::new(EXIT_FAILURE, "Error: the network loop stopped.")
 }

@@ -16,10 +16,12 @@
 mod cli_common;
 #[path = "cli_common/format.rs"]
 mod format;
+#[path = "cli_common/wait.rs"]
+mod wait;
 
 use std::io::{self, ErrorKind, Write};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,6 +32,7 @@ use format::{Format, Output};
 use pahoish::{
     topic_matches_sub, Client, Message, MessageInfo, PacketTypes, ReasonCode, SubscribeOptions,
 };
+use wait::{next_event, EXIT_TIMEOUT};
 
 const TOOL: Tool = Tool {
     name: "sub",
@@ -37,9 +40,6 @@ const TOOL: Tool = Tool {
     synopsis: SYNOPSIS,
     help: SUB_HELP,
 };
-
-/// The `-W` time ran out, as mosquitto_sub exits.
-const EXIT_TIMEOUT: u8 = 27;
 
 const SYNOPSIS: &str = "\
 Usage: sub {[-h host] [-p port] [--unix path] [-u username [-P password]] -t topic ... | -L URL [-t topic ...]}
@@ -340,16 +340,7 @@ fn receive(
     let mut unsubscribed = 0usize;
     let mut connected = false;
     loop {
-        let event = match deadline {
-            Some(d) => match events.recv_timeout(d.saturating_duration_since(Instant::now())) {
-                Ok(e) => e,
-                Err(RecvTimeoutError::Timeout) => {
-                    return Err(Failure::new(EXIT_TIMEOUT, "Timed out"))
-                }
-                Err(RecvTimeoutError::Disconnected) => return Err(loop_stopped()),
-            },
-            None => events.recv().map_err(|_| loop_stopped())?,
-        };
+        let event = next_event(events, deadline)?;
         match event {
             Event::Refused(f) => return Err(f),
             Event::Tool(Received::Subscribed(mid, codes)) => {
@@ -396,10 +387,6 @@ fn receive(
             Event::Lost(_) => {}
         }
     }
-}
-
-fn loop_stopped() -> Failure {
-    Failure::new(EXIT_FAILURE, "Error: the network loop stopped.")
 }
 
 /// Writes `bytes` to stdout and flushes, so a reader sees each message as it arrives.
