@@ -89,6 +89,7 @@
 //! | `topic` | [`topic_matches_sub`], [`validate_topic`], [`validate_filter`], [`SubscribeTopics`], [`UnsubscribeTopics`] |
 //! | `message` | [`Message`], [`Payload`] |
 //! | `completion` | [`MessageInfo`] and what `wait_for_publish` waits on |
+//! | `store` | persistence (opt-in): [`Store`], [`MemoryStore`], [`FileStore`], [`SyncPolicy`] |
 //! | `session` | the protocol state machine (no sockets, no clocks) |
 //! | `net` | connecting (TCP, proxies, TLS, websockets, Unix sockets), `poll(2)`, the wake-up channel |
 //! | `engine` | connections, `loop`/`loop_forever`/`loop_start`, reading, writing, dispatch |
@@ -97,7 +98,8 @@
 //! | [`publish`] | `publish::single`, `publish::multiple`: connect, publish, wait, disconnect |
 //! | [`subscribe`] | `subscribe::simple`, `subscribe::callback`: connect, subscribe, receive |
 //! | [`testing`] | `TestBroker`, `MockBroker`, the testing `guide` (feature `testing`) |
-#![deny(unsafe_code)] // two exceptions, in net/mod.rs with their safety arguments: poll(2), setsockopt(2)
+#![deny(unsafe_code)]
+// three exceptions, with their safety arguments: poll(2), setsockopt(2) in net/mod.rs, flock(2) in store/file.rs
 #![deny(missing_docs)]
 
 mod client;
@@ -112,6 +114,7 @@ mod properties;
 pub mod publish;
 mod reason;
 mod session;
+mod store;
 pub mod subscribe;
 mod topic;
 mod types;
@@ -136,6 +139,7 @@ pub use error::*;
 pub use message::{Message, Payload};
 pub use properties::{PacketTypes, Properties, Property};
 pub use reason::ReasonCode;
+pub use store::{FileStore, MemoryStore, Store, SyncPolicy};
 pub use topic::{
     shared_filter, topic_matches_sub, validate_filter, validate_topic, IntoSubscribeOptions,
     SubscribeTopics, UnsubscribeTopics,

@@ -20,6 +20,8 @@ const LAYERS: &[&[&str]] = &[
     &["properties"],
     // The codec, and the values built on it.
     &["packet", "topic"],
+    // Persistence: the store trait and its stores (below the session, which describes what to store).
+    &["store"],
     &["reason"],
     &["message", "completion"],
     // The pure session (no sockets, no clocks), and the transports.

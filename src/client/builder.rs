@@ -1,8 +1,11 @@
 //! [`Builder`]: Paho's constructor arguments (`client_id=`, `clean_session=`, `userdata=`, ...).
 
+use std::sync::{Arc, Mutex};
+
 use super::Client;
 use crate::error::{Error, Result};
 use crate::net::WsUpgrade;
+use crate::store::Store;
 use crate::types::{check_mqtt_string, Protocol, Transport};
 
 /// Builds a [`Client`] with Paho's constructor arguments (`client_id=`, `clean_session=`, `userdata=`,
@@ -32,6 +35,37 @@ pub struct Builder<U = ()> {
     pub(super) manual_ack: bool,
     pub(super) suppress_exceptions: bool,
     pub(super) resubscribe: bool,
+    pub(super) store: StoreSlot,
+}
+
+/// The store given to [`Builder::persistence`]: shared by clones of the builder, taken by the first
+/// client built.
+#[derive(Clone, Default)]
+pub(super) struct StoreSlot(Option<Arc<Mutex<Option<Box<dyn Store>>>>>);
+
+impl std::fmt::Debug for StoreSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(Store)"
+        } else {
+            "None"
+        })
+    }
+}
+
+impl StoreSlot {
+    /// The store, if one was given: `Err` if another client took it already.
+    pub(super) fn take(&self) -> Result<Option<Box<dyn Store>>> {
+        let Some(slot) = &self.0 else {
+            return Ok(None);
+        };
+        crate::engine::relock(slot).take().map(Some).ok_or_else(|| {
+            Error::invalid(
+                "persistence",
+                "the store was given to another client built from this builder",
+            )
+        })
+    }
 }
 
 impl Default for Builder<()> {
@@ -47,6 +81,7 @@ impl Default for Builder<()> {
             manual_ack: false,
             suppress_exceptions: true,
             resubscribe: true,
+            store: StoreSlot::default(),
         }
     }
 }
@@ -80,6 +115,7 @@ impl<U> Builder<U> {
             manual_ack: self.manual_ack,
             suppress_exceptions: self.suppress_exceptions,
             resubscribe: self.resubscribe,
+            store: self.store,
         }
     }
 
@@ -130,6 +166,42 @@ impl<U> Builder<U> {
         self
     }
 
+    /// Keeps the session in `store` (persistence; not in Paho Python, Paho C's `persistence_type`):
+    /// the outgoing QoS 1/2 messages not yet acknowledged (the offline queue included) and their
+    /// state, the incoming QoS 2 messages awaiting PUBREL, the client id and the subscriptions. The
+    /// store is opened when the client is built, and what it holds is taken up: a client built on the
+    /// store a crashed process used sends what was not acknowledged again (with the packet ids the
+    /// broker may hold), sends PUBREL for what awaited PUBCOMP, and delivers each held QoS 2 message
+    /// once, when its PUBREL comes. Without a store (the default) all this lives in memory only.
+    ///
+    /// Continuing a session needs the broker's side of it too: a fixed client id and
+    /// `clean_session(false)` (MQTT 5: Clean Start off and a Session Expiry Interval). With a clean
+    /// session the stored messages are still sent (nothing is lost), but the broker has forgotten
+    /// their packet ids, so a QoS 2 message may arrive twice. An incoming QoS 2 message is
+    /// forgotten when `on_message` returns (with manual ack, at `ack()`): a crash while `on_message`
+    /// runs delivers it again. What survives a power loss depends on the store ([`SyncPolicy`](
+    /// crate::SyncPolicy) for [`FileStore`](crate::FileStore)). `build()` fails if the store does
+    /// not open.
+    ///
+    /// ```
+    /// use pahoish::{Client, FileStore, SyncPolicy};
+    /// let dir = std::env::temp_dir().join(format!("pahoish-doc-persistence-{}", std::process::id()));
+    /// let client = Client::builder()
+    ///     .client_id("sensor-7")
+    ///     .clean_session(false)
+    ///     .persistence(FileStore::new(&dir, SyncPolicy::Always))
+    ///     .build()?;
+    /// // A QoS 1 message published while offline is on disk until the broker acknowledges it.
+    /// client.publish("sensors/7", "21.5", 1, false)?;
+    /// # drop(client);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn persistence(mut self, store: impl Store + 'static) -> Self {
+        self.store = StoreSlot(Some(Arc::new(Mutex::new(Some(Box::new(store))))));
+        self
+    }
+
     /// Checks the options and creates the client.
     ///
     /// Fails when `clean_session(false)` is given with an empty client id, for `clean_session` with
@@ -158,7 +230,17 @@ impl<U> Builder<U> {
             ));
         }
         check_mqtt_string("client_id", &self.client_id)?;
-        Ok(Client::from_builder(self))
+        let store = self.store.take()?;
+        let client_id = self.client_id.clone();
+        let client = Client::from_builder(self);
+        if let Some(store) = store {
+            let stored = client.engine().open_store(store, &client_id)?;
+            if let Some(id) = stored.filter(|_| client_id.is_empty()) {
+                // The id the server assigned to this session (MQTT 5), to continue it.
+                client.settings().client_id = id;
+            }
+        }
+        Ok(client)
     }
 }
 

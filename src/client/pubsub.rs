@@ -100,6 +100,20 @@ impl<U: Send + 'static> Client<U> {
             .with_session(|s| s.set_auto_topic_aliases(max));
     }
 
+    /// How many outgoing QoS 1/2 messages are not yet acknowledged, in flight or queued (not in
+    /// Paho): 0 once the broker has them all. With a store ([`Builder::persistence`](
+    /// crate::Builder::persistence)) it counts those taken up from the store too.
+    ///
+    /// ```
+    /// let client = pahoish::Client::new("sensor-7");
+    /// client.publish("sensors/7", "21.5", 1, false)?;
+    /// assert_eq!(client.pending_messages(), 1);
+    /// # Ok::<(), pahoish::Error>(())
+    /// ```
+    pub fn pending_messages(&self) -> usize {
+        self.engine().with_session(|s| s.pending_messages())
+    }
+
     /// Whether the client is connected: CONNACK accepted and the connection still open.
     pub fn is_connected(&self) -> bool {
         self.engine().conn_state() == ConnState::Connected

@@ -24,6 +24,9 @@ impl Engine {
         // and every message after the first of them, so that their order holds: back to the session,
         // unacknowledged, for the next dispatch.
         let mut held = Vec::new();
+        if let Some(line) = self.take_store_error() {
+            h.log(LogLevel::Err, &line);
+        }
         while self.state().session.take_events(&mut events) {
             for event in events.drain(..) {
                 self.dispatch_one(h, event, &no_props, &mut stop, &mut held);
@@ -152,6 +155,7 @@ impl Engine {
                 };
                 let mut st = self.state();
                 st.session.message_handled(mid, qos, generation);
+                st.persist(false);
                 if let Some(payload) = back {
                     st.session.give_back_payload(payload);
                 }

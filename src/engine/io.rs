@@ -290,6 +290,7 @@ impl Engine {
             io.rstart = 0;
             io.rend = 0;
         }
+        st.persist(false);
         Ok(capped)
     }
 
@@ -325,6 +326,9 @@ impl Engine {
                         io.wbuf.shrink_to(keep);
                     }
                 }
+                // What the output describes is stored (and synced, as the store's policy asks)
+                // before it is written.
+                st.persist(true);
                 st.session.take_output(&mut io.wbuf, &mut io.wqos0);
                 if io.wbuf.is_empty() {
                     if stream.wants_flush() {

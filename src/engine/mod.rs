@@ -23,6 +23,7 @@ mod connection;
 mod dispatch;
 mod drive;
 mod io;
+mod persist;
 mod rotation;
 mod write_watch;
 
@@ -52,6 +53,7 @@ use crate::packet::Connect;
 use crate::properties::Properties;
 use crate::reason::ReasonCode;
 use crate::session::{ConnState, Session, SessionConfig};
+use crate::store::{Store, StoreOp};
 use crate::types::{ConnectFlags, DisconnectFlags, LogLevel};
 
 use io::wants_write;
@@ -177,6 +179,13 @@ pub(crate) struct State {
     ending_since: Option<std::time::Instant>,
     /// While more than this many bytes wait to be written, the loop reads nothing (`OUTPUT_BOUND`).
     output_bound: usize,
+    /// The client's store (persistence), if it has one; `None` costs nothing.
+    store: Option<Box<dyn Store>>,
+    /// The session's store ops being handed to the store (kept for reuse).
+    store_ops: Vec<StoreOp>,
+    store_bytes: Vec<u8>,
+    /// The first store failure since it was last logged.
+    store_error: Option<String>,
 }
 
 impl State {
@@ -195,6 +204,10 @@ impl State {
             server_disconnect: None,
             ending_since: None,
             output_bound: OUTPUT_BOUND,
+            store: None,
+            store_ops: Vec::new(),
+            store_bytes: Vec::new(),
+            store_error: None,
         }
     }
 }
@@ -284,7 +297,10 @@ impl Engine {
 
     /// Runs `f` on the session under the `state` lock: the one way the client reaches it.
     pub(crate) fn with_session<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
-        f(&mut self.state().session)
+        let mut st = self.state();
+        let r = f(&mut st.session);
+        st.persist(false);
+        r
     }
 
     /// Where the connection stands.

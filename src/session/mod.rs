@@ -50,6 +50,7 @@ mod ids;
 mod limits;
 mod logline;
 mod out_aliases;
+mod persist;
 
 use aliases::TopicAliases;
 use awaiting::AwaitingPubrel;
@@ -167,6 +168,8 @@ enum OutState {
 
 #[derive(Debug)]
 struct OutMsg {
+    /// Its key in the store (0: not stored): a sequence number never reused, unlike `mid`.
+    seq: u64,
     mid: u16,
     qos: QoS,
     retain: bool,
@@ -291,6 +294,8 @@ pub(crate) struct Session {
     /// SUBSCRIBE and UNSUBSCRIBE made while an enhanced authentication runs before the CONNACK: only
     /// AUTH and DISCONNECT may go out then ([MQTT-3.1.2-30]); these follow once the CONNACK is in.
     held: Vec<u8>,
+    /// The records for a store, when the client has one (`enable_persistence`); `None` costs nothing.
+    persist: Option<Box<persist::Persist>>,
 }
 
 impl Session {
@@ -332,6 +337,7 @@ impl Session {
             auth_method: None,
             reauthenticating: false,
             held: Vec::new(),
+            persist: None,
         }
     }
 
@@ -609,6 +615,9 @@ impl Session {
         self.connect_sent = now;
         self.last_out = now;
         self.last_in = now;
+        if !connect.client_id.is_empty() {
+            self.remember_client_id(&connect.client_id);
+        }
         connect.encode(&mut self.out);
         let v5 = connect.protocol == Protocol::V5;
         self.log(|| logline::connect(connect, v5));
@@ -726,6 +735,9 @@ impl Session {
                 // this id, so a PUBREL would complete a message nobody received. It starts over
                 // from its PUBLISH, with DUP as Paho sends it.
                 m.state = OutState::Pubrec;
+                if let Some(p) = self.persist.as_deref_mut() {
+                    p.put_out(m);
+                }
             }
             if m.state == OutState::Pubcomp {
                 encode_pubrel(&mut out, self.protocol, m.mid);
@@ -784,11 +796,18 @@ impl Session {
             format!("Session not present: {n} unacknowledged messages sent again as new messages")
         });
         for mut m in restart.into_iter().rev() {
+            let was = m.state;
             m.state = if m.qos == QoS::AtLeastOnce {
                 OutState::Puback
             } else {
                 OutState::Pubrec
             };
+            if was != m.state {
+                if let Some(p) = self.persist.as_deref_mut() {
+                    // A new process must start it over too, not send its PUBREL.
+                    p.put_out(&mut m);
+                }
+            }
             m.sent_gen = 0;
             if let Some(props) = m.props.as_deref_mut() {
                 // The alias belonged to the old connection ([MQTT-3.3.2-7]).
@@ -908,7 +927,8 @@ impl Session {
                 buf
             }
         };
-        let msg = OutMsg {
+        let mut msg = OutMsg {
+            seq: 0,
             mid,
             qos,
             retain,
@@ -923,6 +943,9 @@ impl Session {
             info: info.clone(),
             props: props.map(Box::new),
         };
+        if let Some(p) = self.persist.as_deref_mut() {
+            p.put_out(&mut msg);
+        }
         self.queued.push_back(msg);
         self.fill_window();
         let rc = if open {
@@ -1089,6 +1112,9 @@ impl Session {
                 }),
             }
         }
+        if !internal {
+            self.store_meta();
+        }
         let v5 = self.protocol == Protocol::V5;
         let out = self.wire();
         if v5 {
@@ -1133,6 +1159,7 @@ impl Session {
         let mid = self.reserve_mid()?;
         p.pkid = mid;
         self.subs.retain(|s| !p.filters.contains(&s.filter));
+        self.store_meta();
         let v5 = self.protocol == Protocol::V5;
         let out = self.wire();
         if v5 {
@@ -1148,6 +1175,10 @@ impl Session {
     /// The user's `on_message` returned for an incoming message: acknowledge it (unless manual ack is
     /// on, then `ack()` does it), on the connection it arrived on only.
     pub(crate) fn message_handled(&mut self, mid: u16, qos: u8, generation: u64) {
+        if qos == 2 && !self.cfg.manual_ack {
+            // Handled: a new process must not deliver it again, whether or not PUBCOMP gets out.
+            self.unstore_in(mid);
+        }
         if self.cfg.manual_ack || generation != self.generation || self.conn == ConnState::Closed {
             return;
         }
@@ -1156,6 +1187,9 @@ impl Session {
 
     /// Sends PUBACK (QoS 1) or PUBCOMP (QoS 2) for an incoming message: `ack()` with manual ack.
     pub(crate) fn send_ack(&mut self, mid: u16, qos: u8) {
+        if qos == 2 {
+            self.unstore_in(mid);
+        }
         if self.conn == ConnState::Closed {
             return;
         }
@@ -1186,6 +1220,9 @@ impl Session {
         for m in self.inflight.drain(..).chain(self.queued.drain(..)) {
             m.info.set_discarded(rc);
             self.mids.remove(m.mid);
+            if let Some(p) = self.persist.as_deref_mut() {
+                p.remove_out(m.seq);
+            }
         }
         for (_, info) in self.qos0_pending.drain(..) {
             info.set_discarded(rc);
@@ -1327,7 +1364,23 @@ impl Session {
                 self.conn = ConnState::Connected;
                 if !c.session_present {
                     // A new session: the broker will never send PUBREL for what the old one held.
+                    if let Some(p) = self.persist.as_deref_mut() {
+                        let held: Vec<u16> = p
+                            .incoming
+                            .iter()
+                            .copied()
+                            .filter(|&mid| self.incoming_qos2.contains(mid))
+                            .collect();
+                        for mid in held {
+                            p.remove_in(mid);
+                        }
+                    }
                     self.incoming_qos2.clear();
+                }
+                if v5 {
+                    if let Some(id) = c.properties.assigned_client_identifier() {
+                        self.remember_client_id(id);
+                    }
                 }
                 if v5 {
                     self.limits = ServerLimits::from_connack(&c.properties);
@@ -1392,6 +1445,11 @@ impl Session {
                 // The payload stays until PUBCOMP: if the server loses the session before then, the
                 // message starts over from its PUBLISH (`after_connect`).
                 self.inflight[i].state = OutState::Pubcomp;
+                if let Some(p) = self.persist.as_deref_mut() {
+                    // Stored before the PUBREL is written: from here on a new process sends PUBREL,
+                    // not the PUBLISH, to a broker that kept the session.
+                    p.put_out(&mut self.inflight[i]);
+                }
                 let protocol = self.protocol;
                 self.send(|out| encode_pubrel(out, protocol, pkid));
                 self.log(|| format!("Sending PUBREL (Mid: {pkid})"));
@@ -1438,6 +1496,18 @@ impl Session {
                             ));
                         }
                         self.mids.remove(pkid);
+                        if return_codes.iter().any(|&c| c >= 0x80) {
+                            let before = self.subs.len();
+                            self.subs.retain(|s| {
+                                !filters
+                                    .iter()
+                                    .zip(&return_codes)
+                                    .any(|(f, &c)| c >= 0x80 && *f == s.filter)
+                            });
+                            if self.subs.len() != before {
+                                self.store_meta();
+                            }
+                        }
                         for (filter, code) in filters.iter().zip(&return_codes) {
                             if *code >= 0x80 {
                                 // Refused: do not restore it after a reconnect.
@@ -1748,6 +1818,11 @@ impl Session {
                     ));
                 }
                 // Store until PUBREL (delivered then, as Paho does); a duplicate only gets PUBREC again.
+                if let Some(persist) = self.persist.as_deref_mut() {
+                    if !self.incoming_qos2.contains(msg.mid) {
+                        persist.put_in(&msg);
+                    }
+                }
                 self.incoming_qos2.insert(msg);
                 let v5 = self.protocol == Protocol::V5;
                 self.send(|out| {
@@ -1785,6 +1860,7 @@ impl Session {
         }
         if let Some(mut m) = self.inflight.remove(i) {
             self.mids.remove(pkid);
+            self.unstore_out(m.seq);
             let payload = std::mem::take(&mut m.payload);
             self.give_back_payload(payload);
             if reason.value() != 0 || !props.is_empty() {
@@ -1816,6 +1892,7 @@ impl Session {
     /// is done, its `MessageInfo` says so, and `on_publish` gets the reason and properties.
     fn refused(&mut self, mut m: OutMsg, reason: ReasonCode, props: Properties) {
         self.mids.remove(m.mid);
+        self.unstore_out(m.seq);
         let payload = std::mem::take(&mut m.payload);
         self.give_back_payload(payload);
         m.info.set_failed(reason);
@@ -1840,6 +1917,7 @@ impl Session {
             .into_iter()
             .map(|m| {
                 self.mids.remove(m.mid);
+                self.unstore_out(m.seq);
                 m.info.set_discarded(ErrorCode::NotFound);
                 Message {
                     topic: m.topic.to_string(),
@@ -1857,6 +1935,7 @@ impl Session {
 
     fn fail_message(&mut self, mut m: OutMsg, (reason, rc): (ReasonCode, ErrorCode)) {
         self.mids.remove(m.mid);
+        self.unstore_out(m.seq);
         let payload = std::mem::take(&mut m.payload);
         self.give_back_payload(payload);
         m.info.set_discarded(rc);
