@@ -71,7 +71,11 @@ fn child_main(dir: &str) {
         .persistence(FileStore::new(dir.join("store"), policy))
         .build()
         .expect("build on the store");
-    client.max_inflight_messages_set(50);
+    // Paho's default of 20 in flight: with 50, mosquitto 2.0.11 closed the connection right after
+    // the first PUBREC ("Bad socket read/write on client ...: Unknown error" in its log).
+    if std::env::var_os("PAHOISH_PERSIST_LOG").is_some() {
+        client.on_log(|_, _, _, line| eprintln!("child {}: {line}", std::process::id()));
+    }
     let marker = dir.join("queued");
     if !marker.exists() {
         // First run: the whole job goes into the store (the offline queue) before anything is sent;

@@ -41,7 +41,9 @@ pub struct Builder<U = ()> {
 /// The store given to [`Builder::persistence`]: shared by clones of the builder, taken by the first
 /// client built.
 #[derive(Clone, Default)]
-pub(super) struct StoreSlot(Option<Arc<Mutex<Option<Box<dyn Store>>>>>);
+pub(super) struct StoreSlot(Option<Arc<Mutex<Option<BoxedStore>>>>);
+
+type BoxedStore = Box<dyn Store>;
 
 impl std::fmt::Debug for StoreSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,7 +57,7 @@ impl std::fmt::Debug for StoreSlot {
 
 impl StoreSlot {
     /// The store, if one was given: `Err` if another client took it already.
-    pub(super) fn take(&self) -> Result<Option<Box<dyn Store>>> {
+    pub(super) fn take(&self) -> Result<Option<BoxedStore>> {
         let Some(slot) = &self.0 else {
             return Ok(None);
         };
