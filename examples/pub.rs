@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cli_common::{fail, forward_events, Args, Conn, Event, Failure, Parsed, Tool, EXIT_FAILURE};
 use pahoish::{Client, Error, ErrorCode, MessageInfo, PacketTypes, Properties};
@@ -237,6 +237,20 @@ fn run(config: &Config) -> Result<(), Failure> {
     }
 
     let lost = pending.finish()?;
+    if config.conn.store.is_some() {
+        // What an earlier run left in the store (--store) goes out too: pub exits once the broker
+        // has all of it, or leaves the rest in the store for the next run.
+        let limit = Instant::now() + Duration::from_secs(60);
+        while client.pending_messages() > 0 {
+            if Instant::now() > limit {
+                return Err(Failure::new(
+                    EXIT_FAILURE,
+                    "Error: timed out waiting for the stored messages to be acknowledged; they stay in the store.",
+                ));
+            }
+            let _ = events.recv_timeout(Duration::from_millis(100));
+        }
+    }
     if lost > 0 && !config.conn.quiet {
         let _ = writeln!(
             io::stderr(),

@@ -244,6 +244,10 @@ pub struct Conn {
     pub topics: Vec<String>,
     /// `-M` (pub): QoS 1/2 messages in flight at once. Defaults to 20.
     pub max_inflight: usize,
+    /// `--store DIR`: keep the session in a file store in DIR (not in mosquitto's tools).
+    pub store: Option<String>,
+    /// `--store-sync`: when the store is flushed to disk. Defaults to before every write.
+    pub store_sync: pahoish::SyncPolicy,
     /// Not an option: sub acknowledges a QoS 1/2 message once it has handled it (printed or
     /// skipped), so one that arrived after the last one it needed stays with the broker.
     pub manual_ack: bool,
@@ -288,6 +292,8 @@ impl Default for Conn {
             qos: 0,
             topics: Vec::new(),
             max_inflight: 20,
+            store: None,
+            store_sync: pahoish::SyncPolicy::Always,
             manual_ack: false,
             servers: Vec::new(),
         }
@@ -432,6 +438,25 @@ impl Conn {
             "-M" => self.max_inflight = args.number(opt, "max inflight", 1, 65_535)? as usize,
             // TCP_NODELAY is always on in pahoish; accepted so mosquitto command lines carry over.
             "--nodelay" => {}
+            "--store" => self.store = Some(args.text(opt, "directory")?),
+            "--store-sync" => {
+                let policy = args.text(opt, "policy")?;
+                self.store_sync = match policy.as_str() {
+                    "always" => pahoish::SyncPolicy::Always,
+                    "never" => pahoish::SyncPolicy::Never,
+                    ms => match ms.parse::<u64>() {
+                        Ok(ms) if ms > 0 => {
+                            pahoish::SyncPolicy::Interval(std::time::Duration::from_millis(ms))
+                        }
+                        _ => {
+                            return Err(Failure::usage(format!(
+                                "Error: --store-sync takes always, never or a number of \
+                                 milliseconds, not '{policy}'."
+                            )))
+                        }
+                    },
+                };
+            }
             "-d" | "--debug" => self.debug = true,
             "--quiet" => self.quiet = true,
             _ => return Ok(false),
@@ -547,6 +572,11 @@ impl Conn {
                 "Error: You must provide a client id (-i) if you are using the -c option.",
             ));
         }
+        if self.store.is_some() && self.id.is_none() {
+            return Err(Failure::usage(
+                "Error: You must provide a client id (-i) if you are using --store.",
+            ));
+        }
         if self.password.is_some() && self.username.is_none() {
             // MQTT 5 allows a password alone, but the library (as Paho) sends none without a user name.
             let why = if self.version == Version::V5 {
@@ -659,6 +689,9 @@ impl Conn {
         // MQTT 5 has Clean Start instead, given to connect_with.
         if self.version != Version::V5 {
             builder = builder.clean_session(self.clean_session);
+        }
+        if let Some(dir) = &self.store {
+            builder = builder.persistence(pahoish::FileStore::new(dir, self.store_sync));
         }
         let client = builder.build().map_err(fail)?;
         if self.uses_tls() {
@@ -1244,6 +1277,14 @@ Connection:
  --will-qos QOS         will QoS, 0 to 2. Defaults to 0.
  --will-retain          retain the will.
  --nodelay              accepted; TCP_NODELAY is always on.
+Persistence (not in mosquitto's tools):
+ --store DIR            keep the session in a file in DIR (needs -i; use with -c): QoS 1/2 messages
+                        not yet acknowledged, incoming QoS 2 messages awaiting PUBREL, the client id
+                        and subscriptions. A later run with the same -i and DIR continues where this
+                        one stopped, even after a crash.
+ --store-sync POLICY    when the store reaches the disk: always (before every write to the network;
+                        survives power loss), never (survives a crash of the process only) or a
+                        number of milliseconds (group commit). Defaults to always.
 TLS (any of these turns TLS on, and the default port becomes 8883; -p 8883 alone turns it on
 with the system's CA certificates, as in mosquitto's tools):
  --cafile FILE          trust the CA certificates in FILE (PEM) instead of the system's.

@@ -120,6 +120,16 @@ fn bad_arguments_print_usage_and_exit_1() {
         ),
         (
             &pub_exe,
+            vec!["-t", "a", "-m", "x", "--store", "/tmp/pahoish-never"],
+            "client id (-i) if you are using --store",
+        ),
+        (
+            &pub_exe,
+            vec!["-t", "a", "-m", "x", "-i", "a", "--store-sync", "often"],
+            "--store-sync takes always, never or a number of milliseconds",
+        ),
+        (
+            &pub_exe,
             vec!["-L", "foo://h/t", "-m", "x"],
             "Unsupported URL scheme",
         ),

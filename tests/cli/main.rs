@@ -42,5 +42,6 @@ mod mock_broker;
 mod mosquitto_tools;
 mod mqtt5;
 mod rr;
+mod store;
 mod support;
 mod transports;
