@@ -10,6 +10,10 @@
 //! then says `pahoish-v5`. `--topic-len L` pads the topic to L bytes; `--aliases` (with `--protocol 5`)
 //! turns on the publisher's automatic topic aliases.
 //!
+//! `--store DIR` (before the other arguments) gives the publisher a `FileStore` in DIR, flushed as
+//! `--sync always|never|<ms>` says (default `always`); the line then names the policy, e.g.
+//! `pahoish+store-always`. The subscriber has no store.
+//!
 //! `... --example bench -- --latency <port> <n> <qos> <size>`: ping-pong instead, one message at a time
 //! between two clients (one publishes a ping, the other answers each with a pong from its `on_message`);
 //! prints the median and 99th percentile round trip in microseconds over n pings (after 100 warm-up
@@ -27,6 +31,9 @@ static ALIASES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// The protocol both clients speak (`--protocol`); MQTT 3.1.1 unless set.
 static PROTOCOL: std::sync::OnceLock<mqtt::Protocol> = std::sync::OnceLock::new();
 
+/// The publisher's store (`--store`, `--sync`), if any, and the policy's name.
+static STORE: std::sync::OnceLock<(String, mqtt::SyncPolicy, String)> = std::sync::OnceLock::new();
+
 /// A client with this id, on the protocol chosen.
 fn client(id: &str) -> Result<mqtt::Client, mqtt::Error> {
     mqtt::Client::builder()
@@ -35,17 +42,37 @@ fn client(id: &str) -> Result<mqtt::Client, mqtt::Error> {
         .build()
 }
 
-/// The name the result line gives: `pahoish`, or `pahoish-v5` on MQTT 5.
-fn name() -> &'static str {
-    match PROTOCOL.get() {
+/// The publisher: with the store, if one was asked for.
+fn publisher(id: &str) -> Result<mqtt::Client, mqtt::Error> {
+    let builder = mqtt::Client::builder()
+        .client_id(id)
+        .protocol(*PROTOCOL.get().unwrap_or(&mqtt::MQTTv311));
+    match STORE.get() {
+        Some((dir, policy, _)) => builder
+            .persistence(mqtt::FileStore::new(dir, *policy))
+            .build(),
+        None => builder.build(),
+    }
+}
+
+/// The name the result line gives: `pahoish`, or `pahoish-v5` on MQTT 5; `+store-<policy>` with
+/// a store.
+fn name() -> String {
+    let base = match PROTOCOL.get() {
         Some(&mqtt::MQTTv5) => "pahoish-v5",
         _ => "pahoish",
+    };
+    match STORE.get() {
+        Some((_, _, policy)) => format!("{base}+store-{policy}"),
+        None => base.to_string(),
     }
 }
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut latency = false;
+    let mut store = None;
+    let mut sync = "always".to_string();
     while let Some(flag) = args.first().filter(|a| a.starts_with("--")).cloned() {
         args.remove(0);
         match flag.as_str() {
@@ -58,6 +85,8 @@ fn main() {
                 };
                 TOPIC_LEN.set(len).ok();
             }
+            "--store" if !args.is_empty() => store = Some(args.remove(0)),
+            "--sync" if !args.is_empty() => sync = args.remove(0),
             "--protocol" if !args.is_empty() => {
                 let v = args.remove(0);
                 let p = match v.as_str() {
@@ -75,6 +104,24 @@ fn main() {
                 std::process::exit(1);
             }
         }
+    }
+    if let Some(dir) = store {
+        let policy = match sync.as_str() {
+            "always" => mqtt::SyncPolicy::Always,
+            "never" => mqtt::SyncPolicy::Never,
+            ms => match ms.parse() {
+                Ok(ms) => mqtt::SyncPolicy::Interval(Duration::from_millis(ms)),
+                Err(_) => {
+                    eprintln!("bench: --sync takes always, never or milliseconds");
+                    std::process::exit(1);
+                }
+            },
+        };
+        let label = match policy {
+            mqtt::SyncPolicy::Interval(_) => format!("{sync}ms"),
+            _ => sync,
+        };
+        STORE.set((dir, policy, label)).ok();
     }
     let parsed = (|| -> Option<(u16, usize, u8, usize)> {
         Some((
@@ -145,7 +192,7 @@ fn run(port: u16, n: usize, qos: u8, size: usize) -> Result<(), mqtt::Error> {
         window - 1
     };
     let outstanding = Arc::new((Mutex::new(0usize), Condvar::new()));
-    let publ = client(&format!("pub-{pid}"))?;
+    let publ = publisher(&format!("pub-{pid}"))?;
     publ.max_inflight_messages_set(100);
     if ALIASES.load(std::sync::atomic::Ordering::Relaxed) {
         publ.auto_topic_aliases_set(1);

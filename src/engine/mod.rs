@@ -299,7 +299,10 @@ impl Engine {
     pub(crate) fn with_session<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
         let mut st = self.state();
         let r = f(&mut st.session);
-        st.persist(false);
+        // Offline, what the call stored (a message for the offline queue) waits for no write to be
+        // synced before: the store syncs now, as its policy asks.
+        let offline = st.session.state() != ConnState::Connected;
+        st.persist(offline);
         r
     }
 

@@ -48,9 +48,10 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncPolicy {
     /// `fdatasync` before the packets of what was stored are written to the network (one flush per
-    /// batch the loop writes, not per message, when messages come faster than a flush). Survives
-    /// power loss: a message the client sent is on the disk, and so is every acknowledgement state
-    /// it acted on (no loss at QoS 1, no loss and no duplicate at QoS 2).
+    /// batch the loop writes, not per message, when messages come faster than a flush), and when
+    /// `publish()` queues a message while the client is offline. Survives power loss: a message the
+    /// client sent is on the disk, and so is every acknowledgement state it acted on (no loss at
+    /// QoS 1, no loss and no duplicate at QoS 2).
     Always,
     /// Group commit: `fdatasync` at most once per interval, when the client next writes (the first
     /// write after a quiet spell is flushed at once). Survives a crash of the process; a power loss
