@@ -377,3 +377,159 @@ impl super::Session {
         (client_id, bad)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ConnState, Session, SessionConfig};
+    use super::*;
+    use crate::packet::{decode, ConnAck, Connect, PubRec, PubRel, MAX_REMAINING_LENGTH};
+    use crate::store::{self, MemoryStore, Store};
+
+    fn connect(s: &mut Session, session_present: bool) {
+        let now = Instant::now();
+        let c = Connect {
+            client_id: "c".into(),
+            clean_session: false,
+            keepalive: 60,
+            ..Connect::default()
+        };
+        s.connection_opened(&c, now);
+        s.handle(
+            Packet::ConnAck(ConnAck {
+                session_present,
+                code: 0,
+                ..ConnAck::default()
+            }),
+            now,
+        )
+        .unwrap();
+        s.after_connect(session_present);
+    }
+
+    fn sent(s: &mut Session) -> Vec<Packet> {
+        let mut v = Vec::new();
+        let mut buf = &s.out[..];
+        while let Some((p, n)) = decode(buf, MAX_REMAINING_LENGTH).unwrap() {
+            v.push(p);
+            buf = &buf[n..];
+        }
+        s.out.clear();
+        v
+    }
+
+    /// Hands the session's ops to `store`, as the engine does.
+    fn flush(s: &mut Session, store: &mut MemoryStore) {
+        let (mut ops, mut bytes) = (Vec::new(), Vec::new());
+        s.take_store_ops(&mut ops, &mut bytes);
+        store::apply(store, &ops, &bytes).unwrap();
+    }
+
+    fn restored(store: &mut MemoryStore) -> Session {
+        let mut s = Session::new(SessionConfig::default(), Instant::now());
+        let records = store
+            .keys()
+            .unwrap()
+            .into_iter()
+            .map(|k| {
+                let v = store.get(&k).unwrap().unwrap();
+                (k, v)
+            })
+            .collect();
+        let (id, bad) = s.restore(records, Instant::now());
+        assert_eq!(id.as_deref(), Some("c"));
+        assert!(bad.is_empty(), "{bad:?}");
+        s
+    }
+
+    #[test]
+    fn a_restored_session_sends_pubrel_for_what_had_pubrec_and_the_rest_again_with_their_ids() {
+        let mut store = MemoryStore::new();
+        let mut s = Session::new(SessionConfig::default(), Instant::now());
+        s.enable_persistence();
+        connect(&mut s, false);
+        let now = Instant::now();
+        let (m1, _, _) = s
+            .publish("a", &b"one"[..], QoS::ExactlyOnce, false, None)
+            .unwrap();
+        let (m2, _, _) = s
+            .publish("b", &b"two"[..], QoS::ExactlyOnce, true, None)
+            .unwrap();
+        let (m3, _, _) = s
+            .publish("c", &b"three"[..], QoS::AtLeastOnce, false, None)
+            .unwrap();
+        s.handle(Packet::PubRec(PubRec::new(m1)), now).unwrap();
+        // An incoming QoS 2 message awaiting its PUBREL.
+        s.handle(
+            Packet::Publish(Publish {
+                qos: QoS::ExactlyOnce,
+                topic: "in".into(),
+                pkid: 9,
+                payload: b"held".to_vec(),
+                ..Publish::default()
+            }),
+            now,
+        )
+        .unwrap();
+        flush(&mut s, &mut store);
+        let keys = store.keys().unwrap();
+        assert_eq!(keys.len(), 5, "{keys:?}"); // meta, three messages, one incoming
+                                               // The process dies; a new one on the store.
+        let mut s = restored(&mut store);
+        assert_eq!(s.pending_messages(), 3);
+        assert_eq!(s.state(), ConnState::Closed);
+        connect(&mut s, true);
+        let out = sent(&mut s);
+        assert!(matches!(out[0], Packet::Connect(_)), "{out:?}");
+        let out = &out[1..];
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(out[0], Packet::PubRel(PubRel::new(m1)));
+        match (&out[1], &out[2]) {
+            (Packet::Publish(p2), Packet::Publish(p3)) => {
+                assert_eq!((p2.pkid, p2.topic.as_str(), p2.retain), (m2, "b", true));
+                assert_eq!(p2.payload, b"two");
+                assert_eq!((p3.pkid, p3.qos), (m3, QoS::AtLeastOnce));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The held incoming message is delivered once, at its PUBREL.
+        s.handle(Packet::PubRel(PubRel::new(9)), now).unwrap();
+        let delivered: Vec<_> = s
+            .events
+            .drain(..)
+            .filter_map(|e| match e {
+                super::super::Event::Message { msg, .. } => Some(msg),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(delivered[0].payload, b"held");
+        s.message_handled(9, 2, s.generation);
+        // A new message gets a new sequence number and an id none of the restored ones hold.
+        let (m4, _, _) = s
+            .publish("d", &b"four"[..], QoS::AtLeastOnce, false, None)
+            .unwrap();
+        assert!(![m1, m2, m3].contains(&m4));
+        flush(&mut s, &mut store);
+        assert!(!store.contains_key("r-0009").unwrap());
+        assert!(store.contains_key("o-0000000000000004").unwrap());
+    }
+
+    #[test]
+    fn a_record_that_does_not_decode_is_reported_not_restored() {
+        let mut s = Session::new(SessionConfig::default(), Instant::now());
+        let (_, bad) = s.restore(
+            vec![
+                (
+                    "o-0000000000000001".into(),
+                    vec![VERSION, AWAIT_PUBACK, 0x30],
+                ),
+                ("r-0001".into(), vec![]),
+                ("meta".into(), vec![VERSION, 0, 5, b'a']),
+                ("someone-elses".into(), vec![1, 2, 3]),
+            ],
+            Instant::now(),
+        );
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert_eq!(s.pending_messages(), 0);
+    }
+}
