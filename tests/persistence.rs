@@ -629,3 +629,44 @@ fn a_client_built_on_a_store_takes_up_the_messages_and_subscriptions_left_in_it(
     client.publish("t", "x", 1, false).unwrap();
     assert_eq!(client.pending_messages(), 1);
 }
+
+#[test]
+fn the_client_id_a_server_assigned_is_kept_for_the_next_process() {
+    let broker = TestBroker::start().expect("broker");
+    let dir = temp_dir("assigned");
+    let build = || {
+        Client::builder()
+            .protocol(pahoish::MQTTv5)
+            .persistence(FileStore::new(&dir, SyncPolicy::Never))
+            .build()
+            .unwrap()
+    };
+    let connect = |client: &Client| {
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        client.on_connect(move |_, _, _, rc, _| {
+            let _ = tx.lock().unwrap().send(rc.value());
+        });
+        client.connect(HOST, broker.port(), 60).unwrap();
+        client.loop_start().unwrap();
+        assert_eq!(rx.recv_timeout(common::WAIT).unwrap(), 0);
+    };
+    let client = build();
+    connect(&client);
+    let ids = broker.connected_clients();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let assigned = ids[0].clone();
+    assert!(assigned.starts_with("auto-"), "{assigned}");
+    client.disconnect().ok();
+    client.loop_stop().ok();
+    drop(client);
+    assert!(broker.wait_disconnected(&assigned, common::WAIT));
+    // The next process, built without an id on the same store, connects as the same client.
+    let client = build();
+    connect(&client);
+    assert_eq!(broker.connected_clients(), vec![assigned]);
+    client.disconnect().ok();
+    client.loop_stop().ok();
+    drop(client);
+    let _ = std::fs::remove_dir_all(&dir);
+}
