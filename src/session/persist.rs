@@ -515,6 +515,39 @@ mod tests {
     }
 
     #[test]
+    fn without_the_brokers_session_a_restored_message_awaiting_pubcomp_starts_over() {
+        let mut store = MemoryStore::new();
+        let mut s = Session::new(SessionConfig::default(), Instant::now());
+        s.enable_persistence();
+        connect(&mut s, false);
+        let (m1, _, _) = s
+            .publish("a", &b"one"[..], QoS::ExactlyOnce, false, None)
+            .unwrap();
+        s.handle(Packet::PubRec(PubRec::new(m1)), Instant::now())
+            .unwrap();
+        flush(&mut s, &mut store);
+        // The broker lost the session: a PUBREL would complete a message it never delivered.
+        let mut s = restored(&mut store);
+        connect(&mut s, false);
+        let out = sent(&mut s);
+        match &out[1..] {
+            [Packet::Publish(p)] => {
+                assert_eq!((p.pkid, p.qos, p.dup), (m1, QoS::ExactlyOnce, true));
+                assert_eq!(p.payload, b"one");
+            }
+            other => panic!("{other:?}"),
+        }
+        // ... and the store says so, for a crash before its new PUBREC.
+        flush(&mut s, &mut store);
+        let mut s = restored(&mut store);
+        connect(&mut s, true);
+        assert!(
+            matches!(&sent(&mut s)[1..], [Packet::Publish(p)] if p.pkid == m1),
+            "a PUBREL would lose it"
+        );
+    }
+
+    #[test]
     fn a_record_that_does_not_decode_is_reported_not_restored() {
         let mut s = Session::new(SessionConfig::default(), Instant::now());
         let (_, bad) = s.restore(
