@@ -180,8 +180,9 @@ impl<U> Builder<U> {
     /// `clean_session(false)` (MQTT 5: Clean Start off and a Session Expiry Interval). With a clean
     /// session the stored messages are still sent (nothing is lost), but the broker has forgotten
     /// their packet ids, so a QoS 2 message may arrive twice. An incoming QoS 2 message is
-    /// forgotten when `on_message` returns (with manual ack, at `ack()`): a crash while `on_message`
-    /// runs delivers it again. What survives a power loss depends on the store ([`SyncPolicy`](
+    /// forgotten when `on_message` returns (with manual ack, at `ack()`; with
+    /// [`Client::messages`](crate::Client::messages), once it is in the channel): a crash while
+    /// `on_message` runs delivers it again, one in the channel and not yet read is lost. What survives a power loss depends on the store ([`SyncPolicy`](
     /// crate::SyncPolicy) for [`FileStore`](crate::FileStore)). `build()` fails if the store does
     /// not open.
     ///
