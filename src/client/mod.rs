@@ -70,6 +70,9 @@ pub(crate) struct Shared<U> {
     pending_userdata: Mutex<Option<U>>,
     /// `request`'s response topic and the requests waiting for replies.
     requests: Mutex<request::Requests>,
+    /// Whether `request` ever subscribed a response topic: until then no message is a reply, and
+    /// delivering one takes no lock for it.
+    requests_used: AtomicBool,
     /// `messages()`: the channel that takes `on_message`'s messages, while there is one. A leaf lock,
     /// held to clone it out or replace it.
     messages: Mutex<Option<Arc<dyn messages::Sink>>>,
@@ -185,6 +188,7 @@ impl<U> Client<U> {
                 userdata: Mutex::new(b.userdata),
                 pending_userdata: Mutex::new(None),
                 requests: Mutex::new(request::Requests::default()),
+                requests_used: AtomicBool::new(false),
                 messages: Mutex::new(None),
                 suppress_exceptions: b.suppress_exceptions,
                 logger: AtomicBool::new(true),

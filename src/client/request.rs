@@ -217,12 +217,22 @@ impl<U: Send + 'static> Client<U> {
         // order, so the reply cannot come before the subscription.
         self.subscribe(topic.as_str(), 1)?;
         requests.topic = Some(topic.clone());
+        self.inner
+            .requests_used
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(topic)
     }
 
     /// Hands `msg` to the request waiting for it; `true` when it was a reply on the response topic
     /// (delivered or, when nothing waits for it any more, dropped), which then goes nowhere else.
     pub(super) fn take_reply(&self, msg: &Message) -> bool {
+        if !self
+            .inner
+            .requests_used
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return false;
+        }
         let mut requests = self.requests();
         if requests.topic.as_deref() != Some(msg.topic.as_str()) {
             return false;
