@@ -10,6 +10,7 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::fmt;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
@@ -217,7 +218,7 @@ pub struct Conn {
     /// `-u`.
     pub username: Option<String>,
     /// `-P`.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// `--will-topic`.
     pub will_topic: Option<String>,
     /// `--will-payload`. Defaults to empty.
@@ -256,13 +257,46 @@ pub struct Conn {
     pub servers: Vec<ServerArg>,
 }
 
-/// A broker named on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A password from the command line: its Debug (and so the Debug of [`Conn`]) never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A broker named on the command line. Its Debug leaves a URL's password out.
+#[derive(Clone, PartialEq, Eq)]
 pub enum ServerArg {
     /// `-h HOST`: with `-p`'s port and the scheme the TLS options give.
     Host(String),
     /// `-L`: the URL without its topic (`mqtt://[user[:pass]@]host[:port]`, ...).
     Url(String),
+}
+
+impl fmt::Debug for ServerArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerArg::Host(host) => f.debug_tuple("Host").field(host).finish(),
+            ServerArg::Url(url) => {
+                // scheme://user:pass@host → scheme://user:****@host
+                let shown = match url.split_once("://") {
+                    Some((scheme, rest)) => match rest.rsplit_once('@') {
+                        Some((userinfo, host)) => {
+                            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                            let masked = if userinfo.contains(':') { ":****" } else { "" };
+                            format!("{scheme}://{user}{masked}@{host}")
+                        }
+                        None => url.clone(),
+                    },
+                    None => url.clone(),
+                };
+                f.debug_tuple("Url").field(&shown).finish()
+            }
+        }
+    }
 }
 
 impl Default for Conn {
@@ -385,7 +419,7 @@ impl Conn {
             }
             "-D" | "--property" => self.props.parse(args)?,
             "-u" | "--username" => self.username = Some(args.text(opt, "username")?),
-            "-P" | "--pw" => self.password = Some(args.text(opt, "password")?),
+            "-P" | "--pw" => self.password = Some(Secret(args.text(opt, "password")?)),
             "-q" | "--qos" => self.qos = args.number(opt, "QoS", 0, 2)? as u8,
             "-t" | "--topic" => {
                 let topic = args.text(opt, "topic")?;
@@ -517,7 +551,7 @@ impl Conn {
                 match userinfo.split_once(':') {
                     Some((user, pass)) => {
                         self.username = Some(user.to_owned());
-                        self.password = Some(pass.to_owned());
+                        self.password = Some(Secret(pass.to_owned()));
                     }
                     None => self.username = Some(userinfo.to_owned()),
                 }
@@ -712,7 +746,7 @@ impl Conn {
         }
         if let Some(user) = &self.username {
             client
-                .username_pw_set(user, self.password.as_deref())
+                .username_pw_set(user, self.password.as_ref().map(|p| p.0.as_str()))
                 .map_err(fail)?;
         }
         client.max_inflight_messages_set(self.max_inflight);
@@ -1340,5 +1374,51 @@ mod url_tests {
         // The password, when the "@host" was forgotten, stands where the port goes: not quoted.
         let e = host_and_port("mqtt://", "user:s3cret", 1883).unwrap_err();
         assert!(!e.contains("s3cret"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::{Args, Conn, Tool};
+
+    /// Neither `-P` nor the password of an `-L` URL reaches the Debug of the options, and two `-L`
+    /// make a list of two brokers.
+    #[test]
+    fn the_options_debug_shows_no_password() {
+        let tool = Tool {
+            name: "sub",
+            publishes: false,
+            synopsis: "",
+            help: "",
+        };
+        let mut conn = Conn::default();
+        let mut args = Args::new(
+            [
+                "-u",
+                "me",
+                "-P",
+                "s3cret",
+                "-L",
+                "mqtt://me:pa55@node1:1883/t",
+                "-L",
+                "mqtt://node2:1883/t",
+            ]
+            .map(std::ffi::OsString::from),
+        );
+        while let Some(opt) = args.next_option().unwrap() {
+            assert!(conn.parse_option(tool, &opt, &mut args).unwrap(), "{opt}");
+        }
+        let shown = format!("{conn:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("pa55"),
+            "{shown}"
+        );
+        assert!(shown.contains("mqtt://me:****@node1:1883"), "{shown}");
+        assert_eq!(conn.servers.len(), 2);
+        assert_eq!(
+            conn.topics,
+            ["t"],
+            "the topic of both URLs, subscribed once"
+        );
     }
 }
