@@ -159,7 +159,8 @@ impl<U: Send + 'static> Client<U> {
     ///   connection; publishes from other threads wait until the consumer takes a message (or the next
     ///   ping). Manual loops ([`loop`](Client::loop), [`loop_read`](Client::loop_read)) never wait,
     ///   since their thread is usually the consumer: a message that finds the channel full stays in the
-    ///   client, unacknowledged, and is offered again at the next call. Drain the receiver between calls.
+    ///   client, unacknowledged, and is offered again at the next call. Drain the receiver between calls:
+    ///   past 1,024 such messages the loop reads nothing more until they are taken.
     /// - **Stopping.** [`loop_stop`](Client::loop_stop) and [`disconnect`](Client::disconnect) end a
     ///   wait at once. The message that was waiting (and any after it) is kept unacknowledged and
     ///   delivered first when a loop runs again, to the channel or to `on_message`.

@@ -322,8 +322,11 @@ impl Engine {
             let st = self.state();
             let want_write = wants_write(&io, &st);
             // Too much waits to be written (the broker is not reading): read nothing, so that no more
-            // acknowledgements are made, until the output drains below the bound.
-            let paused = unsent(&io, &st) > st.output_bound;
+            // acknowledgements are made, until the output drains below the bound. The same while
+            // too many messages wait for a full `messages()` channel that a manual loop's caller
+            // does not drain: what the broker sends then waits with the broker.
+            let paused = unsent(&io, &st) > st.output_bound
+                || st.session.pending_events() > super::io::PENDING_EVENTS_BOUND;
             let read_more = io.read_more && !paused;
             let deadline = if read_more {
                 Some(Instant::now())

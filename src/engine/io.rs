@@ -30,6 +30,9 @@ pub(super) const BUFFER_KEEP: usize = 4 * 1024 * 1024;
 /// output), the loop reads nothing, so a broker that stops reading cannot make the client queue
 /// acknowledgements (and PINGREQs) without end: TCP's own flow control then holds the broker back.
 pub(crate) const OUTPUT_BOUND: usize = 1024 * 1024;
+/// While more than this many events wait to be delivered (messages a manual `loop()` could not hand
+/// to a full `messages()` channel), the loop reads nothing more, so that they stay bounded.
+pub(crate) const PENDING_EVENTS_BOUND: usize = 1024;
 /// How long `disconnect()` and `loop_stop()` wait for output that cannot be written (a broker that does
 /// not read: no write took bytes for this long) before the loop gives up on it: `disconnect()` closes
 /// without DISCONNECT having gone out, `loop_stop()` ends the loop thread.

@@ -29,6 +29,8 @@ mod write_watch;
 
 #[cfg(test)]
 mod batching_tests;
+#[cfg(all(test, feature = "testing"))]
+mod held_bound_tests;
 #[cfg(test)]
 mod opening_tests;
 #[cfg(test)]

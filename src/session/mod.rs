@@ -489,6 +489,11 @@ impl Session {
     /// Puts back `held`, messages a dispatch could not deliver (the messages channel was full and the
     /// loop stopping), ahead of any event reported since: the next dispatch offers them first, in their
     /// order, and they stay unacknowledged until then.
+    /// How many events wait for the callbacks (or for room in a `messages()` channel).
+    pub(crate) fn pending_events(&self) -> usize {
+        self.events.len()
+    }
+
     pub(crate) fn hold_events(&mut self, mut held: Vec<Event>) {
         held.append(&mut self.events);
         self.events = held;
